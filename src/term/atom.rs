@@ -1,0 +1,229 @@
+//! Interned atoms.
+//!
+//! Atoms are interned in one table per OS process, as the BEAM interns them per VM: an atom
+//! is a `u32` index, so comparing and hashing atoms is an integer operation. The table is
+//! not node state (two nodes in one process agree on what `:ok` is); it only ever grows, so
+//! it is bounded like the BEAM's: at most [`MAX_ATOMS`] atoms of at most
+//! [`MAX_ATOM_LEN`] bytes. Code that interns untrusted input (the codec) uses
+//! [`Atom::try_new`] and turns a full table into an error instead of a panic.
+
+use std::collections::HashMap;
+use std::fmt;
+use std::sync::OnceLock;
+
+use parking_lot::RwLock;
+
+/// The most atoms one OS process interns (the BEAM's default limit).
+pub const MAX_ATOMS: usize = 1 << 20;
+/// The longest atom, in bytes (the BEAM allows 255 characters).
+pub const MAX_ATOM_LEN: usize = 1020;
+
+/// An interned atom such as `:ok` or `:node1@localhost`.
+#[derive(Clone, Copy, PartialEq, Eq, Hash)]
+pub struct Atom(u32);
+
+/// Why an atom could not be interned.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum AtomError {
+    /// The text is longer than [`MAX_ATOM_LEN`] bytes.
+    TooLong(usize),
+    /// The atom table already holds [`MAX_ATOMS`] atoms.
+    TableFull,
+}
+
+impl fmt::Display for AtomError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            AtomError::TooLong(n) => write!(f, "atom of {n} bytes exceeds {MAX_ATOM_LEN}"),
+            AtomError::TableFull => write!(f, "atom table full ({MAX_ATOMS} atoms)"),
+        }
+    }
+}
+
+impl std::error::Error for AtomError {}
+
+struct AtomTable {
+    by_name: HashMap<&'static str, u32>,
+    names: Vec<&'static str>,
+}
+
+macro_rules! predefined_atoms {
+    ($($konst:ident = $text:expr),* $(,)?) => {
+        const PREDEFINED: &[&str] = &[$($text),*];
+        #[allow(missing_docs)]
+        impl Atom {
+            predefined_atoms!(@consts 0u32; $($konst)*);
+        }
+    };
+    (@consts $n:expr; $konst:ident $($rest:ident)*) => {
+        #[doc = concat!("The predefined atom `", stringify!($konst), "`.")]
+        pub const $konst: Atom = Atom($n);
+        predefined_atoms!(@consts $n + 1u32; $($rest)*);
+    };
+    (@consts $n:expr;) => {};
+}
+
+predefined_atoms! {
+    OK = "ok",
+    ERROR = "error",
+    TRUE = "true",
+    FALSE = "false",
+    NIL = "nil",
+    UNDEFINED = "undefined",
+    NORMAL = "normal",
+    KILL = "kill",
+    KILLED = "killed",
+    SHUTDOWN = "shutdown",
+    NOPROC = "noproc",
+    NOCONNECTION = "noconnection",
+    EXIT = "EXIT",
+    DOWN = "DOWN",
+    PROCESS = "process",
+    TIMEOUT = "timeout",
+    PANIC = "panic",
+    NONODE = "nonode@nohost",
+    GEN_CALL = "$gen_call",
+    GEN_CAST = "$gen_cast",
+    BADARG = "badarg",
+    WILDCARD = "_",
+    CALLING_SELF = "calling_self",
+    YES = "yes",
+    NO = "no",
+}
+
+fn table() -> &'static RwLock<AtomTable> {
+    static TABLE: OnceLock<RwLock<AtomTable>> = OnceLock::new();
+    TABLE.get_or_init(|| {
+        let mut t = AtomTable { by_name: HashMap::new(), names: Vec::new() };
+        for name in PREDEFINED {
+            t.by_name.insert(name, t.names.len() as u32);
+            t.names.push(name);
+        }
+        RwLock::new(t)
+    })
+}
+
+impl Atom {
+    /// Interns `name`. Panics only if the atom table is full or the name too long, which
+    /// trusted program text never hits; use [`Atom::try_new`] for input from outside.
+    pub fn new(name: &str) -> Atom {
+        Atom::try_new(name).unwrap_or_else(|e| panic!("cannot intern atom: {e}"))
+    }
+
+    /// Interns `name`, or says why it cannot.
+    pub fn try_new(name: &str) -> Result<Atom, AtomError> {
+        if name.len() > MAX_ATOM_LEN {
+            return Err(AtomError::TooLong(name.len()));
+        }
+        if let Some(&i) = table().read().by_name.get(name) {
+            return Ok(Atom(i));
+        }
+        let mut t = table().write();
+        if let Some(&i) = t.by_name.get(name) {
+            return Ok(Atom(i));
+        }
+        if t.names.len() >= MAX_ATOMS {
+            return Err(AtomError::TableFull);
+        }
+        // Interned atoms live as long as the process, as on the BEAM; the table is bounded.
+        let leaked: &'static str = Box::leak(name.to_owned().into_boxed_str());
+        let i = t.names.len() as u32;
+        t.names.push(leaked);
+        t.by_name.insert(leaked, i);
+        Ok(Atom(i))
+    }
+
+    /// The atom's text.
+    pub fn as_str(self) -> &'static str {
+        table().read().names[self.0 as usize]
+    }
+
+    /// The atom's index in the table (stable within one OS process only).
+    pub fn index(self) -> u32 {
+        self.0
+    }
+
+    /// Whether the atom is a valid boolean (`true` or `false`).
+    pub fn is_bool(self) -> bool {
+        self == Atom::TRUE || self == Atom::FALSE
+    }
+}
+
+impl PartialOrd for Atom {
+    fn partial_cmp(&self, other: &Self) -> Option<std::cmp::Ordering> {
+        Some(self.cmp(other))
+    }
+}
+
+/// Atoms order alphabetically, as in Erlang's term order.
+impl Ord for Atom {
+    fn cmp(&self, other: &Self) -> std::cmp::Ordering {
+        if self.0 == other.0 {
+            return std::cmp::Ordering::Equal;
+        }
+        self.as_str().cmp(other.as_str())
+    }
+}
+
+impl fmt::Debug for Atom {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt::Display::fmt(self, f)
+    }
+}
+
+/// Elixir's inspect form: `:ok`, `:node1@localhost`, `:"a b"`.
+impl fmt::Display for Atom {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let s = self.as_str();
+        if needs_quotes(s) {
+            write!(f, ":\"{}\"", s.escape_default())
+        } else {
+            write!(f, ":{s}")
+        }
+    }
+}
+
+/// Whether an atom must be written quoted (`:"a b"`) in Elixir syntax.
+pub fn needs_quotes(s: &str) -> bool {
+    let Some(first) = s.chars().next() else { return true };
+    if !(first.is_ascii_alphabetic() || first == '_') {
+        return true;
+    }
+    let body = s.strip_suffix(['?', '!']).unwrap_or(s);
+    !body.chars().all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '@')
+}
+
+impl From<&str> for Atom {
+    fn from(s: &str) -> Atom {
+        Atom::new(s)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn interning_is_stable_and_predefined_atoms_match() {
+        assert_eq!(Atom::new("ok"), Atom::OK);
+        assert_eq!(Atom::new("hello"), Atom::new("hello"));
+        assert_ne!(Atom::new("hello"), Atom::new("world"));
+        assert_eq!(Atom::new("EXIT").as_str(), "EXIT");
+    }
+
+    #[test]
+    fn atoms_order_alphabetically_and_display_like_elixir() {
+        assert!(Atom::new("zebra") > Atom::new("apple"));
+        assert_eq!(Atom::new("node1@localhost").to_string(), ":node1@localhost");
+        assert_eq!(Atom::new("a b").to_string(), ":\"a b\"");
+        assert_eq!(Atom::new("ok?").to_string(), ":ok?");
+        assert_eq!(Atom::new("EXIT").to_string(), ":EXIT");
+        assert_eq!(Atom::new("").to_string(), ":\"\"");
+    }
+
+    #[test]
+    fn overlong_atoms_are_refused() {
+        let long = "x".repeat(MAX_ATOM_LEN + 1);
+        assert_eq!(Atom::try_new(&long), Err(AtomError::TooLong(MAX_ATOM_LEN + 1)));
+    }
+}

@@ -1,0 +1,429 @@
+//! `Ctx`: what a process sees of itself and the world.
+//!
+//! Every process, scheduler-run or an attached OS thread, has exactly one `Ctx`, and only
+//! the thread currently running the process touches it: its links, the monitors it holds
+//! and the monitors on it, its trap_exit flag, and the messages a selective receive has
+//! skipped (`saved`, kept in arrival order and looked at first by the next receive).
+//!
+//! Control signals (links, monitors, exits) are acted on whenever the process looks at
+//! its queue: between handler calls, and inside any receive. An exit signal that ends the
+//! process while it is inside a receive unwinds its stack: a scheduler-run process ends
+//! with that reason (its `terminate` runs); an attached thread panics with a message
+//! naming the reason, after its links and monitors have been told.
+
+use std::collections::{HashMap, HashSet, VecDeque};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use super::node::Node;
+use super::process::{IdBuild, ProcessCell};
+use super::signal::{ExitAction, Signal, down_message, exit_action};
+use super::{Behaviour, Dest, SpawnOpts};
+use crate::term::{Atom, Pid, Ref, Term};
+
+/// The payload a process unwinds with when it exits from inside its code
+/// ([`Ctx::exit`], or a fatal exit signal during a receive).
+pub(crate) struct ProcessExit(pub(crate) Term);
+
+/// The most call tags remembered after a timed-out call, to drop a late reply.
+const MAX_ABANDONED_TAGS: usize = 1024;
+
+/// A process's own view: its pid, mailbox, links and monitors.
+pub struct Ctx {
+    node: Node,
+    pub(crate) cell: Arc<ProcessCell>,
+    pub(crate) links: HashSet<Pid, IdBuild>,
+    /// Monitors this process holds, by reference: the watched pid.
+    pub(crate) monitors: HashMap<Ref, Pid, IdBuild>,
+    /// Monitors on this process, by reference: the watcher.
+    pub(crate) watchers: HashMap<Ref, Pid, IdBuild>,
+    pub(crate) saved: VecDeque<Term>,
+    pub(crate) trap_exit: bool,
+    pub(crate) parent: Option<Pid>,
+    /// Set once the process has exited (attached threads outlive their process).
+    pub(crate) exited: Option<Term>,
+    /// Tags of calls that timed out: a late `{tag, reply}` is dropped, not delivered.
+    abandoned: VecDeque<Ref>,
+}
+
+impl Ctx {
+    pub(crate) fn new(node: Node, cell: Arc<ProcessCell>, parent: Option<Pid>) -> Ctx {
+        Ctx {
+            node,
+            cell,
+            links: HashSet::default(),
+            monitors: HashMap::default(),
+            watchers: HashMap::default(),
+            saved: VecDeque::new(),
+            trap_exit: false,
+            parent,
+            exited: None,
+            abandoned: VecDeque::new(),
+        }
+    }
+
+    /// This process's pid (`self()`).
+    pub fn pid(&self) -> Pid {
+        self.cell.pid
+    }
+
+    /// The node this process runs on.
+    pub fn node(&self) -> &Node {
+        &self.node
+    }
+
+    /// The process that spawned this one, if it was spawned by a process.
+    pub fn parent(&self) -> Option<Pid> {
+        self.parent
+    }
+
+    /// A fresh reference (`make_ref()`).
+    pub fn make_ref(&self) -> Ref {
+        self.node.make_ref()
+    }
+
+    /// Sends `msg` to `to` (local or remote). Never fails: a message to a dead process
+    /// is dropped, as in Erlang.
+    pub fn send(&self, to: Pid, msg: impl Into<Term>) {
+        self.node.send(to, msg);
+    }
+
+    /// Sends to a pid or a registered name; an unregistered name is an error (`badarg`).
+    pub fn send_to(&self, to: impl Into<Dest>, msg: impl Into<Term>) -> Result<(), Term> {
+        self.node.send_to(to, msg)
+    }
+
+    /// Spawns a process running `body`.
+    pub fn spawn(&mut self, body: impl Behaviour) -> Pid {
+        self.spawn_opts(body, SpawnOpts::default()).0
+    }
+
+    /// Spawns a process running `body`, linked to this one.
+    pub fn spawn_link(&mut self, body: impl Behaviour) -> Pid {
+        self.spawn_opts(body, SpawnOpts { link: true, ..SpawnOpts::default() }).0
+    }
+
+    /// Spawns a process running `body`, monitored by this one.
+    pub fn spawn_monitor(&mut self, body: impl Behaviour) -> (Pid, Ref) {
+        let (pid, r) = self.spawn_opts(body, SpawnOpts { monitor: true, ..SpawnOpts::default() });
+        (pid, r.expect("spawn with monitor returns a reference"))
+    }
+
+    /// Spawns with options; returns the pid and, with `monitor`, the monitor reference.
+    pub fn spawn_opts(&mut self, body: impl Behaviour, opts: SpawnOpts) -> (Pid, Option<Ref>) {
+        let node = self.node.clone();
+        node.spawn_from(Box::new(body), opts, Some(self))
+    }
+
+    /// Sets trap_exit; returns the previous value. While set, exit signals (except
+    /// `kill`) arrive as `{:EXIT, from, reason}` messages.
+    pub fn trap_exit(&mut self, on: bool) -> bool {
+        std::mem::replace(&mut self.trap_exit, on)
+    }
+
+    /// Whether this process traps exits.
+    pub fn traps_exit(&self) -> bool {
+        self.trap_exit
+    }
+
+    /// Links to `pid`. Linking to a dead local process is an error (`noproc`) unless this
+    /// process traps exits, in which case `{:EXIT, pid, :noproc}` arrives instead. A link
+    /// to a remote process that turns out dead ends in an exit signal `noproc`.
+    pub fn link(&mut self, pid: Pid) -> Result<(), Term> {
+        if pid == self.pid() || self.links.contains(&pid) {
+            return Ok(());
+        }
+        if self.node.is_local(pid) && !self.node.is_alive(pid) && !self.trap_exit {
+            return Err(Term::Atom(Atom::NOPROC));
+        }
+        self.links.insert(pid);
+        self.node.deliver(pid, Signal::Link { from: self.pid() });
+        Ok(())
+    }
+
+    /// Removes the link to `pid` (if any). An exit signal from that link that has not
+    /// been acted on yet is ignored from now on.
+    pub fn unlink(&mut self, pid: Pid) {
+        if self.links.remove(&pid) {
+            self.node.deliver(pid, Signal::Unlink { from: self.pid() });
+        }
+    }
+
+    /// The processes this one is linked to.
+    pub fn links(&self) -> Vec<Pid> {
+        self.links.iter().copied().collect()
+    }
+
+    /// Monitors `pid`: when it exits (or if it is already gone), a
+    /// `{:DOWN, ref, :process, pid, reason}` message arrives.
+    pub fn monitor(&mut self, pid: Pid) -> Ref {
+        let reference = self.make_ref();
+        self.monitors.insert(reference, pid);
+        self.node.deliver(pid, Signal::Monitor { from: self.pid(), reference });
+        reference
+    }
+
+    /// Removes a monitor; returns whether it was active. A `DOWN` already in the
+    /// mailbox stays there (see [`Ctx::demonitor_flush`]).
+    pub fn demonitor(&mut self, reference: Ref) -> bool {
+        match self.monitors.remove(&reference) {
+            Some(pid) => {
+                self.node.deliver(pid, Signal::Demonitor { from: self.pid(), reference });
+                true
+            }
+            None => false,
+        }
+    }
+
+    /// Removes a monitor and any `DOWN` message of it already received (`[:flush]`).
+    pub fn demonitor_flush(&mut self, reference: Ref) -> bool {
+        let was_active = self.demonitor(reference);
+        // A DOWN not yet acted on is dropped when it arrives (the monitor is gone); one
+        // already turned into a message is in `saved` or still queued as a message.
+        let is_down = |m: &Term| {
+            matches!(m.tagged("DOWN"), Some([Term::Ref(r), ..]) if *r == reference)
+        };
+        self.saved.retain(|m| !is_down(m));
+        self.drain_into_saved();
+        self.saved.retain(|m| !is_down(m));
+        was_active
+    }
+
+    /// The number of messages waiting (saved ones plus queued signals).
+    pub fn message_queue_len(&self) -> usize {
+        self.saved.len() + self.cell.queue_len()
+    }
+
+    /// Ends this process with `reason` (Erlang's `exit/1`). Never returns.
+    pub fn exit(&mut self, reason: impl Into<Term>) -> ! {
+        self.die(reason.into())
+    }
+
+    /// Sends an exit signal to `pid` (Erlang's `exit/2`): `kill` ends it untrappably;
+    /// `normal` is ignored unless it is this process; other reasons end it unless it
+    /// traps exits.
+    pub fn exit_pid(&mut self, pid: Pid, reason: impl Into<Term>) {
+        let reason = reason.into();
+        if pid == self.pid() {
+            match exit_action(pid, self.trap_exit, pid, &reason, false, false) {
+                ExitAction::Die(r) => self.die(r),
+                ExitAction::Message(m) => self.saved.push_back(m),
+                ExitAction::Ignore => {}
+            }
+            return;
+        }
+        self.node.deliver(pid, Signal::Exit { from: self.pid(), reason, linked: false });
+    }
+
+    /// Registers this process under `name` on its node.
+    pub fn register(&self, name: Atom) -> Result<(), Term> {
+        self.node.register(name, self.pid())
+    }
+
+    /// Waits for the next message.
+    pub fn receive(&mut self) -> Term {
+        self.receive_with(|m| Some(m.clone()), None).expect("a receive without timeout returns a message")
+    }
+
+    /// Waits up to `timeout` for the next message.
+    pub fn receive_timeout(&mut self, timeout: Duration) -> Option<Term> {
+        self.receive_with(|m| Some(m.clone()), Some(timeout))
+    }
+
+    /// Selective receive: the first message (oldest first) for which `pred` holds,
+    /// waiting up to `timeout` (`None`: forever). Other messages stay queued, in order.
+    pub fn receive_match(&mut self, mut pred: impl FnMut(&Term) -> bool, timeout: Option<Duration>) -> Option<Term> {
+        self.receive_with(|m| pred(m).then(|| m.clone()), timeout)
+    }
+
+    /// Selective receive with extraction: the first message for which `f` gives `Some`.
+    pub fn receive_with<T>(&mut self, mut f: impl FnMut(&Term) -> Option<T>, timeout: Option<Duration>) -> Option<T> {
+        self.ensure_alive();
+        if let Some(i) = self.saved.iter().position(|m| f(m).is_some()) {
+            let m = self.saved.remove(i).expect("index from position");
+            return f(&m);
+        }
+        let deadline = timeout.map(|d| Instant::now() + d);
+        let mut blocking: Option<BlockGuard> = None;
+        loop {
+            let signal = {
+                let mut st = self.cell.mailbox.lock();
+                match st.queue.pop_front() {
+                    Some(s) => s,
+                    None => {
+                        if deadline.is_some_and(|d| Instant::now() >= d) {
+                            return None;
+                        }
+                        if blocking.is_none() && self.cell.is_job {
+                            drop(st);
+                            // Hand this worker's queue to others before blocking it.
+                            blocking = Some(BlockGuard::begin(&self.node));
+                            continue;
+                        }
+                        self.cell.mailbox.wait(&mut st, deadline);
+                        continue;
+                    }
+                }
+            };
+            match self.handle_signal(signal) {
+                Ok(Some(msg)) => match f(&msg) {
+                    Some(v) => return Some(v),
+                    None => self.saved.push_back(msg),
+                },
+                Ok(None) => {}
+                Err(reason) => {
+                    drop(blocking);
+                    self.die(reason)
+                }
+            }
+        }
+    }
+
+    /// Takes every message now waiting (saved and queued), oldest first.
+    pub fn flush(&mut self) -> Vec<Term> {
+        self.ensure_alive();
+        self.drain_into_saved();
+        self.saved.drain(..).collect()
+    }
+
+    /// Acts on every queued signal without waiting, moving messages to `saved`.
+    fn drain_into_saved(&mut self) {
+        loop {
+            let Some(signal) = self.cell.mailbox.lock().queue.pop_front() else { return };
+            match self.handle_signal(signal) {
+                Ok(Some(msg)) => self.saved.push_back(msg),
+                Ok(None) => {}
+                Err(reason) => self.die(reason),
+            }
+        }
+    }
+
+    /// The next message for a handler, without waiting: saved ones first.
+    /// `Err(reason)` means the process must exit.
+    pub(crate) fn next_message(&mut self) -> Result<Option<Term>, Term> {
+        if let Some(m) = self.saved.pop_front() {
+            return Ok(Some(m));
+        }
+        loop {
+            let Some(signal) = self.cell.mailbox.lock().queue.pop_front() else { return Ok(None) };
+            if let Some(m) = self.handle_signal(signal)? {
+                return Ok(Some(m));
+            }
+        }
+    }
+
+    /// Acts on one signal: `Ok(Some(msg))` for a message to deliver, `Ok(None)` when it
+    /// was a control signal, `Err(reason)` when the process must exit.
+    fn handle_signal(&mut self, signal: Signal) -> Result<Option<Term>, Term> {
+        match signal {
+            Signal::Message(m) => {
+                if !self.abandoned.is_empty()
+                    && let Some([Term::Ref(tag), _]) = m.as_tuple()
+                    && let Some(i) = self.abandoned.iter().position(|t| t == tag)
+                {
+                    self.abandoned.remove(i);
+                    return Ok(None);
+                }
+                Ok(Some(m))
+            }
+            Signal::Exit { from, reason, linked } => {
+                let link_existed = linked && self.links.remove(&from);
+                match exit_action(self.pid(), self.trap_exit, from, &reason, linked, link_existed) {
+                    ExitAction::Ignore => Ok(None),
+                    ExitAction::Message(m) => Ok(Some(m)),
+                    ExitAction::Die(r) => Err(r),
+                }
+            }
+            Signal::Link { from } => {
+                self.links.insert(from);
+                Ok(None)
+            }
+            Signal::Unlink { from } => {
+                self.links.remove(&from);
+                Ok(None)
+            }
+            Signal::Monitor { from, reference } => {
+                self.watchers.insert(reference, from);
+                Ok(None)
+            }
+            Signal::Demonitor { reference, .. } => {
+                self.watchers.remove(&reference);
+                Ok(None)
+            }
+            Signal::Down { from, reference, reason } => {
+                if self.monitors.remove(&reference).is_some() {
+                    Ok(Some(down_message(reference, from, reason)))
+                } else {
+                    Ok(None)
+                }
+            }
+        }
+    }
+
+    /// Remembers the tag of a call that timed out so that a late reply is dropped.
+    pub(crate) fn abandon_tag(&mut self, tag: Ref) {
+        if self.abandoned.len() >= MAX_ABANDONED_TAGS {
+            self.abandoned.pop_front();
+        }
+        self.abandoned.push_back(tag);
+    }
+
+    fn ensure_alive(&self) {
+        if let Some(reason) = &self.exited {
+            panic!("process {} has exited with reason {reason}", self.pid());
+        }
+    }
+
+    /// Exits: unwinds a scheduler-run process; an attached thread's process is finished
+    /// here (links and monitors told) and the thread panics.
+    fn die(&mut self, reason: Term) -> ! {
+        if self.cell.is_job {
+            std::panic::resume_unwind(Box::new(ProcessExit(reason)));
+        }
+        self.finish(reason.clone());
+        panic!("process {} exited with reason {reason}", self.pid());
+    }
+
+    /// The end of a process: closes its mailbox and tells everyone who must know.
+    pub(crate) fn finish(&mut self, reason: Term) {
+        if self.exited.is_some() {
+            return;
+        }
+        self.exited = Some(reason.clone());
+        let me = self.pid();
+        let (unhandled, name) = self.cell.close();
+        for signal in unhandled {
+            self.node.answer_dead(me, signal, Atom::NOPROC);
+        }
+        for pid in self.links.drain() {
+            self.node.deliver(pid, Signal::Exit { from: me, reason: reason.clone(), linked: true });
+        }
+        for (reference, watcher) in self.watchers.drain() {
+            self.node.deliver(watcher, Signal::Down { from: me, reference, reason: reason.clone() });
+        }
+        for (reference, pid) in self.monitors.drain() {
+            self.node.deliver(pid, Signal::Demonitor { from: me, reference });
+        }
+        self.saved.clear();
+        self.node.process_exited(me, name);
+    }
+}
+
+/// A blocking section of a worker thread; ends when dropped (also when unwinding).
+struct BlockGuard {
+    node: Option<Node>,
+}
+
+impl BlockGuard {
+    fn begin(node: &Node) -> BlockGuard {
+        BlockGuard { node: node.scheduler().block_begin().then(|| node.clone()) }
+    }
+}
+
+impl Drop for BlockGuard {
+    fn drop(&mut self) {
+        if let Some(node) = self.node.take() {
+            node.scheduler().block_end();
+        }
+    }
+}

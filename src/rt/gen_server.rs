@@ -1,0 +1,322 @@
+//! GenServer: OTP's client-server behaviour.
+//!
+//! A server is a process running a [`GenServer`]; clients [`call`] it (request and
+//! reply), [`cast`] to it (fire and forget), or send it plain messages (`handle_info`).
+//! The wire shapes are Erlang's, so servers can be reached across nodes unchanged:
+//! a call is `{:"$gen_call", {caller, tag}, request}` answered by `{tag, reply}`, a cast
+//! `{:"$gen_cast", msg}`.
+//!
+//! [`call`] is monitor-based, like `gen:call`: the caller monitors the server for the
+//! call's duration (the monitor reference is the tag), so a server that is not there or
+//! dies mid-call gives an error at once (`noproc`, or its exit reason), not a timeout.
+//! A call that times out remembers its tag, so a late reply is dropped instead of
+//! lingering in the caller's mailbox (what OTP does with process aliases).
+//!
+//! [`start`] and [`start_link`] wait for `init` to finish, like `proc_lib`: an `init`
+//! error is returned to the starter (and the server exits with it), a name already
+//! taken gives `{:already_started, pid}`.
+
+use std::time::Duration;
+
+use super::{Behaviour, Ctx, Dest, Flow, Node, SpawnOpts};
+use crate::term::{Atom, Pid, Ref, Term};
+
+/// Who is waiting for a call's reply (pass it to [`reply`] to answer later).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct From {
+    /// The caller.
+    pub pid: Pid,
+    /// The call's tag.
+    pub tag: Ref,
+}
+
+/// What `handle_call` decides.
+#[derive(Debug)]
+pub enum CallReply {
+    /// Reply now and keep running.
+    Reply(Term),
+    /// Don't reply now (reply later with [`reply`]) and keep running.
+    NoReply,
+    /// Stop with `reason`, replying first if `reply` is given.
+    Stop {
+        /// The exit reason.
+        reason: Term,
+        /// The reply to send before stopping.
+        reply: Option<Term>,
+    },
+}
+
+/// The callbacks of a server.
+pub trait GenServer: Send + 'static {
+    /// Runs in the new process before [`start`] returns; an error stops the server and
+    /// is returned to the starter.
+    fn init(&mut self, _ctx: &mut Ctx) -> Result<(), Term> {
+        Ok(())
+    }
+    /// A call: reply now, later, or stop.
+    fn handle_call(&mut self, ctx: &mut Ctx, request: Term, from: From) -> CallReply;
+    /// A cast.
+    fn handle_cast(&mut self, _ctx: &mut Ctx, _msg: Term) -> Flow {
+        Flow::Continue
+    }
+    /// Any other message.
+    fn handle_info(&mut self, ctx: &mut Ctx, msg: Term) -> Flow {
+        log::debug!("{}: unexpected message {msg}", ctx.pid());
+        Flow::Continue
+    }
+    /// Runs as the server exits (for any reason but `killed`).
+    fn terminate(&mut self, _ctx: &mut Ctx, _reason: &Term) {}
+}
+
+/// Why a call failed.
+#[derive(Debug, Clone, PartialEq)]
+pub enum CallError {
+    /// The server was not running (or the name not registered).
+    NoProc,
+    /// The server's node is unreachable.
+    NoConnection,
+    /// No reply within the timeout (the request may or may not have been handled).
+    Timeout,
+    /// The server exited with this reason before replying.
+    Exit(Term),
+    /// A process called itself.
+    CallingSelf,
+}
+
+impl CallError {
+    /// The Erlang exit reason this error stands for (`noproc`, `timeout`, ...).
+    pub fn reason(&self) -> Term {
+        match self {
+            CallError::NoProc => Term::Atom(Atom::NOPROC),
+            CallError::NoConnection => Term::Atom(Atom::NOCONNECTION),
+            CallError::Timeout => Term::Atom(Atom::TIMEOUT),
+            CallError::Exit(r) => r.clone(),
+            CallError::CallingSelf => Term::Atom(Atom::CALLING_SELF),
+        }
+    }
+}
+
+impl std::fmt::Display for CallError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            CallError::NoProc => f.write_str("call failed: no such process"),
+            CallError::NoConnection => f.write_str("call failed: the server's node is unreachable"),
+            CallError::Timeout => f.write_str("call timed out (the request may or may not have been handled)"),
+            CallError::Exit(r) => write!(f, "call failed: the server exited with reason {r}"),
+            CallError::CallingSelf => f.write_str("call failed: a process called itself"),
+        }
+    }
+}
+
+impl std::error::Error for CallError {}
+
+/// Options for starting a server.
+#[derive(Clone, Debug)]
+pub struct StartOpts {
+    /// Register the server locally under this name.
+    pub name: Option<Atom>,
+    /// Link it to the starter.
+    pub link: bool,
+    /// How long `init` may take (then the server is killed and `timeout` returned).
+    pub timeout: Option<Duration>,
+}
+
+impl Default for StartOpts {
+    fn default() -> StartOpts {
+        StartOpts { name: None, link: false, timeout: Some(Duration::from_secs(5)) }
+    }
+}
+
+struct ServerProcess<S> {
+    server: S,
+    ack: Option<(Pid, Ref)>,
+    name: Option<Atom>,
+}
+
+const GEN_STOP: &str = "$gen_stop";
+
+impl<S: GenServer> Behaviour for ServerProcess<S> {
+    fn init(&mut self, ctx: &mut Ctx) -> Flow {
+        let ack = self.ack.take();
+        let send_ack = |ctx: &Ctx, result: Term| {
+            if let Some((to, tag)) = ack {
+                ctx.send(to, (tag, result));
+            }
+        };
+        if let Some(name) = self.name
+            && ctx.register(name).is_err()
+        {
+            let holder = ctx.node().whereis(name).map(Term::Pid).unwrap_or(Term::Atom(Atom::UNDEFINED));
+            send_ack(ctx, Term::tuple(vec![Term::Atom(Atom::ERROR), (Term::atom("already_started"), holder).into()]));
+            return Flow::stop_normal();
+        }
+        match self.server.init(ctx) {
+            Ok(()) => {
+                send_ack(ctx, Term::ok());
+                Flow::Continue
+            }
+            Err(reason) => {
+                send_ack(ctx, (Term::Atom(Atom::ERROR), reason.clone()).into());
+                Flow::Stop(reason)
+            }
+        }
+    }
+
+    fn handle(&mut self, ctx: &mut Ctx, msg: Term) -> Flow {
+        if let Some([Term::Tuple(from), request]) = msg.tagged("$gen_call")
+            && let [Term::Pid(pid), Term::Ref(tag)] = &from[..]
+        {
+            let from = From { pid: *pid, tag: *tag };
+            return match self.server.handle_call(ctx, request.clone(), from) {
+                CallReply::Reply(r) => {
+                    reply(ctx.node(), from, r);
+                    Flow::Continue
+                }
+                CallReply::NoReply => Flow::Continue,
+                CallReply::Stop { reason, reply: r } => {
+                    if let Some(r) = r {
+                        reply(ctx.node(), from, r);
+                    }
+                    Flow::Stop(reason)
+                }
+            };
+        }
+        if let Some([m]) = msg.tagged("$gen_cast") {
+            return self.server.handle_cast(ctx, m.clone());
+        }
+        if let Some([reason]) = msg.tagged(GEN_STOP) {
+            return Flow::Stop(reason.clone());
+        }
+        // A trapped exit from the parent ends the server with the parent's reason.
+        if let Some([Term::Pid(from), reason]) = msg.tagged("EXIT")
+            && Some(*from) == ctx.parent()
+            && ctx.traps_exit()
+        {
+            return Flow::Stop(reason.clone());
+        }
+        self.server.handle_info(ctx, msg)
+    }
+
+    fn terminate(&mut self, ctx: &mut Ctx, reason: &Term) {
+        self.server.terminate(ctx, reason);
+    }
+}
+
+/// Starts an unlinked server from outside any process.
+pub fn start(node: &Node, server: impl GenServer, name: Option<Atom>) -> Result<Pid, Term> {
+    let mut starter = node.attach();
+    start_opts(&mut starter, server, StartOpts { name, ..StartOpts::default() })
+}
+
+/// Starts a server linked to the calling process.
+pub fn start_link(ctx: &mut Ctx, server: impl GenServer, name: Option<Atom>) -> Result<Pid, Term> {
+    start_opts(ctx, server, StartOpts { name, link: true, ..StartOpts::default() })
+}
+
+/// Starts a server with options, waiting for its `init`.
+pub fn start_opts(ctx: &mut Ctx, server: impl GenServer, opts: StartOpts) -> Result<Pid, Term> {
+    let tag = ctx.make_ref();
+    let body = ServerProcess { server, ack: Some((ctx.pid(), tag)), name: opts.name };
+    let (pid, mref) = ctx.spawn_opts(body, SpawnOpts { link: opts.link, monitor: true, ..SpawnOpts::default() });
+    let mref = mref.expect("monitor requested");
+    let outcome = ctx.receive_with(
+        |m| match m.as_tuple() {
+            Some([Term::Ref(t), result]) if *t == tag => Some(Ok(result.clone())),
+            _ => match m.tagged("DOWN") {
+                Some([Term::Ref(r), _, _, reason]) if *r == mref => Some(Err(reason.clone())),
+                _ => None,
+            },
+        },
+        opts.timeout,
+    );
+    ctx.demonitor_flush(mref);
+    match outcome {
+        Some(Ok(result)) if result == Term::ok() => Ok(pid),
+        Some(Ok(result)) => Err(result.tagged("error").and_then(|r| r.first().cloned()).unwrap_or(result)),
+        Some(Err(reason)) => Err(reason),
+        None => {
+            ctx.unlink(pid);
+            ctx.exit_pid(pid, Term::Atom(Atom::KILL));
+            ctx.abandon_tag(tag);
+            Err(Term::Atom(Atom::TIMEOUT))
+        }
+    }
+}
+
+/// Calls a server and waits up to `timeout` (`None`: forever) for its reply.
+pub fn call(ctx: &mut Ctx, server: impl Into<Dest>, request: impl Into<Term>, timeout: Option<Duration>) -> Result<Term, CallError> {
+    let pid = match server.into() {
+        Dest::Pid(p) => p,
+        Dest::Name(n) => ctx.node().whereis(n).ok_or(CallError::NoProc)?,
+        Dest::NameAt(n, node) if node == ctx.node().name() => ctx.node().whereis(n).ok_or(CallError::NoProc)?,
+        Dest::NameAt(..) => return Err(CallError::NoConnection),
+    };
+    if pid == ctx.pid() {
+        return Err(CallError::CallingSelf);
+    }
+    let tag = ctx.monitor(pid);
+    let from = Term::tuple(vec![Term::Pid(ctx.pid()), Term::Ref(tag)]);
+    ctx.send(pid, Term::tuple(vec![Term::Atom(Atom::GEN_CALL), from, request.into()]));
+    let outcome = ctx.receive_with(
+        |m| match m.as_tuple() {
+            Some([Term::Ref(t), reply]) if *t == tag => Some(Ok(reply.clone())),
+            _ => match m.tagged("DOWN") {
+                Some([Term::Ref(r), _, _, reason]) if *r == tag => Some(Err(reason.clone())),
+                _ => None,
+            },
+        },
+        timeout,
+    );
+    match outcome {
+        Some(Ok(reply)) => {
+            ctx.demonitor_flush(tag);
+            Ok(reply)
+        }
+        Some(Err(reason)) => Err(match reason.as_atom() {
+            Some(Atom::NOPROC) => CallError::NoProc,
+            Some(Atom::NOCONNECTION) => CallError::NoConnection,
+            _ => CallError::Exit(reason),
+        }),
+        None => {
+            ctx.demonitor_flush(tag);
+            ctx.abandon_tag(tag);
+            Err(CallError::Timeout)
+        }
+    }
+}
+
+/// Casts `msg` to a server (never fails; an unknown name is ignored, as in OTP).
+pub fn cast(node: &Node, server: impl Into<Dest>, msg: impl Into<Term>) {
+    let _ = node.send_to(server, Term::tuple(vec![Term::Atom(Atom::GEN_CAST), msg.into()]));
+}
+
+/// Answers a call (from `handle_call`'s `from`, possibly later and from another process).
+pub fn reply(node: &Node, from: From, msg: impl Into<Term>) {
+    node.send(from.pid, Term::tuple(vec![Term::Ref(from.tag), msg.into()]));
+}
+
+/// Stops a server with `reason` (its `terminate` runs) and waits for it to exit.
+pub fn stop(ctx: &mut Ctx, server: impl Into<Dest>, reason: impl Into<Term>, timeout: Option<Duration>) -> Result<(), CallError> {
+    let pid = match server.into() {
+        Dest::Pid(p) => p,
+        Dest::Name(n) => ctx.node().whereis(n).ok_or(CallError::NoProc)?,
+        Dest::NameAt(..) => return Err(CallError::NoConnection),
+    };
+    let mref = ctx.monitor(pid);
+    ctx.send(pid, (Term::atom(GEN_STOP), reason.into()));
+    let down = ctx.receive_with(
+        |m| match m.tagged("DOWN") {
+            Some([Term::Ref(r), _, _, reason]) if *r == mref => Some(reason.clone()),
+            _ => None,
+        },
+        timeout,
+    );
+    match down {
+        Some(r) if r.as_atom() == Some(Atom::NOPROC) => Err(CallError::NoProc),
+        Some(_) => Ok(()),
+        None => {
+            ctx.demonitor_flush(mref);
+            Err(CallError::Timeout)
+        }
+    }
+}

@@ -1,0 +1,97 @@
+//! A scheduler-run process: its behaviour, its context, and one slice of running it.
+//!
+//! The worker takes the `Job` out of the cell, runs up to `budget` messages through the
+//! behaviour (the reduction budget), and puts it back, so a process that has work left
+//! goes to the back of a run queue and a flooded process never starves the others. A
+//! panic or an [`exit`](super::Ctx::exit) inside the behaviour is caught here: it ends
+//! this process only, with the panic message in the reason.
+
+use std::any::Any;
+use std::panic::{AssertUnwindSafe, catch_unwind};
+use std::sync::Arc;
+
+use super::ctx::{Ctx, ProcessExit};
+use super::process::ProcessCell;
+use super::{Behaviour, Flow};
+use crate::term::{Atom, Term};
+
+pub(crate) struct Job {
+    pub(crate) ctx: Ctx,
+    pub(crate) body: Box<dyn Behaviour>,
+    pub(crate) started: bool,
+}
+
+impl Job {
+    /// Runs up to `budget` messages; `Some(reason)` if the process exits.
+    fn slice(&mut self, budget: usize) -> Option<Term> {
+        if !self.started {
+            self.started = true;
+            if let Flow::Stop(reason) = self.body.init(&mut self.ctx) {
+                return Some(reason);
+            }
+        }
+        for _ in 0..budget {
+            let msg = match self.ctx.next_message() {
+                Ok(Some(m)) => m,
+                Ok(None) => return None,
+                Err(reason) => return Some(reason),
+            };
+            if let Flow::Stop(reason) = self.body.handle(&mut self.ctx, msg) {
+                return Some(reason);
+            }
+        }
+        None
+    }
+}
+
+/// The exit reason a caught unwind stands for.
+pub(crate) fn unwind_reason(payload: Box<dyn Any + Send>) -> Term {
+    match payload.downcast::<ProcessExit>() {
+        Ok(exit) => exit.0,
+        Err(payload) => {
+            let text = if let Some(s) = payload.downcast_ref::<&str>() {
+                (*s).to_owned()
+            } else if let Some(s) = payload.downcast_ref::<String>() {
+                s.clone()
+            } else {
+                "non-string panic payload".to_owned()
+            };
+            Term::tuple(vec![Term::Atom(Atom::PANIC), Term::from(text)])
+        }
+    }
+}
+
+/// Runs one slice of `cell`'s process; returns true if it must be queued again.
+pub(crate) fn run_slice(cell: &Arc<ProcessCell>, budget: usize) -> bool {
+    let Some(mut job) = cell.job.lock().take() else { return false };
+    let outcome = catch_unwind(AssertUnwindSafe(|| job.slice(budget)));
+    let reason = match outcome {
+        Ok(None) => {
+            let pending = !job.ctx.saved.is_empty();
+            // Put the job back *before* clearing `scheduled`: once cleared, a sender may
+            // schedule the process on another worker, which must find the job there.
+            *cell.job.lock() = Some(job);
+            let mut st = cell.mailbox.lock();
+            if pending || !st.queue.is_empty() {
+                return true;
+            }
+            st.scheduled = false;
+            return false;
+        }
+        Ok(Some(reason)) => reason,
+        Err(payload) => unwind_reason(payload),
+    };
+    finish(job, reason);
+    false
+}
+
+/// Ends a job: `terminate` (unless killed), then the exit bookkeeping.
+pub(crate) fn finish(mut job: Box<Job>, reason: Term) {
+    if reason.as_atom() != Some(Atom::KILLED) {
+        let Job { ctx, body, .. } = &mut *job;
+        if let Err(payload) = catch_unwind(AssertUnwindSafe(|| body.terminate(ctx, &reason))) {
+            log::warn!("process {}: terminate failed: {}", ctx.pid(), unwind_reason(payload));
+        }
+    }
+    job.ctx.finish(reason);
+}

@@ -1,0 +1,499 @@
+//! `Node`: one runtime node, owning its processes, scheduler, registry, timers and tables.
+//!
+//! All node state hangs off this value (no process-wide statics), so several nodes live
+//! side by side in one OS process, each with its own threads. `Node` is a cheap handle
+//! (an `Arc`); [`Node::shutdown`] stops every process (their `terminate` callbacks run)
+//! and joins every thread the node started.
+//!
+//! Signals to pids of another node go through the [`Router`] that the distribution
+//! layer installs; without one they are answered as if that node were unreachable
+//! (`noconnection` for links and monitors, dropped messages).
+
+use std::any::Any;
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, OnceLock, Weak};
+use std::time::{Duration, Instant};
+
+use parking_lot::{Mutex, RwLock};
+
+use super::attached::Attached;
+use super::ctx::Ctx;
+use super::job::Job;
+use super::process::{ProcessCell, ProcessTable, Pushed};
+use super::scheduler::{Scheduler, SliceRunner};
+use super::signal::Signal;
+use super::table::Tables;
+use super::timer::{TimerRef, Timers};
+use super::{Behaviour, Dest, Router, SpawnOpts};
+use crate::term::pid::{DisplayContext, set_display_context};
+use crate::term::{Atom, Pid, Ref, Term};
+
+/// How a node is set up.
+#[derive(Clone, Debug)]
+pub struct Config {
+    /// The node's name (`name@host`); a node that is not distributed is `nonode@nohost`.
+    pub name: String,
+    /// The node's creation; `None` picks one from the clock (differs per start).
+    pub creation: Option<u32>,
+    /// Worker threads running processes at once (default: one per core).
+    pub workers: usize,
+    /// Most OS threads the scheduler starts, counting spares for blocked processes.
+    pub max_threads: usize,
+    /// Messages a process handles per slice before others get a turn.
+    pub reductions: usize,
+    /// How long [`Node::shutdown`] waits for processes to end after `shutdown` before
+    /// killing them.
+    pub shutdown_timeout: Duration,
+}
+
+impl Default for Config {
+    fn default() -> Config {
+        Config {
+            name: "nonode@nohost".to_owned(),
+            creation: None,
+            workers: std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1),
+            max_threads: 1024,
+            reductions: 100,
+            shutdown_timeout: Duration::from_secs(5),
+        }
+    }
+}
+
+pub(crate) struct NodeInner {
+    name: Atom,
+    creation: u32,
+    config: Config,
+    processes: ProcessTable,
+    scheduler: OnceLock<Scheduler>,
+    registry: Mutex<HashMap<Atom, Pid>>,
+    timers: OnceLock<Timers>,
+    tables: Tables,
+    next_pid: AtomicU64,
+    next_ref: AtomicU64,
+    router: RwLock<Option<Arc<dyn Router>>>,
+    handoff: Mutex<HashMap<Ref, Box<dyn Any + Send>>>,
+    stopped: AtomicBool,
+}
+
+/// A runtime node (a cheap, clonable handle).
+#[derive(Clone)]
+pub struct Node(Arc<NodeInner>);
+
+struct Runner(Weak<NodeInner>);
+
+impl SliceRunner for Runner {
+    fn run_slice(&self, cell: Arc<ProcessCell>) -> bool {
+        let budget = self.0.upgrade().map(|n| n.config.reductions).unwrap_or(1);
+        super::job::run_slice(&cell, budget)
+    }
+
+    fn on_thread_start(&self) {
+        if let Some(n) = self.0.upgrade() {
+            Node(n).set_thread_display();
+        }
+    }
+}
+
+fn clock_creation() -> u32 {
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_nanos() as u64)
+        .unwrap_or(0);
+    let mixed = (nanos ^ (u64::from(std::process::id()) << 32)).wrapping_mul(0x9E37_79B9_7F4A_7C15);
+    ((mixed >> 32) as u32).max(1)
+}
+
+impl Node {
+    /// Starts a node.
+    pub fn start(config: Config) -> Node {
+        let name = Atom::new(&config.name);
+        let creation = config.creation.unwrap_or_else(clock_creation);
+        let inner = Arc::new(NodeInner {
+            name,
+            creation,
+            config: config.clone(),
+            processes: ProcessTable::new(),
+            scheduler: OnceLock::new(),
+            registry: Mutex::new(HashMap::new()),
+            timers: OnceLock::new(),
+            tables: Tables::new(),
+            next_pid: AtomicU64::new(80),
+            next_ref: AtomicU64::new(1),
+            router: RwLock::new(None),
+            handoff: Mutex::new(HashMap::new()),
+            stopped: AtomicBool::new(false),
+        });
+        let short = config.name.split('@').next().unwrap_or("node").to_owned();
+        let runner = Arc::new(Runner(Arc::downgrade(&inner)));
+        let scheduler = Scheduler::start(&short, config.workers, config.max_threads, runner);
+        let _ = inner.scheduler.set(scheduler);
+        let _ = inner.timers.set(Timers::start(&short, Arc::downgrade(&inner)));
+        Node(inner)
+    }
+
+    /// Starts a node with the default configuration, named `nonode@nohost`.
+    pub fn local() -> Node {
+        Node::start(Config::default())
+    }
+
+    /// The node's name.
+    pub fn name(&self) -> Atom {
+        self.0.name
+    }
+
+    /// The node's creation (changes each time a node of this name starts).
+    pub fn creation(&self) -> u32 {
+        self.0.creation
+    }
+
+    /// The configuration the node was started with.
+    pub fn config(&self) -> &Config {
+        &self.0.config
+    }
+
+    pub(crate) fn scheduler(&self) -> &Scheduler {
+        self.0.scheduler.get().expect("scheduler is set at start")
+    }
+
+    pub(crate) fn timers(&self) -> &Timers {
+        self.0.timers.get().expect("timers are set at start")
+    }
+
+    /// The node's tables (ETS-like).
+    pub fn tables(&self) -> &Tables {
+        &self.0.tables
+    }
+
+    /// Whether two handles are the same node.
+    pub fn same_node(&self, other: &Node) -> bool {
+        Arc::ptr_eq(&self.0, &other.0)
+    }
+
+    /// Makes this thread print this node's pids as `#PID<0.x.y>`.
+    pub fn set_thread_display(&self) {
+        set_display_context(Some(DisplayContext { local: (self.0.name, self.0.creation), remote_index: None }));
+    }
+
+    /// A fresh reference.
+    pub fn make_ref(&self) -> Ref {
+        Ref::from_parts(self.0.name, self.0.creation, self.0.next_ref.fetch_add(1, Ordering::Relaxed))
+    }
+
+    /// Whether `pid` belongs to this node incarnation.
+    pub fn is_local(&self, pid: Pid) -> bool {
+        pid.node() == self.0.name && pid.creation() == self.0.creation
+    }
+
+    /// Whether the local process `pid` is alive (false for pids of other nodes).
+    pub fn is_alive(&self, pid: Pid) -> bool {
+        self.is_local(pid) && self.0.processes.get(pid.id()).is_some_and(|c| !c.mailbox.lock().closed)
+    }
+
+    /// Pids of every live local process.
+    pub fn processes(&self) -> Vec<Pid> {
+        self.0.processes.all().iter().map(|c| c.pid).collect()
+    }
+
+    /// Number of live local processes.
+    pub fn process_count(&self) -> usize {
+        self.0.processes.len()
+    }
+
+    /// Signals waiting in a local process's queue (`None` if it is not alive).
+    pub fn message_queue_len(&self, pid: Pid) -> Option<usize> {
+        self.is_local(pid).then(|| self.0.processes.get(pid.id())).flatten().map(|c| c.queue_len())
+    }
+
+    /// OS threads the scheduler has started (workers and spares for blocked processes).
+    pub fn scheduler_threads(&self) -> usize {
+        self.scheduler().thread_count()
+    }
+
+    fn new_pid(&self) -> Pid {
+        Pid::from_parts(self.0.name, self.0.creation, self.0.next_pid.fetch_add(1, Ordering::Relaxed))
+    }
+
+    /// The pid that node-level operations (not from any process) act as.
+    pub fn system_pid(&self) -> Pid {
+        Pid::from_parts(self.0.name, self.0.creation, 0)
+    }
+
+    /// Spawns a process running `body`.
+    pub fn spawn(&self, body: impl Behaviour) -> Pid {
+        self.spawn_from(Box::new(body), SpawnOpts::default(), None).0
+    }
+
+    /// Spawns a process that runs `f` once and exits `normal` when it returns: straight-
+    /// line code with blocking receives (it holds a thread while it blocks; the scheduler
+    /// starts a spare so others keep running).
+    pub fn spawn_task(&self, f: impl FnOnce(&mut Ctx) + Send + 'static) -> Pid {
+        self.spawn(super::Task::new(f))
+    }
+
+    /// Spawns with options (links and monitors need a parent process: see
+    /// [`Ctx::spawn_opts`]; here they are ignored).
+    pub fn spawn_opts(&self, body: impl Behaviour, opts: SpawnOpts) -> Pid {
+        self.spawn_from(Box::new(body), SpawnOpts { link: false, monitor: false, ..opts }, None).0
+    }
+
+    pub(crate) fn spawn_from(
+        &self,
+        body: Box<dyn Behaviour>,
+        opts: SpawnOpts,
+        parent: Option<&mut Ctx>,
+    ) -> (Pid, Option<Ref>) {
+        let pid = self.new_pid();
+        let cell = ProcessCell::new(pid, true);
+        let mut ctx = Ctx::new(self.clone(), cell.clone(), parent.as_ref().map(|p| p.pid()));
+        ctx.trap_exit = opts.trap_exit;
+        let mut monitor = None;
+        if let Some(parent) = parent {
+            // A new process can't have exited yet, so both ends are set up directly.
+            if opts.link {
+                parent.links.insert(pid);
+                ctx.links.insert(parent.pid());
+            }
+            if opts.monitor {
+                let r = self.make_ref();
+                parent.monitors.insert(r, pid);
+                ctx.watchers.insert(r, parent.pid());
+                monitor = Some(r);
+            }
+        }
+        *cell.job.lock() = Some(Box::new(Job { ctx, body, started: false }));
+        self.0.processes.insert(cell.clone());
+        if let Some(name) = opts.register
+            && let Err(e) = self.register(name, pid)
+        {
+            log::debug!("spawn: cannot register {name}: {e}");
+        }
+        cell.mailbox.lock().scheduled = true;
+        self.scheduler().schedule(cell);
+        (pid, monitor)
+    }
+
+    /// Makes the calling OS thread a process of this node, with a pid and a mailbox.
+    /// The process exits (`normal`) when the returned handle is dropped.
+    pub fn attach(&self) -> Attached {
+        let pid = self.new_pid();
+        let cell = ProcessCell::new(pid, false);
+        self.0.processes.insert(cell.clone());
+        self.set_thread_display();
+        Attached::new(Ctx::new(self.clone(), cell, None))
+    }
+
+    /// Sends `msg` to `to` from outside any process.
+    pub fn send(&self, to: Pid, msg: impl Into<Term>) {
+        self.deliver(to, Signal::Message(msg.into()));
+    }
+
+    /// Sends to a pid or a name; an unregistered name is an error (`badarg`).
+    pub fn send_to(&self, to: impl Into<Dest>, msg: impl Into<Term>) -> Result<(), Term> {
+        match to.into() {
+            Dest::Pid(pid) => {
+                self.send(pid, msg);
+                Ok(())
+            }
+            Dest::Name(name) => match self.whereis(name) {
+                Some(pid) => {
+                    self.send(pid, msg);
+                    Ok(())
+                }
+                None => Err(Term::Atom(Atom::BADARG)),
+            },
+            Dest::NameAt(name, node) if node == self.0.name => self.send_to(Dest::Name(name), msg),
+            Dest::NameAt(name, node) => {
+                match self.router() {
+                    Some(r) => r.send_named(node, name, msg.into()),
+                    None => log::debug!("no route to {node}: message to {name} dropped"),
+                }
+                Ok(())
+            }
+        }
+    }
+
+    /// Sends an exit signal to `pid` from the node itself (as `exit(pid, reason)`).
+    pub fn exit(&self, pid: Pid, reason: impl Into<Term>) {
+        self.deliver(pid, Signal::Exit { from: self.system_pid(), reason: reason.into(), linked: false });
+    }
+
+    /// Registers `pid` (a live local process with no name) under `name`.
+    pub fn register(&self, name: Atom, pid: Pid) -> Result<(), Term> {
+        if !self.is_local(pid) || name == Atom::UNDEFINED {
+            return Err(Term::Atom(Atom::BADARG));
+        }
+        let mut reg = self.0.registry.lock();
+        if reg.contains_key(&name) {
+            return Err(Term::Atom(Atom::BADARG));
+        }
+        let Some(cell) = self.0.processes.get(pid.id()) else { return Err(Term::Atom(Atom::BADARG)) };
+        let mut st = cell.mailbox.lock();
+        if st.closed || st.name.is_some() {
+            return Err(Term::Atom(Atom::BADARG));
+        }
+        st.name = Some(name);
+        reg.insert(name, pid);
+        Ok(())
+    }
+
+    /// Removes a registered name; returns whether it was registered.
+    pub fn unregister(&self, name: Atom) -> bool {
+        let Some(pid) = self.0.registry.lock().remove(&name) else { return false };
+        if let Some(cell) = self.0.processes.get(pid.id()) {
+            let mut st = cell.mailbox.lock();
+            if st.name == Some(name) {
+                st.name = None;
+            }
+        }
+        true
+    }
+
+    /// The pid registered under `name`.
+    pub fn whereis(&self, name: Atom) -> Option<Pid> {
+        self.0.registry.lock().get(&name).copied()
+    }
+
+    /// Every registered name.
+    pub fn registered(&self) -> Vec<Atom> {
+        self.0.registry.lock().keys().copied().collect()
+    }
+
+    /// The name `pid` is registered under, if any.
+    pub fn registered_name(&self, pid: Pid) -> Option<Atom> {
+        self.is_local(pid).then(|| self.0.processes.get(pid.id())).flatten().and_then(|c| c.mailbox.lock().name)
+    }
+
+    /// Sends `msg` to `dest` after `delay` (`erlang:send_after`).
+    pub fn send_after(&self, dest: impl Into<Dest>, msg: impl Into<Term>, delay: Duration) -> TimerRef {
+        self.timers().add(dest.into(), msg.into(), delay)
+    }
+
+    /// Cancels a timer; returns the time that was left, or `None` if it had already
+    /// fired or been cancelled.
+    pub fn cancel_timer(&self, timer: TimerRef) -> Option<Duration> {
+        self.timers().cancel(timer)
+    }
+
+    /// Leaves a Rust value that is not a term (a closure, a channel) for another process
+    /// of this node to take with the returned key: how local-only values such as child
+    /// specs travel alongside a message. Whoever created the key removes the value if the
+    /// receiver never took it, so nothing accumulates.
+    pub fn handoff_put(&self, value: Box<dyn Any + Send>) -> Ref {
+        let key = self.make_ref();
+        self.0.handoff.lock().insert(key, value);
+        key
+    }
+
+    /// Takes a value left with [`Node::handoff_put`].
+    pub fn handoff_take(&self, key: Ref) -> Option<Box<dyn Any + Send>> {
+        self.0.handoff.lock().remove(&key)
+    }
+
+    /// Installs the router for signals to other nodes (the distribution layer).
+    pub fn set_router(&self, router: Option<Arc<dyn Router>>) {
+        *self.0.router.write() = router;
+    }
+
+    fn router(&self) -> Option<Arc<dyn Router>> {
+        self.0.router.read().clone()
+    }
+
+    /// Delivers a signal to `to`, local or remote. A signal that cannot be delivered is
+    /// answered as Erlang does: a link gets an exit `noproc`, a monitor a `DOWN` `noproc`
+    /// (`noconnection` if the pid's node is unreachable), the rest is dropped.
+    pub fn deliver(&self, to: Pid, signal: Signal) {
+        if self.is_local(to) {
+            self.deliver_local(to, signal);
+        } else if to.node() == self.0.name {
+            // A pid of an earlier incarnation of this node: that process is long gone.
+            self.answer_dead(to, signal, Atom::NOPROC);
+        } else {
+            match self.router() {
+                Some(router) => router.route(to, signal),
+                None => self.answer_dead(to, signal, Atom::NOCONNECTION),
+            }
+        }
+    }
+
+    /// Delivers a signal to a local process (also the entry point for signals that
+    /// arrive from other nodes).
+    pub fn deliver_local(&self, to: Pid, signal: Signal) {
+        let Some(cell) = self.0.processes.get(to.id()) else {
+            return self.answer_dead(to, signal, Atom::NOPROC);
+        };
+        match cell.push(signal) {
+            Ok(Pushed::Schedule) => self.scheduler().schedule(cell),
+            Ok(Pushed::Nothing) => {}
+            Err(signal) => self.answer_dead(to, signal, Atom::NOPROC),
+        }
+    }
+
+    /// Answers a signal that reached a process that is gone (`dead`), with `reason`.
+    pub fn answer_dead(&self, dead: Pid, signal: Signal, reason: Atom) {
+        match signal {
+            Signal::Link { from } => {
+                self.deliver(from, Signal::Exit { from: dead, reason: Term::Atom(reason), linked: true })
+            }
+            Signal::Monitor { from, reference } => {
+                self.deliver(from, Signal::Down { from: dead, reference, reason: Term::Atom(reason) })
+            }
+            _ => {}
+        }
+    }
+
+    /// Bookkeeping after a process's `finish`.
+    pub(crate) fn process_exited(&self, pid: Pid, name: Option<Atom>) {
+        if let Some(name) = name {
+            let mut reg = self.0.registry.lock();
+            if reg.get(&name) == Some(&pid) {
+                reg.remove(&name);
+            }
+        }
+        self.0.tables.delete_owned_by(pid);
+        self.0.processes.remove(pid.id());
+    }
+
+    /// Whether [`Node::shutdown`] has been called.
+    pub fn is_stopped(&self) -> bool {
+        self.0.stopped.load(Ordering::SeqCst)
+    }
+
+    /// Stops the node: every process gets exit signal `shutdown` (so `terminate` runs),
+    /// those still alive after `shutdown_timeout` are killed, then every thread the node
+    /// started is joined. Attached threads' processes get the signal too; their threads
+    /// are the caller's to join. Idempotent.
+    pub fn shutdown(&self) {
+        if self.0.stopped.swap(true, Ordering::SeqCst) {
+            return;
+        }
+        let jobs_gone = |t: &ProcessTable| t.all().iter().all(|c| !c.is_job);
+        for reason in [Atom::SHUTDOWN, Atom::KILL] {
+            for cell in self.0.processes.all() {
+                self.exit(cell.pid, Term::Atom(reason));
+            }
+            let deadline = Instant::now() + self.0.config.shutdown_timeout;
+            if self.0.processes.wait_until(deadline, jobs_gone) {
+                break;
+            }
+        }
+        if !jobs_gone(&self.0.processes) {
+            log::error!("node {}: processes still running at shutdown", self.0.name);
+        }
+        self.timers().stop();
+        self.scheduler().shutdown();
+        self.set_router(None);
+    }
+}
+
+impl std::fmt::Debug for Node {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "Node({})", self.0.name.as_str())
+    }
+}
+
+impl Node {
+    pub(crate) fn from_inner(inner: Arc<NodeInner>) -> Node {
+        Node(inner)
+    }
+}

@@ -1,0 +1,233 @@
+//! The shared half of a process: its pid, its inbound signal queue, and the table of
+//! live processes.
+//!
+//! A process is an `Arc<ProcessCell>`. Other threads only ever push signals into its
+//! [`Mailbox`]; the process's own bookkeeping (links, monitors, trap_exit, the messages a
+//! selective receive skipped) lives in its [`Ctx`](super::Ctx), which only the thread
+//! running the process touches.
+//!
+//! ## The mailbox lock
+//! One mutex guards the queue and three flags, which is what makes the scheduling and
+//! exit races simple to argue about:
+//! - `scheduled`: the process is in a run queue or running. Whoever flips it from false
+//!   to true (a sender, under the lock) enqueues the process, so it sits in at most one
+//!   run queue. The worker that ran it clears it only when it finds the queue empty,
+//!   under the same lock, so a signal pushed at any moment either sees `scheduled` (the
+//!   worker will look again) or schedules the process itself. No wake-up is lost.
+//! - `waiting`: a thread is blocked in a receive on the condvar; a push notifies it.
+//! - `closed`: the process has exited. A push fails and hands the signal back, so the
+//!   sender can answer it (a link or monitor on a dead process gets `noproc`).
+
+use std::collections::{HashMap, VecDeque};
+use std::hash::{BuildHasherDefault, Hasher};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::Instant;
+
+use parking_lot::{Condvar, Mutex, RwLock};
+
+use super::signal::Signal;
+use crate::term::{Atom, Pid};
+
+/// A hasher for keys that are already well-spread integers (pid and ref numbers).
+#[derive(Default, Clone, Copy)]
+pub struct IdHasher(u64);
+
+impl Hasher for IdHasher {
+    fn finish(&self) -> u64 {
+        // Fibonacci multiply so sequential ids spread over hash buckets.
+        self.0.wrapping_mul(0x9E37_79B9_7F4A_7C15)
+    }
+    fn write(&mut self, bytes: &[u8]) {
+        for &b in bytes {
+            self.0 = (self.0.rotate_left(8)) ^ u64::from(b);
+        }
+    }
+    fn write_u64(&mut self, n: u64) {
+        self.0 ^= n;
+    }
+    fn write_u32(&mut self, n: u32) {
+        self.0 = self.0.rotate_left(32) ^ u64::from(n);
+    }
+}
+
+/// `HashMap`/`HashSet` hasher for pids, refs and ids.
+pub type IdBuild = BuildHasherDefault<IdHasher>;
+
+pub(crate) struct MailboxState {
+    pub(crate) queue: VecDeque<Signal>,
+    pub(crate) scheduled: bool,
+    pub(crate) waiting: bool,
+    pub(crate) closed: bool,
+    /// The locally registered name, if any (released when the process exits).
+    pub(crate) name: Option<Atom>,
+}
+
+/// What a successful push asks the sender to do next.
+pub(crate) enum Pushed {
+    /// Nothing: the process is already scheduled or is a thread.
+    Nothing,
+    /// The process was idle: enqueue it on the scheduler.
+    Schedule,
+}
+
+/// The inbound queue of a process.
+pub(crate) struct Mailbox {
+    state: Mutex<MailboxState>,
+    wakeup: Condvar,
+}
+
+impl Mailbox {
+    fn new() -> Mailbox {
+        Mailbox {
+            state: Mutex::new(MailboxState {
+                queue: VecDeque::new(),
+                scheduled: false,
+                waiting: false,
+                closed: false,
+                name: None,
+            }),
+            wakeup: Condvar::new(),
+        }
+    }
+
+    pub(crate) fn lock(&self) -> parking_lot::MutexGuard<'_, MailboxState> {
+        self.state.lock()
+    }
+
+    /// Blocks on the condvar until notified or `deadline`; returns false on timeout.
+    pub(crate) fn wait(
+        &self,
+        guard: &mut parking_lot::MutexGuard<'_, MailboxState>,
+        deadline: Option<Instant>,
+    ) -> bool {
+        guard.waiting = true;
+        let timed_out = match deadline {
+            Some(d) => self.wakeup.wait_until(guard, d).timed_out(),
+            None => {
+                self.wakeup.wait(guard);
+                false
+            }
+        };
+        guard.waiting = false;
+        !timed_out
+    }
+}
+
+/// The shared part of one process.
+pub(crate) struct ProcessCell {
+    pub(crate) pid: Pid,
+    /// True for scheduler-run processes, false for attached OS threads.
+    pub(crate) is_job: bool,
+    pub(crate) mailbox: Mailbox,
+    /// The job's behaviour and context while it is not running (taken by the worker
+    /// that runs it; `None` for attached threads and after exit).
+    pub(crate) job: Mutex<Option<Box<super::job::Job>>>,
+}
+
+impl ProcessCell {
+    pub(crate) fn new(pid: Pid, is_job: bool) -> Arc<ProcessCell> {
+        Arc::new(ProcessCell { pid, is_job, mailbox: Mailbox::new(), job: Mutex::new(None) })
+    }
+
+    /// Pushes a signal; hands it back if the process has exited.
+    pub(crate) fn push(&self, signal: Signal) -> Result<Pushed, Signal> {
+        let mut st = self.mailbox.lock();
+        if st.closed {
+            return Err(signal);
+        }
+        st.queue.push_back(signal);
+        if st.waiting {
+            self.mailbox.wakeup.notify_one();
+        }
+        if self.is_job && !st.scheduled {
+            st.scheduled = true;
+            return Ok(Pushed::Schedule);
+        }
+        Ok(Pushed::Nothing)
+    }
+
+    /// Marks the process exited; returns the signals it never handled and its
+    /// registered name.
+    pub(crate) fn close(&self) -> (VecDeque<Signal>, Option<Atom>) {
+        let mut st = self.mailbox.lock();
+        st.closed = true;
+        (std::mem::take(&mut st.queue), st.name.take())
+    }
+
+    /// Number of signals waiting (for introspection).
+    pub(crate) fn queue_len(&self) -> usize {
+        self.mailbox.lock().queue.len()
+    }
+}
+
+const SHARDS: usize = 64;
+
+/// The live processes of one node, by pid number.
+pub(crate) struct ProcessTable {
+    shards: Vec<RwLock<HashMap<u64, Arc<ProcessCell>, IdBuild>>>,
+    /// Signalled when a process leaves the table while someone waits (shutdown).
+    emptied: (Mutex<()>, Condvar),
+    waiters: AtomicUsize,
+}
+
+impl ProcessTable {
+    pub(crate) fn new() -> ProcessTable {
+        ProcessTable {
+            shards: (0..SHARDS).map(|_| RwLock::new(HashMap::default())).collect(),
+            emptied: (Mutex::new(()), Condvar::new()),
+            waiters: AtomicUsize::new(0),
+        }
+    }
+
+    fn shard(&self, id: u64) -> &RwLock<HashMap<u64, Arc<ProcessCell>, IdBuild>> {
+        &self.shards[(id as usize) % SHARDS]
+    }
+
+    pub(crate) fn insert(&self, cell: Arc<ProcessCell>) {
+        self.shard(cell.pid.id()).write().insert(cell.pid.id(), cell);
+    }
+
+    pub(crate) fn get(&self, id: u64) -> Option<Arc<ProcessCell>> {
+        self.shard(id).read().get(&id).cloned()
+    }
+
+    pub(crate) fn remove(&self, id: u64) {
+        self.shard(id).write().remove(&id);
+        // SeqCst pairs with the increment in `wait_until`: either the waiter's check
+        // sees this removal, or this load sees the waiter and notifies it.
+        if self.waiters.load(Ordering::SeqCst) > 0 {
+            let _guard = self.emptied.0.lock();
+            self.emptied.1.notify_all();
+        }
+    }
+
+    pub(crate) fn len(&self) -> usize {
+        self.shards.iter().map(|s| s.read().len()).sum()
+    }
+
+    /// Every live process (a snapshot).
+    pub(crate) fn all(&self) -> Vec<Arc<ProcessCell>> {
+        self.shards.iter().flat_map(|s| s.read().values().cloned().collect::<Vec<_>>()).collect()
+    }
+
+    /// Waits until `done(self)` holds or `deadline` passes; returns whether it held.
+    pub(crate) fn wait_until(&self, deadline: Instant, done: impl Fn(&ProcessTable) -> bool) -> bool {
+        self.waiters.fetch_add(1, Ordering::SeqCst);
+        let held = self.wait_inner(deadline, done);
+        self.waiters.fetch_sub(1, Ordering::SeqCst);
+        held
+    }
+
+    fn wait_inner(&self, deadline: Instant, done: impl Fn(&ProcessTable) -> bool) -> bool {
+        let mut guard = self.emptied.0.lock();
+        loop {
+            if done(self) {
+                return true;
+            }
+            if self.emptied.1.wait_until(&mut guard, deadline).timed_out() {
+                return done(self);
+            }
+        }
+    }
+}

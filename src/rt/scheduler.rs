@@ -1,0 +1,417 @@
+//! The work-stealing scheduler that runs processes as jobs.
+//!
+//! Each worker thread owns a FIFO run queue (crossbeam-deque) plus a one-process "next"
+//! slot; a global injector takes work from threads that are not workers. A process sits
+//! in at most one queue (see the `scheduled` flag in [`process`](super::process)).
+//!
+//! ## Finding work (in this order, in [`WorkerLocal::find_work`])
+//! 1. the next slot: the process this worker woke last (a ping-pong pair stays on one
+//!    thread and in cache); after `MAX_NEXT_STREAK` runs in a row it goes behind the
+//!    local queue so that queue is not starved;
+//! 2. every `INJECTOR_INTERVAL` picks, the injector first, so it is not starved either;
+//! 3. the local queue; 4. the injector (a batch moves to the local queue);
+//! 5. stealing from other workers, starting at a varying victim.
+//!
+//! ## Permits, parking and blocking
+//! At most `target` threads (one per core by default) run processes at once: `active`
+//! counts threads that hold a run permit. A thread with no work spins briefly, then gives
+//! its permit back and parks in the idle list. Pushing work wakes one idle thread if a
+//! permit is free. The two sides order themselves with SeqCst fences: the parker
+//! registers as idle *then* looks for work; the pusher publishes work *then* looks for
+//! idle threads; one of them sees the other, so no wake-up is lost.
+//!
+//! A process may block its thread (a GenServer call, a receive). Before blocking, the
+//! thread hands its queued work to the injector, gives its permit back and makes sure a
+//! spare thread exists (waking an idle one or starting a new one, up to `max_threads`),
+//! so nested calls never deadlock the runtime even with one worker. When the blocking
+//! ends the thread takes a permit back unconditionally (briefly exceeding `target`) and
+//! parks at its next pick if it is over the limit.
+
+use std::cell::{Cell, RefCell};
+use std::rc::Rc;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering, fence};
+use std::thread::JoinHandle;
+
+use crossbeam_deque::{Injector, Steal, Stealer, Worker};
+use crossbeam_utils::sync::{Parker, Unparker};
+use parking_lot::{Mutex, RwLock};
+
+use super::process::ProcessCell;
+
+type Task = Arc<ProcessCell>;
+
+const MAX_NEXT_STREAK: u32 = 32;
+const INJECTOR_INTERVAL: u32 = 61;
+const SPIN_ROUNDS: u32 = 64;
+
+/// What the scheduler asks of whoever runs a process's slice.
+pub(crate) trait SliceRunner: Send + Sync {
+    /// Runs one slice; returns true if the process must be queued again.
+    fn run_slice(&self, cell: Task) -> bool;
+    /// Called once on each worker thread when it starts (per-thread setup).
+    fn on_thread_start(&self);
+}
+
+struct ThreadSlot {
+    unparker: Unparker,
+    in_idle: AtomicBool,
+}
+
+struct Shared {
+    injector: Injector<Task>,
+    stealers: RwLock<Vec<Stealer<Task>>>,
+    idle: Mutex<Vec<Arc<ThreadSlot>>>,
+    idle_count: AtomicUsize,
+    /// Threads holding a run permit (not parked, not blocked).
+    active: AtomicUsize,
+    target: usize,
+    threads: AtomicUsize,
+    max_threads: usize,
+    handles: Mutex<Vec<JoinHandle<()>>>,
+    shutdown: AtomicBool,
+    runner: Arc<dyn SliceRunner>,
+    name: String,
+}
+
+/// A node's scheduler.
+pub(crate) struct Scheduler {
+    shared: Arc<Shared>,
+}
+
+struct WorkerLocal {
+    shared: Arc<Shared>,
+    queue: Worker<Task>,
+    next: Cell<Option<Task>>,
+    streak: Cell<u32>,
+    ticks: Cell<u32>,
+    blocked: Cell<bool>,
+    slot: Arc<ThreadSlot>,
+    parker: Parker,
+}
+
+thread_local! {
+    static WORKER: RefCell<Option<Rc<WorkerLocal>>> = const { RefCell::new(None) };
+}
+
+fn current_worker(shared: &Arc<Shared>) -> Option<Rc<WorkerLocal>> {
+    WORKER.with(|w| w.borrow().as_ref().filter(|w| Arc::ptr_eq(&w.shared, shared)).cloned())
+}
+
+impl Scheduler {
+    pub(crate) fn start(
+        name: &str,
+        workers: usize,
+        max_threads: usize,
+        runner: Arc<dyn SliceRunner>,
+    ) -> Scheduler {
+        let target = workers.max(1);
+        let shared = Arc::new(Shared {
+            injector: Injector::new(),
+            stealers: RwLock::new(Vec::new()),
+            idle: Mutex::new(Vec::new()),
+            idle_count: AtomicUsize::new(0),
+            active: AtomicUsize::new(0),
+            target,
+            threads: AtomicUsize::new(0),
+            max_threads: max_threads.max(target),
+            handles: Mutex::new(Vec::new()),
+            shutdown: AtomicBool::new(false),
+            runner,
+            name: name.to_owned(),
+        });
+        for _ in 0..target {
+            shared.active.fetch_add(1, Ordering::SeqCst);
+            Shared::spawn_thread(&shared);
+        }
+        Scheduler { shared }
+    }
+
+    /// Puts a process that has just become runnable in a run queue.
+    pub(crate) fn schedule(&self, cell: Task) {
+        if let Some(w) = current_worker(&self.shared)
+            && !w.blocked.get()
+        {
+            if let Some(prev) = w.next.replace(Some(cell)) {
+                w.queue.push(prev);
+                self.shared.notify_work();
+            }
+            return;
+        }
+        self.shared.injector.push(cell);
+        self.shared.notify_work();
+    }
+
+    /// Called by a process about to block its thread; returns whether the thread was a
+    /// worker of this scheduler (then [`Scheduler::block_end`] must follow).
+    pub(crate) fn block_begin(&self) -> bool {
+        let Some(w) = current_worker(&self.shared) else { return false };
+        if w.blocked.get() {
+            return false;
+        }
+        w.blocked.set(true);
+        if let Some(c) = w.next.take() {
+            self.shared.injector.push(c);
+        }
+        while let Some(c) = w.queue.pop() {
+            self.shared.injector.push(c);
+        }
+        self.shared.active.fetch_sub(1, Ordering::SeqCst);
+        self.shared.ensure_spare();
+        true
+    }
+
+    /// Ends a blocking section begun with [`Scheduler::block_begin`].
+    pub(crate) fn block_end(&self) {
+        if let Some(w) = current_worker(&self.shared) {
+            w.blocked.set(false);
+            self.shared.active.fetch_add(1, Ordering::SeqCst);
+        }
+    }
+
+    /// Number of OS threads started so far (workers and spares).
+    pub(crate) fn thread_count(&self) -> usize {
+        self.shared.threads.load(Ordering::SeqCst)
+    }
+
+    /// Stops every thread and joins them (all processes must have exited first).
+    pub(crate) fn shutdown(&self) {
+        self.shared.shutdown.store(true, Ordering::SeqCst);
+        let me = std::thread::current().id();
+        loop {
+            for slot in self.shared.idle.lock().iter() {
+                slot.unparker.unpark();
+            }
+            let handles: Vec<_> = std::mem::take(&mut *self.shared.handles.lock());
+            if handles.is_empty() {
+                break;
+            }
+            for h in handles {
+                if h.thread().id() != me {
+                    let _ = h.join();
+                }
+            }
+        }
+    }
+}
+
+impl Shared {
+    fn spawn_thread(shared: &Arc<Shared>) {
+        let n = shared.threads.fetch_add(1, Ordering::SeqCst);
+        let parker = Parker::new();
+        let slot = Arc::new(ThreadSlot { unparker: parker.unparker().clone(), in_idle: AtomicBool::new(false) });
+        let queue = Worker::new_fifo();
+        shared.stealers.write().push(queue.stealer());
+        let local = WorkerLocal {
+            shared: shared.clone(),
+            queue,
+            next: Cell::new(None),
+            streak: Cell::new(0),
+            ticks: Cell::new(0),
+            blocked: Cell::new(false),
+            slot,
+            parker,
+        };
+        let spawned = std::thread::Builder::new()
+            .name(format!("{}-w{n}", shared.name))
+            .spawn(move || worker_main(local));
+        match spawned {
+            Ok(h) => shared.handles.lock().push(h),
+            Err(e) => {
+                // Out of threads: the blocked process still runs; the queue may stall
+                // until a thread frees up. Logged, never a panic.
+                log::error!("scheduler {}: cannot start a worker thread: {e}", shared.name);
+                shared.threads.fetch_sub(1, Ordering::SeqCst);
+                shared.active.fetch_sub(1, Ordering::SeqCst);
+            }
+        }
+    }
+
+    fn has_work(&self) -> bool {
+        !self.injector.is_empty() || self.stealers.read().iter().any(|s| !s.is_empty())
+    }
+
+    /// Wakes one idle thread if there is a free permit (after work was published).
+    fn notify_work(&self) {
+        fence(Ordering::SeqCst);
+        if self.idle_count.load(Ordering::SeqCst) == 0 {
+            return;
+        }
+        let mut idle = self.idle.lock();
+        if self.active.load(Ordering::SeqCst) >= self.target {
+            return;
+        }
+        if let Some(slot) = idle.pop() {
+            slot.in_idle.store(false, Ordering::SeqCst);
+            self.idle_count.fetch_sub(1, Ordering::SeqCst);
+            self.active.fetch_add(1, Ordering::SeqCst);
+            drop(idle);
+            slot.unparker.unpark();
+        }
+    }
+
+    /// After a thread gave up its permit to block: make sure a thread can take it.
+    fn ensure_spare(self: &Arc<Self>) {
+        let idle_empty = self.idle.lock().is_empty();
+        if idle_empty {
+            if self.threads.load(Ordering::SeqCst) < self.max_threads {
+                self.active.fetch_add(1, Ordering::SeqCst);
+                Shared::spawn_thread(self);
+            } else {
+                log::warn!("scheduler {}: {} threads, all busy or blocked", self.name, self.max_threads);
+            }
+        } else {
+            self.notify_work();
+        }
+    }
+}
+
+impl WorkerLocal {
+    fn find_work(&self) -> Option<Task> {
+        let tick = self.ticks.get().wrapping_add(1);
+        self.ticks.set(tick);
+        if let Some(c) = self.next.take() {
+            if self.streak.get() < MAX_NEXT_STREAK {
+                self.streak.set(self.streak.get() + 1);
+                return Some(c);
+            }
+            self.queue.push(c);
+        }
+        self.streak.set(0);
+        if tick % INJECTOR_INTERVAL == 0
+            && let Some(c) = self.steal_injector()
+        {
+            return Some(c);
+        }
+        if let Some(c) = self.queue.pop() {
+            return Some(c);
+        }
+        if let Some(c) = self.steal_injector() {
+            return Some(c);
+        }
+        let stealers = self.shared.stealers.read();
+        let n = stealers.len();
+        for i in 0..n {
+            let s = &stealers[(i + tick as usize) % n];
+            loop {
+                match s.steal_batch_and_pop(&self.queue) {
+                    Steal::Success(c) => return Some(c),
+                    Steal::Empty => break,
+                    Steal::Retry => continue,
+                }
+            }
+        }
+        None
+    }
+
+    fn steal_injector(&self) -> Option<Task> {
+        loop {
+            match self.shared.injector.steal_batch_and_pop(&self.queue) {
+                Steal::Success(c) => return Some(c),
+                Steal::Empty => return None,
+                Steal::Retry => continue,
+            }
+        }
+    }
+
+    /// Gives the permit back and sleeps until handed a permit again (or shutdown).
+    fn park_idle(&self) {
+        let sh = &self.shared;
+        // The next slot is invisible to other threads: make it stealable first, so the
+        // has_work check below sees it.
+        if let Some(c) = self.next.take() {
+            self.queue.push(c);
+        }
+        sh.active.fetch_sub(1, Ordering::SeqCst);
+        self.register_idle();
+        fence(Ordering::SeqCst);
+        if sh.has_work() || sh.shutdown.load(Ordering::SeqCst) {
+            let mut idle = sh.idle.lock();
+            if self.slot.in_idle.load(Ordering::SeqCst) {
+                idle.retain(|s| !Arc::ptr_eq(s, &self.slot));
+                self.slot.in_idle.store(false, Ordering::SeqCst);
+                sh.idle_count.fetch_sub(1, Ordering::SeqCst);
+                sh.active.fetch_add(1, Ordering::SeqCst);
+                return;
+            }
+            // Someone already popped us and handed us a permit; its unpark follows.
+        }
+        self.sleep_until_woken();
+    }
+
+    /// After a blocking section a thread may hold a permit over the limit: exactly the
+    /// excess threads give theirs back (a CAS, so two threads can't both see "one too
+    /// many" and both leave) and park, first handing their queued work to the injector,
+    /// where the `target` threads still running will find it.
+    fn shed_excess_permit(&self) -> bool {
+        let sh = &self.shared;
+        let mut cur = sh.active.load(Ordering::SeqCst);
+        loop {
+            if cur <= sh.target {
+                return false;
+            }
+            match sh.active.compare_exchange(cur, cur - 1, Ordering::SeqCst, Ordering::SeqCst) {
+                Ok(_) => break,
+                Err(now) => cur = now,
+            }
+        }
+        if let Some(c) = self.next.take() {
+            sh.injector.push(c);
+        }
+        while let Some(c) = self.queue.pop() {
+            sh.injector.push(c);
+        }
+        self.register_idle();
+        self.sleep_until_woken();
+        true
+    }
+
+    fn register_idle(&self) {
+        let sh = &self.shared;
+        let mut idle = sh.idle.lock();
+        self.slot.in_idle.store(true, Ordering::SeqCst);
+        idle.push(self.slot.clone());
+        sh.idle_count.fetch_add(1, Ordering::SeqCst);
+    }
+
+    fn sleep_until_woken(&self) {
+        let sh = &self.shared;
+        while self.slot.in_idle.load(Ordering::SeqCst) && !sh.shutdown.load(Ordering::SeqCst) {
+            self.parker.park();
+        }
+    }
+}
+
+fn worker_main(local: WorkerLocal) {
+    let local = Rc::new(local);
+    WORKER.with(|w| *w.borrow_mut() = Some(local.clone()));
+    let shared = local.shared.clone();
+    shared.runner.on_thread_start();
+    'outer: while !shared.shutdown.load(Ordering::SeqCst) {
+        if shared.active.load(Ordering::SeqCst) > shared.target && local.shed_excess_permit() {
+            continue;
+        }
+        if let Some(cell) = local.find_work() {
+            run(&local, cell);
+            continue;
+        }
+        for _ in 0..SPIN_ROUNDS {
+            for _ in 0..32 {
+                std::hint::spin_loop();
+            }
+            if let Some(cell) = local.find_work() {
+                run(&local, cell);
+                continue 'outer;
+            }
+        }
+        local.park_idle();
+    }
+    WORKER.with(|w| *w.borrow_mut() = None);
+}
+
+fn run(local: &WorkerLocal, cell: Task) {
+    if local.shared.runner.run_slice(cell.clone()) {
+        local.queue.push(cell);
+        local.shared.notify_work();
+    }
+}

@@ -1,0 +1,157 @@
+//! Signals: everything one process can send another.
+//!
+//! Messages, exit signals, link and monitor requests all travel through the receiver's
+//! one inbound queue, so between a pair of processes they arrive in the order they were
+//! sent (Erlang's signal ordering guarantee). The receiver acts on control signals when
+//! it next looks at its queue; [`exit_action`] is the pure rule for exit signals.
+//!
+//! The enum is public because the distribution layer carries the same signals between
+//! nodes (see [`Router`](super::Router)).
+
+use crate::term::{Atom, Pid, Ref, Term};
+
+/// A signal from one process to another.
+#[derive(Clone, Debug, PartialEq)]
+pub enum Signal {
+    /// An ordinary message.
+    Message(Term),
+    /// An exit signal: `linked` when it comes from a link (the linked process exited),
+    /// not when sent explicitly with `exit(pid, reason)`.
+    Exit {
+        /// The process that sent or caused it.
+        from: Pid,
+        /// The exit reason.
+        reason: Term,
+        /// Whether it is due to a link.
+        linked: bool,
+    },
+    /// `from` linked to the receiver.
+    Link {
+        /// The process that linked.
+        from: Pid,
+    },
+    /// `from` removed its link to the receiver.
+    Unlink {
+        /// The process that unlinked.
+        from: Pid,
+    },
+    /// `from` monitors the receiver under `reference`.
+    Monitor {
+        /// The watcher.
+        from: Pid,
+        /// The monitor reference.
+        reference: Ref,
+    },
+    /// `from` no longer monitors the receiver.
+    Demonitor {
+        /// The watcher.
+        from: Pid,
+        /// The monitor reference.
+        reference: Ref,
+    },
+    /// The process `from`, monitored by the receiver under `reference`, is gone.
+    Down {
+        /// The monitored process.
+        from: Pid,
+        /// The monitor reference.
+        reference: Ref,
+        /// Why it exited (`noproc` if it never existed, `noconnection` if its node went).
+        reason: Term,
+    },
+}
+
+/// What a process does with an exit signal.
+#[derive(Debug, PartialEq)]
+#[must_use]
+pub enum ExitAction {
+    /// Nothing: a `normal` exit from a link, or a link that no longer exists.
+    Ignore,
+    /// Deliver this `{:EXIT, from, reason}` message (the process traps exits).
+    Message(Term),
+    /// Exit with this reason.
+    Die(Term),
+}
+
+/// Erlang's rules for an exit signal arriving at `me`.
+///
+/// `link_existed` says whether `from` was in `me`'s link set (only relevant when `linked`:
+/// a link exit from a process we have since unlinked is ignored).
+pub fn exit_action(
+    me: Pid,
+    trap_exit: bool,
+    from: Pid,
+    reason: &Term,
+    linked: bool,
+    link_existed: bool,
+) -> ExitAction {
+    if linked && !link_existed {
+        return ExitAction::Ignore;
+    }
+    // `exit(pid, kill)` cannot be trapped; a linked process that died *with* reason
+    // `kill` sends an ordinary (trappable) signal.
+    if !linked && reason.as_atom() == Some(Atom::KILL) {
+        return ExitAction::Die(Term::Atom(Atom::KILLED));
+    }
+    if trap_exit {
+        return ExitAction::Message(exit_message(from, reason.clone()));
+    }
+    if reason.as_atom() == Some(Atom::NORMAL) {
+        // `exit(self(), normal)` does end the caller; other normal exits are ignored.
+        return if !linked && from == me { ExitAction::Die(reason.clone()) } else { ExitAction::Ignore };
+    }
+    ExitAction::Die(reason.clone())
+}
+
+/// `{:EXIT, from, reason}`
+pub fn exit_message(from: Pid, reason: Term) -> Term {
+    Term::tuple(vec![Term::Atom(Atom::EXIT), Term::Pid(from), reason])
+}
+
+/// `{:DOWN, reference, :process, from, reason}`
+pub fn down_message(reference: Ref, from: Pid, reason: Term) -> Term {
+    Term::tuple(vec![
+        Term::Atom(Atom::DOWN),
+        Term::Ref(reference),
+        Term::Atom(Atom::PROCESS),
+        Term::Pid(from),
+        reason,
+    ])
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn pids() -> (Pid, Pid) {
+        let n = Atom::new("sig@test");
+        (Pid::from_parts(n, 1, 1), Pid::from_parts(n, 1, 2))
+    }
+
+    #[test]
+    fn erlang_exit_rules() {
+        let (me, other) = pids();
+        let normal = Term::Atom(Atom::NORMAL);
+        let boom = Term::atom("boom");
+        let kill = Term::Atom(Atom::KILL);
+        let killed = Term::Atom(Atom::KILLED);
+        assert_eq!(exit_action(me, false, other, &normal, true, true), ExitAction::Ignore);
+        assert_eq!(exit_action(me, false, other, &normal, false, false), ExitAction::Ignore);
+        assert_eq!(exit_action(me, false, me, &normal, false, false), ExitAction::Die(normal.clone()));
+        assert_eq!(exit_action(me, false, other, &boom, true, true), ExitAction::Die(boom.clone()));
+        assert_eq!(exit_action(me, false, other, &boom, true, false), ExitAction::Ignore);
+        assert_eq!(
+            exit_action(me, true, other, &boom, true, true),
+            ExitAction::Message(exit_message(other, boom.clone()))
+        );
+        assert_eq!(exit_action(me, true, other, &kill, false, false), ExitAction::Die(killed.clone()));
+        assert_eq!(
+            exit_action(me, true, other, &kill, true, true),
+            ExitAction::Message(exit_message(other, kill.clone()))
+        );
+        assert_eq!(exit_action(me, false, other, &kill, true, true), ExitAction::Die(kill));
+        assert_eq!(
+            exit_action(me, true, other, &normal, true, true),
+            ExitAction::Message(exit_message(other, normal))
+        );
+    }
+}

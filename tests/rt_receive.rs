@@ -1,0 +1,116 @@
+//! Attached threads as processes: blocking, timed and selective receive, flush.
+mod support;
+
+use std::time::Duration;
+
+use oxbeam::rt::{Ctx, Task};
+use oxbeam::term::Term;
+use support::SOON;
+
+#[test]
+fn selective_receive_keeps_the_others_in_order() {
+    let node = support::node(2);
+    let mut me = node.attach();
+    for i in 1..=10 {
+        me.send(me.pid(), i);
+    }
+    // Take the even ones first; the odd ones stay queued in their order.
+    for want in [2, 4, 6, 8, 10] {
+        let got = me.receive_match(|m| m.as_int().is_some_and(|i| i % 2 == 0), Some(SOON));
+        assert_eq!(got, Some(Term::Int(want)));
+    }
+    assert_eq!(me.receive_match(|m| m.as_int() == Some(42), Some(Duration::ZERO)), None);
+    let rest: Vec<Term> = me.flush();
+    assert_eq!(rest, [1, 3, 5, 7, 9].map(Term::Int).to_vec());
+    assert!(me.flush().is_empty());
+    drop(me);
+    node.shutdown();
+}
+
+#[test]
+fn receive_timeout_waits_and_wakes() {
+    let node = support::node(2);
+    let mut me = node.attach();
+    let start = std::time::Instant::now();
+    assert_eq!(me.receive_timeout(Duration::from_millis(30)), None);
+    assert!(start.elapsed() >= Duration::from_millis(30));
+    // A message sent later wakes a blocked receive.
+    let me_pid = me.pid();
+    node.send_after(me_pid, "late", Duration::from_millis(20));
+    assert_eq!(me.receive(), Term::str("late"));
+    drop(me);
+    node.shutdown();
+}
+
+#[test]
+fn a_process_receives_selectively_inside_a_task() {
+    let node = support::node(1);
+    let mut me = node.attach();
+    let me_pid = me.pid();
+    let (worker, _) = me.spawn_monitor(Task::new(move |ctx: &mut Ctx| {
+        // Wait for :go while other messages pile up, then report them in order.
+        ctx.receive_match(|m| m.is_atom("go"), None);
+        let rest = ctx.flush();
+        ctx.send(me_pid, Term::list(rest));
+    }));
+    for i in 0..5 {
+        me.send(worker, i);
+    }
+    me.send(worker, Term::atom("go"));
+    me.send(worker, 5);
+    let report = me.receive_timeout(SOON).unwrap();
+    // 5 may or may not have arrived before the flush; 0..5 are there in order.
+    let got: Vec<i64> = report.as_list().unwrap().iter().map(|t| t.as_int().unwrap()).collect();
+    assert!(got.starts_with(&[0, 1, 2, 3, 4]), "{got:?}");
+    drop(me);
+    node.shutdown();
+}
+
+#[test]
+fn many_threads_attach_and_exchange() {
+    let node = support::node(2);
+    let mut threads = Vec::new();
+    let mut root = node.attach();
+    let root_pid = root.pid();
+    for t in 0..8 {
+        let node = node.clone();
+        threads.push(std::thread::spawn(move || {
+            let mut me = node.attach();
+            me.send(root_pid, (t, me.pid()));
+            me.receive_timeout(SOON).unwrap()
+        }));
+    }
+    for _ in 0..8 {
+        let m = root.receive_timeout(SOON).unwrap();
+        let t = m.as_tuple().unwrap();
+        root.send(t[1].as_pid().unwrap(), t[0].clone());
+    }
+    let mut got: Vec<i64> = threads.into_iter().map(|h| h.join().unwrap().as_int().unwrap()).collect();
+    got.sort();
+    assert_eq!(got, (0..8).collect::<Vec<_>>());
+    drop(root);
+    node.shutdown();
+}
+
+#[test]
+fn dropping_an_attached_process_ends_it_normally() {
+    let node = support::node(2);
+    let mut watcher = node.attach();
+    let (tx, rx) = std::sync::mpsc::channel();
+    let n2 = node.clone();
+    let h = std::thread::spawn(move || {
+        let me = n2.attach();
+        tx.send(me.pid()).unwrap();
+        // The process ends when `me` drops at the end of this thread.
+    });
+    let pid = rx.recv().unwrap();
+    h.join().unwrap();
+    watcher.monitor(pid);
+    let down = watcher.receive_timeout(SOON).unwrap();
+    // Either it was already gone (noproc) or ended normal.
+    let reason = down.as_tuple().unwrap()[4].clone();
+    assert!(reason.is_atom("noproc") || reason.is_atom("normal"), "{reason}");
+    assert!(!node.is_alive(pid));
+    drop(watcher);
+    node.shutdown();
+}

@@ -1,0 +1,274 @@
+//! The scheduler: many processes, fairness, blocking, panics, shutdown.
+mod support;
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::Duration;
+
+use oxbeam::rt::gen_server::{self, CallReply, From, GenServer};
+use oxbeam::rt::{Behaviour, Ctx, Flow, Task};
+use oxbeam::term::{Atom, Pid, Term};
+use support::SOON;
+
+#[test]
+fn one_million_processes_spawn_and_exit() {
+    let node = support::node(2);
+    let mut me = node.attach();
+    const TOTAL: usize = 1_000_000;
+    const BATCH: usize = 20_000;
+    let mut downs = 0;
+    for _ in 0..TOTAL / BATCH {
+        for _ in 0..BATCH {
+            me.spawn_monitor(Task::new(|_ctx: &mut Ctx| {}));
+        }
+        for _ in 0..BATCH {
+            let m = me.receive_timeout(SOON).expect("a DOWN for every process");
+            assert_eq!(m.as_tuple().map(|t| t[4].clone()), Some(Term::atom("normal")));
+            downs += 1;
+        }
+    }
+    assert_eq!(downs, TOTAL);
+    // Only this thread's process is left.
+    support::wait_for("all processes gone", SOON, || (node.process_count() == 1, node.process_count()));
+    drop(me);
+    node.shutdown();
+}
+
+/// A process with state, written as a behaviour.
+struct Counter {
+    n: i64,
+}
+
+impl Behaviour for Counter {
+    fn handle(&mut self, ctx: &mut Ctx, msg: Term) -> Flow {
+        match msg.as_tuple() {
+            Some([tag, Term::Pid(from)]) if tag.is_atom("get") => ctx.send(*from, self.n),
+            _ if msg.is_atom("incr") => self.n += 1,
+            _ => return Flow::stop_normal(),
+        }
+        Flow::Continue
+    }
+}
+
+#[test]
+fn behaviour_and_closure_keep_state_between_messages() {
+    let node = support::node(2);
+    let mut me = node.attach();
+    let counter = node.spawn(Counter { n: 0 });
+    let mut total = 0i64;
+    let summer = node.spawn(move |ctx: &mut Ctx, msg: Term| {
+        match msg.as_tuple() {
+            Some([Term::Int(i), Term::Pid(from)]) => {
+                total += i;
+                ctx.send(*from, total);
+            }
+            _ => return Flow::stop_normal(),
+        }
+        Flow::Continue
+    });
+    for _ in 0..500 {
+        me.send(counter, Term::atom("incr"));
+    }
+    me.send(counter, (Term::atom("get"), me.pid()));
+    assert_eq!(me.receive_timeout(SOON), Some(Term::Int(500)));
+    for i in 1..=10 {
+        me.send(summer, (i, me.pid()));
+        assert_eq!(me.receive_timeout(SOON), Some(Term::Int(i * (i + 1) / 2)));
+    }
+    drop(me);
+    node.shutdown();
+}
+
+#[test]
+fn a_flooded_process_does_not_starve_another() {
+    // One worker: the flooded process and the other one share it.
+    let node = support::node(1);
+    let mut me = node.attach();
+    let handled = Arc::new(AtomicUsize::new(0));
+    let seen = handled.clone();
+    let flooded = node.spawn(move |_ctx: &mut Ctx, _msg: Term| {
+        seen.fetch_add(1, Ordering::Relaxed);
+        // Some work per message, so the flood takes a while to drain.
+        let mut x = 0u64;
+        for i in 0..2000 {
+            x = x.wrapping_mul(31).wrapping_add(i);
+        }
+        std::hint::black_box(x);
+        Flow::Continue
+    });
+    let echo = node.spawn(|ctx: &mut Ctx, msg: Term| {
+        if let Some(p) = msg.as_pid() {
+            ctx.send(p, Term::atom("pong"));
+        }
+        Flow::Continue
+    });
+    const FLOOD: usize = 500_000;
+    for i in 0..FLOOD {
+        me.send(flooded, i);
+    }
+    me.send(echo, me.pid());
+    assert_eq!(me.receive_timeout(SOON), Some(Term::atom("pong")));
+    let when_answered = handled.load(Ordering::Relaxed);
+    assert!(when_answered < FLOOD, "the echo answered only after the whole flood ({when_answered})");
+    support::wait_for("the flood to drain", SOON * 6, || (handled.load(Ordering::Relaxed) == FLOOD, handled.load(Ordering::Relaxed)));
+    drop(me);
+    node.shutdown();
+}
+
+/// Server i forwards each call to server i+1 and replies with its answer + 1.
+struct Link {
+    next: Option<Pid>,
+}
+
+impl GenServer for Link {
+    fn handle_call(&mut self, ctx: &mut Ctx, request: Term, _from: From) -> CallReply {
+        match self.next {
+            None => CallReply::Reply(request),
+            Some(next) => {
+                let r = gen_server::call(ctx, next, request, Some(SOON)).expect("nested call");
+                CallReply::Reply(Term::Int(r.as_int().unwrap() + 1))
+            }
+        }
+    }
+}
+
+#[test]
+fn a_chain_of_100_nested_calls_completes_on_one_worker() {
+    let node = support::node(1);
+    let mut me = node.attach();
+    let mut next = None;
+    for _ in 0..100 {
+        next = Some(gen_server::start(&node, Link { next }, None).unwrap());
+    }
+    let head = next.unwrap();
+    for round in 0..3 {
+        let r = gen_server::call(&mut me, head, Term::Int(round), Some(SOON))
+            .unwrap_or_else(|e| panic!("round {round}: {e}; threads {}", node.scheduler_threads()));
+        assert_eq!(r, Term::Int(round + 99));
+    }
+    drop(me);
+    node.shutdown();
+}
+
+#[test]
+fn blocking_tasks_do_not_stop_other_processes() {
+    let node = support::node(1);
+    let mut me = node.attach();
+    let me_pid = me.pid();
+    // Ten tasks block in receive on the only worker's thread(s) at once...
+    let mut blocked = Vec::new();
+    for _ in 0..10 {
+        blocked.push(node.spawn_task(move |ctx: &mut Ctx| {
+            let m = ctx.receive();
+            ctx.send(me_pid, m);
+        }));
+    }
+    // ...and an ordinary process still runs.
+    let echo = node.spawn(|ctx: &mut Ctx, msg: Term| {
+        if let Some(p) = msg.as_pid() {
+            ctx.send(p, Term::atom("pong"));
+        }
+        Flow::Continue
+    });
+    me.send(echo, me.pid());
+    assert_eq!(me.receive_timeout(SOON), Some(Term::atom("pong")));
+    for (i, p) in blocked.iter().enumerate() {
+        me.send(*p, i);
+    }
+    let mut got: Vec<i64> = (0..10).map(|_| me.receive_timeout(SOON).unwrap().as_int().unwrap()).collect();
+    got.sort();
+    assert_eq!(got, (0..10).collect::<Vec<_>>());
+    drop(me);
+    node.shutdown();
+}
+
+struct Noisy {
+    terminated: Arc<AtomicUsize>,
+}
+
+impl Behaviour for Noisy {
+    fn handle(&mut self, _ctx: &mut Ctx, _msg: Term) -> Flow {
+        Flow::Continue
+    }
+    fn terminate(&mut self, _ctx: &mut Ctx, reason: &Term) {
+        assert_eq!(reason, &Term::Atom(Atom::SHUTDOWN));
+        self.terminated.fetch_add(1, Ordering::SeqCst);
+    }
+}
+
+fn threads_named(prefix: &str) -> usize {
+    std::fs::read_dir("/proc/self/task")
+        .map(|d| {
+            d.filter_map(|e| e.ok())
+                .filter(|e| {
+                    std::fs::read_to_string(e.path().join("comm")).is_ok_and(|c| c.starts_with(prefix))
+                })
+                .count()
+        })
+        .unwrap_or(0)
+}
+
+#[test]
+fn shutdown_runs_terminate_and_joins_every_thread() {
+    let node = oxbeam::rt::Node::start(oxbeam::rt::Config {
+        name: "shutme@localhost".into(),
+        workers: 2,
+        ..Default::default()
+    });
+    let terminated = Arc::new(AtomicUsize::new(0));
+    for _ in 0..1000 {
+        node.spawn(Noisy { terminated: terminated.clone() });
+    }
+    // A task blocked in a receive (holding a spare thread) is stopped too.
+    node.spawn_task(|ctx: &mut Ctx| {
+        let _ = ctx.receive();
+    });
+    support::wait_for("threads started", SOON, || (threads_named("shutme-") >= 3, threads_named("shutme-")));
+    node.shutdown();
+    assert_eq!(terminated.load(Ordering::SeqCst), 1000);
+    assert_eq!(node.process_count(), 0);
+    assert_eq!(threads_named("shutme-"), 0, "threads left after shutdown");
+}
+
+#[test]
+fn nodes_in_one_process_share_nothing() {
+    let a = oxbeam::rt::Node::start(oxbeam::rt::Config { name: "a@localhost".into(), workers: 1, ..Default::default() });
+    let b = oxbeam::rt::Node::start(oxbeam::rt::Config { name: "b@localhost".into(), workers: 1, ..Default::default() });
+    let pa = a.spawn(|_: &mut Ctx, _: Term| Flow::Continue);
+    a.register(Atom::new("svc"), pa).unwrap();
+    assert_eq!(a.whereis(Atom::new("svc")), Some(pa));
+    assert_eq!(b.whereis(Atom::new("svc")), None);
+    assert!(!b.is_alive(pa));
+    assert_eq!(b.process_count(), 0);
+    // b has no route to a: a monitor from b on a's pid reports noconnection.
+    let mut me = b.attach();
+    me.monitor(pa);
+    let down = me.receive_timeout(SOON).unwrap();
+    assert_eq!(down.as_tuple().unwrap()[4], Term::atom("noconnection"));
+    drop(me);
+    a.shutdown();
+    b.shutdown();
+}
+
+#[test]
+fn timers_fire_in_order_and_cancel() {
+    let node = support::node(2);
+    let mut me = node.attach();
+    let t3 = node.send_after(me.pid(), 3, Duration::from_millis(30));
+    node.send_after(me.pid(), 2, Duration::from_millis(20));
+    node.send_after(me.pid(), 1, Duration::from_millis(10));
+    let cancelled = node.send_after(me.pid(), 99, Duration::from_millis(15));
+    assert!(node.cancel_timer(cancelled).is_some());
+    assert!(node.cancel_timer(cancelled).is_none());
+    for i in 1..=3 {
+        assert_eq!(me.receive_timeout(SOON), Some(Term::Int(i)));
+    }
+    assert!(node.cancel_timer(t3).is_none(), "a fired timer can't be cancelled");
+    assert_eq!(me.receive_timeout(Duration::from_millis(50)), None);
+    // A timer to a registered name.
+    me.register(Atom::new("timer_target")).unwrap();
+    node.send_after(Atom::new("timer_target"), "named", Duration::from_millis(1));
+    assert_eq!(me.receive_timeout(SOON), Some(Term::str("named")));
+    drop(me);
+    node.shutdown();
+}

@@ -1,7 +1,7 @@
 //! oxbeam (being built)
 #![forbid(unsafe_code)]
 
-pub mod term;
 pub mod rt;
+pub mod term;
 
 pub use term::{Atom, Pid, Ref, Term};

@@ -22,7 +22,10 @@ fn waiter(node: &Node) -> Pid {
 
 fn down_reason(me: &mut oxbeam::rt::Attached, pid: Pid) -> Term {
     let msg = me
-        .receive_match(|m| matches!(m.tagged("DOWN"), Some([_, _, Term::Pid(p), _]) if *p == pid), Some(SOON))
+        .receive_match(
+            |m| matches!(m.tagged("DOWN"), Some([_, _, Term::Pid(p), _]) if *p == pid),
+            Some(SOON),
+        )
         .unwrap_or_else(|| panic!("no DOWN from {pid}; mailbox: {:?}", me.flush()));
     msg.as_tuple().unwrap()[4].clone()
 }
@@ -35,7 +38,10 @@ fn monitor_reports_normal_reason_and_noproc() {
     let r = me.monitor(p);
     me.send(p, (Term::atom("exit"), Term::atom("normal")));
     let msg = me.receive_timeout(SOON).unwrap();
-    assert_eq!(msg.to_string(), format!("{{:DOWN, {r}, :process, {p}, :normal}}"));
+    assert_eq!(
+        msg.to_string(),
+        format!("{{:DOWN, {r}, :process, {p}, :normal}}")
+    );
     // Monitoring a process that is already gone gives DOWN noproc at once.
     me.monitor(p);
     assert_eq!(down_reason(&mut me, p), Term::atom("noproc"));
@@ -116,17 +122,25 @@ fn trap_exit_turns_signals_into_messages() {
     me.link(p).unwrap();
     me.send(p, (Term::atom("exit"), Term::atom("boom")));
     let msg = me.receive_timeout(SOON).unwrap();
-    assert_eq!(msg, Term::tuple(vec![Term::atom("EXIT"), Term::Pid(p), Term::atom("boom")]));
+    assert_eq!(
+        msg,
+        Term::tuple(vec![Term::atom("EXIT"), Term::Pid(p), Term::atom("boom")])
+    );
     // A normal exit of a linked process also arrives as a message when trapping.
     let q = waiter(&node);
     me.link(q).unwrap();
     me.send(q, (Term::atom("exit"), Term::atom("normal")));
     let msg = me.receive_timeout(SOON).unwrap();
-    assert_eq!(msg, Term::tuple(vec![Term::atom("EXIT"), Term::Pid(q), Term::atom("normal")]));
+    assert_eq!(
+        msg,
+        Term::tuple(vec![Term::atom("EXIT"), Term::Pid(q), Term::atom("normal")])
+    );
     // exit(pid, reason) from another process arrives as a message too.
     let me_pid = me.pid();
     node.spawn_task(move |ctx: &mut Ctx| ctx.exit_pid(me_pid, Term::atom("hello")));
-    let msg = me.receive_match(|m| m.tagged("EXIT").is_some(), Some(SOON)).unwrap();
+    let msg = me
+        .receive_match(|m| m.tagged("EXIT").is_some(), Some(SOON))
+        .unwrap();
     assert_eq!(msg.as_tuple().unwrap()[2], Term::atom("hello"));
     drop(me);
     node.shutdown();
@@ -148,7 +162,9 @@ fn kill_is_untrappable_and_becomes_killed() {
     me.monitor(trapper);
     me.exit_pid(trapper, Term::atom("kill"));
     assert_eq!(down_reason(&mut me, trapper), Term::atom("killed"));
-    let exit = me.receive_match(|m| m.tagged("EXIT").is_some(), Some(SOON)).unwrap();
+    let exit = me
+        .receive_match(|m| m.tagged("EXIT").is_some(), Some(SOON))
+        .unwrap();
     assert_eq!(exit.as_tuple().unwrap()[2], Term::atom("killed"));
     drop(me);
     node.shutdown();
@@ -187,7 +203,10 @@ fn link_to_dead_process_gives_noproc() {
     me.trap_exit(true);
     me.link(p).unwrap();
     let msg = me.receive_timeout(SOON).unwrap();
-    assert_eq!(msg, Term::tuple(vec![Term::atom("EXIT"), Term::Pid(p), Term::atom("noproc")]));
+    assert_eq!(
+        msg,
+        Term::tuple(vec![Term::atom("EXIT"), Term::Pid(p), Term::atom("noproc")])
+    );
     drop(me);
     node.shutdown();
 }
@@ -222,9 +241,17 @@ fn demonitor_flush_removes_a_delivered_down() {
     let r2 = me.monitor(p);
     me.send(p, (Term::atom("exit"), Term::atom("bye")));
     // Wait until both DOWNs are in; then flush one of them.
-    let first = me.receive_match(|m| m.tagged("DOWN").is_some(), Some(SOON)).unwrap();
-    let other = if first.as_tuple().unwrap()[1] == Term::Ref(r) { r2 } else { r };
-    support::wait_for("second DOWN queued", SOON, || (me.message_queue_len() > 0, me.message_queue_len()));
+    let first = me
+        .receive_match(|m| m.tagged("DOWN").is_some(), Some(SOON))
+        .unwrap();
+    let other = if first.as_tuple().unwrap()[1] == Term::Ref(r) {
+        r2
+    } else {
+        r
+    };
+    support::wait_for("second DOWN queued", SOON, || {
+        (me.message_queue_len() > 0, me.message_queue_len())
+    });
     me.demonitor_flush(other);
     assert!(me.flush().is_empty());
     drop(me);
@@ -249,7 +276,14 @@ fn messages_and_exit_signals_keep_their_order() {
         assert_eq!(me.receive_timeout(SOON), Some(Term::Int(i)));
     }
     let exit = me.receive_timeout(SOON).unwrap();
-    assert_eq!(exit, Term::tuple(vec![Term::atom("EXIT"), Term::Pid(sender), Term::atom("done_sending")]));
+    assert_eq!(
+        exit,
+        Term::tuple(vec![
+            Term::atom("EXIT"),
+            Term::Pid(sender),
+            Term::atom("done_sending")
+        ])
+    );
     drop(me);
     node.shutdown();
 }
@@ -271,7 +305,9 @@ fn attached_process_dies_of_a_linked_crash_when_not_trapping() {
     let text = err.downcast_ref::<String>().cloned().unwrap_or_default();
     assert!(text.contains("exited with reason :boom"), "{text}");
     // Its pid is gone: nothing is left in the table but `p` is dead too.
-    support::wait_for("no processes left", SOON, || (node.process_count() == 0, node.process_count()));
+    support::wait_for("no processes left", SOON, || {
+        (node.process_count() == 0, node.process_count())
+    });
     let _ = Atom::new("x");
     node.shutdown();
 }

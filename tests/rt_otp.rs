@@ -24,9 +24,13 @@ fn registry_names_are_unique_and_released_on_exit() {
     assert_eq!(node.registered_name(p), Some(name));
     // A taken name, or a second name for the same process, is refused.
     assert_eq!(node.register(name, me.pid()), Err(Term::atom("badarg")));
-    assert_eq!(node.register(Atom::new("other"), p), Err(Term::atom("badarg")));
+    assert_eq!(
+        node.register(Atom::new("other"), p),
+        Err(Term::atom("badarg"))
+    );
     me.send_to(name, "bye").unwrap();
-    me.receive_match(|m| m.tagged("DOWN").is_some(), Some(SOON)).unwrap();
+    me.receive_match(|m| m.tagged("DOWN").is_some(), Some(SOON))
+        .unwrap();
     assert_eq!(node.whereis(name), None);
     assert_eq!(me.send_to(name, "anyone?"), Err(Term::atom("badarg")));
     // unregister frees the name for another process.
@@ -67,9 +71,10 @@ impl GenServer for Store {
             _ if request.is_atom("infos") => CallReply::Reply(Term::Int(self.infos)),
             _ if request.is_atom("waiters") => CallReply::Reply(Term::from(self.waiting.len())),
             _ if request.is_atom("crash") => panic!("asked to crash"),
-            _ if request.is_atom("stop") => {
-                CallReply::Stop { reason: Term::atom("normal"), reply: Some(Term::atom("stopping")) }
-            }
+            _ if request.is_atom("stop") => CallReply::Stop {
+                reason: Term::atom("normal"),
+                reply: Some(Term::atom("stopping")),
+            },
             _ => {
                 let _ = ctx;
                 CallReply::Reply(Term::atom("unknown"))
@@ -105,15 +110,26 @@ fn genserver_call_cast_info_and_deferred_reply() {
     let mut me = node.attach();
     let s = gen_server::start(&node, Store::default(), Some(Atom::new("store"))).unwrap();
     put(&node, s, "a", 1);
-    let get = |me: &mut Attached, k: &str| gen_server::call(me, Atom::new("store"), (Term::atom("get"), Term::atom(k)), Some(SOON));
+    let get = |me: &mut Attached, k: &str| {
+        gen_server::call(
+            me,
+            Atom::new("store"),
+            (Term::atom("get"), Term::atom(k)),
+            Some(SOON),
+        )
+    };
     assert_eq!(get(&mut me, "a"), Ok(Term::Int(1)));
     me.send(s, "an info");
     me.send(s, "another");
-    assert_eq!(gen_server::call(&mut me, s, Term::atom("infos"), Some(SOON)), Ok(Term::Int(2)));
+    assert_eq!(
+        gen_server::call(&mut me, s, Term::atom("infos"), Some(SOON)),
+        Ok(Term::Int(2))
+    );
     // A deferred reply: another process waits for :b, then we put it.
     let me_pid = me.pid();
     me.spawn(Task::new(move |ctx: &mut Ctx| {
-        let v = gen_server::call(ctx, s, (Term::atom("wait"), Term::atom("b")), Some(SOON)).unwrap();
+        let v =
+            gen_server::call(ctx, s, (Term::atom("wait"), Term::atom("b")), Some(SOON)).unwrap();
         ctx.send(me_pid, (Term::atom("waited"), v));
     }));
     // Poll the server (each poll a round trip) until it holds the waiting caller.
@@ -122,12 +138,18 @@ fn genserver_call_cast_info_and_deferred_reply() {
         (n == Term::Int(1), n)
     });
     put(&node, s, "b", 2);
-    assert_eq!(me.receive_timeout(SOON), Some((Term::atom("waited"), 2).into()));
+    assert_eq!(
+        me.receive_timeout(SOON),
+        Some((Term::atom("waited"), 2).into())
+    );
     // Starting a second server under the same name is refused with the holder's pid.
     let err = gen_server::start(&node, Store::default(), Some(Atom::new("store"))).unwrap_err();
     assert_eq!(err, (Term::atom("already_started"), s).into());
     // Stopping from a call: the reply arrives, then the server is gone.
-    assert_eq!(gen_server::call(&mut me, s, Term::atom("stop"), Some(SOON)), Ok(Term::atom("stopping")));
+    assert_eq!(
+        gen_server::call(&mut me, s, Term::atom("stop"), Some(SOON)),
+        Ok(Term::atom("stopping"))
+    );
     support::wait_for("server gone", SOON, || (!node.is_alive(s), ()));
     assert_eq!(get(&mut me, "a"), Err(CallError::NoProc));
     drop(me);
@@ -139,17 +161,41 @@ fn call_fails_at_once_when_the_server_is_gone_or_dies() {
     let node = support::node(2);
     let mut me = node.attach();
     let s = gen_server::start(&node, Store::default(), None).unwrap();
-    let r = gen_server::call(&mut me, s, Term::atom("crash"), Some(Duration::from_secs(60)));
+    let r = gen_server::call(
+        &mut me,
+        s,
+        Term::atom("crash"),
+        Some(Duration::from_secs(60)),
+    );
     match r {
-        Err(CallError::Exit(reason)) => assert_eq!(reason.to_string(), "{:panic, \"asked to crash\"}"),
+        Err(CallError::Exit(reason)) => {
+            assert_eq!(reason.to_string(), "{:panic, \"asked to crash\"}")
+        }
         other => panic!("expected an exit error, got {other:?}"),
     }
     let start = std::time::Instant::now();
-    assert_eq!(gen_server::call(&mut me, s, Term::atom("infos"), Some(Duration::from_secs(60))), Err(CallError::NoProc));
-    assert!(start.elapsed() < Duration::from_secs(30), "noproc must not wait for the timeout");
-    assert_eq!(gen_server::call(&mut me, Atom::new("nobody"), Term::atom("x"), None), Err(CallError::NoProc));
+    assert_eq!(
+        gen_server::call(
+            &mut me,
+            s,
+            Term::atom("infos"),
+            Some(Duration::from_secs(60))
+        ),
+        Err(CallError::NoProc)
+    );
+    assert!(
+        start.elapsed() < Duration::from_secs(30),
+        "noproc must not wait for the timeout"
+    );
+    assert_eq!(
+        gen_server::call(&mut me, Atom::new("nobody"), Term::atom("x"), None),
+        Err(CallError::NoProc)
+    );
     let my_pid = me.pid();
-    assert_eq!(gen_server::call(&mut me, my_pid, Term::atom("x"), None), Err(CallError::CallingSelf));
+    assert_eq!(
+        gen_server::call(&mut me, my_pid, Term::atom("x"), None),
+        Err(CallError::CallingSelf)
+    );
     drop(me);
     node.shutdown();
 }
@@ -159,11 +205,19 @@ fn a_timed_out_call_leaves_no_stray_reply() {
     let node = support::node(2);
     let mut me = node.attach();
     let s = gen_server::start(&node, Store::default(), None).unwrap();
-    let r = gen_server::call(&mut me, s, (Term::atom("sleep"), 100), Some(Duration::from_millis(10)));
+    let r = gen_server::call(
+        &mut me,
+        s,
+        (Term::atom("sleep"), 100),
+        Some(Duration::from_millis(10)),
+    );
     assert_eq!(r, Err(CallError::Timeout));
     // The late reply arrives after the server wakes; the next call's reply comes first
     // in our mailbox only if the stray one was dropped.
-    assert_eq!(gen_server::call(&mut me, s, Term::atom("infos"), Some(SOON)), Ok(Term::Int(0)));
+    assert_eq!(
+        gen_server::call(&mut me, s, Term::atom("infos"), Some(SOON)),
+        Ok(Term::Int(0))
+    );
     assert!(me.flush().is_empty(), "no stray reply or DOWN left behind");
     drop(me);
     node.shutdown();
@@ -182,11 +236,21 @@ impl GenServer for FailingInit {
 #[test]
 fn init_failure_is_returned_to_the_starter() {
     let node = support::node(2);
-    assert_eq!(gen_server::start(&node, FailingInit, None), Err(Term::atom("no_config")));
+    assert_eq!(
+        gen_server::start(&node, FailingInit, None),
+        Err(Term::atom("no_config"))
+    );
     // Linked start: the starter traps exits, so it gets the error and an EXIT message.
     let mut me = node.attach();
     me.trap_exit(true);
-    let r = gen_server::start_opts(&mut me, FailingInit, StartOpts { link: true, ..StartOpts::default() });
+    let r = gen_server::start_opts(
+        &mut me,
+        FailingInit,
+        StartOpts {
+            link: true,
+            ..StartOpts::default()
+        },
+    );
     assert_eq!(r, Err(Term::atom("no_config")));
     let exit = me.receive_timeout(SOON).unwrap();
     assert_eq!(exit.as_tuple().unwrap()[2], Term::atom("no_config"));
@@ -198,33 +262,55 @@ fn init_failure_is_returned_to_the_starter() {
 fn worker_spec(id: &str, starts: Arc<AtomicUsize>) -> ChildSpec {
     ChildSpec::new(Term::atom(id), move |ctx: &mut Ctx| {
         starts.fetch_add(1, Ordering::SeqCst);
-        Ok(ctx.spawn_link(|_ctx: &mut Ctx, msg: Term| match msg.tagged("die") {
-            Some([r]) => Flow::Stop(r.clone()),
-            _ => Flow::Continue,
-        }))
+        Ok(
+            ctx.spawn_link(|_ctx: &mut Ctx, msg: Term| match msg.tagged("die") {
+                Some([r]) => Flow::Stop(r.clone()),
+                _ => Flow::Continue,
+            }),
+        )
     })
 }
 
 fn children(me: &mut Attached, sup: Pid) -> Vec<Option<Pid>> {
-    supervisor::which_children(me, sup).unwrap().into_iter().map(|(_, p)| p).collect()
+    supervisor::which_children(me, sup)
+        .unwrap()
+        .into_iter()
+        .map(|(_, p)| p)
+        .collect()
 }
 
 fn kill_child(me: &mut Attached, pid: Pid, reason: &str) {
     me.monitor(pid);
     me.send(pid, (Term::atom("die"), Term::atom(reason)));
-    me.receive_match(|m| matches!(m.tagged("DOWN"), Some([_, _, Term::Pid(p), _]) if *p == pid), Some(SOON)).unwrap();
+    me.receive_match(
+        |m| matches!(m.tagged("DOWN"), Some([_, _, Term::Pid(p), _]) if *p == pid),
+        Some(SOON),
+    )
+    .unwrap();
 }
 
 /// Waits until the supervisor shows all children running and different from `old`.
-fn restarted(me: &mut Attached, sup: Pid, old: &[Option<Pid>], changed: &[bool]) -> Vec<Option<Pid>> {
+fn restarted(
+    me: &mut Attached,
+    sup: Pid,
+    old: &[Option<Pid>],
+    changed: &[bool],
+) -> Vec<Option<Pid>> {
     let deadline = std::time::Instant::now() + SOON;
     loop {
         let now = children(me, sup);
-        let ok = now.iter().zip(old).zip(changed).all(|((n, o), c)| n.is_some() && (n != o) == *c);
+        let ok = now
+            .iter()
+            .zip(old)
+            .zip(changed)
+            .all(|((n, o), c)| n.is_some() && (n != o) == *c);
         if ok {
             return now;
         }
-        assert!(std::time::Instant::now() < deadline, "children {now:?} vs {old:?}");
+        assert!(
+            std::time::Instant::now() < deadline,
+            "children {now:?} vs {old:?}"
+        );
     }
 }
 
@@ -238,7 +324,10 @@ fn supervisor_strategies_restart_the_right_children() {
         (Strategy::RestForOne, [false, true, true]),
     ] {
         let starts = Arc::new(AtomicUsize::new(0));
-        let specs = ["a", "b", "c"].iter().map(|id| worker_spec(id, starts.clone())).collect();
+        let specs = ["a", "b", "c"]
+            .iter()
+            .map(|id| worker_spec(id, starts.clone()))
+            .collect();
         let sup = supervisor::start(&node, SupervisorSpec::new(strategy, specs), None).unwrap();
         let before = children(&mut me, sup);
         kill_child(&mut me, before[1].unwrap(), "crashed");
@@ -246,7 +335,10 @@ fn supervisor_strategies_restart_the_right_children() {
         assert_eq!(after.len(), 3);
         gen_server::stop(&mut me, sup, Term::atom("shutdown"), Some(SOON)).unwrap();
         for p in after.into_iter().flatten() {
-            assert!(!node.is_alive(p), "{strategy:?}: children stop with their supervisor");
+            assert!(
+                !node.is_alive(p),
+                "{strategy:?}: children stop with their supervisor"
+            );
         }
     }
     drop(me);
@@ -289,7 +381,12 @@ fn restart_types_and_intensity() {
     }
     // ...and the third crash in the period takes the supervisor down with `shutdown`.
     kill_child(&mut me, perm, "crashed");
-    let down = me.receive_match(|m| matches!(m.tagged("DOWN"), Some([_, _, Term::Pid(p), _]) if *p == sup), Some(SOON)).unwrap();
+    let down = me
+        .receive_match(
+            |m| matches!(m.tagged("DOWN"), Some([_, _, Term::Pid(p), _]) if *p == sup),
+            Some(SOON),
+        )
+        .unwrap();
     assert_eq!(down.as_tuple().unwrap()[4], Term::atom("shutdown"));
     assert_eq!(starts.load(Ordering::SeqCst), 5);
     drop(me);
@@ -301,7 +398,12 @@ fn dynamic_children_and_shutdown_order() {
     let node = support::node(2);
     let mut me = node.attach();
     let me_pid = me.pid();
-    let sup = supervisor::start(&node, SupervisorSpec::new(Strategy::OneForOne, vec![]), Some(Atom::new("dyn_sup"))).unwrap();
+    let sup = supervisor::start(
+        &node,
+        SupervisorSpec::new(Strategy::OneForOne, vec![]),
+        Some(Atom::new("dyn_sup")),
+    )
+    .unwrap();
     // Children that report their own termination to us, in order.
     for id in ["first", "second", "third"] {
         let spec = ChildSpec::new(Term::atom(id), move |ctx: &mut Ctx| {
@@ -309,20 +411,38 @@ fn dynamic_children_and_shutdown_order() {
         });
         supervisor::start_child(&mut me, Atom::new("dyn_sup"), spec).unwrap();
     }
-    let dup = ChildSpec::new(Term::atom("first"), |ctx: &mut Ctx| Ok(ctx.spawn_link(|_: &mut Ctx, _: Term| Flow::Continue)));
-    assert_eq!(supervisor::start_child(&mut me, sup, dup), Err(Term::atom("already_present")));
+    let dup = ChildSpec::new(Term::atom("first"), |ctx: &mut Ctx| {
+        Ok(ctx.spawn_link(|_: &mut Ctx, _: Term| Flow::Continue))
+    });
+    assert_eq!(
+        supervisor::start_child(&mut me, sup, dup),
+        Err(Term::atom("already_present"))
+    );
     assert_eq!(children(&mut me, sup).len(), 3);
     // terminate + restart + delete one child by id.
     supervisor::terminate_child(&mut me, sup, Term::atom("second")).unwrap();
     assert_eq!(me.receive_timeout(SOON), Some(Term::atom("second")));
     assert_eq!(children(&mut me, sup)[1], None);
     supervisor::restart_child(&mut me, sup, Term::atom("second")).unwrap();
-    assert_eq!(supervisor::delete_child(&mut me, sup, Term::atom("second")), Err(Term::atom("running")));
-    assert_eq!(supervisor::terminate_child(&mut me, sup, Term::atom("nope")), Err(Term::atom("not_found")));
+    assert_eq!(
+        supervisor::delete_child(&mut me, sup, Term::atom("second")),
+        Err(Term::atom("running"))
+    );
+    assert_eq!(
+        supervisor::terminate_child(&mut me, sup, Term::atom("nope")),
+        Err(Term::atom("not_found"))
+    );
     // Stopping the supervisor stops children in reverse start order.
     gen_server::stop(&mut me, sup, Term::atom("shutdown"), Some(SOON)).unwrap();
     let order: Vec<Term> = (0..3).map(|_| me.receive_timeout(SOON).unwrap()).collect();
-    assert_eq!(order, vec![Term::atom("third"), Term::atom("second"), Term::atom("first")]);
+    assert_eq!(
+        order,
+        vec![
+            Term::atom("third"),
+            Term::atom("second"),
+            Term::atom("first")
+        ]
+    );
     drop(me);
     node.shutdown();
 }

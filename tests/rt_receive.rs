@@ -19,7 +19,10 @@ fn selective_receive_keeps_the_others_in_order() {
         let got = me.receive_match(|m| m.as_int().is_some_and(|i| i % 2 == 0), Some(SOON));
         assert_eq!(got, Some(Term::Int(want)));
     }
-    assert_eq!(me.receive_match(|m| m.as_int() == Some(42), Some(Duration::ZERO)), None);
+    assert_eq!(
+        me.receive_match(|m| m.as_int() == Some(42), Some(Duration::ZERO)),
+        None
+    );
     let rest: Vec<Term> = me.flush();
     assert_eq!(rest, [1, 3, 5, 7, 9].map(Term::Int).to_vec());
     assert!(me.flush().is_empty());
@@ -60,7 +63,12 @@ fn a_process_receives_selectively_inside_a_task() {
     me.send(worker, 5);
     let report = me.receive_timeout(SOON).unwrap();
     // 5 may or may not have arrived before the flush; 0..5 are there in order.
-    let got: Vec<i64> = report.as_list().unwrap().iter().map(|t| t.as_int().unwrap()).collect();
+    let got: Vec<i64> = report
+        .as_list()
+        .unwrap()
+        .iter()
+        .map(|t| t.as_int().unwrap())
+        .collect();
     assert!(got.starts_with(&[0, 1, 2, 3, 4]), "{got:?}");
     drop(me);
     node.shutdown();
@@ -85,7 +93,10 @@ fn many_threads_attach_and_exchange() {
         let t = m.as_tuple().unwrap();
         root.send(t[1].as_pid().unwrap(), t[0].clone());
     }
-    let mut got: Vec<i64> = threads.into_iter().map(|h| h.join().unwrap().as_int().unwrap()).collect();
+    let mut got: Vec<i64> = threads
+        .into_iter()
+        .map(|h| h.join().unwrap().as_int().unwrap())
+        .collect();
     got.sort();
     assert_eq!(got, (0..8).collect::<Vec<_>>());
     drop(root);
@@ -109,7 +120,10 @@ fn dropping_an_attached_process_ends_it_normally() {
     let down = watcher.receive_timeout(SOON).unwrap();
     // Either it was already gone (noproc) or ended normal.
     let reason = down.as_tuple().unwrap()[4].clone();
-    assert!(reason.is_atom("noproc") || reason.is_atom("normal"), "{reason}");
+    assert!(
+        reason.is_atom("noproc") || reason.is_atom("normal"),
+        "{reason}"
+    );
     assert!(!node.is_alive(pid));
     drop(watcher);
     node.shutdown();

@@ -23,13 +23,18 @@ fn one_million_processes_spawn_and_exit() {
         }
         for _ in 0..BATCH {
             let m = me.receive_timeout(SOON).expect("a DOWN for every process");
-            assert_eq!(m.as_tuple().map(|t| t[4].clone()), Some(Term::atom("normal")));
+            assert_eq!(
+                m.as_tuple().map(|t| t[4].clone()),
+                Some(Term::atom("normal"))
+            );
             downs += 1;
         }
     }
     assert_eq!(downs, TOTAL);
     // Only this thread's process is left.
-    support::wait_for("all processes gone", SOON, || (node.process_count() == 1, node.process_count()));
+    support::wait_for("all processes gone", SOON, || {
+        (node.process_count() == 1, node.process_count())
+    });
     drop(me);
     node.shutdown();
 }
@@ -109,8 +114,16 @@ fn a_flooded_process_does_not_starve_another() {
     me.send(echo, me.pid());
     assert_eq!(me.receive_timeout(SOON), Some(Term::atom("pong")));
     let when_answered = handled.load(Ordering::Relaxed);
-    assert!(when_answered < FLOOD, "the echo answered only after the whole flood ({when_answered})");
-    support::wait_for("the flood to drain", SOON * 6, || (handled.load(Ordering::Relaxed) == FLOOD, handled.load(Ordering::Relaxed)));
+    assert!(
+        when_answered < FLOOD,
+        "the echo answered only after the whole flood ({when_answered})"
+    );
+    support::wait_for("the flood to drain", SOON * 6, || {
+        (
+            handled.load(Ordering::Relaxed) == FLOOD,
+            handled.load(Ordering::Relaxed),
+        )
+    });
     drop(me);
     node.shutdown();
 }
@@ -175,7 +188,9 @@ fn blocking_tasks_do_not_stop_other_processes() {
     for (i, p) in blocked.iter().enumerate() {
         me.send(*p, i);
     }
-    let mut got: Vec<i64> = (0..10).map(|_| me.receive_timeout(SOON).unwrap().as_int().unwrap()).collect();
+    let mut got: Vec<i64> = (0..10)
+        .map(|_| me.receive_timeout(SOON).unwrap().as_int().unwrap())
+        .collect();
     got.sort();
     assert_eq!(got, (0..10).collect::<Vec<_>>());
     drop(me);
@@ -201,7 +216,8 @@ fn threads_named(prefix: &str) -> usize {
         .map(|d| {
             d.filter_map(|e| e.ok())
                 .filter(|e| {
-                    std::fs::read_to_string(e.path().join("comm")).is_ok_and(|c| c.starts_with(prefix))
+                    std::fs::read_to_string(e.path().join("comm"))
+                        .is_ok_and(|c| c.starts_with(prefix))
                 })
                 .count()
         })
@@ -217,13 +233,17 @@ fn shutdown_runs_terminate_and_joins_every_thread() {
     });
     let terminated = Arc::new(AtomicUsize::new(0));
     for _ in 0..1000 {
-        node.spawn(Noisy { terminated: terminated.clone() });
+        node.spawn(Noisy {
+            terminated: terminated.clone(),
+        });
     }
     // A task blocked in a receive (holding a spare thread) is stopped too.
     node.spawn_task(|ctx: &mut Ctx| {
         let _ = ctx.receive();
     });
-    support::wait_for("threads started", SOON, || (threads_named("shutme-") >= 3, threads_named("shutme-")));
+    support::wait_for("threads started", SOON, || {
+        (threads_named("shutme-") >= 3, threads_named("shutme-"))
+    });
     node.shutdown();
     assert_eq!(terminated.load(Ordering::SeqCst), 1000);
     assert_eq!(node.process_count(), 0);
@@ -232,8 +252,16 @@ fn shutdown_runs_terminate_and_joins_every_thread() {
 
 #[test]
 fn nodes_in_one_process_share_nothing() {
-    let a = oxbeam::rt::Node::start(oxbeam::rt::Config { name: "a@localhost".into(), workers: 1, ..Default::default() });
-    let b = oxbeam::rt::Node::start(oxbeam::rt::Config { name: "b@localhost".into(), workers: 1, ..Default::default() });
+    let a = oxbeam::rt::Node::start(oxbeam::rt::Config {
+        name: "a@localhost".into(),
+        workers: 1,
+        ..Default::default()
+    });
+    let b = oxbeam::rt::Node::start(oxbeam::rt::Config {
+        name: "b@localhost".into(),
+        workers: 1,
+        ..Default::default()
+    });
     let pa = a.spawn(|_: &mut Ctx, _: Term| Flow::Continue);
     a.register(Atom::new("svc"), pa).unwrap();
     assert_eq!(a.whereis(Atom::new("svc")), Some(pa));
@@ -263,7 +291,10 @@ fn timers_fire_in_order_and_cancel() {
     for i in 1..=3 {
         assert_eq!(me.receive_timeout(SOON), Some(Term::Int(i)));
     }
-    assert!(node.cancel_timer(t3).is_none(), "a fired timer can't be cancelled");
+    assert!(
+        node.cancel_timer(t3).is_none(),
+        "a fired timer can't be cancelled"
+    );
     assert_eq!(me.receive_timeout(Duration::from_millis(50)), None);
     // A timer to a registered name.
     me.register(Atom::new("timer_target")).unwrap();

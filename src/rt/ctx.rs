@@ -100,12 +100,25 @@ impl Ctx {
 
     /// Spawns a process running `body`, linked to this one.
     pub fn spawn_link(&mut self, body: impl Behaviour) -> Pid {
-        self.spawn_opts(body, SpawnOpts { link: true, ..SpawnOpts::default() }).0
+        self.spawn_opts(
+            body,
+            SpawnOpts {
+                link: true,
+                ..SpawnOpts::default()
+            },
+        )
+        .0
     }
 
     /// Spawns a process running `body`, monitored by this one.
     pub fn spawn_monitor(&mut self, body: impl Behaviour) -> (Pid, Ref) {
-        let (pid, r) = self.spawn_opts(body, SpawnOpts { monitor: true, ..SpawnOpts::default() });
+        let (pid, r) = self.spawn_opts(
+            body,
+            SpawnOpts {
+                monitor: true,
+                ..SpawnOpts::default()
+            },
+        );
         (pid, r.expect("spawn with monitor returns a reference"))
     }
 
@@ -159,7 +172,13 @@ impl Ctx {
     pub fn monitor(&mut self, pid: Pid) -> Ref {
         let reference = self.make_ref();
         self.monitors.insert(reference, pid);
-        self.node.deliver(pid, Signal::Monitor { from: self.pid(), reference });
+        self.node.deliver(
+            pid,
+            Signal::Monitor {
+                from: self.pid(),
+                reference,
+            },
+        );
         reference
     }
 
@@ -168,7 +187,13 @@ impl Ctx {
     pub fn demonitor(&mut self, reference: Ref) -> bool {
         match self.monitors.remove(&reference) {
             Some(pid) => {
-                self.node.deliver(pid, Signal::Demonitor { from: self.pid(), reference });
+                self.node.deliver(
+                    pid,
+                    Signal::Demonitor {
+                        from: self.pid(),
+                        reference,
+                    },
+                );
                 true
             }
             None => false,
@@ -180,9 +205,8 @@ impl Ctx {
         let was_active = self.demonitor(reference);
         // A DOWN not yet acted on is dropped when it arrives (the monitor is gone); one
         // already turned into a message is in `saved` or still queued as a message.
-        let is_down = |m: &Term| {
-            matches!(m.tagged("DOWN"), Some([Term::Ref(r), ..]) if *r == reference)
-        };
+        let is_down =
+            |m: &Term| matches!(m.tagged("DOWN"), Some([Term::Ref(r), ..]) if *r == reference);
         self.saved.retain(|m| !is_down(m));
         self.drain_into_saved();
         self.saved.retain(|m| !is_down(m));
@@ -212,7 +236,14 @@ impl Ctx {
             }
             return;
         }
-        self.node.deliver(pid, Signal::Exit { from: self.pid(), reason, linked: false });
+        self.node.deliver(
+            pid,
+            Signal::Exit {
+                from: self.pid(),
+                reason,
+                linked: false,
+            },
+        );
     }
 
     /// Registers this process under `name` on its node.
@@ -222,7 +253,8 @@ impl Ctx {
 
     /// Waits for the next message.
     pub fn receive(&mut self) -> Term {
-        self.receive_with(|m| Some(m.clone()), None).expect("a receive without timeout returns a message")
+        self.receive_with(|m| Some(m.clone()), None)
+            .expect("a receive without timeout returns a message")
     }
 
     /// Waits up to `timeout` for the next message.
@@ -232,12 +264,20 @@ impl Ctx {
 
     /// Selective receive: the first message (oldest first) for which `pred` holds,
     /// waiting up to `timeout` (`None`: forever). Other messages stay queued, in order.
-    pub fn receive_match(&mut self, mut pred: impl FnMut(&Term) -> bool, timeout: Option<Duration>) -> Option<Term> {
+    pub fn receive_match(
+        &mut self,
+        mut pred: impl FnMut(&Term) -> bool,
+        timeout: Option<Duration>,
+    ) -> Option<Term> {
         self.receive_with(|m| pred(m).then(|| m.clone()), timeout)
     }
 
     /// Selective receive with extraction: the first message for which `f` gives `Some`.
-    pub fn receive_with<T>(&mut self, mut f: impl FnMut(&Term) -> Option<T>, timeout: Option<Duration>) -> Option<T> {
+    pub fn receive_with<T>(
+        &mut self,
+        mut f: impl FnMut(&Term) -> Option<T>,
+        timeout: Option<Duration>,
+    ) -> Option<T> {
         self.ensure_alive();
         if let Some(i) = self.saved.iter().position(|m| f(m).is_some()) {
             let m = self.saved.remove(i).expect("index from position");
@@ -289,7 +329,9 @@ impl Ctx {
     /// Acts on every queued signal without waiting, moving messages to `saved`.
     fn drain_into_saved(&mut self) {
         loop {
-            let Some(signal) = self.cell.mailbox.lock().queue.pop_front() else { return };
+            let Some(signal) = self.cell.mailbox.lock().queue.pop_front() else {
+                return;
+            };
             match self.handle_signal(signal) {
                 Ok(Some(msg)) => self.saved.push_back(msg),
                 Ok(None) => {}
@@ -305,7 +347,9 @@ impl Ctx {
             return Ok(Some(m));
         }
         loop {
-            let Some(signal) = self.cell.mailbox.lock().queue.pop_front() else { return Ok(None) };
+            let Some(signal) = self.cell.mailbox.lock().queue.pop_front() else {
+                return Ok(None);
+            };
             if let Some(m) = self.handle_signal(signal)? {
                 return Ok(Some(m));
             }
@@ -326,9 +370,20 @@ impl Ctx {
                 }
                 Ok(Some(m))
             }
-            Signal::Exit { from, reason, linked } => {
+            Signal::Exit {
+                from,
+                reason,
+                linked,
+            } => {
                 let link_existed = linked && self.links.remove(&from);
-                match exit_action(self.pid(), self.trap_exit, from, &reason, linked, link_existed) {
+                match exit_action(
+                    self.pid(),
+                    self.trap_exit,
+                    from,
+                    &reason,
+                    linked,
+                    link_existed,
+                ) {
                     ExitAction::Ignore => Ok(None),
                     ExitAction::Message(m) => Ok(Some(m)),
                     ExitAction::Die(r) => Err(r),
@@ -350,7 +405,11 @@ impl Ctx {
                 self.watchers.remove(&reference);
                 Ok(None)
             }
-            Signal::Down { from, reference, reason } => {
+            Signal::Down {
+                from,
+                reference,
+                reason,
+            } => {
                 if self.monitors.remove(&reference).is_some() {
                     Ok(Some(down_message(reference, from, reason)))
                 } else {
@@ -396,13 +455,33 @@ impl Ctx {
             self.node.answer_dead(me, signal, Atom::NOPROC);
         }
         for pid in self.links.drain() {
-            self.node.deliver(pid, Signal::Exit { from: me, reason: reason.clone(), linked: true });
+            self.node.deliver(
+                pid,
+                Signal::Exit {
+                    from: me,
+                    reason: reason.clone(),
+                    linked: true,
+                },
+            );
         }
         for (reference, watcher) in self.watchers.drain() {
-            self.node.deliver(watcher, Signal::Down { from: me, reference, reason: reason.clone() });
+            self.node.deliver(
+                watcher,
+                Signal::Down {
+                    from: me,
+                    reference,
+                    reason: reason.clone(),
+                },
+            );
         }
         for (reference, pid) in self.monitors.drain() {
-            self.node.deliver(pid, Signal::Demonitor { from: me, reference });
+            self.node.deliver(
+                pid,
+                Signal::Demonitor {
+                    from: me,
+                    reference,
+                },
+            );
         }
         self.saved.clear();
         self.node.process_exited(me, name);
@@ -416,7 +495,9 @@ struct BlockGuard {
 
 impl BlockGuard {
     fn begin(node: &Node) -> BlockGuard {
-        BlockGuard { node: node.scheduler().block_begin().then(|| node.clone()) }
+        BlockGuard {
+            node: node.scheduler().block_begin().then(|| node.clone()),
+        }
     }
 }
 

@@ -101,7 +101,9 @@ impl std::fmt::Display for CallError {
         match self {
             CallError::NoProc => f.write_str("call failed: no such process"),
             CallError::NoConnection => f.write_str("call failed: the server's node is unreachable"),
-            CallError::Timeout => f.write_str("call timed out (the request may or may not have been handled)"),
+            CallError::Timeout => {
+                f.write_str("call timed out (the request may or may not have been handled)")
+            }
             CallError::Exit(r) => write!(f, "call failed: the server exited with reason {r}"),
             CallError::CallingSelf => f.write_str("call failed: a process called itself"),
         }
@@ -123,7 +125,11 @@ pub struct StartOpts {
 
 impl Default for StartOpts {
     fn default() -> StartOpts {
-        StartOpts { name: None, link: false, timeout: Some(Duration::from_secs(5)) }
+        StartOpts {
+            name: None,
+            link: false,
+            timeout: Some(Duration::from_secs(5)),
+        }
     }
 }
 
@@ -146,8 +152,18 @@ impl<S: GenServer> Behaviour for ServerProcess<S> {
         if let Some(name) = self.name
             && ctx.register(name).is_err()
         {
-            let holder = ctx.node().whereis(name).map(Term::Pid).unwrap_or(Term::Atom(Atom::UNDEFINED));
-            send_ack(ctx, Term::tuple(vec![Term::Atom(Atom::ERROR), (Term::atom("already_started"), holder).into()]));
+            let holder = ctx
+                .node()
+                .whereis(name)
+                .map(Term::Pid)
+                .unwrap_or(Term::Atom(Atom::UNDEFINED));
+            send_ack(
+                ctx,
+                Term::tuple(vec![
+                    Term::Atom(Atom::ERROR),
+                    (Term::atom("already_started"), holder).into(),
+                ]),
+            );
             return Flow::stop_normal();
         }
         match self.server.init(ctx) {
@@ -166,7 +182,10 @@ impl<S: GenServer> Behaviour for ServerProcess<S> {
         if let Some([Term::Tuple(from), request]) = msg.tagged("$gen_call")
             && let [Term::Pid(pid), Term::Ref(tag)] = &from[..]
         {
-            let from = From { pid: *pid, tag: *tag };
+            let from = From {
+                pid: *pid,
+                tag: *tag,
+            };
             return match self.server.handle_call(ctx, request.clone(), from) {
                 CallReply::Reply(r) => {
                     reply(ctx.node(), from, r);
@@ -205,19 +224,45 @@ impl<S: GenServer> Behaviour for ServerProcess<S> {
 /// Starts an unlinked server from outside any process.
 pub fn start(node: &Node, server: impl GenServer, name: Option<Atom>) -> Result<Pid, Term> {
     let mut starter = node.attach();
-    start_opts(&mut starter, server, StartOpts { name, ..StartOpts::default() })
+    start_opts(
+        &mut starter,
+        server,
+        StartOpts {
+            name,
+            ..StartOpts::default()
+        },
+    )
 }
 
 /// Starts a server linked to the calling process.
 pub fn start_link(ctx: &mut Ctx, server: impl GenServer, name: Option<Atom>) -> Result<Pid, Term> {
-    start_opts(ctx, server, StartOpts { name, link: true, ..StartOpts::default() })
+    start_opts(
+        ctx,
+        server,
+        StartOpts {
+            name,
+            link: true,
+            ..StartOpts::default()
+        },
+    )
 }
 
 /// Starts a server with options, waiting for its `init`.
 pub fn start_opts(ctx: &mut Ctx, server: impl GenServer, opts: StartOpts) -> Result<Pid, Term> {
     let tag = ctx.make_ref();
-    let body = ServerProcess { server, ack: Some((ctx.pid(), tag)), name: opts.name };
-    let (pid, mref) = ctx.spawn_opts(body, SpawnOpts { link: opts.link, monitor: true, ..SpawnOpts::default() });
+    let body = ServerProcess {
+        server,
+        ack: Some((ctx.pid(), tag)),
+        name: opts.name,
+    };
+    let (pid, mref) = ctx.spawn_opts(
+        body,
+        SpawnOpts {
+            link: opts.link,
+            monitor: true,
+            ..SpawnOpts::default()
+        },
+    );
     let mref = mref.expect("monitor requested");
     let outcome = ctx.receive_with(
         |m| match m.as_tuple() {
@@ -232,7 +277,10 @@ pub fn start_opts(ctx: &mut Ctx, server: impl GenServer, opts: StartOpts) -> Res
     ctx.demonitor_flush(mref);
     match outcome {
         Some(Ok(result)) if result == Term::ok() => Ok(pid),
-        Some(Ok(result)) => Err(result.tagged("error").and_then(|r| r.first().cloned()).unwrap_or(result)),
+        Some(Ok(result)) => Err(result
+            .tagged("error")
+            .and_then(|r| r.first().cloned())
+            .unwrap_or(result)),
         Some(Err(reason)) => Err(reason),
         None => {
             ctx.unlink(pid);
@@ -244,11 +292,18 @@ pub fn start_opts(ctx: &mut Ctx, server: impl GenServer, opts: StartOpts) -> Res
 }
 
 /// Calls a server and waits up to `timeout` (`None`: forever) for its reply.
-pub fn call(ctx: &mut Ctx, server: impl Into<Dest>, request: impl Into<Term>, timeout: Option<Duration>) -> Result<Term, CallError> {
+pub fn call(
+    ctx: &mut Ctx,
+    server: impl Into<Dest>,
+    request: impl Into<Term>,
+    timeout: Option<Duration>,
+) -> Result<Term, CallError> {
     let pid = match server.into() {
         Dest::Pid(p) => p,
         Dest::Name(n) => ctx.node().whereis(n).ok_or(CallError::NoProc)?,
-        Dest::NameAt(n, node) if node == ctx.node().name() => ctx.node().whereis(n).ok_or(CallError::NoProc)?,
+        Dest::NameAt(n, node) if node == ctx.node().name() => {
+            ctx.node().whereis(n).ok_or(CallError::NoProc)?
+        }
         Dest::NameAt(..) => return Err(CallError::NoConnection),
     };
     if pid == ctx.pid() {
@@ -256,7 +311,10 @@ pub fn call(ctx: &mut Ctx, server: impl Into<Dest>, request: impl Into<Term>, ti
     }
     let tag = ctx.monitor(pid);
     let from = Term::tuple(vec![Term::Pid(ctx.pid()), Term::Ref(tag)]);
-    ctx.send(pid, Term::tuple(vec![Term::Atom(Atom::GEN_CALL), from, request.into()]));
+    ctx.send(
+        pid,
+        Term::tuple(vec![Term::Atom(Atom::GEN_CALL), from, request.into()]),
+    );
     let outcome = ctx.receive_with(
         |m| match m.as_tuple() {
             Some([Term::Ref(t), reply]) if *t == tag => Some(Ok(reply.clone())),
@@ -287,7 +345,10 @@ pub fn call(ctx: &mut Ctx, server: impl Into<Dest>, request: impl Into<Term>, ti
 
 /// Casts `msg` to a server (never fails; an unknown name is ignored, as in OTP).
 pub fn cast(node: &Node, server: impl Into<Dest>, msg: impl Into<Term>) {
-    let _ = node.send_to(server, Term::tuple(vec![Term::Atom(Atom::GEN_CAST), msg.into()]));
+    let _ = node.send_to(
+        server,
+        Term::tuple(vec![Term::Atom(Atom::GEN_CAST), msg.into()]),
+    );
 }
 
 /// Answers a call (from `handle_call`'s `from`, possibly later and from another process).
@@ -296,7 +357,12 @@ pub fn reply(node: &Node, from: From, msg: impl Into<Term>) {
 }
 
 /// Stops a server with `reason` (its `terminate` runs) and waits for it to exit.
-pub fn stop(ctx: &mut Ctx, server: impl Into<Dest>, reason: impl Into<Term>, timeout: Option<Duration>) -> Result<(), CallError> {
+pub fn stop(
+    ctx: &mut Ctx,
+    server: impl Into<Dest>,
+    reason: impl Into<Term>,
+    timeout: Option<Duration>,
+) -> Result<(), CallError> {
     let pid = match server.into() {
         Dest::Pid(p) => p,
         Dest::Name(n) => ctx.node().whereis(n).ok_or(CallError::NoProc)?,

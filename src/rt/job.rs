@@ -63,7 +63,9 @@ pub(crate) fn unwind_reason(payload: Box<dyn Any + Send>) -> Term {
 
 /// Runs one slice of `cell`'s process; returns true if it must be queued again.
 pub(crate) fn run_slice(cell: &Arc<ProcessCell>, budget: usize) -> bool {
-    let Some(mut job) = cell.job.lock().take() else { return false };
+    let Some(mut job) = cell.job.lock().take() else {
+        return false;
+    };
     let outcome = catch_unwind(AssertUnwindSafe(|| job.slice(budget)));
     let reason = match outcome {
         Ok(None) => {
@@ -90,7 +92,11 @@ pub(crate) fn finish(mut job: Box<Job>, reason: Term) {
     if reason.as_atom() != Some(Atom::KILLED) {
         let Job { ctx, body, .. } = &mut *job;
         if let Err(payload) = catch_unwind(AssertUnwindSafe(|| body.terminate(ctx, &reason))) {
-            log::warn!("process {}: terminate failed: {}", ctx.pid(), unwind_reason(payload));
+            log::warn!(
+                "process {}: terminate failed: {}",
+                ctx.pid(),
+                unwind_reason(payload)
+            );
         }
     }
     job.ctx.finish(reason);

@@ -52,7 +52,9 @@ impl Default for Config {
         Config {
             name: "nonode@nohost".to_owned(),
             creation: None,
-            workers: std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1),
+            workers: std::thread::available_parallelism()
+                .map(|n| n.get())
+                .unwrap_or(1),
             max_threads: 1024,
             reductions: 100,
             shutdown_timeout: Duration::from_secs(5),
@@ -128,7 +130,9 @@ impl Node {
         let runner = Arc::new(Runner(Arc::downgrade(&inner)));
         let scheduler = Scheduler::start(&short, config.workers, config.max_threads, runner);
         let _ = inner.scheduler.set(scheduler);
-        let _ = inner.timers.set(Timers::start(&short, Arc::downgrade(&inner)));
+        let _ = inner
+            .timers
+            .set(Timers::start(&short, Arc::downgrade(&inner)));
         Node(inner)
     }
 
@@ -172,12 +176,19 @@ impl Node {
 
     /// Makes this thread print this node's pids as `#PID<0.x.y>`.
     pub fn set_thread_display(&self) {
-        set_display_context(Some(DisplayContext { local: (self.0.name, self.0.creation), remote_index: None }));
+        set_display_context(Some(DisplayContext {
+            local: (self.0.name, self.0.creation),
+            remote_index: None,
+        }));
     }
 
     /// A fresh reference.
     pub fn make_ref(&self) -> Ref {
-        Ref::from_parts(self.0.name, self.0.creation, self.0.next_ref.fetch_add(1, Ordering::Relaxed))
+        Ref::from_parts(
+            self.0.name,
+            self.0.creation,
+            self.0.next_ref.fetch_add(1, Ordering::Relaxed),
+        )
     }
 
     /// Whether `pid` belongs to this node incarnation.
@@ -187,7 +198,12 @@ impl Node {
 
     /// Whether the local process `pid` is alive (false for pids of other nodes).
     pub fn is_alive(&self, pid: Pid) -> bool {
-        self.is_local(pid) && self.0.processes.get(pid.id()).is_some_and(|c| !c.mailbox.lock().closed)
+        self.is_local(pid)
+            && self
+                .0
+                .processes
+                .get(pid.id())
+                .is_some_and(|c| !c.mailbox.lock().closed)
     }
 
     /// Pids of every live local process.
@@ -202,7 +218,10 @@ impl Node {
 
     /// Signals waiting in a local process's queue (`None` if it is not alive).
     pub fn message_queue_len(&self, pid: Pid) -> Option<usize> {
-        self.is_local(pid).then(|| self.0.processes.get(pid.id())).flatten().map(|c| c.queue_len())
+        self.is_local(pid)
+            .then(|| self.0.processes.get(pid.id()))
+            .flatten()
+            .map(|c| c.queue_len())
     }
 
     /// OS threads the scheduler has started (workers and spares for blocked processes).
@@ -211,7 +230,11 @@ impl Node {
     }
 
     fn new_pid(&self) -> Pid {
-        Pid::from_parts(self.0.name, self.0.creation, self.0.next_pid.fetch_add(1, Ordering::Relaxed))
+        Pid::from_parts(
+            self.0.name,
+            self.0.creation,
+            self.0.next_pid.fetch_add(1, Ordering::Relaxed),
+        )
     }
 
     /// The pid that node-level operations (not from any process) act as.
@@ -221,7 +244,8 @@ impl Node {
 
     /// Spawns a process running `body`.
     pub fn spawn(&self, body: impl Behaviour) -> Pid {
-        self.spawn_from(Box::new(body), SpawnOpts::default(), None).0
+        self.spawn_from(Box::new(body), SpawnOpts::default(), None)
+            .0
     }
 
     /// Spawns a process that runs `f` once and exits `normal` when it returns: straight-
@@ -234,7 +258,16 @@ impl Node {
     /// Spawns with options (links and monitors need a parent process: see
     /// [`Ctx::spawn_opts`]; here they are ignored).
     pub fn spawn_opts(&self, body: impl Behaviour, opts: SpawnOpts) -> Pid {
-        self.spawn_from(Box::new(body), SpawnOpts { link: false, monitor: false, ..opts }, None).0
+        self.spawn_from(
+            Box::new(body),
+            SpawnOpts {
+                link: false,
+                monitor: false,
+                ..opts
+            },
+            None,
+        )
+        .0
     }
 
     pub(crate) fn spawn_from(
@@ -261,7 +294,11 @@ impl Node {
                 monitor = Some(r);
             }
         }
-        *cell.job.lock() = Some(Box::new(Job { ctx, body, started: false }));
+        *cell.job.lock() = Some(Box::new(Job {
+            ctx,
+            body,
+            started: false,
+        }));
         self.0.processes.insert(cell.clone());
         if let Some(name) = opts.register
             && let Err(e) = self.register(name, pid)
@@ -315,7 +352,14 @@ impl Node {
 
     /// Sends an exit signal to `pid` from the node itself (as `exit(pid, reason)`).
     pub fn exit(&self, pid: Pid, reason: impl Into<Term>) {
-        self.deliver(pid, Signal::Exit { from: self.system_pid(), reason: reason.into(), linked: false });
+        self.deliver(
+            pid,
+            Signal::Exit {
+                from: self.system_pid(),
+                reason: reason.into(),
+                linked: false,
+            },
+        );
     }
 
     /// Registers `pid` (a live local process with no name) under `name`.
@@ -327,7 +371,9 @@ impl Node {
         if reg.contains_key(&name) {
             return Err(Term::Atom(Atom::BADARG));
         }
-        let Some(cell) = self.0.processes.get(pid.id()) else { return Err(Term::Atom(Atom::BADARG)) };
+        let Some(cell) = self.0.processes.get(pid.id()) else {
+            return Err(Term::Atom(Atom::BADARG));
+        };
         let mut st = cell.mailbox.lock();
         if st.closed || st.name.is_some() {
             return Err(Term::Atom(Atom::BADARG));
@@ -339,7 +385,9 @@ impl Node {
 
     /// Removes a registered name; returns whether it was registered.
     pub fn unregister(&self, name: Atom) -> bool {
-        let Some(pid) = self.0.registry.lock().remove(&name) else { return false };
+        let Some(pid) = self.0.registry.lock().remove(&name) else {
+            return false;
+        };
         if let Some(cell) = self.0.processes.get(pid.id()) {
             let mut st = cell.mailbox.lock();
             if st.name == Some(name) {
@@ -361,11 +409,19 @@ impl Node {
 
     /// The name `pid` is registered under, if any.
     pub fn registered_name(&self, pid: Pid) -> Option<Atom> {
-        self.is_local(pid).then(|| self.0.processes.get(pid.id())).flatten().and_then(|c| c.mailbox.lock().name)
+        self.is_local(pid)
+            .then(|| self.0.processes.get(pid.id()))
+            .flatten()
+            .and_then(|c| c.mailbox.lock().name)
     }
 
     /// Sends `msg` to `dest` after `delay` (`erlang:send_after`).
-    pub fn send_after(&self, dest: impl Into<Dest>, msg: impl Into<Term>, delay: Duration) -> TimerRef {
+    pub fn send_after(
+        &self,
+        dest: impl Into<Dest>,
+        msg: impl Into<Term>,
+        delay: Duration,
+    ) -> TimerRef {
         self.timers().add(dest.into(), msg.into(), delay)
     }
 
@@ -432,12 +488,22 @@ impl Node {
     /// Answers a signal that reached a process that is gone (`dead`), with `reason`.
     pub fn answer_dead(&self, dead: Pid, signal: Signal, reason: Atom) {
         match signal {
-            Signal::Link { from } => {
-                self.deliver(from, Signal::Exit { from: dead, reason: Term::Atom(reason), linked: true })
-            }
-            Signal::Monitor { from, reference } => {
-                self.deliver(from, Signal::Down { from: dead, reference, reason: Term::Atom(reason) })
-            }
+            Signal::Link { from } => self.deliver(
+                from,
+                Signal::Exit {
+                    from: dead,
+                    reason: Term::Atom(reason),
+                    linked: true,
+                },
+            ),
+            Signal::Monitor { from, reference } => self.deliver(
+                from,
+                Signal::Down {
+                    from: dead,
+                    reference,
+                    reason: Term::Atom(reason),
+                },
+            ),
             _ => {}
         }
     }

@@ -127,7 +127,12 @@ pub(crate) struct ProcessCell {
 
 impl ProcessCell {
     pub(crate) fn new(pid: Pid, is_job: bool) -> Arc<ProcessCell> {
-        Arc::new(ProcessCell { pid, is_job, mailbox: Mailbox::new(), job: Mutex::new(None) })
+        Arc::new(ProcessCell {
+            pid,
+            is_job,
+            mailbox: Mailbox::new(),
+            job: Mutex::new(None),
+        })
     }
 
     /// Pushes a signal; hands it back if the process has exited.
@@ -174,7 +179,9 @@ pub(crate) struct ProcessTable {
 impl ProcessTable {
     pub(crate) fn new() -> ProcessTable {
         ProcessTable {
-            shards: (0..SHARDS).map(|_| RwLock::new(HashMap::default())).collect(),
+            shards: (0..SHARDS)
+                .map(|_| RwLock::new(HashMap::default()))
+                .collect(),
             emptied: (Mutex::new(()), Condvar::new()),
             waiters: AtomicUsize::new(0),
         }
@@ -185,7 +192,9 @@ impl ProcessTable {
     }
 
     pub(crate) fn insert(&self, cell: Arc<ProcessCell>) {
-        self.shard(cell.pid.id()).write().insert(cell.pid.id(), cell);
+        self.shard(cell.pid.id())
+            .write()
+            .insert(cell.pid.id(), cell);
     }
 
     pub(crate) fn get(&self, id: u64) -> Option<Arc<ProcessCell>> {
@@ -208,11 +217,18 @@ impl ProcessTable {
 
     /// Every live process (a snapshot).
     pub(crate) fn all(&self) -> Vec<Arc<ProcessCell>> {
-        self.shards.iter().flat_map(|s| s.read().values().cloned().collect::<Vec<_>>()).collect()
+        self.shards
+            .iter()
+            .flat_map(|s| s.read().values().cloned().collect::<Vec<_>>())
+            .collect()
     }
 
     /// Waits until `done(self)` holds or `deadline` passes; returns whether it held.
-    pub(crate) fn wait_until(&self, deadline: Instant, done: impl Fn(&ProcessTable) -> bool) -> bool {
+    pub(crate) fn wait_until(
+        &self,
+        deadline: Instant,
+        done: impl Fn(&ProcessTable) -> bool,
+    ) -> bool {
         self.waiters.fetch_add(1, Ordering::SeqCst);
         let held = self.wait_inner(deadline, done);
         self.waiters.fetch_sub(1, Ordering::SeqCst);

@@ -95,7 +95,12 @@ thread_local! {
 }
 
 fn current_worker(shared: &Arc<Shared>) -> Option<Rc<WorkerLocal>> {
-    WORKER.with(|w| w.borrow().as_ref().filter(|w| Arc::ptr_eq(&w.shared, shared)).cloned())
+    WORKER.with(|w| {
+        w.borrow()
+            .as_ref()
+            .filter(|w| Arc::ptr_eq(&w.shared, shared))
+            .cloned()
+    })
 }
 
 impl Scheduler {
@@ -145,7 +150,9 @@ impl Scheduler {
     /// Called by a process about to block its thread; returns whether the thread was a
     /// worker of this scheduler (then [`Scheduler::block_end`] must follow).
     pub(crate) fn block_begin(&self) -> bool {
-        let Some(w) = current_worker(&self.shared) else { return false };
+        let Some(w) = current_worker(&self.shared) else {
+            return false;
+        };
         if w.blocked.get() {
             return false;
         }
@@ -199,7 +206,10 @@ impl Shared {
     fn spawn_thread(shared: &Arc<Shared>) {
         let n = shared.threads.fetch_add(1, Ordering::SeqCst);
         let parker = Parker::new();
-        let slot = Arc::new(ThreadSlot { unparker: parker.unparker().clone(), in_idle: AtomicBool::new(false) });
+        let slot = Arc::new(ThreadSlot {
+            unparker: parker.unparker().clone(),
+            in_idle: AtomicBool::new(false),
+        });
         let queue = Worker::new_fifo();
         shared.stealers.write().push(queue.stealer());
         let local = WorkerLocal {
@@ -220,7 +230,10 @@ impl Shared {
             Err(e) => {
                 // Out of threads: the blocked process still runs; the queue may stall
                 // until a thread frees up. Logged, never a panic.
-                log::error!("scheduler {}: cannot start a worker thread: {e}", shared.name);
+                log::error!(
+                    "scheduler {}: cannot start a worker thread: {e}",
+                    shared.name
+                );
                 shared.threads.fetch_sub(1, Ordering::SeqCst);
                 shared.active.fetch_sub(1, Ordering::SeqCst);
             }
@@ -258,7 +271,11 @@ impl Shared {
                 self.active.fetch_add(1, Ordering::SeqCst);
                 Shared::spawn_thread(self);
             } else {
-                log::warn!("scheduler {}: {} threads, all busy or blocked", self.name, self.max_threads);
+                log::warn!(
+                    "scheduler {}: {} threads, all busy or blocked",
+                    self.name,
+                    self.max_threads
+                );
             }
         } else {
             self.notify_work();
@@ -278,7 +295,7 @@ impl WorkerLocal {
             self.queue.push(c);
         }
         self.streak.set(0);
-        if tick % INJECTOR_INTERVAL == 0
+        if tick.is_multiple_of(INJECTOR_INTERVAL)
             && let Some(c) = self.steal_injector()
         {
             return Some(c);
@@ -350,7 +367,10 @@ impl WorkerLocal {
             if cur <= sh.target {
                 return false;
             }
-            match sh.active.compare_exchange(cur, cur - 1, Ordering::SeqCst, Ordering::SeqCst) {
+            match sh
+                .active
+                .compare_exchange(cur, cur - 1, Ordering::SeqCst, Ordering::SeqCst)
+            {
                 Ok(_) => break,
                 Err(now) => cur = now,
             }

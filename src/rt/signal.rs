@@ -97,7 +97,11 @@ pub fn exit_action(
     }
     if reason.as_atom() == Some(Atom::NORMAL) {
         // `exit(self(), normal)` does end the caller; other normal exits are ignored.
-        return if !linked && from == me { ExitAction::Die(reason.clone()) } else { ExitAction::Ignore };
+        return if !linked && from == me {
+            ExitAction::Die(reason.clone())
+        } else {
+            ExitAction::Ignore
+        };
     }
     ExitAction::Die(reason.clone())
 }
@@ -134,21 +138,42 @@ mod tests {
         let boom = Term::atom("boom");
         let kill = Term::Atom(Atom::KILL);
         let killed = Term::Atom(Atom::KILLED);
-        assert_eq!(exit_action(me, false, other, &normal, true, true), ExitAction::Ignore);
-        assert_eq!(exit_action(me, false, other, &normal, false, false), ExitAction::Ignore);
-        assert_eq!(exit_action(me, false, me, &normal, false, false), ExitAction::Die(normal.clone()));
-        assert_eq!(exit_action(me, false, other, &boom, true, true), ExitAction::Die(boom.clone()));
-        assert_eq!(exit_action(me, false, other, &boom, true, false), ExitAction::Ignore);
+        assert_eq!(
+            exit_action(me, false, other, &normal, true, true),
+            ExitAction::Ignore
+        );
+        assert_eq!(
+            exit_action(me, false, other, &normal, false, false),
+            ExitAction::Ignore
+        );
+        assert_eq!(
+            exit_action(me, false, me, &normal, false, false),
+            ExitAction::Die(normal.clone())
+        );
+        assert_eq!(
+            exit_action(me, false, other, &boom, true, true),
+            ExitAction::Die(boom.clone())
+        );
+        assert_eq!(
+            exit_action(me, false, other, &boom, true, false),
+            ExitAction::Ignore
+        );
         assert_eq!(
             exit_action(me, true, other, &boom, true, true),
             ExitAction::Message(exit_message(other, boom.clone()))
         );
-        assert_eq!(exit_action(me, true, other, &kill, false, false), ExitAction::Die(killed.clone()));
+        assert_eq!(
+            exit_action(me, true, other, &kill, false, false),
+            ExitAction::Die(killed.clone())
+        );
         assert_eq!(
             exit_action(me, true, other, &kill, true, true),
             ExitAction::Message(exit_message(other, kill.clone()))
         );
-        assert_eq!(exit_action(me, false, other, &kill, true, true), ExitAction::Die(kill));
+        assert_eq!(
+            exit_action(me, false, other, &kill, true, true),
+            ExitAction::Die(kill)
+        );
         assert_eq!(
             exit_action(me, true, other, &normal, true, true),
             ExitAction::Message(exit_message(other, normal))

@@ -74,7 +74,10 @@ pub struct ChildSpec {
 
 impl ChildSpec {
     /// A permanent child with a 5 s shutdown timeout.
-    pub fn new(id: impl Into<Term>, start: impl Fn(&mut Ctx) -> Result<Pid, Term> + Send + Sync + 'static) -> ChildSpec {
+    pub fn new(
+        id: impl Into<Term>,
+        start: impl Fn(&mut Ctx) -> Result<Pid, Term> + Send + Sync + 'static,
+    ) -> ChildSpec {
         ChildSpec {
             id: id.into(),
             start: Arc::new(start),
@@ -112,7 +115,12 @@ pub struct SupervisorSpec {
 impl SupervisorSpec {
     /// A spec with OTP's defaults (3 restarts in 5 s).
     pub fn new(strategy: Strategy, children: Vec<ChildSpec>) -> SupervisorSpec {
-        SupervisorSpec { strategy, intensity: 3, period: Duration::from_secs(5), children }
+        SupervisorSpec {
+            strategy,
+            intensity: 3,
+            period: Duration::from_secs(5),
+            children,
+        }
     }
 }
 
@@ -131,7 +139,8 @@ struct Supervisor {
 }
 
 fn is_shutdown_reason(reason: &Term) -> bool {
-    matches!(reason.as_atom(), Some(a) if a == Atom::NORMAL || a == Atom::SHUTDOWN) || reason.tagged("shutdown").is_some()
+    matches!(reason.as_atom(), Some(a) if a == Atom::NORMAL || a == Atom::SHUTDOWN)
+        || reason.tagged("shutdown").is_some()
 }
 
 fn error(reason: impl Into<Term>) -> Term {
@@ -157,8 +166,12 @@ impl Supervisor {
         let mref = ctx.monitor(pid);
         ctx.unlink(pid);
         // An EXIT it sent before the unlink is no longer of interest.
-        let _ = ctx.receive_match(|m| matches!(m.tagged("EXIT"), Some([Term::Pid(p), _]) if *p == pid), Some(Duration::ZERO));
-        let is_down = move |m: &Term| matches!(m.tagged("DOWN"), Some([Term::Ref(r), ..]) if *r == mref);
+        let _ = ctx.receive_match(
+            |m| matches!(m.tagged("EXIT"), Some([Term::Pid(p), _]) if *p == pid),
+            Some(Duration::ZERO),
+        );
+        let is_down =
+            move |m: &Term| matches!(m.tagged("DOWN"), Some([Term::Ref(r), ..]) if *r == mref);
         let grace = match shutdown {
             Shutdown::BrutalKill => Some(Duration::ZERO),
             Shutdown::Timeout(t) => Some(t),
@@ -198,14 +211,20 @@ impl Supervisor {
     fn allow_restart(&mut self) -> bool {
         let now = Instant::now();
         self.restarts.push_back(now);
-        while self.restarts.front().is_some_and(|t| now.duration_since(*t) > self.period) {
+        while self
+            .restarts
+            .front()
+            .is_some_and(|t| now.duration_since(*t) > self.period)
+        {
             self.restarts.pop_front();
         }
         self.restarts.len() <= self.intensity as usize
     }
 
     fn child_exited(&mut self, ctx: &mut Ctx, pid: Pid, reason: Term) -> Flow {
-        let Some(i) = self.children.iter().position(|c| c.pid == Some(pid)) else { return Flow::Continue };
+        let Some(i) = self.children.iter().position(|c| c.pid == Some(pid)) else {
+            return Flow::Continue;
+        };
         self.children[i].pid = None;
         let restart = match self.children[i].spec.restart {
             Restart::Permanent => true,
@@ -221,22 +240,27 @@ impl Supervisor {
         }
         loop {
             if !self.allow_restart() {
-                log::error!("supervisor {}: restart intensity reached, shutting down", ctx.pid());
+                log::error!(
+                    "supervisor {}: restart intensity reached, shutting down",
+                    ctx.pid()
+                );
                 return Flow::Stop(Term::Atom(Atom::SHUTDOWN));
             }
             let from = match self.strategy {
-                Strategy::OneForOne => {
-                    match Supervisor::start_one(ctx, &self.children[i].spec) {
-                        Ok(pid) => {
-                            self.children[i].pid = Some(pid);
-                            return Flow::Continue;
-                        }
-                        Err(e) => {
-                            log::warn!("supervisor {}: restarting {} failed: {e}", ctx.pid(), self.children[i].spec.id);
-                            continue;
-                        }
+                Strategy::OneForOne => match Supervisor::start_one(ctx, &self.children[i].spec) {
+                    Ok(pid) => {
+                        self.children[i].pid = Some(pid);
+                        return Flow::Continue;
                     }
-                }
+                    Err(e) => {
+                        log::warn!(
+                            "supervisor {}: restarting {} failed: {e}",
+                            ctx.pid(),
+                            self.children[i].spec.id
+                        );
+                        continue;
+                    }
+                },
                 Strategy::OneForAll => 0,
                 Strategy::RestForOne => i,
             };
@@ -255,10 +279,16 @@ impl GenServer for Supervisor {
         for spec in std::mem::take(&mut self.initial) {
             if self.index_of(&spec.id).is_some() {
                 self.stop_from(ctx, 0);
-                return Err(Term::tuple(vec![Term::atom("duplicate_child_name"), spec.id]));
+                return Err(Term::tuple(vec![
+                    Term::atom("duplicate_child_name"),
+                    spec.id,
+                ]));
             }
             match Supervisor::start_one(ctx, &spec) {
-                Ok(pid) => self.children.push(Child { spec, pid: Some(pid) }),
+                Ok(pid) => self.children.push(Child {
+                    spec,
+                    pid: Some(pid),
+                }),
                 Err(e) => {
                     self.stop_from(ctx, 0);
                     let why = Term::tuple(vec![Term::atom("failed_to_start_child"), spec.id, e]);
@@ -272,12 +302,21 @@ impl GenServer for Supervisor {
     fn handle_call(&mut self, ctx: &mut Ctx, request: Term, _from: From) -> CallReply {
         let reply = match request.as_tuple() {
             Some([tag, Term::Ref(key)]) if tag.is_atom("start_child") => {
-                match ctx.node().handoff_take(*key).and_then(|b| b.downcast::<ChildSpec>().ok()) {
+                match ctx
+                    .node()
+                    .handoff_take(*key)
+                    .and_then(|b| b.downcast::<ChildSpec>().ok())
+                {
                     None => error(Term::atom("no_child_spec")),
-                    Some(spec) if self.index_of(&spec.id).is_some() => error(Term::atom("already_present")),
+                    Some(spec) if self.index_of(&spec.id).is_some() => {
+                        error(Term::atom("already_present"))
+                    }
                     Some(spec) => match Supervisor::start_one(ctx, &spec) {
                         Ok(pid) => {
-                            self.children.push(Child { spec: *spec, pid: Some(pid) });
+                            self.children.push(Child {
+                                spec: *spec,
+                                pid: Some(pid),
+                            });
                             (Term::ok(), pid).into()
                         }
                         Err(e) => error(e),
@@ -318,7 +357,13 @@ impl GenServer for Supervisor {
             _ if request.is_atom("which_children") => Term::list(
                 self.children
                     .iter()
-                    .map(|c| (c.spec.id.clone(), c.pid.map(Term::Pid).unwrap_or(Term::atom("undefined"))).into())
+                    .map(|c| {
+                        (
+                            c.spec.id.clone(),
+                            c.pid.map(Term::Pid).unwrap_or(Term::atom("undefined")),
+                        )
+                            .into()
+                    })
                     .collect::<Vec<Term>>(),
             ),
             _ if request.is_atom("count_children") => {
@@ -335,7 +380,9 @@ impl GenServer for Supervisor {
 
     fn handle_info(&mut self, ctx: &mut Ctx, msg: Term) -> Flow {
         match msg.tagged("EXIT") {
-            Some([Term::Pid(pid), reason]) if Some(*pid) == ctx.parent() => Flow::Stop(reason.clone()),
+            Some([Term::Pid(pid), reason]) if Some(*pid) == ctx.parent() => {
+                Flow::Stop(reason.clone())
+            }
             Some([Term::Pid(pid), reason]) => self.child_exited(ctx, *pid, reason.clone()),
             _ => Flow::Continue,
         }
@@ -393,14 +440,24 @@ pub fn start_child(ctx: &mut Ctx, sup: impl Into<Dest>, spec: ChildSpec) -> Resu
 }
 
 /// Stops a child (it stays in the spec list unless temporary).
-pub fn terminate_child(ctx: &mut Ctx, sup: impl Into<Dest>, id: impl Into<Term>) -> Result<(), Term> {
-    let reply = call(ctx, sup, (Term::atom("terminate_child"), id.into()).into()).map_err(|e| e.reason())?;
+pub fn terminate_child(
+    ctx: &mut Ctx,
+    sup: impl Into<Dest>,
+    id: impl Into<Term>,
+) -> Result<(), Term> {
+    let reply = call(ctx, sup, (Term::atom("terminate_child"), id.into()).into())
+        .map_err(|e| e.reason())?;
     ok_or_error(reply).map(|_| ())
 }
 
 /// Starts a stopped child again.
-pub fn restart_child(ctx: &mut Ctx, sup: impl Into<Dest>, id: impl Into<Term>) -> Result<Pid, Term> {
-    let reply = call(ctx, sup, (Term::atom("restart_child"), id.into()).into()).map_err(|e| e.reason())?;
+pub fn restart_child(
+    ctx: &mut Ctx,
+    sup: impl Into<Dest>,
+    id: impl Into<Term>,
+) -> Result<Pid, Term> {
+    let reply =
+        call(ctx, sup, (Term::atom("restart_child"), id.into()).into()).map_err(|e| e.reason())?;
     match ok_or_error(reply)?.tagged("ok") {
         Some([Term::Pid(p)]) => Ok(*p),
         _ => Err(Term::atom("bad_reply")),
@@ -409,12 +466,16 @@ pub fn restart_child(ctx: &mut Ctx, sup: impl Into<Dest>, id: impl Into<Term>) -
 
 /// Removes a stopped child's spec.
 pub fn delete_child(ctx: &mut Ctx, sup: impl Into<Dest>, id: impl Into<Term>) -> Result<(), Term> {
-    let reply = call(ctx, sup, (Term::atom("delete_child"), id.into()).into()).map_err(|e| e.reason())?;
+    let reply =
+        call(ctx, sup, (Term::atom("delete_child"), id.into()).into()).map_err(|e| e.reason())?;
     ok_or_error(reply).map(|_| ())
 }
 
 /// Each child's id and pid (`None` when not running), in start order.
-pub fn which_children(ctx: &mut Ctx, sup: impl Into<Dest>) -> Result<Vec<(Term, Option<Pid>)>, Term> {
+pub fn which_children(
+    ctx: &mut Ctx,
+    sup: impl Into<Dest>,
+) -> Result<Vec<(Term, Option<Pid>)>, Term> {
     let reply = call(ctx, sup, Term::atom("which_children")).map_err(|e| e.reason())?;
     Ok(reply
         .as_list()

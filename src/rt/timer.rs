@@ -49,14 +49,20 @@ pub(crate) struct Timers {
 
 impl Timers {
     pub(crate) fn start(name: &str, node: Weak<NodeInner>) -> Timers {
-        let shared = Arc::new(Shared { state: Mutex::new(TimerState::default()), wakeup: Condvar::new() });
+        let shared = Arc::new(Shared {
+            state: Mutex::new(TimerState::default()),
+            wakeup: Condvar::new(),
+        });
         let s = shared.clone();
         let thread = std::thread::Builder::new()
             .name(format!("{name}-timers"))
             .spawn(move || timer_main(s, node))
             .map_err(|e| log::error!("cannot start timer thread: {e}"))
             .ok();
-        Timers { shared, thread: Mutex::new(thread) }
+        Timers {
+            shared,
+            thread: Mutex::new(thread),
+        }
     }
 
     pub(crate) fn add(&self, dest: Dest, msg: Term, delay: Duration) -> TimerRef {
@@ -65,7 +71,14 @@ impl Timers {
         st.next_id += 1;
         let id = st.next_id;
         let earliest = st.heap.peek().is_none_or(|Reverse((d, _))| deadline < *d);
-        st.pending.insert(id, Pending { deadline, dest, msg });
+        st.pending.insert(
+            id,
+            Pending {
+                deadline,
+                dest,
+                msg,
+            },
+        );
         st.heap.push(Reverse((deadline, id)));
         if earliest {
             self.shared.wakeup.notify_one();
@@ -77,7 +90,11 @@ impl Timers {
         let mut st = self.shared.state.lock();
         let p = st.pending.remove(&timer.0)?;
         if st.heap.len() > 2 * st.pending.len() + 64 {
-            let live: Vec<_> = st.pending.iter().map(|(id, p)| Reverse((p.deadline, *id))).collect();
+            let live: Vec<_> = st
+                .pending
+                .iter()
+                .map(|(id, p)| Reverse((p.deadline, *id)))
+                .collect();
             st.heap = BinaryHeap::from(live);
         }
         Some(p.deadline.saturating_duration_since(Instant::now()))

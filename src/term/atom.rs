@@ -94,7 +94,10 @@ predefined_atoms! {
 fn table() -> &'static RwLock<AtomTable> {
     static TABLE: OnceLock<RwLock<AtomTable>> = OnceLock::new();
     TABLE.get_or_init(|| {
-        let mut t = AtomTable { by_name: HashMap::new(), names: Vec::new() };
+        let mut t = AtomTable {
+            by_name: HashMap::new(),
+            names: Vec::new(),
+        };
         for name in PREDEFINED {
             t.by_name.insert(name, t.names.len() as u32);
             t.names.push(name);
@@ -185,12 +188,16 @@ impl fmt::Display for Atom {
 
 /// Whether an atom must be written quoted (`:"a b"`) in Elixir syntax.
 pub fn needs_quotes(s: &str) -> bool {
-    let Some(first) = s.chars().next() else { return true };
+    let Some(first) = s.chars().next() else {
+        return true;
+    };
     if !(first.is_ascii_alphabetic() || first == '_') {
         return true;
     }
     let body = s.strip_suffix(['?', '!']).unwrap_or(s);
-    !body.chars().all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '@')
+    !body
+        .chars()
+        .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '@')
 }
 
 impl From<&str> for Atom {
@@ -224,6 +231,9 @@ mod tests {
     #[test]
     fn overlong_atoms_are_refused() {
         let long = "x".repeat(MAX_ATOM_LEN + 1);
-        assert_eq!(Atom::try_new(&long), Err(AtomError::TooLong(MAX_ATOM_LEN + 1)));
+        assert_eq!(
+            Atom::try_new(&long),
+            Err(AtomError::TooLong(MAX_ATOM_LEN + 1))
+        );
     }
 }

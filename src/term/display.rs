@@ -5,8 +5,8 @@
 
 use std::fmt::{self, Display, Formatter, Write};
 
-use super::atom::{Atom, needs_quotes};
 use super::Term;
+use super::atom::{Atom, needs_quotes};
 
 fn write_atom(f: &mut Formatter<'_>, a: Atom) -> fmt::Result {
     match a.as_str() {
@@ -111,7 +111,9 @@ impl Display for Term {
             }
             Term::Map(m) => {
                 f.write_str("%{")?;
-                let keyword = m.keys().all(|k| matches!(k, Term::Atom(a) if !needs_quotes(a.as_str())));
+                let keyword = m
+                    .keys()
+                    .all(|k| matches!(k, Term::Atom(a) if !needs_quotes(a.as_str())));
                 for (i, (k, v)) in m.iter().enumerate() {
                     if i > 0 {
                         f.write_str(", ")?;
@@ -143,7 +145,10 @@ mod tests {
     fn prints_like_iex() {
         let t = Term::tuple(vec![Term::atom("hello"), Term::atom("node1@localhost")]);
         assert_eq!(t.to_string(), "{:hello, :node1@localhost}");
-        assert_eq!(Term::list(vec![Term::Int(2), Term::Int(2)]).to_string(), "[2, 2]");
+        assert_eq!(
+            Term::list(vec![Term::Int(2), Term::Int(2)]).to_string(),
+            "[2, 2]"
+        );
         assert_eq!(Term::from(true).to_string(), "true");
         assert_eq!(Term::nil().to_string(), "nil");
         assert_eq!(Term::str("a\"b").to_string(), "\"a\\\"b\"");
@@ -151,7 +156,10 @@ mod tests {
         assert_eq!(Term::Float(1.0).to_string(), "1.0");
         assert_eq!(Term::Float(2.5).to_string(), "2.5");
         assert_eq!(Term::Float(1e20).to_string(), "1.0e20");
-        let kw = Term::list(vec![Term::from((Term::atom("a"), 1)), Term::from((Term::atom("b"), 2))]);
+        let kw = Term::list(vec![
+            Term::from((Term::atom("a"), 1)),
+            Term::from((Term::atom("b"), 2)),
+        ]);
         assert_eq!(kw.to_string(), "[a: 1, b: 2]");
         let m = Term::map(vec![(Term::atom("a"), Term::Int(1))]);
         assert_eq!(m.to_string(), "%{a: 1}");

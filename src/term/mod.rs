@@ -29,8 +29,9 @@ use std::hash::{Hash, Hasher};
 use std::sync::Arc;
 
 pub use atom::Atom;
+pub use codec::CodecError;
 pub use pid::{Pid, Ref};
-pub use serde_term::{from_term, to_term};
+pub use serde_term::{TermConvError, from_term, to_term};
 
 /// A binary: shared bytes, sliced without copying.
 #[derive(Clone)]
@@ -49,7 +50,11 @@ impl Binary {
     /// A binary sharing `data`.
     pub fn from_arc(data: Arc<[u8]>) -> Binary {
         let end = data.len();
-        Binary { data, start: 0, end }
+        Binary {
+            data,
+            start: 0,
+            end,
+        }
     }
 
     /// The bytes.
@@ -62,7 +67,11 @@ impl Binary {
         if range.start > range.end || range.end > self.len() {
             return None;
         }
-        Some(Binary { data: self.data.clone(), start: self.start + range.start, end: self.start + range.end })
+        Some(Binary {
+            data: self.data.clone(),
+            start: self.start + range.start,
+            end: self.start + range.end,
+        })
     }
 
     /// Length in bytes.
@@ -265,9 +274,9 @@ impl Term {
             (Term::Tuple(x), Term::Tuple(p)) | (Term::List(x), Term::List(p)) => {
                 x.len() == p.len() && x.iter().zip(p.iter()).all(|(x, p)| x.matches(p))
             }
-            (Term::Map(x), Term::Map(p)) => {
-                p.iter().all(|(k, pv)| x.get(k).is_some_and(|xv| xv.matches(pv)))
-            }
+            (Term::Map(x), Term::Map(p)) => p
+                .iter()
+                .all(|(k, pv)| x.get(k).is_some_and(|xv| xv.matches(pv))),
             _ => self == pattern,
         }
     }
@@ -331,8 +340,12 @@ impl Ord for Term {
             (Map(a), Map(b)) => a.len().cmp(&b.len()).then_with(|| a.iter().cmp(b.iter())),
             (List(a), List(b)) => a.iter().cmp(b.iter()),
             (Binary(_) | Str(_), Binary(_) | Str(_)) => {
-                let (x, y) = (self.as_bytes().unwrap_or(&[]), other.as_bytes().unwrap_or(&[]));
-                x.cmp(y).then_with(|| matches!(self, Str(_)).cmp(&matches!(other, Str(_))))
+                let (x, y) = (
+                    self.as_bytes().unwrap_or(&[]),
+                    other.as_bytes().unwrap_or(&[]),
+                );
+                x.cmp(y)
+                    .then_with(|| matches!(self, Str(_)).cmp(&matches!(other, Str(_))))
             }
             _ => self.order_class().cmp(&other.order_class()),
         }
@@ -505,7 +518,10 @@ mod tests {
         assert_ne!(Term::Int(1), Term::Float(1.0));
         assert!(Term::Int(1) < Term::Float(1.0));
         assert_eq!(Term::Float(0.5), Term::Float(0.5));
-        assert_eq!(Term::from((1, "x")), Term::tuple(vec![Term::Int(1), Term::str("x")]));
+        assert_eq!(
+            Term::from((1, "x")),
+            Term::tuple(vec![Term::Int(1), Term::str("x")])
+        );
     }
 
     #[test]

@@ -7,7 +7,11 @@ use oxbeam::rt::{Config, Node};
 
 /// Polls `cond` until it holds or `timeout` passes; panics with `what` and the last
 /// value seen otherwise.
-pub fn wait_for<T: std::fmt::Debug>(what: &str, timeout: Duration, mut cond: impl FnMut() -> (bool, T)) -> T {
+pub fn wait_for<T: std::fmt::Debug>(
+    what: &str,
+    timeout: Duration,
+    mut cond: impl FnMut() -> (bool, T),
+) -> T {
     let deadline = Instant::now() + timeout;
     let mut pause = Duration::from_micros(50);
     loop {
@@ -25,7 +29,10 @@ pub fn wait_for<T: std::fmt::Debug>(what: &str, timeout: Duration, mut cond: imp
 
 /// A local node with `workers` worker threads.
 pub fn node(workers: usize) -> Node {
-    Node::start(Config { workers, ..Config::default() })
+    Node::start(Config {
+        workers,
+        ..Config::default()
+    })
 }
 
 /// The standard timeout for anything that should happen "at once".

@@ -1,3 +1,52 @@
-fn main() {
-    println!("Hello, world!");
+//! The `oxbeam` command: `oxbeam demo` (the README's first command) and, as later
+//! layers land, the node console and cluster tools.
+#![forbid(unsafe_code)]
+
+
+use std::process::ExitCode;
+
+const USAGE: &str = "usage: oxbeam <command>
+
+commands:
+  demo       a guided tour of one node: supervised GenServer, crash and restart,
+             links and monitors, a table, a timer (exits non-zero if a step fails)
+  version    print the version";
+
+fn main() -> ExitCode {
+    env_logger::Builder::from_env(env_logger::Env::default().default_filter_or("warn")).init();
+    // A process's panic ends that process only (its exit reason carries the message);
+    // report it as one log line, like a BEAM crash report, not a backtrace.
+    std::panic::set_hook(Box::new(|info| {
+        let at = info.location().map(|l| format!(" at {}:{}", l.file(), l.line())).unwrap_or_default();
+        let thread = std::thread::current().name().unwrap_or("?").to_owned();
+        log::warn!("panic in thread {thread}{at}: {}", info.payload_as_str().unwrap_or("(no message)"));
+    }));
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    match args.first().map(String::as_str) {
+        Some("demo") => match oxbeam::demo::run() {
+            Ok(()) => {
+                println!("\ndemo: all steps passed");
+                ExitCode::SUCCESS
+            }
+            Err(e) => {
+                eprintln!("{e}");
+                ExitCode::FAILURE
+            }
+        },
+        Some("version") => {
+            println!("oxbeam {}", env!("CARGO_PKG_VERSION"));
+            ExitCode::SUCCESS
+        }
+        Some("help") | Some("--help") | Some("-h") => {
+            println!("{USAGE}");
+            ExitCode::SUCCESS
+        }
+        other => {
+            if let Some(cmd) = other {
+                eprintln!("unknown command: {cmd}");
+            }
+            eprintln!("{USAGE}");
+            ExitCode::from(2)
+        }
+    }
 }

@@ -8,7 +8,10 @@ use oxbeam::rt::{Config, Ctx, Flow, Node};
 use oxbeam::term::Term;
 
 fn main() {
-    let node = Node::start(Config { name: "pingpong@localhost".into(), ..Config::default() });
+    let node = Node::start(Config {
+        name: "pingpong@localhost".into(),
+        ..Config::default()
+    });
     let mut me = node.attach();
     // The ponger answers every {:ping, from} with :pong and stops on anything else.
     let ponger = node.spawn(|ctx: &mut Ctx, msg: Term| match msg.tagged("ping") {
@@ -27,7 +30,10 @@ fn main() {
     // Anything but a ping ends the ponger; the monitor tells us how.
     me.send(ponger, Term::atom("bye"));
     let down = me.receive_timeout(Duration::from_secs(5)).expect("DOWN");
-    assert_eq!(down.as_tuple().map(|t| t[1].clone()), Some(Term::Ref(watch)));
+    assert_eq!(
+        down.as_tuple().map(|t| t[1].clone()),
+        Some(Term::Ref(watch))
+    );
     println!("{down}");
     drop(me);
     node.shutdown();

@@ -2,7 +2,6 @@
 //! layers land, the node console and cluster tools.
 #![forbid(unsafe_code)]
 
-
 use std::process::ExitCode;
 
 const USAGE: &str = "usage: oxbeam <command>
@@ -17,9 +16,15 @@ fn main() -> ExitCode {
     // A process's panic ends that process only (its exit reason carries the message);
     // report it as one log line, like a BEAM crash report, not a backtrace.
     std::panic::set_hook(Box::new(|info| {
-        let at = info.location().map(|l| format!(" at {}:{}", l.file(), l.line())).unwrap_or_default();
+        let at = info
+            .location()
+            .map(|l| format!(" at {}:{}", l.file(), l.line()))
+            .unwrap_or_default();
         let thread = std::thread::current().name().unwrap_or("?").to_owned();
-        log::warn!("panic in thread {thread}{at}: {}", info.payload_as_str().unwrap_or("(no message)"));
+        log::warn!(
+            "panic in thread {thread}{at}: {}",
+            info.payload_as_str().unwrap_or("(no message)")
+        );
     }));
     let args: Vec<String> = std::env::args().skip(1).collect();
     match args.first().map(String::as_str) {

@@ -13,7 +13,13 @@ static SERIAL: Mutex<()> = Mutex::new(());
 
 fn resident_bytes() -> u64 {
     let statm = std::fs::read_to_string("/proc/self/statm").unwrap();
-    statm.split_whitespace().nth(1).unwrap().parse::<u64>().unwrap() * 4096
+    statm
+        .split_whitespace()
+        .nth(1)
+        .unwrap()
+        .parse::<u64>()
+        .unwrap()
+        * 4096
 }
 
 #[test]
@@ -23,7 +29,9 @@ fn idle_processes_cost_well_under_a_kilobyte() {
     let mut me = node.attach();
     const N: usize = 100_000;
     let before = resident_bytes();
-    let pids: Vec<_> = (0..N).map(|_| node.spawn(|_: &mut Ctx, _: Term| Flow::stop_normal())).collect();
+    let pids: Vec<_> = (0..N)
+        .map(|_| node.spawn(|_: &mut Ctx, _: Term| Flow::stop_normal()))
+        .collect();
     // A round trip through a process spawned last: the scheduler has been through the
     // queue (FIFO) so the others have run their first slice and are idle.
     let probe = node.spawn(|ctx: &mut Ctx, m: Term| {
@@ -41,7 +49,9 @@ fn idle_processes_cost_well_under_a_kilobyte() {
     for p in pids {
         node.send(p, Term::ok());
     }
-    support::wait_for("processes gone", support::SOON, || (node.process_count() == 2, node.process_count()));
+    support::wait_for("processes gone", support::SOON, || {
+        (node.process_count() == 2, node.process_count())
+    });
     drop(me);
     node.shutdown();
 }
@@ -58,8 +68,14 @@ fn cpu_ticks(prefix: &str) -> u64 {
         // Fields after the parenthesised name: state is field 3; utime 14, stime 15.
         let after = stat.rsplit_once(')').map(|(_, r)| r).unwrap_or("");
         let fields: Vec<&str> = after.split_whitespace().collect();
-        total += fields.get(11).and_then(|s| s.parse::<u64>().ok()).unwrap_or(0);
-        total += fields.get(12).and_then(|s| s.parse::<u64>().ok()).unwrap_or(0);
+        total += fields
+            .get(11)
+            .and_then(|s| s.parse::<u64>().ok())
+            .unwrap_or(0);
+        total += fields
+            .get(12)
+            .and_then(|s| s.parse::<u64>().ok())
+            .unwrap_or(0);
     }
     total
 }
@@ -67,7 +83,11 @@ fn cpu_ticks(prefix: &str) -> u64 {
 #[test]
 fn an_idle_node_uses_no_cpu() {
     let _serial = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
-    let node = Node::start(Config { name: "idler@localhost".into(), workers: 2, ..Config::default() });
+    let node = Node::start(Config {
+        name: "idler@localhost".into(),
+        workers: 2,
+        ..Config::default()
+    });
     // Some work first, then idle: workers must park, not spin.
     let mut me = node.attach();
     let echo = node.spawn(|ctx: &mut Ctx, m: Term| {
@@ -86,7 +106,10 @@ fn an_idle_node_uses_no_cpu() {
     let used = cpu_ticks("idler-") - before;
     // Ticks are 10 ms; an idle node should use none. Allow 2 for a wake-up landing in
     // the window on a loaded machine.
-    assert!(used <= 2, "idle node threads used {used} ticks of CPU in 1 s");
+    assert!(
+        used <= 2,
+        "idle node threads used {used} ticks of CPU in 1 s"
+    );
     drop(me);
     node.shutdown();
 }

@@ -35,8 +35,13 @@ pub struct IdHasher(u64);
 
 impl Hasher for IdHasher {
     fn finish(&self) -> u64 {
-        // Fibonacci multiply so sequential ids spread over hash buckets.
-        self.0.wrapping_mul(0x9E37_79B9_7F4A_7C15)
+        // The splitmix64 finaliser: every input bit reaches the low bits too, which the
+        // hash table indexes by (a plain multiply keeps ids that differ by a multiple of
+        // the shard count in the same low bits, and they all collide).
+        let mut z = self.0;
+        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+        z ^ (z >> 31)
     }
     fn write(&mut self, bytes: &[u8]) {
         for &b in bytes {

@@ -38,6 +38,9 @@ pub struct Ctx {
     /// Monitors on this process, by reference: the watcher.
     pub(crate) watchers: HashMap<Ref, Pid, IdBuild>,
     pub(crate) saved: VecDeque<Term>,
+    /// Signals taken from the shared queue in one batch, not yet acted on (so the
+    /// process locks its mailbox once per batch, not once per signal).
+    inbox: VecDeque<Signal>,
     pub(crate) trap_exit: bool,
     pub(crate) parent: Option<Pid>,
     /// Set once the process has exited (attached threads outlive their process).
@@ -55,6 +58,7 @@ impl Ctx {
             monitors: HashMap::default(),
             watchers: HashMap::default(),
             saved: VecDeque::new(),
+            inbox: VecDeque::new(),
             trap_exit: false,
             parent,
             exited: None,
@@ -215,7 +219,7 @@ impl Ctx {
 
     /// The number of messages waiting (saved ones plus queued signals).
     pub fn message_queue_len(&self) -> usize {
-        self.saved.len() + self.cell.queue_len()
+        self.saved.len() + self.inbox.len() + self.cell.queue_len()
     }
 
     /// Ends this process with `reason` (Erlang's `exit/1`). Never returns.
@@ -286,24 +290,20 @@ impl Ctx {
         let deadline = timeout.map(|d| Instant::now() + d);
         let mut blocking: Option<BlockGuard> = None;
         loop {
-            let signal = {
-                let mut st = self.cell.mailbox.lock();
-                match st.queue.pop_front() {
-                    Some(s) => s,
-                    None => {
-                        if deadline.is_some_and(|d| Instant::now() >= d) {
-                            return None;
-                        }
-                        if blocking.is_none() && self.cell.is_job {
-                            drop(st);
-                            // Hand this worker's queue to others before blocking it.
-                            blocking = Some(BlockGuard::begin(&self.node));
-                            continue;
-                        }
-                        self.cell.mailbox.wait(&mut st, deadline);
-                        continue;
-                    }
+            let Some(signal) = self.pop_signal(false) else {
+                if deadline.is_some_and(|d| Instant::now() >= d) {
+                    return None;
                 }
+                if blocking.is_none() && self.cell.is_job {
+                    // Hand this worker's queue to others before blocking it.
+                    blocking = Some(BlockGuard::begin(&self.node));
+                    continue;
+                }
+                let mut st = self.cell.mailbox.lock();
+                if st.queue.is_empty() {
+                    self.cell.mailbox.wait(&mut st, deadline);
+                }
+                continue;
             };
             match self.handle_signal(signal) {
                 Ok(Some(msg)) => match f(&msg) {
@@ -329,7 +329,7 @@ impl Ctx {
     /// Acts on every queued signal without waiting, moving messages to `saved`.
     fn drain_into_saved(&mut self) {
         loop {
-            let Some(signal) = self.cell.mailbox.lock().queue.pop_front() else {
+            let Some(signal) = self.pop_signal(false) else {
                 return;
             };
             match self.handle_signal(signal) {
@@ -341,19 +341,38 @@ impl Ctx {
     }
 
     /// The next message for a handler, without waiting: saved ones first.
-    /// `Err(reason)` means the process must exit.
+    /// `Ok(None)`: nothing left, and the process is no longer marked scheduled (the
+    /// caller must end the slice and not touch the process again). `Err(reason)` means
+    /// the process must exit.
     pub(crate) fn next_message(&mut self) -> Result<Option<Term>, Term> {
         if let Some(m) = self.saved.pop_front() {
             return Ok(Some(m));
         }
         loop {
-            let Some(signal) = self.cell.mailbox.lock().queue.pop_front() else {
-                return Ok(None);
-            };
+            let Some(signal) = self.pop_signal(true) else { return Ok(None) };
             if let Some(m) = self.handle_signal(signal)? {
                 return Ok(Some(m));
             }
         }
+    }
+
+    /// The next signal: from the private batch, or else the whole shared queue becomes
+    /// the next batch. With `end_slice`, finding both empty also clears `scheduled` in
+    /// the same critical section (see the mailbox lock notes in `process`).
+    fn pop_signal(&mut self, end_slice: bool) -> Option<Signal> {
+        if let Some(s) = self.inbox.pop_front() {
+            return Some(s);
+        }
+        let mut st = self.cell.mailbox.lock();
+        if st.queue.is_empty() {
+            if end_slice && self.saved.is_empty() {
+                st.scheduled = false;
+            }
+            return None;
+        }
+        std::mem::swap(&mut st.queue, &mut self.inbox);
+        drop(st);
+        self.inbox.pop_front()
     }
 
     /// Acts on one signal: `Ok(Some(msg))` for a message to deliver, `Ok(None)` when it
@@ -451,7 +470,8 @@ impl Ctx {
         self.exited = Some(reason.clone());
         let me = self.pid();
         let (unhandled, name) = self.cell.close();
-        for signal in unhandled {
+        let batch = std::mem::take(&mut self.inbox);
+        for signal in batch.into_iter().chain(unhandled) {
             self.node.answer_dead(me, signal, Atom::NOPROC);
         }
         for pid in self.links.drain() {

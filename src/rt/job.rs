@@ -21,26 +21,35 @@ pub(crate) struct Job {
     pub(crate) started: bool,
 }
 
+/// How a slice ended.
+enum SliceEnd {
+    /// No messages left; the process is already marked not scheduled.
+    Idle,
+    /// The budget ran out with messages left: queue it again.
+    Budget,
+    /// The process exits with this reason.
+    Exit(Term),
+}
+
 impl Job {
-    /// Runs up to `budget` messages; `Some(reason)` if the process exits.
-    fn slice(&mut self, budget: usize) -> Option<Term> {
+    fn slice(&mut self, budget: usize) -> SliceEnd {
         if !self.started {
             self.started = true;
             if let Flow::Stop(reason) = self.body.init(&mut self.ctx) {
-                return Some(reason);
+                return SliceEnd::Exit(reason);
             }
         }
         for _ in 0..budget {
             let msg = match self.ctx.next_message() {
                 Ok(Some(m)) => m,
-                Ok(None) => return None,
-                Err(reason) => return Some(reason),
+                Ok(None) => return SliceEnd::Idle,
+                Err(reason) => return SliceEnd::Exit(reason),
             };
             if let Flow::Stop(reason) = self.body.handle(&mut self.ctx, msg) {
-                return Some(reason);
+                return SliceEnd::Exit(reason);
             }
         }
-        None
+        SliceEnd::Budget
     }
 }
 
@@ -62,27 +71,23 @@ pub(crate) fn unwind_reason(payload: Box<dyn Any + Send>) -> Term {
 }
 
 /// Runs one slice of `cell`'s process; returns true if it must be queued again.
+///
+/// The job lock is held for the whole slice. Only the worker that dequeued the process
+/// takes it, except in one window: once the slice has cleared `scheduled` (its last act
+/// before returning `Idle`), a sender may schedule the process again and another worker
+/// may pick it up; that worker waits here for the lock for the few instructions until
+/// this slice returns.
 pub(crate) fn run_slice(cell: &Arc<ProcessCell>, budget: usize) -> bool {
-    let Some(mut job) = cell.job.lock().take() else {
-        return false;
-    };
-    let outcome = catch_unwind(AssertUnwindSafe(|| job.slice(budget)));
-    let reason = match outcome {
-        Ok(None) => {
-            let pending = !job.ctx.saved.is_empty();
-            // Put the job back *before* clearing `scheduled`: once cleared, a sender may
-            // schedule the process on another worker, which must find the job there.
-            *cell.job.lock() = Some(job);
-            let mut st = cell.mailbox.lock();
-            if pending || !st.queue.is_empty() {
-                return true;
-            }
-            st.scheduled = false;
-            return false;
-        }
-        Ok(Some(reason)) => reason,
+    let mut guard = cell.job.lock();
+    let Some(job) = guard.as_mut() else { return false };
+    let reason = match catch_unwind(AssertUnwindSafe(|| job.slice(budget))) {
+        Ok(SliceEnd::Idle) => return false,
+        Ok(SliceEnd::Budget) => return true,
+        Ok(SliceEnd::Exit(reason)) => reason,
         Err(payload) => unwind_reason(payload),
     };
+    let Some(job) = guard.take() else { return false };
+    drop(guard);
     finish(job, reason);
     false
 }

@@ -635,6 +635,9 @@ impl fmt::Debug for Table {
 #[derive(Debug, Default)]
 pub struct Tables {
     by_name: RwLock<HashMap<Atom, Arc<Table>>>,
+    /// Tables that have an owner: every process exit asks about its tables, and with
+    /// none owned (the common case) that costs one atomic load, not a lock.
+    owned: std::sync::atomic::AtomicUsize,
 }
 
 impl Tables {
@@ -655,6 +658,9 @@ impl Tables {
             Entry::Occupied(_) => Err(TableError::AlreadyExists(name)),
             Entry::Vacant(entry) => {
                 log::debug!("table {name} created: {options:?}, owner {owner:?}");
+                if owner.is_some() {
+                    self.owned.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+                }
                 Ok(entry
                     .insert(Arc::new(Table::new(name, options, owner)))
                     .clone())
@@ -674,6 +680,9 @@ impl Tables {
         let Some(table) = self.by_name.write().remove(&name) else {
             return false;
         };
+        if table.owner.is_some() {
+            self.owned.fetch_sub(1, std::sync::atomic::Ordering::SeqCst);
+        }
         table.retire();
         log::debug!("table {name} deleted");
         true
@@ -688,6 +697,12 @@ impl Tables {
 
     /// Deletes the tables `owner` owns, as when that process exits; returns how many.
     pub fn delete_owned_by(&self, owner: Pid) -> usize {
+        use std::sync::atomic::Ordering;
+        if self.owned.load(Ordering::SeqCst) == 0
+            || !self.by_name.read().values().any(|t| t.owner == Some(owner))
+        {
+            return 0;
+        }
         let mut gone = Vec::new();
         self.by_name.write().retain(|_, table| {
             let owned = table.owner == Some(owner);
@@ -696,6 +711,7 @@ impl Tables {
             }
             !owned
         });
+        self.owned.fetch_sub(gone.len(), Ordering::SeqCst);
         for table in &gone {
             table.retire();
             log::debug!("table {} deleted: its owner {owner:?} exited", table.name);

@@ -349,7 +349,9 @@ impl Ctx {
             return Ok(Some(m));
         }
         loop {
-            let Some(signal) = self.pop_signal(true) else { return Ok(None) };
+            let Some(signal) = self.pop_signal(true) else {
+                return Ok(None);
+            };
             if let Some(m) = self.handle_signal(signal)? {
                 return Ok(Some(m));
             }

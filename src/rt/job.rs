@@ -79,14 +79,18 @@ pub(crate) fn unwind_reason(payload: Box<dyn Any + Send>) -> Term {
 /// this slice returns.
 pub(crate) fn run_slice(cell: &Arc<ProcessCell>, budget: usize) -> bool {
     let mut guard = cell.job.lock();
-    let Some(job) = guard.as_mut() else { return false };
+    let Some(job) = guard.as_mut() else {
+        return false;
+    };
     let reason = match catch_unwind(AssertUnwindSafe(|| job.slice(budget))) {
         Ok(SliceEnd::Idle) => return false,
         Ok(SliceEnd::Budget) => return true,
         Ok(SliceEnd::Exit(reason)) => reason,
         Err(payload) => unwind_reason(payload),
     };
-    let Some(job) = guard.take() else { return false };
+    let Some(job) = guard.take() else {
+        return false;
+    };
     drop(guard);
     finish(job, reason);
     false

@@ -82,16 +82,18 @@ pub(crate) struct NodeInner {
 #[derive(Clone)]
 pub struct Node(Arc<NodeInner>);
 
-struct Runner(Weak<NodeInner>);
+struct Runner {
+    node: Weak<NodeInner>,
+    budget: usize,
+}
 
 impl SliceRunner for Runner {
     fn run_slice(&self, cell: Arc<ProcessCell>) -> bool {
-        let budget = self.0.upgrade().map(|n| n.config.reductions).unwrap_or(1);
-        super::job::run_slice(&cell, budget)
+        super::job::run_slice(&cell, self.budget)
     }
 
     fn on_thread_start(&self) {
-        if let Some(n) = self.0.upgrade() {
+        if let Some(n) = self.node.upgrade() {
             Node(n).set_thread_display();
         }
     }
@@ -127,7 +129,10 @@ impl Node {
             stopped: AtomicBool::new(false),
         });
         let short = config.name.split('@').next().unwrap_or("node").to_owned();
-        let runner = Arc::new(Runner(Arc::downgrade(&inner)));
+        let runner = Arc::new(Runner {
+            node: Arc::downgrade(&inner),
+            budget: config.reductions.max(1),
+        });
         let scheduler = Scheduler::start(&short, config.workers, config.max_threads, runner);
         let _ = inner.scheduler.set(scheduler);
         let _ = inner
@@ -475,12 +480,19 @@ impl Node {
     /// Delivers a signal to a local process (also the entry point for signals that
     /// arrive from other nodes).
     pub fn deliver_local(&self, to: Pid, signal: Signal) {
-        let Some(cell) = self.0.processes.get(to.id()) else {
-            return self.answer_dead(to, signal, Atom::NOPROC);
-        };
-        match cell.push(signal) {
-            Ok(Pushed::Schedule) => self.scheduler().schedule(cell),
-            Ok(Pushed::Nothing) => {}
+        // Push under the table's read lock: no reference count traffic unless the
+        // process must be scheduled.
+        let pushed = self.0.processes.with(to.id(), |cell| match cell {
+            None => Err(signal),
+            Some(cell) => match cell.push(signal) {
+                Ok(Pushed::Schedule) => Ok(Some(cell.clone())),
+                Ok(Pushed::Nothing) => Ok(None),
+                Err(signal) => Err(signal),
+            },
+        });
+        match pushed {
+            Ok(Some(cell)) => self.scheduler().schedule(cell),
+            Ok(None) => {}
             Err(signal) => self.answer_dead(to, signal, Atom::NOPROC),
         }
     }

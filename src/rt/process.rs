@@ -206,6 +206,11 @@ impl ProcessTable {
         self.shard(id).read().get(&id).cloned()
     }
 
+    /// Runs `f` on process `id` (or `None`) under the shard's read lock.
+    pub(crate) fn with<T>(&self, id: u64, f: impl FnOnce(Option<&Arc<ProcessCell>>) -> T) -> T {
+        f(self.shard(id).read().get(&id))
+    }
+
     pub(crate) fn remove(&self, id: u64) {
         self.shard(id).write().remove(&id);
         // SeqCst pairs with the increment in `wait_until`: either the waiter's check

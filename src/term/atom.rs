@@ -44,7 +44,24 @@ impl std::error::Error for AtomError {}
 
 struct AtomTable {
     by_name: HashMap<&'static str, u32>,
-    names: Vec<&'static str>,
+    len: usize,
+}
+
+const CHUNK: usize = 1024;
+type NameChunk = [OnceLock<&'static str>; CHUNK];
+
+/// Atom texts by index, readable without a lock: chunks of 1024 slots allocated on
+/// demand, each slot written once (under the table's write lock) before its index is
+/// handed out, so `as_str` is two atomic loads.
+fn names() -> &'static [OnceLock<Box<NameChunk>>] {
+    static NAMES: OnceLock<Vec<OnceLock<Box<NameChunk>>>> = OnceLock::new();
+    NAMES.get_or_init(|| (0..MAX_ATOMS / CHUNK).map(|_| OnceLock::new()).collect())
+}
+
+fn store_name(i: usize, name: &'static str) {
+    let chunk =
+        names()[i / CHUNK].get_or_init(|| Box::new(std::array::from_fn(|_| OnceLock::new())));
+    let _ = chunk[i % CHUNK].set(name);
 }
 
 macro_rules! predefined_atoms {
@@ -96,11 +113,12 @@ fn table() -> &'static RwLock<AtomTable> {
     TABLE.get_or_init(|| {
         let mut t = AtomTable {
             by_name: HashMap::new(),
-            names: Vec::new(),
+            len: 0,
         };
         for name in PREDEFINED {
-            t.by_name.insert(name, t.names.len() as u32);
-            t.names.push(name);
+            store_name(t.len, name);
+            t.by_name.insert(name, t.len as u32);
+            t.len += 1;
         }
         RwLock::new(t)
     })
@@ -125,20 +143,28 @@ impl Atom {
         if let Some(&i) = t.by_name.get(name) {
             return Ok(Atom(i));
         }
-        if t.names.len() >= MAX_ATOMS {
+        if t.len >= MAX_ATOMS {
             return Err(AtomError::TableFull);
         }
         // Interned atoms live as long as the process, as on the BEAM; the table is bounded.
         let leaked: &'static str = Box::leak(name.to_owned().into_boxed_str());
-        let i = t.names.len() as u32;
-        t.names.push(leaked);
-        t.by_name.insert(leaked, i);
-        Ok(Atom(i))
+        let i = t.len;
+        store_name(i, leaked);
+        t.len += 1;
+        t.by_name.insert(leaked, i as u32);
+        Ok(Atom(i as u32))
     }
 
     /// The atom's text.
     pub fn as_str(self) -> &'static str {
-        table().read().names[self.0 as usize]
+        // Every Atom value was made by `try_new`, which stored its text first.
+        let i = self.0 as usize;
+        table();
+        names()[i / CHUNK]
+            .get()
+            .and_then(|c| c[i % CHUNK].get())
+            .copied()
+            .unwrap_or("")
     }
 
     /// The atom's index in the table (stable within one OS process only).

@@ -303,3 +303,29 @@ fn timers_fire_in_order_and_cancel() {
     drop(me);
     node.shutdown();
 }
+
+#[test]
+fn a_node_dropped_without_shutdown_lets_its_threads_go() {
+    {
+        let node = oxbeam::rt::Node::start(oxbeam::rt::Config {
+            name: "dropme@localhost".into(),
+            workers: 2,
+            ..Default::default()
+        });
+        let mut me = node.attach();
+        let echo = node.spawn(|ctx: &mut Ctx, m: Term| {
+            if let Some(p) = m.as_pid() {
+                ctx.send(p, Term::ok());
+            }
+            Flow::stop_normal()
+        });
+        me.send(echo, me.pid());
+        me.receive_timeout(SOON).unwrap();
+        support::wait_for("echo gone", SOON, || {
+            (node.process_count() == 1, node.process_count())
+        });
+    }
+    support::wait_for("threads gone", SOON, || {
+        (threads_named("dropme-") == 0, threads_named("dropme-"))
+    });
+}

@@ -202,6 +202,18 @@ impl Scheduler {
     }
 }
 
+impl Drop for Scheduler {
+    /// A node dropped without `shutdown` (and with no process left to hold it) still
+    /// lets its threads go: they see the flag and exit on their own (not joined here,
+    /// since the last handle may be dropped on one of them).
+    fn drop(&mut self) {
+        self.shared.shutdown.store(true, Ordering::SeqCst);
+        for slot in self.shared.idle.lock().iter() {
+            slot.unparker.unpark();
+        }
+    }
+}
+
 impl Shared {
     fn spawn_thread(shared: &Arc<Shared>) {
         let n = shared.threads.fetch_add(1, Ordering::SeqCst);

@@ -111,6 +111,13 @@ impl Timers {
     }
 }
 
+impl Drop for Timers {
+    fn drop(&mut self) {
+        self.shared.state.lock().stopped = true;
+        self.shared.wakeup.notify_one();
+    }
+}
+
 fn timer_main(shared: Arc<Shared>, node: Weak<NodeInner>) {
     let mut st = shared.state.lock();
     loop {

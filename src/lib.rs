@@ -35,6 +35,7 @@
 #![deny(missing_docs)]
 
 pub mod demo;
+pub mod node;
 pub mod rt;
 pub mod term;
 

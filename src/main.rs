@@ -4,9 +4,12 @@
 
 use std::process::ExitCode;
 
+mod node_cmd;
+
 const USAGE: &str = "usage: oxbeam <command>
 
 commands:
+  node       a headless named node (see `oxbeam node --help`)
   demo       a guided tour of one node: supervised GenServer, crash and restart,
              links and monitors, a table, a timer (exits non-zero if a step fails)
   version    print the version";
@@ -33,6 +36,13 @@ fn main() -> ExitCode {
                 println!("\ndemo: all steps passed");
                 ExitCode::SUCCESS
             }
+            Err(e) => {
+                eprintln!("{e}");
+                ExitCode::FAILURE
+            }
+        },
+        Some("node") => match node_cmd::run(&args[1..]) {
+            Ok(()) => ExitCode::SUCCESS,
             Err(e) => {
                 eprintln!("{e}");
                 ExitCode::FAILURE

@@ -1,4 +1,19 @@
-//! `node`: named nodes and the connections between them (being built).
+//! `node`: named nodes and the connections between them.
+//!
+//! - [`net`]: [`Net`], a named node: start, connect, nodes, monitors, remote spawn.
+//! - [`epmd`]: the port mapper (EPMD's protocol): client, in-process server, take-over.
+//! - [`handshake`]: the cookie handshake, a pure state machine; [`cookie`]: where the
+//!   cookie comes from.
+//! - [`conn`]: one peer connection's shared state; [`io`]: the event loop.
+//! - [`frame`], [`wire`], [`outbound`]: framing, messages, fragmentation.
+pub mod conn;
 pub mod cookie;
 pub mod epmd;
+pub mod frame;
 pub mod handshake;
+mod io;
+pub mod net;
+pub mod outbound;
+pub mod wire;
+
+pub use net::{Net, NetConfig};

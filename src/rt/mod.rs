@@ -13,6 +13,7 @@
 
 mod attached;
 mod ctx;
+pub mod functions;
 pub mod gen_server;
 mod job;
 mod node;
@@ -25,7 +26,7 @@ pub mod timer;
 
 pub use attached::Attached;
 pub use ctx::Ctx;
-pub use node::{Config, Node};
+pub use node::{Config, Node, Prepared};
 pub use signal::Signal;
 pub use timer::TimerRef;
 

@@ -9,7 +9,7 @@
 //! layer installs; without one they are answered as if that node were unreachable
 //! (`noconnection` for links and monitors, dropped messages).
 
-use std::any::Any;
+use std::any::{Any, TypeId};
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, OnceLock, Weak};
@@ -19,6 +19,7 @@ use parking_lot::{Mutex, RwLock};
 
 use super::attached::Attached;
 use super::ctx::Ctx;
+use super::functions::{Functions, undef};
 use super::job::Job;
 use super::process::{ProcessCell, ProcessTable, Pushed};
 use super::scheduler::{Scheduler, SliceRunner};
@@ -75,6 +76,8 @@ pub(crate) struct NodeInner {
     next_ref: AtomicU64,
     router: RwLock<Option<Arc<dyn Router>>>,
     handoff: Mutex<HashMap<Ref, Box<dyn Any + Send>>>,
+    functions: Functions,
+    extensions: RwLock<HashMap<TypeId, Arc<dyn Any + Send + Sync>>>,
     stopped: AtomicBool,
 }
 
@@ -126,6 +129,8 @@ impl Node {
             next_ref: AtomicU64::new(1),
             router: RwLock::new(None),
             handoff: Mutex::new(HashMap::new()),
+            functions: Functions::default(),
+            extensions: RwLock::new(HashMap::new()),
             stopped: AtomicBool::new(false),
         });
         let short = config.name.split('@').next().unwrap_or("node").to_owned();
@@ -310,7 +315,6 @@ impl Node {
         {
             log::debug!("spawn: cannot register {name}: {e}");
         }
-        cell.mailbox.lock().scheduled = true;
         self.scheduler().schedule(cell);
         (pid, monitor)
     }
@@ -451,6 +455,96 @@ impl Node {
         self.0.handoff.lock().remove(&key)
     }
 
+    /// The functions this node lets others (and itself) spawn by name.
+    pub fn functions(&self) -> &Functions {
+        &self.0.functions
+    }
+
+    /// Spawns a process running the registered `module:function/args` (its result is
+    /// dropped; the process ends `normal`). An unregistered function is an error
+    /// (`{:undef, {module, function, arity}}`), and no process starts.
+    pub fn spawn_mfa(&self, module: Atom, function: Atom, args: Vec<Term>) -> Result<Pid, Term> {
+        let prepared = self.prepare_mfa(module, function, args, None, None)?;
+        let pid = prepared.pid();
+        prepared.start();
+        Ok(pid)
+    }
+
+    /// Prepares a process for `module:function/args`, linked to and/or monitored by
+    /// processes elsewhere (the distribution layer's remote spawn): it exists (its pid is
+    /// known, signals to it queue up) but runs only after [`Prepared::start`], so the
+    /// spawner can answer before the process can exit.
+    pub fn prepare_mfa(
+        &self,
+        module: Atom,
+        function: Atom,
+        args: Vec<Term>,
+        link: Option<Pid>,
+        monitor: Option<(Pid, Ref)>,
+    ) -> Result<Prepared, Term> {
+        let f = self
+            .functions()
+            .lookup(module, function, args.len())
+            .ok_or_else(|| undef(module, function, args.len()))?;
+        let body = super::Task::new(move |ctx: &mut Ctx| {
+            let _ = f(ctx, args);
+        });
+        let pid = self.new_pid();
+        let cell = ProcessCell::new(pid, true);
+        let mut ctx = Ctx::new(self.clone(), cell.clone(), link);
+        if let Some(parent) = link {
+            ctx.links.insert(parent);
+        }
+        if let Some((watcher, reference)) = monitor {
+            ctx.watchers.insert(reference, watcher);
+        }
+        *cell.job.lock() = Some(Box::new(Job {
+            ctx,
+            body: Box::new(body),
+            started: false,
+        }));
+        self.0.processes.insert(cell.clone());
+        Ok(Prepared {
+            node: self.clone(),
+            cell,
+        })
+    }
+
+    /// Runs `f`, which may block this thread for a while (waiting on a socket, a lock,
+    /// another node): on a worker thread, its queued processes are handed to another
+    /// thread first, so the node keeps running them.
+    pub fn block_in_place<T>(&self, f: impl FnOnce() -> T) -> T {
+        let began = self.scheduler().block_begin();
+        struct End<'a>(&'a Node, bool);
+        impl Drop for End<'_> {
+            fn drop(&mut self) {
+                if self.1 {
+                    self.0.scheduler().block_end();
+                }
+            }
+        }
+        let _end = End(self, began);
+        f()
+    }
+
+    /// Attaches a service to this node (one per type), so code holding the node (a
+    /// process's `ctx.node()`) can reach it: how the layers above `rt` (distribution,
+    /// cluster services) hang their state off the node without statics.
+    pub fn set_extension<T: Any + Send + Sync>(&self, value: Arc<T>) {
+        self.0.extensions.write().insert(TypeId::of::<T>(), value);
+    }
+
+    /// The service of type `T` attached to this node.
+    pub fn extension<T: Any + Send + Sync>(&self) -> Option<Arc<T>> {
+        let any = self.0.extensions.read().get(&TypeId::of::<T>()).cloned()?;
+        any.downcast::<T>().ok()
+    }
+
+    /// Detaches the service of type `T`.
+    pub fn remove_extension<T: Any + Send + Sync>(&self) {
+        self.0.extensions.write().remove(&TypeId::of::<T>());
+    }
+
     /// Installs the router for signals to other nodes (the distribution layer).
     pub fn set_router(&self, router: Option<Arc<dyn Router>>) {
         *self.0.router.write() = router;
@@ -561,6 +655,29 @@ impl Node {
         self.timers().stop();
         self.scheduler().shutdown();
         self.set_router(None);
+        self.0.extensions.write().clear();
+    }
+}
+
+/// A process created but not yet running (see [`Node::prepare_mfa`]).
+pub struct Prepared {
+    node: Node,
+    cell: Arc<ProcessCell>,
+}
+
+impl Prepared {
+    /// Its pid.
+    pub fn pid(&self) -> Pid {
+        self.cell.pid
+    }
+
+    /// Lets it run (dropping it does the same: a prepared process never stays stuck).
+    pub fn start(self) {}
+}
+
+impl Drop for Prepared {
+    fn drop(&mut self) {
+        self.node.scheduler().schedule(self.cell.clone());
     }
 }
 

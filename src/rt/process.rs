@@ -83,11 +83,13 @@ pub(crate) struct Mailbox {
 }
 
 impl Mailbox {
-    fn new() -> Mailbox {
+    fn new(is_job: bool) -> Mailbox {
         Mailbox {
             state: Mutex::new(MailboxState {
                 queue: VecDeque::new(),
-                scheduled: false,
+                // A new job counts as scheduled until its spawner first enqueues it, so
+                // a signal that reaches it before then can't enqueue it a second time.
+                scheduled: is_job,
                 waiting: false,
                 closed: false,
                 name: None,
@@ -135,7 +137,7 @@ impl ProcessCell {
         Arc::new(ProcessCell {
             pid,
             is_job,
-            mailbox: Mailbox::new(),
+            mailbox: Mailbox::new(is_job),
             job: Mutex::new(None),
         })
     }

@@ -11,7 +11,7 @@
 use crate::term::{Atom, Pid, Ref, Term};
 
 /// A signal from one process to another.
-#[derive(Clone, Debug, PartialEq)]
+#[derive(Clone, Debug, PartialEq, serde::Serialize, serde::Deserialize)]
 pub enum Signal {
     /// An ordinary message.
     Message(Term),

@@ -37,3 +37,138 @@ pub fn node(workers: usize) -> Node {
 
 /// The standard timeout for anything that should happen "at once".
 pub const SOON: Duration = Duration::from_secs(10);
+
+/// A free TCP port on loopback (bound then released; good enough for tests).
+pub fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+/// A node running as its own OS process (`oxbeam node`), killed when dropped.
+pub struct NodeProc {
+    child: std::process::Child,
+    /// `name@localhost`.
+    pub name: String,
+    /// Lines the node printed after its first.
+    pub lines: crossbeam_channel::Receiver<String>,
+}
+
+impl NodeProc {
+    /// Starts `oxbeam node --sname short` with the cookie `cookie`, the port mapper on
+    /// `epmd_port`, and `extra` options; waits for its "listening" line.
+    pub fn start(short: &str, cookie: &str, epmd_port: u16, extra: &[&str]) -> NodeProc {
+        use std::io::BufRead;
+        let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_oxbeam"))
+            .args([
+                "node",
+                "--sname",
+                short,
+                "--cookie",
+                cookie,
+                "--epmd-port",
+                &epmd_port.to_string(),
+            ])
+            .args(extra)
+            .arg("--stop-on-eof")
+            .stdout(std::process::Stdio::piped())
+            .stdin(std::process::Stdio::piped())
+            .spawn()
+            .expect("start oxbeam node");
+        let stdout = child.stdout.take().unwrap();
+        let (tx, rx) = crossbeam_channel::unbounded();
+        std::thread::spawn(move || {
+            for line in std::io::BufReader::new(stdout)
+                .lines()
+                .map_while(Result::ok)
+            {
+                if tx.send(line).is_err() {
+                    return;
+                }
+            }
+        });
+        let first = rx
+            .recv_timeout(SOON)
+            .unwrap_or_else(|_| panic!("node {short} did not start"));
+        assert!(
+            first.starts_with(&format!("node {short}@localhost listening")),
+            "{first}"
+        );
+        NodeProc {
+            child,
+            name: format!("{short}@localhost"),
+            lines: rx,
+        }
+    }
+
+    /// The OS pid.
+    pub fn os_pid(&self) -> u32 {
+        self.child.id()
+    }
+
+    fn signal(&self, sig: &str) {
+        let ok = std::process::Command::new("kill")
+            .args([sig, &self.child.id().to_string()])
+            .status()
+            .map(|s| s.success());
+        assert_eq!(ok.ok(), Some(true), "kill {sig}");
+    }
+
+    /// SIGKILL, and reap.
+    pub fn kill(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+
+    /// SIGSTOP: the node freezes (its sockets stay open).
+    pub fn freeze(&self) {
+        self.signal("-STOP");
+    }
+
+    /// SIGCONT.
+    pub fn thaw(&self) {
+        self.signal("-CONT");
+    }
+
+    /// SIGTERM, and wait (bounded) for a clean exit; returns whether it exited 0.
+    pub fn stop(&mut self) -> bool {
+        self.signal("-TERM");
+        let deadline = Instant::now() + SOON;
+        loop {
+            if let Ok(Some(status)) = self.child.try_wait() {
+                return status.success();
+            }
+            if Instant::now() > deadline {
+                self.kill();
+                return false;
+            }
+            std::thread::sleep(Duration::from_millis(10));
+        }
+    }
+}
+
+impl Drop for NodeProc {
+    fn drop(&mut self) {
+        // A frozen child must be thawed to die promptly on some kernels; SIGKILL works
+        // on stopped processes on Linux, so kill is enough.
+        self.kill();
+    }
+}
+
+/// A cookie unique to this test run.
+pub fn test_cookie() -> String {
+    format!("TESTCOOKIE{}", std::process::id())
+}
+
+/// A named node in this test process, on the port mapper at `epmd_port`.
+pub fn net(short: &str, epmd_port: u16, cookie: &str) -> oxbeam::node::Net {
+    let _ = env_logger::builder().is_test(true).try_init();
+    let mut config = oxbeam::node::NetConfig::named(&format!("{short}@localhost"));
+    config.cookie = Some(cookie.to_owned());
+    config.epmd_port = Some(epmd_port);
+    config.tick_time = Duration::from_secs(2);
+    config.runtime.workers = 2;
+    oxbeam::node::Net::start(config).unwrap_or_else(|e| panic!("start {short}: {e}"))
+}

@@ -1,0 +1,221 @@
+//! The shared state of one peer connection, as every thread sees it.
+//!
+//! A [`Conn`] exists per peer node name from the moment anyone wants to talk to it: a
+//! `connect`, or a send to one of its pids (auto-connect, as Erlang does). Its phase goes
+//! `Connecting -> Up -> Down`; messages queued while connecting go out once it is up.
+//!
+//! Writing: the thread that queues a message also writes (under the state lock) until
+//! the socket is full; the I/O thread writes the rest when the socket becomes writable
+//! again (it is registered edge-triggered for writability). So a send normally costs
+//! one `write` on the sender's own thread, with no hand-off.
+//!
+//! Backpressure: a sender that finds more than `busy_limit` bytes queued waits (its
+//! worker handed to another thread) until the queue drains below the limit or the
+//! connection goes down. Nothing is dropped while the connection is up. The I/O thread
+//! itself never waits.
+//!
+//! Bookkeeping for node loss: the links and monitors that cross this connection, and
+//! the spawn requests awaiting a reply, are recorded as they pass; when the connection
+//! goes, each local party gets `noconnection`.
+
+use std::collections::{HashMap, HashSet};
+use std::io;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Instant;
+
+use mio::net::TcpStream;
+use parking_lot::{Condvar, Mutex};
+
+use super::outbound::Outbound;
+use super::wire::{FRAGMENT, Wire};
+use crate::rt::{Node, Signal};
+use crate::term::{Atom, Pid, Ref};
+
+/// Where a connection stands.
+#[derive(Clone, Debug)]
+pub enum Phase {
+    /// Resolving the peer's address or shaking hands.
+    Connecting,
+    /// Up with this incarnation of the peer.
+    Up {
+        /// The peer's creation.
+        creation: u32,
+        /// Whether the peer is hidden.
+        hidden: bool,
+    },
+    /// Gone, with the reason.
+    Down(String),
+}
+
+/// A spawn request waiting for its reply.
+#[derive(Clone, Copy, Debug)]
+pub struct SpawnWait {
+    /// The requesting process.
+    pub requester: Pid,
+    /// Whether the new process links to it.
+    pub link: bool,
+    /// Whether the requester monitors the new process.
+    pub monitor: bool,
+}
+
+pub(crate) struct ConnState {
+    pub(crate) phase: Phase,
+    pub(crate) out: Outbound,
+    pub(crate) socket: Option<Arc<TcpStream>>,
+    /// Links crossing this connection: (local pid, remote pid).
+    pub(crate) links: HashSet<(Pid, Pid)>,
+    /// Monitors held by local processes on remote ones: ref -> (watcher, target).
+    pub(crate) monitors: HashMap<Ref, (Pid, Pid)>,
+    pub(crate) spawns: HashMap<Ref, SpawnWait>,
+    /// When the connection was asked for (connecting too long is a failure).
+    pub(crate) since: Instant,
+}
+
+/// One peer connection (see the module docs).
+pub struct Conn {
+    pub(crate) peer: Atom,
+    node: Node,
+    pub(crate) state: Mutex<ConnState>,
+    pub(crate) changed: Condvar,
+    pub(crate) busy_limit: usize,
+    /// When this side last queued something (ms since `epoch`), for ticks.
+    pub(crate) last_sent: AtomicU64,
+    pub(crate) epoch: Instant,
+}
+
+thread_local! {
+    /// Set on a node's I/O thread, which must never wait for a queue to drain.
+    pub(crate) static ON_IO_THREAD: std::cell::Cell<bool> = const { std::cell::Cell::new(false) };
+}
+
+/// The stream a message goes on: messages to one process stay in order.
+pub fn stream_of(msg: &Wire) -> u64 {
+    match msg {
+        Wire::Signal { to, .. } | Wire::SpawnReply { to, .. } => to.id() + 1,
+        Wire::RegSend { name, .. } => (u64::from(name.index()) << 40) | 1,
+        Wire::SpawnRequest { from, .. } => from.id() + 1,
+        Wire::Tick | Wire::Peers { .. } => 0,
+    }
+}
+
+impl Conn {
+    pub(crate) fn new(node: Node, peer: Atom, busy_limit: usize, epoch: Instant) -> Arc<Conn> {
+        Arc::new(Conn {
+            peer,
+            node,
+            state: Mutex::new(ConnState {
+                phase: Phase::Connecting,
+                out: Outbound::new(),
+                socket: None,
+                links: HashSet::new(),
+                monitors: HashMap::new(),
+                spawns: HashMap::new(),
+                since: Instant::now(),
+            }),
+            changed: Condvar::new(),
+            busy_limit,
+            last_sent: AtomicU64::new(0),
+            epoch,
+        })
+    }
+
+    /// The peer's node name.
+    pub fn peer(&self) -> Atom {
+        self.peer
+    }
+
+    /// The current phase.
+    pub fn phase(&self) -> Phase {
+        self.state.lock().phase.clone()
+    }
+
+    /// Whether the connection is up.
+    pub fn is_up(&self) -> bool {
+        matches!(self.state.lock().phase, Phase::Up { .. })
+    }
+
+    /// Queues `msg` (encoded) and writes what the socket takes; `record` updates the
+    /// bookkeeping under the same lock. Returns false if the connection is down (nothing
+    /// was queued). A sender over the busy limit first waits, its worker handed off.
+    pub(crate) fn send(&self, msg: &Wire, record: impl FnOnce(&mut ConnState)) -> bool {
+        let bytes = match super::wire::encode(msg) {
+            Ok(b) => b,
+            Err(e) => {
+                log::error!("to {}: {e}; message dropped", self.peer);
+                return false;
+            }
+        };
+        let mut st = self.state.lock();
+        if st.out.bytes() > self.busy_limit && !ON_IO_THREAD.with(|f| f.get()) {
+            drop(st);
+            self.node.block_in_place(|| {
+                let mut st = self.state.lock();
+                while st.out.bytes() > self.busy_limit && !matches!(st.phase, Phase::Down(_)) {
+                    // Every flush that frees room and every phase change notifies; the
+                    // timeout only bounds a missed wake-up.
+                    self.changed
+                        .wait_for(&mut st, std::time::Duration::from_millis(100));
+                }
+            });
+            st = self.state.lock();
+        }
+        if matches!(st.phase, Phase::Down(_)) {
+            return false;
+        }
+        record(&mut st);
+        if st.out.is_empty() && bytes.len() <= FRAGMENT && st.socket.is_some() {
+            st.out.frame_whole(&bytes);
+        } else {
+            st.out.push(stream_of(msg), bytes);
+        }
+        self.last_sent
+            .store(self.epoch.elapsed().as_millis() as u64, Ordering::Relaxed);
+        if st.socket.is_some() {
+            let _ = self.flush_locked(&mut st);
+        }
+        true
+    }
+
+    /// Writes queued bytes until done or the socket is full; errors are left for the
+    /// I/O thread to notice on the socket.
+    pub(crate) fn flush_locked(&self, st: &mut ConnState) -> io::Result<bool> {
+        let Some(sock) = st.socket.clone() else {
+            return Ok(false);
+        };
+        let before = st.out.bytes();
+        let done = st.out.flush(&mut &*sock);
+        if st.out.bytes() < before && before > self.busy_limit / 2 {
+            self.changed.notify_all();
+        }
+        done
+    }
+
+    /// Records bookkeeping for a signal crossing this connection (either direction).
+    pub(crate) fn note_signal(
+        st: &mut ConnState,
+        local: Pid,
+        remote: Pid,
+        signal: &Signal,
+        outgoing: bool,
+    ) {
+        match signal {
+            Signal::Link { .. } => {
+                st.links.insert((local, remote));
+            }
+            Signal::Unlink { .. } | Signal::Exit { linked: true, .. } => {
+                st.links.remove(&(local, remote));
+            }
+            Signal::Monitor { reference, .. } if outgoing => {
+                st.monitors.insert(*reference, (local, remote));
+            }
+            Signal::Demonitor { reference, .. } if outgoing => {
+                st.monitors.remove(reference);
+            }
+            Signal::Down { reference, .. } if !outgoing => {
+                st.monitors.remove(reference);
+            }
+            _ => {}
+        }
+    }
+}

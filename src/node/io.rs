@@ -1,0 +1,743 @@
+//! The node's I/O thread: one mio event loop for the listener and every connection.
+//!
+//! It accepts connections, runs handshakes ([`handshake`](super::handshake)) with a
+//! deadline each, reads frames and dispatches what arrives (signals straight into local
+//! mailboxes), writes what senders could not (on writability), and keeps time: ticks on
+//! quiet connections, `net_tick_timeout` for silent peers, and connection attempts that
+//! take too long. Nothing here blocks: look-ups that may block (the port mapper) run on
+//! the resolver thread.
+//!
+//! Admission (who may connect) is decided here, on the acceptor side, when a `Hello`
+//! arrives from node X:
+//! - a connection to X is up with the same creation: refused (`Duplicate`);
+//! - it is up with another creation: X restarted; the old connection goes down first;
+//! - this node is itself connecting to X: the connection started by the node with the
+//!   greater name wins, so both sides decide alike (`Simultaneous` refuses the other);
+//! - otherwise: admitted.
+
+use std::collections::HashMap;
+use std::io::{self, Read};
+use std::net::SocketAddr;
+use std::sync::{Arc, Weak};
+use std::time::{Duration, Instant};
+
+use crossbeam_channel::Receiver;
+use mio::net::{TcpListener, TcpStream};
+use mio::{Events, Interest, Poll, Token};
+
+use super::conn::{Conn, ON_IO_THREAD, Phase};
+use super::frame::{FrameDecoder, write_frame};
+use super::handshake::{
+    Acceptor, HandshakeError, HandshakeMsg, Identity, Initiator, PeerInfo, RefuseReason, Step,
+};
+use super::net::{Command, NetInner};
+use super::wire::{Reassembly, Wire};
+use crate::rt::Signal;
+use crate::term::{Atom, Term};
+
+pub(crate) const LISTENER: Token = Token(0);
+pub(crate) const WAKER: Token = Token(1);
+const MAX_HANDSHAKING: usize = 1024;
+const MAX_PARTIAL_MESSAGES: usize = 64;
+
+enum Hs {
+    Initiator(Initiator),
+    Acceptor(Acceptor),
+    Done,
+}
+
+struct IoConn {
+    stream: Arc<TcpStream>,
+    decoder: FrameDecoder,
+    reassembly: Reassembly,
+    hs: Hs,
+    /// Handshake frames not yet written.
+    hs_out: Vec<u8>,
+    /// The shared connection: the one being dialled, or the one installed when up.
+    conn: Option<Arc<Conn>>,
+    deadline: Option<Instant>,
+    last_recv: Instant,
+    peer: Option<Atom>,
+    /// Close once the handshake bytes are out (after a refusal).
+    closing: Option<String>,
+}
+
+pub(crate) struct IoLoop {
+    net: Weak<NetInner>,
+    poll: Poll,
+    listener: TcpListener,
+    commands: Receiver<Command>,
+    conns: HashMap<Token, IoConn>,
+    next_token: usize,
+}
+
+fn identity(net: &NetInner) -> Identity {
+    Identity {
+        name: net.name.as_str().to_owned(),
+        creation: net.creation,
+        hidden: net.hidden,
+    }
+}
+
+impl IoLoop {
+    pub(crate) fn new(
+        net: Weak<NetInner>,
+        poll: Poll,
+        mut listener: TcpListener,
+        commands: Receiver<Command>,
+    ) -> io::Result<IoLoop> {
+        poll.registry()
+            .register(&mut listener, LISTENER, Interest::READABLE)?;
+        Ok(IoLoop {
+            net,
+            poll,
+            listener,
+            commands,
+            conns: HashMap::new(),
+            next_token: 2,
+        })
+    }
+
+    pub(crate) fn run(mut self) {
+        ON_IO_THREAD.with(|f| f.set(true));
+        let mut events = Events::with_capacity(256);
+        loop {
+            let Some(net) = self.net.upgrade() else {
+                return;
+            };
+            let timeout = self.next_timeout(&net);
+            drop(net);
+            if let Err(e) = self.poll.poll(&mut events, Some(timeout))
+                && e.kind() != io::ErrorKind::Interrupted
+            {
+                log::error!("net poll failed: {e}");
+                return;
+            }
+            let Some(net) = self.net.upgrade() else {
+                return;
+            };
+            for ev in events.iter() {
+                match ev.token() {
+                    LISTENER => self.accept(&net),
+                    WAKER => {
+                        if self.commands(&net) {
+                            self.stop(&net);
+                            return;
+                        }
+                    }
+                    t => self.conn_event(
+                        &net,
+                        t,
+                        ev.is_readable() || ev.is_read_closed() || ev.is_error(),
+                        ev.is_writable(),
+                    ),
+                }
+            }
+            self.timers(&net);
+        }
+    }
+
+    fn next_timeout(&self, net: &NetInner) -> Duration {
+        let mut t =
+            (net.config.tick_time / 8).clamp(Duration::from_millis(10), Duration::from_millis(500));
+        let now = Instant::now();
+        for c in self.conns.values() {
+            if let Some(d) = c.deadline {
+                t = t.min(d.saturating_duration_since(now));
+            }
+        }
+        t
+    }
+
+    fn register(&mut self, mut stream: TcpStream) -> io::Result<(Token, Arc<TcpStream>)> {
+        let token = Token(self.next_token);
+        self.next_token += 1;
+        self.poll.registry().register(
+            &mut stream,
+            token,
+            Interest::READABLE | Interest::WRITABLE,
+        )?;
+        let _ = stream.set_nodelay(true);
+        Ok((token, Arc::new(stream)))
+    }
+
+    fn accept(&mut self, net: &Arc<NetInner>) {
+        loop {
+            match self.listener.accept() {
+                Ok((stream, from)) => {
+                    let handshaking = self
+                        .conns
+                        .values()
+                        .filter(|c| !matches!(c.hs, Hs::Done))
+                        .count();
+                    if handshaking >= MAX_HANDSHAKING {
+                        log::warn!(
+                            "refusing connection from {from}: {handshaking} handshakes in progress"
+                        );
+                        continue;
+                    }
+                    match self.register(stream) {
+                        Ok((token, stream)) => {
+                            let acceptor = Acceptor::new(identity(net), &net.cookie);
+                            self.conns
+                                .insert(token, new_io(net, stream, Hs::Acceptor(acceptor), None));
+                        }
+                        Err(e) => log::warn!("cannot register connection from {from}: {e}"),
+                    }
+                }
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => return,
+                Err(e) => {
+                    log::warn!("accept failed: {e}");
+                    return;
+                }
+            }
+        }
+    }
+
+    /// Handles queued commands; true when asked to stop.
+    fn commands(&mut self, net: &Arc<NetInner>) -> bool {
+        while let Ok(cmd) = self.commands.try_recv() {
+            match cmd {
+                Command::Stop => return true,
+                Command::Dial { conn, addr } => self.dial(net, conn, addr),
+                Command::Disconnect(node) => {
+                    let tokens: Vec<Token> = self
+                        .conns
+                        .iter()
+                        .filter(|(_, c)| matches!(c.hs, Hs::Done) && c.peer == Some(node))
+                        .map(|(t, _)| *t)
+                        .collect();
+                    for t in tokens {
+                        self.close(net, t, "disconnect");
+                    }
+                }
+            }
+        }
+        false
+    }
+
+    fn dial(&mut self, net: &Arc<NetInner>, conn: Arc<Conn>, addr: SocketAddr) {
+        if !matches!(conn.phase(), Phase::Connecting) {
+            return;
+        }
+        let stream = match TcpStream::connect(addr) {
+            Ok(s) => s,
+            Err(e) => return net.conn_down(&conn, &format!("connect to {addr}: {e}")),
+        };
+        match self.register(stream) {
+            Ok((token, stream)) => {
+                let (initiator, hello) = Initiator::new(
+                    identity(net),
+                    Some(conn.peer.as_str().to_owned()),
+                    &net.cookie,
+                );
+                let mut io = new_io(net, stream, Hs::Initiator(initiator), Some(conn));
+                write_frame(&mut io.hs_out, &hello.encode());
+                self.conns.insert(token, io);
+                self.flush_handshake(net, token);
+            }
+            Err(e) => net.conn_down(&conn, &format!("register connection to {addr}: {e}")),
+        }
+    }
+
+    fn conn_event(&mut self, net: &Arc<NetInner>, token: Token, readable: bool, writable: bool) {
+        if writable {
+            self.on_writable(net, token);
+        }
+        if readable {
+            self.on_readable(net, token);
+        }
+    }
+
+    fn on_writable(&mut self, net: &Arc<NetInner>, token: Token) {
+        let Some(io) = self.conns.get(&token) else {
+            return;
+        };
+        if !io.hs_out.is_empty() {
+            self.flush_handshake(net, token);
+            return;
+        }
+        if let (Hs::Done, Some(conn)) = (&io.hs, &io.conn) {
+            let conn = conn.clone();
+            let mut st = conn.state.lock();
+            if let Err(e) = conn.flush_locked(&mut st) {
+                drop(st);
+                self.close(net, token, &format!("write failed: {e}"));
+            }
+        }
+    }
+
+    fn flush_handshake(&mut self, net: &Arc<NetInner>, token: Token) {
+        let Some(io) = self.conns.get_mut(&token) else {
+            return;
+        };
+        while !io.hs_out.is_empty() {
+            match io::Write::write(&mut &*io.stream, &io.hs_out) {
+                Ok(n) => {
+                    io.hs_out.drain(..n);
+                }
+                Err(e)
+                    if matches!(
+                        e.kind(),
+                        io::ErrorKind::WouldBlock | io::ErrorKind::NotConnected
+                    ) =>
+                {
+                    return;
+                }
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                Err(e) => {
+                    let why = format!("handshake write failed: {e}");
+                    return self.close(net, token, &why);
+                }
+            }
+        }
+        if let Some(why) = io.closing.take() {
+            self.close(net, token, &why);
+        }
+    }
+
+    fn on_readable(&mut self, net: &Arc<NetInner>, token: Token) {
+        let mut buf = [0u8; 64 * 1024];
+        loop {
+            let Some(io) = self.conns.get_mut(&token) else {
+                return;
+            };
+            match (&*io.stream).read(&mut buf) {
+                Ok(0) => return self.close(net, token, "connection closed by peer"),
+                Ok(n) => {
+                    io.last_recv = Instant::now();
+                    io.decoder.push(&buf[..n]);
+                    if !self.frames(net, token) {
+                        return;
+                    }
+                }
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => return,
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                Err(e) => return self.close(net, token, &format!("read failed: {e}")),
+            }
+        }
+    }
+
+    /// Processes buffered frames; false if the connection was closed.
+    fn frames(&mut self, net: &Arc<NetInner>, token: Token) -> bool {
+        loop {
+            let Some(io) = self.conns.get_mut(&token) else {
+                return false;
+            };
+            let frame = match io.decoder.next_frame() {
+                Ok(Some(f)) => f,
+                Ok(None) => return true,
+                Err(e) => {
+                    self.close(net, token, &format!("bad frame: {e}"));
+                    return false;
+                }
+            };
+            if !matches!(io.hs, Hs::Done) {
+                if !self.handshake_frame(net, token, &frame) {
+                    return false;
+                }
+                continue;
+            }
+            match io.reassembly.on_frame(&frame) {
+                Ok(Some(msg)) => {
+                    let conn = io.conn.clone();
+                    if let Some(conn) = conn {
+                        self.dispatch(net, &conn, msg);
+                    }
+                }
+                Ok(None) => {}
+                Err(e) => {
+                    self.close(net, token, &e.to_string());
+                    return false;
+                }
+            }
+        }
+    }
+
+    /// One handshake message; false if the connection was closed.
+    fn handshake_frame(&mut self, net: &Arc<NetInner>, token: Token, frame: &[u8]) -> bool {
+        let Some(io) = self.conns.get_mut(&token) else {
+            return false;
+        };
+        let step = match HandshakeMsg::decode(frame) {
+            Err(e) => Step::Failed(e),
+            Ok(msg) => match &mut io.hs {
+                Hs::Initiator(i) => i.on_message(msg),
+                Hs::Acceptor(a) => a.on_message(msg),
+                Hs::Done => return true,
+            },
+        };
+        self.step(net, token, step)
+    }
+
+    fn step(&mut self, net: &Arc<NetInner>, token: Token, step: Step) -> bool {
+        match step {
+            Step::Send(msg) => {
+                if let Some(io) = self.conns.get_mut(&token) {
+                    write_frame(&mut io.hs_out, &msg.encode());
+                }
+                self.flush_handshake(net, token);
+                self.conns.contains_key(&token)
+            }
+            Step::NeedAdmission(peer) => {
+                let decision = self.admit(net, &peer);
+                let Some(io) = self.conns.get_mut(&token) else {
+                    return false;
+                };
+                if decision.is_ok() {
+                    io.peer = Atom::try_new(&peer.name).ok();
+                }
+                let next = match &mut io.hs {
+                    Hs::Acceptor(a) => a.admit(decision),
+                    _ => return true,
+                };
+                self.step(net, token, next)
+            }
+            Step::SendAndDone(msg, peer) => {
+                if let Some(io) = self.conns.get_mut(&token) {
+                    write_frame(&mut io.hs_out, &msg.encode());
+                }
+                self.flush_handshake(net, token);
+                self.install(net, token, peer)
+            }
+            Step::Done(peer) => self.install(net, token, peer),
+            Step::Failed(e) => {
+                self.handshake_failed(net, token, &e);
+                false
+            }
+            Step::SendAndFail(msg, e) => {
+                if let Some(io) = self.conns.get_mut(&token) {
+                    write_frame(&mut io.hs_out, &msg.encode());
+                    io.closing = Some(format!("handshake failed: {e}"));
+                    // Don't let a failed peer hold the connection open.
+                    io.deadline = Some(Instant::now() + Duration::from_secs(1));
+                }
+                log::warn!("handshake with {} refused: {e}", self.describe(token));
+                self.flush_handshake(net, token);
+                false
+            }
+        }
+    }
+
+    fn describe(&self, token: Token) -> String {
+        let Some(io) = self.conns.get(&token) else {
+            return "?".into();
+        };
+        let addr = io
+            .stream
+            .peer_addr()
+            .map(|a| a.to_string())
+            .unwrap_or_else(|_| "?".into());
+        match (io.peer, &io.conn) {
+            (Some(p), _) => format!("{p} ({addr})"),
+            (None, Some(c)) => format!("{} ({addr})", c.peer),
+            _ => addr,
+        }
+    }
+
+    fn handshake_failed(&mut self, net: &Arc<NetInner>, token: Token, e: &HandshakeError) {
+        let who = self.describe(token);
+        match e {
+            // The peer's own connection to us wins, or is already there: not a failure.
+            HandshakeError::Refused(RefuseReason::Simultaneous)
+            | HandshakeError::Refused(RefuseReason::Duplicate) => {
+                log::debug!("handshake with {who}: {e}");
+                if let Some(io) = self.conns.get_mut(&token) {
+                    io.conn = None;
+                }
+            }
+            _ => log::warn!("handshake with {who} failed: {e}"),
+        }
+        self.close(net, token, &format!("handshake failed: {e}"));
+    }
+
+    /// The admission rule (see the module docs).
+    fn admit(&mut self, net: &Arc<NetInner>, peer: &Identity) -> Result<(), RefuseReason> {
+        let Ok(name) = Atom::try_new(&peer.name) else {
+            return Err(RefuseReason::NotAllowed("bad name".into()));
+        };
+        if name == net.name {
+            return Err(RefuseReason::NotAllowed("same name as this node".into()));
+        }
+        let existing = net.conns.read().get(&name).cloned();
+        let Some(conn) = existing else { return Ok(()) };
+        match conn.phase() {
+            Phase::Up { creation, .. } if creation == peer.creation => Err(RefuseReason::Duplicate),
+            Phase::Up { .. } => {
+                net.conn_down(&conn, "the node restarted");
+                let tokens: Vec<Token> = self
+                    .conns
+                    .iter()
+                    .filter(|(_, c)| c.conn.as_ref().is_some_and(|c| Arc::ptr_eq(c, &conn)))
+                    .map(|(t, _)| *t)
+                    .collect();
+                for t in tokens {
+                    self.close(net, t, "the node restarted");
+                }
+                Ok(())
+            }
+            Phase::Connecting if net.name.as_str() > peer.name.as_str() => {
+                Err(RefuseReason::Simultaneous)
+            }
+            _ => Ok(()),
+        }
+    }
+
+    /// The handshake succeeded: the connection is up.
+    fn install(&mut self, net: &Arc<NetInner>, token: Token, peer: PeerInfo) -> bool {
+        let Ok(name) = Atom::try_new(&peer.identity.name) else {
+            self.close(net, token, "peer name cannot be interned");
+            return false;
+        };
+        let Some(io) = self.conns.get_mut(&token) else {
+            return false;
+        };
+        let conn = match io.conn.clone() {
+            Some(c) => c,
+            None => net.conn_entry(name, None, false),
+        };
+        {
+            let mut st = conn.state.lock();
+            if !matches!(st.phase, Phase::Connecting) {
+                drop(st);
+                io.conn = None;
+                self.close(net, token, "already connected");
+                return false;
+            }
+            st.phase = Phase::Up {
+                creation: peer.identity.creation,
+                hidden: peer.identity.hidden,
+            };
+            st.socket = Some(io.stream.clone());
+            let _ = conn.flush_locked(&mut st);
+        }
+        conn.changed.notify_all();
+        io.conn = Some(conn.clone());
+        io.peer = Some(name);
+        io.hs = Hs::Done;
+        io.deadline = None;
+        io.last_recv = Instant::now();
+        log::info!("node {name} up (creation {})", peer.identity.creation);
+        net.notify_watchers(name, true, peer.identity.hidden, "");
+        if !net.hidden && !peer.identity.hidden {
+            let nodes: Vec<String> = net
+                .visible_peers()
+                .into_iter()
+                .filter(|n| n != name.as_str())
+                .collect();
+            conn.send(&Wire::Peers { nodes }, |_| {});
+        }
+        true
+    }
+
+    fn dispatch(&mut self, net: &Arc<NetInner>, conn: &Arc<Conn>, msg: Wire) {
+        let peer = conn.peer;
+        match msg {
+            Wire::Tick => {}
+            Wire::Signal { to, signal } => {
+                if to.node() != net.name {
+                    log::warn!("from {peer}: signal for {to:?}, not a pid of this node; dropped");
+                    return;
+                }
+                let from = match &signal {
+                    Signal::Message(_) => None,
+                    Signal::Exit { from, .. }
+                    | Signal::Link { from }
+                    | Signal::Unlink { from }
+                    | Signal::Monitor { from, .. }
+                    | Signal::Demonitor { from, .. }
+                    | Signal::Down { from, .. } => Some(*from),
+                };
+                if let Some(from) = from {
+                    if from.node() != peer {
+                        log::warn!("from {peer}: signal claiming to come from {from:?}; dropped");
+                        return;
+                    }
+                    Conn::note_signal(&mut conn.state.lock(), to, from, &signal, false);
+                }
+                net.node.deliver(to, signal);
+            }
+            Wire::RegSend { name, msg, .. } => {
+                let _ = net.node.send_to(name, msg);
+            }
+            Wire::SpawnRequest {
+                reference,
+                from,
+                module,
+                function,
+                args,
+                link,
+                monitor,
+            } => {
+                if from.node() != peer {
+                    log::warn!("from {peer}: spawn request for {from:?}; dropped");
+                    return;
+                }
+                match net.node.prepare_mfa(
+                    module,
+                    function,
+                    args,
+                    link.then_some(from),
+                    monitor.then_some((from, reference)),
+                ) {
+                    Ok(prepared) => {
+                        let pid = prepared.pid();
+                        let reply = Wire::SpawnReply {
+                            reference,
+                            to: from,
+                            result: Ok(pid),
+                        };
+                        conn.send(&reply, |st| {
+                            if link {
+                                st.links.insert((pid, from));
+                            }
+                        });
+                        prepared.start();
+                    }
+                    Err(e) => {
+                        conn.send(
+                            &Wire::SpawnReply {
+                                reference,
+                                to: from,
+                                result: Err(e),
+                            },
+                            |_| {},
+                        );
+                    }
+                }
+            }
+            Wire::SpawnReply {
+                reference,
+                to,
+                result,
+            } => {
+                let wait = conn.state.lock().spawns.remove(&reference);
+                let Some(wait) = wait else { return };
+                let result = match result {
+                    Ok(pid) => {
+                        let mut st = conn.state.lock();
+                        if wait.link {
+                            st.links.insert((to, pid));
+                        }
+                        if wait.monitor {
+                            st.monitors.insert(reference, (to, pid));
+                        }
+                        (Term::ok(), pid).into()
+                    }
+                    Err(e) => (Term::Atom(Atom::ERROR), e).into(),
+                };
+                let msg = Term::tuple(vec![
+                    Term::atom("$spawn_reply"),
+                    Term::Ref(reference),
+                    result,
+                ]);
+                net.node.deliver_local(to, Signal::Message(msg));
+            }
+            Wire::Peers { nodes } => {
+                for n in nodes {
+                    match Atom::try_new(&n) {
+                        Ok(a) if a != net.name && !net.conns.read().contains_key(&a) => {
+                            net.conn_for(a, None);
+                        }
+                        _ => {}
+                    }
+                }
+            }
+        }
+    }
+
+    fn close(&mut self, net: &Arc<NetInner>, token: Token, reason: &str) {
+        let Some(io) = self.conns.remove(&token) else {
+            return;
+        };
+        if let Some(conn) = &io.conn {
+            let ours = {
+                let st = conn.state.lock();
+                match &st.socket {
+                    Some(s) => Arc::ptr_eq(s, &io.stream),
+                    None => matches!(st.phase, Phase::Connecting),
+                }
+            };
+            if ours {
+                net.conn_down(conn, reason);
+            }
+        }
+        let _ = io.stream.shutdown(std::net::Shutdown::Both);
+    }
+
+    fn timers(&mut self, net: &Arc<NetInner>) {
+        let now = Instant::now();
+        let tick = net.config.tick_time;
+        let mut expired = Vec::new();
+        let mut tick_due = Vec::new();
+        for (t, io) in &self.conns {
+            if io.deadline.is_some_and(|d| now >= d) {
+                expired.push((*t, "handshake timed out"));
+            } else if matches!(io.hs, Hs::Done) {
+                if now.duration_since(io.last_recv) > tick {
+                    expired.push((*t, "net_tick_timeout"));
+                } else if let Some(conn) = &io.conn {
+                    let idle = conn.epoch.elapsed().as_millis() as u64
+                        - conn.last_sent.load(std::sync::atomic::Ordering::Relaxed);
+                    if Duration::from_millis(idle) > tick / 4 {
+                        tick_due.push(conn.clone());
+                    }
+                }
+            }
+        }
+        for (t, why) in expired {
+            if why == "net_tick_timeout" {
+                log::warn!(
+                    "{}: no traffic for {tick:?}; declared down",
+                    self.describe(t)
+                );
+            }
+            self.close(net, t, why);
+        }
+        for conn in tick_due {
+            conn.send(&Wire::Tick, |_| {});
+        }
+        // Connections that never came up.
+        let stale: Vec<Arc<Conn>> = net
+            .conns
+            .read()
+            .values()
+            .filter(|c| {
+                let st = c.state.lock();
+                matches!(st.phase, Phase::Connecting)
+                    && now.duration_since(st.since) > net.config.connect_timeout
+            })
+            .cloned()
+            .collect();
+        for c in stale {
+            net.conn_down(&c, "connect timed out");
+        }
+    }
+
+    fn stop(&mut self, net: &Arc<NetInner>) {
+        let tokens: Vec<Token> = self.conns.keys().copied().collect();
+        for t in tokens {
+            self.on_writable(net, t);
+            self.close(net, t, "node stopped");
+        }
+        let all: Vec<Arc<Conn>> = net.conns.read().values().cloned().collect();
+        for c in all {
+            net.conn_down(&c, "node stopped");
+        }
+    }
+}
+
+fn new_io(net: &NetInner, stream: Arc<TcpStream>, hs: Hs, conn: Option<Arc<Conn>>) -> IoConn {
+    IoConn {
+        stream,
+        decoder: FrameDecoder::new(net.config.max_frame),
+        reassembly: Reassembly::new(net.config.max_message, MAX_PARTIAL_MESSAGES),
+        hs,
+        hs_out: Vec::new(),
+        conn,
+        deadline: Some(Instant::now() + net.config.handshake_timeout),
+        last_recv: Instant::now(),
+        peer: None,
+        closing: None,
+    }
+}

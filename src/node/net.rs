@@ -1,0 +1,685 @@
+//! `Net`: a named node on the network.
+//!
+//! [`Net::start`] binds a listening socket on the host's loopback address, registers the
+//! node's name with the port mapper (hosting one when none answers), starts the runtime
+//! node with the creation the mapper gave, and starts the node's I/O thread
+//! ([`io`](super::io)). It installs itself as the runtime's [`Router`], so every
+//! primitive of `rt` (send, link, monitor, exit) reaches pids of other nodes unchanged,
+//! and as a node extension, so code holding a `Node` finds it ([`Net::of`]).
+//!
+//! Connections: see [`conn`](super::conn). The mesh is transitive: when a connection
+//! comes up, both sides send the visible nodes they know ([`Wire::Peers`]), and each
+//! connects to those it does not know yet. Hidden nodes are left out of both.
+
+use std::collections::HashMap;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use crossbeam_channel::{Receiver, Sender};
+use parking_lot::{Mutex, RwLock};
+
+use super::conn::{Conn, Phase, SpawnWait};
+use super::epmd::{self, Mapper, NodeEntry};
+use super::wire::Wire;
+use crate::rt::{self, Ctx, Node, Router, Signal};
+use crate::term::{Atom, Pid, Ref, Term};
+
+/// How a named node is set up.
+#[derive(Clone, Debug)]
+pub struct NetConfig {
+    /// `name@host` (host: `localhost` or `127.0.0.1`).
+    pub name: String,
+    /// The cookie; `None`: `OXBEAM_COOKIE`, else `~/.oxbeam.cookie`.
+    pub cookie: Option<String>,
+    /// The port mapper's port; `None`: `OXBEAM_EPMD_PORT`, `ERL_EPMD_PORT`, else 4369.
+    pub epmd_port: Option<u16>,
+    /// Register with (or host) the port mapper. Without it, peers need `name@host:port`.
+    pub use_mapper: bool,
+    /// The port to listen on (0: any free port).
+    pub port: u16,
+    /// A hidden node: it connects, but does not join the mesh or show in `nodes()`.
+    pub hidden: bool,
+    /// A peer silent this long is declared down (ticks are sent at a quarter of it).
+    pub tick_time: Duration,
+    /// How long a handshake may take.
+    pub handshake_timeout: Duration,
+    /// How long `connect` waits in all (address lookup and handshake).
+    pub connect_timeout: Duration,
+    /// Largest frame accepted (fragments are smaller; handshake messages tiny).
+    pub max_frame: usize,
+    /// Largest message accepted, reassembled.
+    pub max_message: usize,
+    /// Bytes queued per connection before senders wait.
+    pub busy_limit: usize,
+    /// The runtime's settings (its name and creation are set from the above).
+    pub runtime: rt::Config,
+}
+
+impl NetConfig {
+    /// Defaults for a node called `name`.
+    pub fn named(name: &str) -> NetConfig {
+        NetConfig {
+            name: name.to_owned(),
+            cookie: None,
+            epmd_port: None,
+            use_mapper: true,
+            port: 0,
+            hidden: false,
+            tick_time: Duration::from_secs(15),
+            handshake_timeout: Duration::from_secs(5),
+            connect_timeout: Duration::from_secs(7),
+            max_frame: super::wire::FRAGMENT + 1024,
+            max_message: 256 << 20,
+            busy_limit: 64 << 20,
+            runtime: rt::Config::default(),
+        }
+    }
+}
+
+/// A node name split into parts: `name@host` or `name@host:port`.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct NodeAddr {
+    /// `name@host`, the node's identity.
+    pub node: String,
+    /// The part before `@`.
+    pub short: String,
+    /// An explicit port (no port mapper needed).
+    pub port: Option<u16>,
+}
+
+/// Parses `name@host[:port]`; only loopback hosts are accepted.
+pub fn parse_node(text: &str) -> Result<NodeAddr, String> {
+    let (short, rest) = text
+        .split_once('@')
+        .ok_or_else(|| format!("{text:?} is not name@host"))?;
+    if short.is_empty()
+        || !short
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-')
+    {
+        return Err(format!("{text:?}: bad node name {short:?}"));
+    }
+    let (host, port) = match rest.rsplit_once(':') {
+        Some((h, p)) => (
+            h,
+            Some(
+                p.parse::<u16>()
+                    .map_err(|_| format!("{text:?}: bad port {p:?}"))?,
+            ),
+        ),
+        None => (rest, None),
+    };
+    if host != "localhost" && host != "127.0.0.1" {
+        return Err(format!(
+            "{text:?}: only localhost nodes are supported (nodes listen on loopback)"
+        ));
+    }
+    Ok(NodeAddr {
+        node: format!("{short}@{host}"),
+        short: short.to_owned(),
+        port,
+    })
+}
+
+/// Commands for the I/O thread.
+pub(crate) enum Command {
+    /// Connect to `addr` for the connection `conn`.
+    Dial { conn: Arc<Conn>, addr: SocketAddr },
+    /// Close the connection to a node.
+    Disconnect(Atom),
+    /// Stop the loop.
+    Stop,
+}
+
+/// Who watches which nodes.
+#[derive(Default)]
+struct NodeWatchers {
+    /// `monitor_node`: node -> watchers (a watcher twice gets two messages, as in Erlang).
+    per_node: HashMap<Atom, Vec<Pid>>,
+    /// `monitor_nodes`: watcher -> whether it wants the reason.
+    all: Vec<(Pid, bool)>,
+}
+
+pub(crate) struct NetInner {
+    pub(crate) node: Node,
+    pub(crate) name: Atom,
+    pub(crate) creation: u32,
+    pub(crate) hidden: bool,
+    pub(crate) cookie: Vec<u8>,
+    pub(crate) addr: SocketAddr,
+    pub(crate) config: NetConfig,
+    pub(crate) epoch: Instant,
+    pub(crate) conns: RwLock<HashMap<Atom, Arc<Conn>>>,
+    watchers: Mutex<NodeWatchers>,
+    pub(crate) commands: Sender<Command>,
+    pub(crate) waker: Arc<mio::Waker>,
+    resolver: Sender<Option<Arc<Conn>>>,
+    /// Ports given in `name@host:port` connects, used instead of the mapper.
+    explicit_ports: Mutex<HashMap<Atom, u16>>,
+    mapper: Mutex<Option<Mapper>>,
+    threads: Mutex<Vec<std::thread::JoinHandle<()>>>,
+}
+
+/// A named node on the network (a cheap handle).
+#[derive(Clone)]
+pub struct Net(pub(crate) Arc<NetInner>);
+
+impl Net {
+    /// Starts a named node (see the module docs).
+    pub fn start(config: NetConfig) -> Result<Net, String> {
+        let addr = parse_node(&config.name)?;
+        let cookie = super::cookie::resolve_cookie(config.cookie.as_deref())
+            .map_err(|e| format!("cookie: {e}"))?;
+        let listener = std::net::TcpListener::bind(("127.0.0.1", config.port))
+            .map_err(|e| format!("listen: {e}"))?;
+        listener.set_nonblocking(true).map_err(|e| e.to_string())?;
+        let local = listener.local_addr().map_err(|e| e.to_string())?;
+        let mapper = if config.use_mapper {
+            let entry = NodeEntry::oxbeam(&addr.short, local.port(), config.hidden);
+            let port = epmd::epmd_port(config.epmd_port);
+            Some(Mapper::start(port, entry).map_err(|e| format!("port mapper on {port}: {e}"))?)
+        } else {
+            None
+        };
+        let creation = match &mapper {
+            Some(m) => m.creation(),
+            None => config.runtime.creation.unwrap_or_else(clock_creation),
+        };
+        let node = Node::start(rt::Config {
+            name: addr.node.clone(),
+            creation: Some(creation),
+            ..config.runtime.clone()
+        });
+        let poll = mio::Poll::new().map_err(|e| e.to_string())?;
+        let waker = Arc::new(
+            mio::Waker::new(poll.registry(), super::io::WAKER).map_err(|e| e.to_string())?,
+        );
+        let (commands, command_rx) = crossbeam_channel::unbounded();
+        let (resolver, resolve_rx) = crossbeam_channel::unbounded();
+        let inner = Arc::new(NetInner {
+            node: node.clone(),
+            name: node.name(),
+            creation,
+            hidden: config.hidden,
+            cookie: cookie.into_bytes(),
+            addr: local,
+            config,
+            epoch: Instant::now(),
+            conns: RwLock::new(HashMap::new()),
+            watchers: Mutex::new(NodeWatchers::default()),
+            commands,
+            waker,
+            resolver,
+            explicit_ports: Mutex::new(HashMap::new()),
+            mapper: Mutex::new(mapper),
+            threads: Mutex::new(Vec::new()),
+        });
+        let net = Net(inner.clone());
+        node.set_router(Some(Arc::new(NetRouter(Arc::downgrade(&inner)))));
+        node.set_extension(inner.clone());
+        let io = super::io::IoLoop::new(
+            Arc::downgrade(&inner),
+            poll,
+            mio::net::TcpListener::from_std(listener),
+            command_rx,
+        )
+        .map_err(|e| e.to_string())?;
+        let short = addr.short.clone();
+        let io_thread = std::thread::Builder::new()
+            .name(format!("{short}-net"))
+            .spawn(move || io.run());
+        let weak = Arc::downgrade(&inner);
+        let resolve_thread = std::thread::Builder::new()
+            .name(format!("{short}-resolve"))
+            .spawn(move || resolve_main(weak, resolve_rx));
+        for t in [io_thread, resolve_thread] {
+            inner.threads.lock().push(t.map_err(|e| e.to_string())?);
+        }
+        log::info!(
+            "node {} listening on {local} (creation {creation})",
+            inner.name
+        );
+        Ok(net)
+    }
+
+    /// The network side of `node`, if it is a named node.
+    pub fn of(node: &Node) -> Option<Net> {
+        node.extension::<NetInner>().map(Net)
+    }
+
+    /// The runtime node.
+    pub fn node(&self) -> &Node {
+        &self.0.node
+    }
+
+    /// This node's name.
+    pub fn name(&self) -> Atom {
+        self.0.name
+    }
+
+    /// The address this node listens on.
+    pub fn address(&self) -> SocketAddr {
+        self.0.addr
+    }
+
+    /// This node's creation.
+    pub fn creation(&self) -> u32 {
+        self.0.creation
+    }
+
+    /// The cookie in use.
+    pub fn cookie(&self) -> String {
+        String::from_utf8_lossy(&self.0.cookie).into_owned()
+    }
+
+    /// Connects to `node` (`name@host` or `name@host:port`) and waits until the
+    /// connection is up (true) or failed (false), as `Node.connect/1`.
+    pub fn connect(&self, node: &str) -> bool {
+        let Ok(addr) = parse_node(node) else {
+            log::warn!("connect: {node:?} is not a node name");
+            return false;
+        };
+        let name = Atom::new(&addr.node);
+        if name == self.0.name {
+            return true;
+        }
+        let conn = self.0.conn_for(name, addr.port);
+        let deadline = Instant::now() + self.0.config.connect_timeout;
+        self.0.node.block_in_place(|| {
+            let mut st = conn.state.lock();
+            loop {
+                match &st.phase {
+                    Phase::Up { .. } => return true,
+                    Phase::Down(_) => return false,
+                    Phase::Connecting => {
+                        if conn.changed.wait_until(&mut st, deadline).timed_out() {
+                            return matches!(st.phase, Phase::Up { .. });
+                        }
+                    }
+                }
+            }
+        })
+    }
+
+    /// Closes the connection to `node`; both sides see it go down. False if there was none.
+    pub fn disconnect(&self, node: Atom) -> bool {
+        let known = self.0.conns.read().get(&node).is_some_and(|c| c.is_up());
+        if known {
+            let _ = self.0.commands.send(Command::Disconnect(node));
+            let _ = self.0.waker.wake();
+        }
+        known
+    }
+
+    /// The visible nodes this node is connected to (`Node.list()`).
+    pub fn nodes(&self) -> Vec<Atom> {
+        self.nodes_where(|hidden| !hidden)
+    }
+
+    /// The hidden nodes this node is connected to.
+    pub fn hidden_nodes(&self) -> Vec<Atom> {
+        self.nodes_where(|hidden| hidden)
+    }
+
+    fn nodes_where(&self, keep: impl Fn(bool) -> bool) -> Vec<Atom> {
+        let mut v: Vec<Atom> = self
+            .0
+            .conns
+            .read()
+            .values()
+            .filter(|c| matches!(c.phase(), Phase::Up { hidden, .. } if keep(hidden)))
+            .map(|c| c.peer)
+            .collect();
+        v.sort();
+        v
+    }
+
+    /// `monitor_node(node, on)` for `watcher`: `{:nodedown, node}` when the connection
+    /// goes (at once if there is none).
+    pub fn monitor_node(&self, watcher: Pid, node: Atom, on: bool) {
+        let up = self.0.conns.read().get(&node).is_some_and(|c| c.is_up());
+        let mut w = self.0.watchers.lock();
+        if on {
+            if up || node == self.0.name {
+                w.per_node.entry(node).or_default().push(watcher);
+            } else {
+                drop(w);
+                self.0
+                    .node
+                    .send(watcher, (Term::atom("nodedown"), Term::Atom(node)));
+            }
+        } else if let Some(list) = w.per_node.get_mut(&node)
+            && let Some(i) = list.iter().position(|p| *p == watcher)
+        {
+            list.remove(i);
+        }
+    }
+
+    /// `monitor_nodes(on)` for `watcher`: `{:nodeup, node}` and `{:nodedown, node}` for
+    /// every visible node (with `reason`, `{:nodedown, node, [nodedown_reason: r]}`).
+    pub fn monitor_nodes(&self, watcher: Pid, on: bool, reason: bool) {
+        let mut w = self.0.watchers.lock();
+        w.all.retain(|(p, _)| *p != watcher);
+        if on {
+            w.all.push((watcher, reason));
+        }
+    }
+
+    /// Spawns the registered `module:function/args` on `node` (which may be this one),
+    /// optionally linked to or monitored by `ctx`'s process, and waits for the new pid.
+    pub fn spawn(
+        &self,
+        ctx: &mut Ctx,
+        node: Atom,
+        mfa: (Atom, Atom, Vec<Term>),
+        link: bool,
+        monitor: bool,
+    ) -> Result<(Pid, Option<Ref>), Term> {
+        let (module, function, args) = mfa;
+        let reference = ctx.make_ref();
+        if node == self.0.name {
+            let prepared = self.0.node.prepare_mfa(
+                module,
+                function,
+                args,
+                link.then(|| ctx.pid()),
+                monitor.then(|| (ctx.pid(), reference)),
+            )?;
+            let pid = prepared.pid();
+            if link {
+                ctx.links.insert(pid);
+            }
+            if monitor {
+                ctx.monitors.insert(reference, pid);
+            }
+            prepared.start();
+            return Ok((pid, monitor.then_some(reference)));
+        }
+        let conn = self.0.conn_for(node, None);
+        let me = ctx.pid();
+        let wait = SpawnWait {
+            requester: me,
+            link,
+            monitor,
+        };
+        let msg = Wire::SpawnRequest {
+            reference,
+            from: me,
+            module,
+            function,
+            args,
+            link,
+            monitor,
+        };
+        if !conn.send(&msg, |st| {
+            st.spawns.insert(reference, wait);
+        }) {
+            return Err(Term::Atom(Atom::NOCONNECTION));
+        }
+        let reply = ctx.receive_with(
+            |m| match m.tagged("$spawn_reply") {
+                Some([Term::Ref(r), result]) if *r == reference => Some(result.clone()),
+                _ => None,
+            },
+            Some(self.0.config.connect_timeout + self.0.config.tick_time),
+        );
+        match reply.as_ref().and_then(|r| r.as_tuple()) {
+            Some([tag, Term::Pid(pid)]) if tag.is_atom("ok") => {
+                if link {
+                    ctx.links.insert(*pid);
+                }
+                if monitor {
+                    ctx.monitors.insert(reference, *pid);
+                }
+                Ok((*pid, monitor.then_some(reference)))
+            }
+            Some([tag, reason]) if tag.is_atom("error") => Err(reason.clone()),
+            _ => {
+                conn.state.lock().spawns.remove(&reference);
+                Err(Term::Atom(Atom::TIMEOUT))
+            }
+        }
+    }
+
+    /// Stops the node: its processes (their exit signals still go out), then the
+    /// connections (peers see nodedown), the port mapper registration, every thread.
+    pub fn shutdown(&self) {
+        self.0.node.shutdown();
+        let _ = self.0.commands.send(Command::Stop);
+        let _ = self.0.waker.wake();
+        let _ = self.0.resolver.send(None);
+        let threads: Vec<_> = std::mem::take(&mut *self.0.threads.lock());
+        for t in threads {
+            let _ = t.join();
+        }
+        if let Some(m) = self.0.mapper.lock().take() {
+            m.stop();
+        }
+        self.0.node.remove_extension::<NetInner>();
+    }
+}
+
+fn clock_creation() -> u32 {
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.subsec_nanos())
+        .unwrap_or(1);
+    (nanos ^ std::process::id()).max(1)
+}
+
+/// Finds peers' addresses (port mapper look-ups block) and hands them to the I/O thread.
+fn resolve_main(net: std::sync::Weak<NetInner>, requests: Receiver<Option<Arc<Conn>>>) {
+    // `None` asks the thread to stop.
+    while let Ok(Some(conn)) = requests.recv() {
+        let Some(net) = net.upgrade() else { return };
+        let text = conn.peer.as_str();
+        let explicit = net.explicit_ports.lock().remove(&conn.peer);
+        let port = match (parse_node(text), explicit) {
+            (_, Some(p)) => Ok(p),
+            (Err(e), None) => Err(e),
+            (Ok(a), None) => {
+                let port = epmd::epmd_port(net.config.epmd_port);
+                epmd::port_please(port, &a.short, net.config.connect_timeout)
+                    .map(|e| e.port)
+                    .map_err(|e| format!("port mapper: {e}"))
+            }
+        };
+        match port {
+            Ok(p) => {
+                let _ = net.commands.send(Command::Dial {
+                    conn,
+                    addr: SocketAddr::from(([127, 0, 0, 1], p)),
+                });
+                let _ = net.waker.wake();
+            }
+            Err(e) => {
+                log::warn!("cannot reach {text}: {e}");
+                net.conn_down(&conn, &e);
+            }
+        }
+    }
+}
+
+impl NetInner {
+    /// The connection to `peer`, starting one if there is none (auto-connect).
+    pub(crate) fn conn_for(self: &Arc<Self>, peer: Atom, port: Option<u16>) -> Arc<Conn> {
+        self.conn_entry(peer, port, true)
+    }
+
+    /// The connection to `peer`, creating it if needed; `dial` starts connecting.
+    pub(crate) fn conn_entry(
+        self: &Arc<Self>,
+        peer: Atom,
+        port: Option<u16>,
+        dial: bool,
+    ) -> Arc<Conn> {
+        if let Some(c) = self.conns.read().get(&peer)
+            && !matches!(c.phase(), Phase::Down(_))
+        {
+            return c.clone();
+        }
+        let mut conns = self.conns.write();
+        if let Some(c) = conns.get(&peer)
+            && !matches!(c.phase(), Phase::Down(_))
+        {
+            return c.clone();
+        }
+        let conn = Conn::new(self.node.clone(), peer, self.config.busy_limit, self.epoch);
+        conns.insert(peer, conn.clone());
+        drop(conns);
+        if dial {
+            if let Some(p) = port {
+                self.explicit_ports.lock().insert(peer, p);
+            }
+            let _ = self.resolver.send(Some(conn.clone()));
+        }
+        conn
+    }
+
+    /// A connection went down (or never came up): everyone who must know, knows.
+    pub(crate) fn conn_down(&self, conn: &Arc<Conn>, reason: &str) {
+        let (was_up, links, monitors, spawns) = {
+            let mut st = conn.state.lock();
+            if matches!(st.phase, Phase::Down(_)) {
+                return;
+            }
+            let was_up = match st.phase {
+                Phase::Up { hidden, .. } => Some(hidden),
+                _ => None,
+            };
+            st.phase = Phase::Down(reason.to_owned());
+            st.socket = None;
+            st.out = super::outbound::Outbound::new();
+            (
+                was_up,
+                std::mem::take(&mut st.links),
+                std::mem::take(&mut st.monitors),
+                std::mem::take(&mut st.spawns),
+            )
+        };
+        conn.changed.notify_all();
+        {
+            let mut conns = self.conns.write();
+            if conns.get(&conn.peer).is_some_and(|c| Arc::ptr_eq(c, conn)) {
+                conns.remove(&conn.peer);
+            }
+        }
+        if let Some(hidden) = was_up {
+            log::info!("node {} down: {reason}", conn.peer);
+            self.notify_watchers(conn.peer, false, hidden, reason);
+        }
+        let noconnection = Term::Atom(Atom::NOCONNECTION);
+        for (local, remote) in links {
+            self.node.deliver_local(
+                local,
+                Signal::Exit {
+                    from: remote,
+                    reason: noconnection.clone(),
+                    linked: true,
+                },
+            );
+        }
+        for (reference, (watcher, target)) in monitors {
+            self.node.deliver_local(
+                watcher,
+                Signal::Down {
+                    from: target,
+                    reference,
+                    reason: noconnection.clone(),
+                },
+            );
+        }
+        for (reference, wait) in spawns {
+            let reply = Term::tuple(vec![
+                Term::atom("$spawn_reply"),
+                Term::Ref(reference),
+                (Term::Atom(Atom::ERROR), noconnection.clone()).into(),
+            ]);
+            self.node
+                .deliver_local(wait.requester, Signal::Message(reply));
+        }
+    }
+
+    /// Tells node watchers about a node going up or down.
+    pub(crate) fn notify_watchers(&self, peer: Atom, up: bool, hidden: bool, reason: &str) {
+        let mut w = self.watchers.lock();
+        let node = &self.node;
+        w.all.retain(|(p, _)| node.is_alive(*p));
+        let mut sends = Vec::new();
+        if !hidden {
+            for (pid, with_reason) in &w.all {
+                let msg = if up {
+                    Term::tuple(vec![Term::atom("nodeup"), Term::Atom(peer)])
+                } else if *with_reason {
+                    let info = Term::list(vec![
+                        (Term::atom("nodedown_reason"), Term::atom(reason)).into(),
+                    ]);
+                    Term::tuple(vec![Term::atom("nodedown"), Term::Atom(peer), info])
+                } else {
+                    Term::tuple(vec![Term::atom("nodedown"), Term::Atom(peer)])
+                };
+                sends.push((*pid, msg));
+            }
+        }
+        if !up && let Some(list) = w.per_node.remove(&peer) {
+            for pid in list {
+                sends.push((
+                    pid,
+                    Term::tuple(vec![Term::atom("nodedown"), Term::Atom(peer)]),
+                ));
+            }
+        }
+        drop(w);
+        for (pid, msg) in sends {
+            self.node.send(pid, msg);
+        }
+    }
+
+    /// The visible nodes to tell a new peer about.
+    pub(crate) fn visible_peers(&self) -> Vec<String> {
+        self.conns
+            .read()
+            .values()
+            .filter(|c| matches!(c.phase(), Phase::Up { hidden: false, .. }))
+            .map(|c| c.peer.as_str().to_owned())
+            .collect()
+    }
+}
+
+/// Carries `rt`'s signals to other nodes.
+struct NetRouter(std::sync::Weak<NetInner>);
+
+impl Router for NetRouter {
+    fn route(&self, to: Pid, signal: Signal) {
+        let Some(net) = self.0.upgrade() else {
+            return;
+        };
+        let local = match &signal {
+            Signal::Message(_) => None,
+            Signal::Exit { from, .. }
+            | Signal::Link { from }
+            | Signal::Unlink { from }
+            | Signal::Monitor { from, .. }
+            | Signal::Demonitor { from, .. }
+            | Signal::Down { from, .. } => Some(*from),
+        };
+        let conn = net.conn_for(to.node(), None);
+        let msg = Wire::Signal { to, signal };
+        let sent = conn.send(&msg, |st| {
+            if let (Some(local), Wire::Signal { signal, .. }) = (local, &msg) {
+                Conn::note_signal(st, local, to, signal, true);
+            }
+        });
+        if !sent && let Wire::Signal { signal, .. } = msg {
+            net.node.answer_dead(to, signal, Atom::NOCONNECTION);
+        }
+    }
+
+    fn send_named(&self, node: Atom, name: Atom, msg: Term) {
+        let Some(net) = self.0.upgrade() else { return };
+        let conn = net.conn_for(node, None);
+        let from = net.node.system_pid();
+        conn.send(&Wire::RegSend { from, name, msg }, |_| {});
+    }
+}

@@ -1,0 +1,198 @@
+//! The outgoing queue of one connection: per-sender streams, fragmentation, batching.
+//!
+//! Messages are queued per *stream* (one per sending process; node-level traffic has
+//! its own), and the writer takes streams in turn, one frame each, so a sender's
+//! messages stay in order while a large message from one sender (cut into
+//! [`FRAGMENT`]-byte fragments) lets other senders' messages through between its
+//! fragments. Frames are gathered into one buffer of up to `BATCH` bytes per write
+//! call, so a burst of small messages costs few syscalls.
+
+use std::collections::{HashMap, VecDeque};
+use std::io::{self, Write};
+
+use super::frame::HEADER;
+use super::wire::{FRAGMENT, KIND_FIRST, KIND_MORE, KIND_WHOLE};
+
+const BATCH: usize = 256 * 1024;
+
+struct Pending {
+    id: u64,
+    data: Vec<u8>,
+    sent: usize,
+}
+
+/// The queue of frames waiting for the socket.
+#[derive(Default)]
+pub struct Outbound {
+    streams: HashMap<u64, VecDeque<Pending>>,
+    ready: VecDeque<u64>,
+    /// Bytes already framed, not yet accepted by the socket (from `buf[written..]`).
+    buf: Vec<u8>,
+    written: usize,
+    queued: usize,
+    next_id: u64,
+}
+
+impl Outbound {
+    /// An empty queue.
+    pub fn new() -> Outbound {
+        Outbound::default()
+    }
+
+    /// Queues an encoded message on `stream`.
+    pub fn push(&mut self, stream: u64, data: Vec<u8>) {
+        self.queued += data.len();
+        self.next_id += 1;
+        let pending = Pending {
+            id: self.next_id,
+            data,
+            sent: 0,
+        };
+        let q = self.streams.entry(stream).or_default();
+        if q.is_empty() {
+            self.ready.push_back(stream);
+        }
+        q.push_back(pending);
+    }
+
+    /// Whether nothing waits.
+    pub fn is_empty(&self) -> bool {
+        self.ready.is_empty() && self.written == self.buf.len()
+    }
+
+    /// Bytes waiting (for backpressure).
+    pub fn bytes(&self) -> usize {
+        self.queued + (self.buf.len() - self.written)
+    }
+
+    /// Frames `data` as one whole message directly into the write buffer, ahead of
+    /// nothing (only valid when the queue is empty: the fast path of a send).
+    pub fn frame_whole(&mut self, data: &[u8]) {
+        debug_assert!(self.is_empty());
+        self.buf.clear();
+        self.written = 0;
+        push_header(&mut self.buf, data.len() + 1, KIND_WHOLE);
+        self.buf.extend_from_slice(data);
+    }
+
+    /// Writes as much as `w` takes; `Ok(true)` when everything went out, `Ok(false)`
+    /// when the socket is full (write again when it is writable).
+    pub fn flush(&mut self, w: &mut impl Write) -> io::Result<bool> {
+        loop {
+            if self.written == self.buf.len() {
+                self.buf.clear();
+                self.written = 0;
+                self.fill();
+                if self.buf.is_empty() {
+                    return Ok(true);
+                }
+            }
+            match w.write(&self.buf[self.written..]) {
+                Ok(0) => return Err(io::Error::new(io::ErrorKind::WriteZero, "socket closed")),
+                Ok(n) => self.written += n,
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => return Ok(false),
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                Err(e) => return Err(e),
+            }
+        }
+    }
+
+    /// Frames queued messages into `buf`, one frame per stream in turn, up to BATCH.
+    fn fill(&mut self) {
+        while self.buf.len() < BATCH {
+            let Some(stream) = self.ready.pop_front() else {
+                return;
+            };
+            let Some(q) = self.streams.get_mut(&stream) else {
+                continue;
+            };
+            let Some(p) = q.front_mut() else {
+                self.streams.remove(&stream);
+                continue;
+            };
+            let total = p.data.len();
+            if p.sent == 0 && total <= FRAGMENT {
+                push_header(&mut self.buf, total + 1, KIND_WHOLE);
+                self.buf.extend_from_slice(&p.data);
+                p.sent = total;
+            } else {
+                let end = (p.sent + FRAGMENT).min(total);
+                let chunk = &p.data[p.sent..end];
+                if p.sent == 0 {
+                    push_header(&mut self.buf, 1 + 16 + chunk.len(), KIND_FIRST);
+                    self.buf.extend_from_slice(&p.id.to_le_bytes());
+                    self.buf.extend_from_slice(&(total as u64).to_le_bytes());
+                } else {
+                    push_header(&mut self.buf, 1 + 8 + chunk.len(), KIND_MORE);
+                    self.buf.extend_from_slice(&p.id.to_le_bytes());
+                }
+                self.buf.extend_from_slice(chunk);
+                p.sent = end;
+            }
+            if p.sent == total {
+                self.queued -= total;
+                q.pop_front();
+            }
+            if q.is_empty() {
+                self.streams.remove(&stream);
+            } else {
+                self.ready.push_back(stream);
+            }
+        }
+    }
+}
+
+fn push_header(buf: &mut Vec<u8>, len: usize, kind: u8) {
+    const { assert!(HEADER == 4) };
+    buf.extend_from_slice(&(len as u32).to_be_bytes());
+    buf.push(kind);
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A writer that takes at most `chunk` bytes per call and blocks every other call.
+    struct Choppy {
+        out: Vec<u8>,
+        chunk: usize,
+        calls: usize,
+    }
+
+    impl Write for Choppy {
+        fn write(&mut self, b: &[u8]) -> io::Result<usize> {
+            self.calls += 1;
+            if self.calls.is_multiple_of(2) {
+                return Err(io::ErrorKind::WouldBlock.into());
+            }
+            let n = b.len().min(self.chunk);
+            self.out.extend_from_slice(&b[..n]);
+            Ok(n)
+        }
+        fn flush(&mut self) -> io::Result<()> {
+            Ok(())
+        }
+    }
+
+    #[test]
+    fn a_stream_keeps_its_order_through_partial_writes() {
+        let mut q = Outbound::new();
+        for i in 0..100u8 {
+            q.push(1, vec![i; 10]);
+        }
+        let mut w = Choppy {
+            out: Vec::new(),
+            chunk: 7,
+            calls: 0,
+        };
+        while !q.flush(&mut w).unwrap() {}
+        assert!(q.is_empty());
+        assert_eq!(q.bytes(), 0);
+        let mut expect = Vec::new();
+        for i in 0..100u8 {
+            push_header(&mut expect, 11, KIND_WHOLE);
+            expect.extend_from_slice(&[i; 10]);
+        }
+        assert_eq!(w.out, expect);
+    }
+}

@@ -1,0 +1,272 @@
+//! Named nodes as separate OS processes (`oxbeam node`), driven from a node in the test
+//! process: connect by name, cookies, the mesh, remote spawn, send, monitors, links.
+mod support;
+
+use std::time::Duration;
+
+use oxbeam::node::Net;
+use oxbeam::rt::Attached;
+use oxbeam::term::{Atom, Pid, Term};
+use support::{NodeProc, SOON, free_port, net, test_cookie};
+
+fn spawn_on(net: &Net, me: &mut Attached, node: &str, fun: &str, args: Vec<Term>) -> Pid {
+    let mfa = (Atom::new("oxbeam_test"), Atom::new(fun), args);
+    net.spawn(me, Atom::new(node), mfa, false, false)
+        .expect("remote spawn")
+        .0
+}
+
+fn down_reason(me: &mut Attached, pid: Pid) -> Term {
+    let m = me
+        .receive_match(
+            |m| matches!(m.tagged("DOWN"), Some([_, _, Term::Pid(p), _]) if *p == pid),
+            Some(SOON),
+        )
+        .unwrap_or_else(|| panic!("no DOWN for {pid:?}; mailbox {:?}", me.flush()));
+    m.as_tuple().unwrap()[4].clone()
+}
+
+#[test]
+fn connect_by_name_send_and_remote_spawn() {
+    let epmd = free_port();
+    let cookie = test_cookie();
+    let n1 = NodeProc::start("c1n1", &cookie, epmd, &[]);
+    let ctl = net("c1ctl", epmd, &cookie);
+    assert!(
+        ctl.connect(&n1.name),
+        "connect by name through the port mapper"
+    );
+    assert_eq!(ctl.nodes(), vec![Atom::new(&n1.name)]);
+    let mut me = ctl.node().attach();
+    let echo = spawn_on(&ctl, &mut me, &n1.name, "echo", vec![]);
+    assert_eq!(echo.node(), Atom::new(&n1.name));
+    for i in 0..100 {
+        me.send(echo, (me.pid(), i));
+        assert_eq!(me.receive_timeout(SOON), Some(Term::Int(i)));
+    }
+    // {name, node} addressing.
+    let named = spawn_on(
+        &ctl,
+        &mut me,
+        &n1.name,
+        "echo_named",
+        vec![Term::atom("echoer")],
+    );
+    let _ = named;
+    support::wait_for("name registered remotely", SOON, || {
+        me.send_to(
+            oxbeam::rt::Dest::NameAt(Atom::new("echoer"), Atom::new(&n1.name)),
+            (me.pid(), "hi"),
+        )
+        .unwrap();
+        let got = me.receive_timeout(Duration::from_millis(200));
+        (got == Some(Term::str("hi")), got)
+    });
+    // An unknown function is an error, and no process starts.
+    let err = ctl
+        .spawn(
+            &mut me,
+            Atom::new(&n1.name),
+            (Atom::new("nope"), Atom::new("missing"), vec![]),
+            false,
+            false,
+        )
+        .unwrap_err();
+    assert_eq!(err.to_string(), "{:undef, {:nope, :missing, 0}}");
+    drop(me);
+    ctl.shutdown();
+}
+
+#[test]
+fn a_wrong_cookie_is_refused_and_harms_no_one() {
+    let epmd = free_port();
+    let cookie = test_cookie();
+    let n1 = NodeProc::start("c2n1", &cookie, epmd, &[]);
+    let intruder = net("c2bad", epmd, "NOT-THE-COOKIE");
+    assert!(!intruder.connect(&n1.name));
+    assert!(intruder.nodes().is_empty());
+    intruder.shutdown();
+    // The node still serves its real peers.
+    let ctl = net("c2ctl", epmd, &cookie);
+    assert!(ctl.connect(&n1.name));
+    ctl.shutdown();
+}
+
+#[test]
+fn five_nodes_form_a_full_mesh_from_one_connect_each() {
+    let epmd = free_port();
+    let cookie = test_cookie();
+    let hub = NodeProc::start("c3hub", &cookie, epmd, &[]);
+    let others: Vec<NodeProc> = (1..=3)
+        .map(|i| {
+            NodeProc::start(
+                &format!("c3n{i}"),
+                &cookie,
+                epmd,
+                &["--connect", "c3hub@localhost"],
+            )
+        })
+        .collect();
+    let ctl = net("c3ctl", epmd, &cookie);
+    assert!(ctl.connect(&hub.name));
+    let mut expect: Vec<Atom> = others.iter().map(|n| Atom::new(&n.name)).collect();
+    expect.push(Atom::new(&hub.name));
+    expect.sort();
+    support::wait_for("the mesh", SOON, || (ctl.nodes() == expect, ctl.nodes()));
+    ctl.shutdown();
+}
+
+#[test]
+fn remote_sends_keep_their_order() {
+    let epmd = free_port();
+    let cookie = test_cookie();
+    let n1 = NodeProc::start("c4n1", &cookie, epmd, &[]);
+    let ctl = net("c4ctl", epmd, &cookie);
+    assert!(ctl.connect(&n1.name));
+    let mut me = ctl.node().attach();
+    let sink = spawn_on(&ctl, &mut me, &n1.name, "sink", vec![]);
+    const N: i64 = 1_000_000;
+    let seq = Term::atom("seq");
+    for i in 1..=N {
+        me.send(sink, (seq.clone(), i));
+    }
+    me.send(sink, (Term::atom("count"), me.pid()));
+    let reply = me
+        .receive_timeout(Duration::from_secs(120))
+        .expect("the sink's count");
+    assert_eq!(reply, (Term::atom("count"), N, true).into());
+    drop(me);
+    ctl.shutdown();
+}
+
+#[test]
+fn remote_monitors_report_normal_noproc_and_noconnection() {
+    let epmd = free_port();
+    let cookie = test_cookie();
+    let mut n1 = NodeProc::start("c5n1", &cookie, epmd, &[]);
+    let ctl = net("c5ctl", epmd, &cookie);
+    assert!(ctl.connect(&n1.name));
+    let mut me = ctl.node().attach();
+    let echo = spawn_on(&ctl, &mut me, &n1.name, "echo", vec![]);
+    me.monitor(echo);
+    me.send(echo, Term::atom("stop"));
+    assert_eq!(down_reason(&mut me, echo), Term::atom("normal"));
+    me.monitor(echo);
+    assert_eq!(down_reason(&mut me, echo), Term::atom("noproc"));
+    // spawn_monitor across nodes, then the node dies: noconnection, and nodedown.
+    let mfa = (Atom::new("oxbeam_test"), Atom::new("echo"), vec![]);
+    let (victim, _) = ctl
+        .spawn(&mut me, Atom::new(&n1.name), mfa, false, true)
+        .unwrap();
+    ctl.monitor_node(me.pid(), Atom::new(&n1.name), true);
+    n1.kill();
+    assert_eq!(down_reason(&mut me, victim), Term::atom("noconnection"));
+    let nodedown = me
+        .receive_match(|m| m.tagged("nodedown").is_some(), Some(SOON))
+        .unwrap();
+    assert_eq!(
+        nodedown,
+        (Term::atom("nodedown"), Atom::new(&n1.name)).into()
+    );
+    assert!(ctl.nodes().is_empty());
+    drop(me);
+    ctl.shutdown();
+}
+
+#[test]
+fn links_cross_nodes_with_erlang_reasons() {
+    let epmd = free_port();
+    let cookie = test_cookie();
+    let mut n1 = NodeProc::start("c6n1", &cookie, epmd, &[]);
+    let ctl = net("c6ctl", epmd, &cookie);
+    assert!(ctl.connect(&n1.name));
+    let mut me = ctl.node().attach();
+    me.trap_exit(true);
+    // A remote process linked to us exits abnormally: {:EXIT, pid, reason}.
+    let mfa = (
+        Atom::new("oxbeam_test"),
+        Atom::new("exit_with"),
+        vec![Term::atom("boom")],
+    );
+    let (p, _) = ctl
+        .spawn(&mut me, Atom::new(&n1.name), mfa, true, false)
+        .unwrap();
+    let exit = me
+        .receive_match(|m| m.tagged("EXIT").is_some(), Some(SOON))
+        .unwrap();
+    assert_eq!(
+        exit,
+        Term::tuple(vec![Term::atom("EXIT"), Term::Pid(p), Term::atom("boom")])
+    );
+    // Our exit propagates to a remote process linked to us (it doesn't trap): it dies.
+    let my_pid = me.pid();
+    let linker = spawn_on(&ctl, &mut me, &n1.name, "link_to", vec![Term::Pid(my_pid)]);
+    let mut watcher = ctl.node().attach();
+    watcher.monitor(linker);
+    let helper_node = ctl.node().clone();
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        let mut doomed = helper_node.attach();
+        doomed.send(linker, Term::atom("ignored"));
+        tx.send(doomed.pid()).unwrap();
+        // `doomed` links to the remote linker, then exits with :bye.
+        doomed.link(linker).unwrap();
+        doomed.exit(Term::atom("bye"));
+    });
+    let _doomed = rx.recv().unwrap();
+    assert_eq!(down_reason(&mut watcher, linker), Term::atom("bye"));
+    // A linked remote process whose node dies: {:EXIT, pid, :noconnection}.
+    let linked = spawn_on(&ctl, &mut me, &n1.name, "link_to", vec![Term::Pid(my_pid)]);
+    me.link(linked).unwrap();
+    n1.kill();
+    let exit = me
+        .receive_match(
+            |m| matches!(m.tagged("EXIT"), Some([Term::Pid(q), _]) if *q == linked),
+            Some(SOON),
+        )
+        .unwrap();
+    assert_eq!(exit.as_tuple().unwrap()[2], Term::atom("noconnection"));
+    drop(me);
+    drop(watcher);
+    ctl.shutdown();
+}
+
+#[test]
+fn a_frozen_node_is_declared_down_within_the_tick_time() {
+    let epmd = free_port();
+    let cookie = test_cookie();
+    let n1 = NodeProc::start("c7n1", &cookie, epmd, &["--tick-ms", "1000"]);
+    let mut config = oxbeam::node::NetConfig::named("c7ctl@localhost");
+    config.cookie = Some(cookie.clone());
+    config.epmd_port = Some(epmd);
+    config.tick_time = Duration::from_millis(1000);
+    let ctl = Net::start(config).unwrap();
+    assert!(ctl.connect(&n1.name));
+    let mut me = ctl.node().attach();
+    ctl.monitor_nodes(me.pid(), true, true);
+    // A busy but healthy link is never declared down: traffic for 2.5 tick times.
+    let echo = spawn_on(&ctl, &mut me, &n1.name, "echo", vec![]);
+    let until = std::time::Instant::now() + Duration::from_millis(2500);
+    while std::time::Instant::now() < until {
+        me.send(echo, (me.pid(), 1));
+        assert_eq!(me.receive_timeout(SOON), Some(Term::Int(1)));
+    }
+    assert_eq!(ctl.nodes(), vec![Atom::new(&n1.name)]);
+    n1.freeze();
+    let start = std::time::Instant::now();
+    let down = me
+        .receive_match(|m| m.tagged("nodedown").is_some(), Some(SOON))
+        .expect("nodedown");
+    let took = start.elapsed();
+    n1.thaw();
+    assert_eq!(
+        down.as_tuple().unwrap()[2].to_string(),
+        "[nodedown_reason: :net_tick_timeout]"
+    );
+    assert!(
+        took < Duration::from_millis(3000),
+        "declared down after {took:?}"
+    );
+    drop(me);
+    ctl.shutdown();
+}

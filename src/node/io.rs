@@ -489,6 +489,7 @@ impl IoLoop {
             self.close(net, token, "peer name cannot be interned");
             return false;
         };
+        let hidden = peer.identity.hidden || net.hidden;
         let Some(io) = self.conns.get_mut(&token) else {
             return false;
         };
@@ -504,9 +505,10 @@ impl IoLoop {
                 self.close(net, token, "already connected");
                 return false;
             }
+            // A connection with a hidden node on either end is hidden on both.
             st.phase = Phase::Up {
                 creation: peer.identity.creation,
-                hidden: peer.identity.hidden,
+                hidden,
             };
             st.socket = Some(io.stream.clone());
             let _ = conn.flush_locked(&mut st);
@@ -518,8 +520,8 @@ impl IoLoop {
         io.deadline = None;
         io.last_recv = Instant::now();
         log::info!("node {name} up (creation {})", peer.identity.creation);
-        net.notify_watchers(name, true, peer.identity.hidden, "");
-        if !net.hidden && !peer.identity.hidden {
+        net.notify_watchers(name, true, hidden, "");
+        if !hidden {
             let nodes: Vec<String> = net
                 .visible_peers()
                 .into_iter()

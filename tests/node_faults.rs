@@ -1,0 +1,208 @@
+//! Nodes under stress and abuse: a 64 MiB message beside small ones, garbage from a raw
+//! client, disconnect, hidden nodes, a node restarted under the same name.
+mod support;
+
+use std::io::Write;
+use std::time::{Duration, Instant};
+
+use oxbeam::node::{Net, NetConfig};
+use oxbeam::rt::Attached;
+use oxbeam::term::{Atom, Pid, Term};
+use support::{NodeProc, SOON, free_port, net, test_cookie};
+
+fn echo_on(net: &Net, me: &mut Attached, node: &str) -> Pid {
+    let mfa = (Atom::new("oxbeam_test"), Atom::new("echo"), vec![]);
+    net.spawn(me, Atom::new(node), mfa, false, false)
+        .expect("remote spawn")
+        .0
+}
+
+#[test]
+fn a_64_mib_message_does_not_hold_up_small_ones() {
+    let epmd = free_port();
+    let cookie = test_cookie();
+    let n1 = NodeProc::start("f1n1", &cookie, epmd, &[]);
+    let ctl = net("f1ctl", epmd, &cookie);
+    assert!(ctl.connect(&n1.name));
+    let mut me = ctl.node().attach();
+    let big_echo = echo_on(&ctl, &mut me, &n1.name);
+    let small_echo = echo_on(&ctl, &mut me, &n1.name);
+    let payload = Term::binary(&vec![0xAB; 64 << 20]);
+    let node = ctl.node().clone();
+    let big = std::thread::spawn(move || {
+        let mut big_me = node.attach();
+        big_me.send(big_echo, (big_me.pid(), payload));
+        let back = big_me
+            .receive_timeout(Duration::from_secs(60))
+            .expect("the big message back");
+        (Instant::now(), back.as_bytes().map(|b| b.len()))
+    });
+    // While it travels (both ways), small round trips keep going.
+    let mut small_done = Instant::now();
+    for i in 0..50 {
+        me.send(small_echo, (me.pid(), i));
+        assert_eq!(me.receive_timeout(SOON), Some(Term::Int(i)));
+        small_done = Instant::now();
+    }
+    let (big_done, len) = big.join().unwrap();
+    assert_eq!(len, Some(64 << 20));
+    assert!(
+        small_done < big_done,
+        "the small round trips finished after the 64 MiB one"
+    );
+    drop(me);
+    ctl.shutdown();
+}
+
+#[test]
+fn garbage_and_oversized_frames_leave_the_node_serving() {
+    let epmd = free_port();
+    let cookie = test_cookie();
+    let n1 = NodeProc::start("f2n1", &cookie, epmd, &[]);
+    let port = oxbeam::node::epmd::port_please(epmd, "f2n1", SOON)
+        .unwrap()
+        .port;
+    let attacks: Vec<Vec<u8>> = vec![
+        b"GET / HTTP/1.0\r\n\r\n".to_vec(),
+        vec![0xff, 0xff, 0xff, 0xff],       // a 4 GiB length prefix
+        vec![0, 0, 0, 100, 1, 2, 3],        // a valid prefix, truncated body
+        vec![0, 0, 0, 3, 0xde, 0xad, 0xbe], // a frame that is no handshake
+        (0..200_000u32).map(|i| (i % 251) as u8).collect(),
+    ];
+    for bytes in &attacks {
+        let mut s = std::net::TcpStream::connect(("127.0.0.1", port)).unwrap();
+        let _ = s.write_all(bytes);
+        // The node closes on bad input; a truncated frame is closed by the handshake
+        // timeout. Either way this client just goes away.
+    }
+    // Many half-open handshakes at once.
+    let idle: Vec<_> = (0..200)
+        .filter_map(|_| std::net::TcpStream::connect(("127.0.0.1", port)).ok())
+        .collect();
+    let ctl = net("f2ctl", epmd, &cookie);
+    assert!(
+        ctl.connect(&n1.name),
+        "the node still accepts its real peers"
+    );
+    let mut me = ctl.node().attach();
+    let echo = echo_on(&ctl, &mut me, &n1.name);
+    me.send(echo, (me.pid(), "still here"));
+    assert_eq!(me.receive_timeout(SOON), Some(Term::str("still here")));
+    drop(idle);
+    drop(me);
+    ctl.shutdown();
+}
+
+fn cfg(short: &str, epmd: u16, cookie: &str) -> NetConfig {
+    let mut c = NetConfig::named(&format!("{short}@localhost"));
+    c.cookie = Some(cookie.to_owned());
+    c.epmd_port = Some(epmd);
+    c.runtime.workers = 2;
+    c
+}
+
+#[test]
+fn disconnect_is_seen_on_both_sides() {
+    let epmd = free_port();
+    let cookie = test_cookie();
+    let a = net("f3a", epmd, &cookie);
+    let b = net("f3b", epmd, &cookie);
+    let mut wa = a.node().attach();
+    let mut wb = b.node().attach();
+    a.monitor_nodes(wa.pid(), true, true);
+    b.monitor_nodes(wb.pid(), true, false);
+    assert!(a.connect("f3b@localhost"));
+    assert_eq!(
+        wa.receive_timeout(SOON),
+        Some((Term::atom("nodeup"), Atom::new("f3b@localhost")).into())
+    );
+    assert_eq!(
+        wb.receive_timeout(SOON),
+        Some((Term::atom("nodeup"), Atom::new("f3a@localhost")).into())
+    );
+    assert!(a.disconnect(Atom::new("f3b@localhost")));
+    let down_a = wa.receive_timeout(SOON).unwrap();
+    assert_eq!(
+        down_a.to_string(),
+        "{:nodedown, :f3b@localhost, [nodedown_reason: :disconnect]}"
+    );
+    assert_eq!(
+        wb.receive_timeout(SOON),
+        Some((Term::atom("nodedown"), Atom::new("f3a@localhost")).into())
+    );
+    assert!(a.nodes().is_empty() && b.nodes().is_empty());
+    drop((wa, wb));
+    a.shutdown();
+    b.shutdown();
+}
+
+#[test]
+fn hidden_nodes_connect_but_stay_out_of_the_mesh() {
+    let epmd = free_port();
+    let cookie = test_cookie();
+    let a = net("f4a", epmd, &cookie);
+    let b = net("f4b", epmd, &cookie);
+    let mut hc = cfg("f4hidden", epmd, &cookie);
+    hc.hidden = true;
+    let h = Net::start(hc).unwrap();
+    assert!(a.connect("f4b@localhost"));
+    assert!(h.connect("f4a@localhost"));
+    assert_eq!(a.nodes(), vec![Atom::new("f4b@localhost")]);
+    assert_eq!(a.hidden_nodes(), vec![Atom::new("f4hidden@localhost")]);
+    // The hidden node is told of no one and told to no one.
+    assert!(h.nodes().is_empty(), "{:?}", h.nodes());
+    assert_eq!(h.hidden_nodes(), vec![Atom::new("f4a@localhost")]);
+    assert!(!b.hidden_nodes().contains(&Atom::new("f4hidden@localhost")));
+    for n in [h, a, b] {
+        n.shutdown();
+    }
+}
+
+#[test]
+fn a_restarted_node_is_a_new_incarnation() {
+    let epmd = free_port();
+    let cookie = test_cookie();
+    let ctl = net("f5ctl", epmd, &cookie);
+    let mut me = ctl.node().attach();
+    let mut n1 = NodeProc::start("f5n1", &cookie, epmd, &[]);
+    assert!(ctl.connect(&n1.name));
+    let old = echo_on(&ctl, &mut me, &n1.name);
+    n1.kill();
+    support::wait_for("nodedown", SOON, || (ctl.nodes().is_empty(), ctl.nodes()));
+    let n1b = NodeProc::start("f5n1", &cookie, epmd, &[]);
+    assert!(ctl.connect(&n1b.name));
+    let new = echo_on(&ctl, &mut me, &n1b.name);
+    assert_ne!(old.creation(), new.creation());
+    // The old pid matches nothing on the new incarnation, even if the number repeats.
+    me.monitor(old);
+    let down = me
+        .receive_match(|m| m.tagged("DOWN").is_some(), Some(SOON))
+        .unwrap();
+    assert_eq!(down.as_tuple().unwrap()[4], Term::atom("noproc"));
+    me.send(new, (me.pid(), 1));
+    assert_eq!(me.receive_timeout(SOON), Some(Term::Int(1)));
+    drop(me);
+    ctl.shutdown();
+}
+
+#[test]
+fn simultaneous_connects_end_in_one_connection() {
+    let epmd = free_port();
+    let cookie = test_cookie();
+    for round in 0..5 {
+        let a = net(&format!("f6a{round}"), epmd, &cookie);
+        let b = net(&format!("f6b{round}"), epmd, &cookie);
+        let (an, bn) = (a.name().as_str().to_owned(), b.name().as_str().to_owned());
+        let (a2, b2) = (a.clone(), b.clone());
+        let t1 = std::thread::spawn(move || a2.connect(&bn));
+        let t2 = std::thread::spawn(move || b2.connect(&an));
+        assert!(
+            t1.join().unwrap() && t2.join().unwrap(),
+            "round {round}: both connects succeed"
+        );
+        assert_eq!(a.nodes().len(), 1);
+        assert_eq!(b.nodes().len(), 1);
+        a.shutdown();
+        b.shutdown();
+    }
+}

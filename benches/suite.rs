@@ -15,6 +15,9 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use oxbeam::rt::{Behaviour, Config, Ctx, Flow, Node, Task};
+
+#[path = "suite_remote.rs"]
+mod remote;
 use oxbeam::term::{Atom, Pid, Term};
 
 struct Metric {
@@ -306,6 +309,9 @@ fn local_fanout(node: &Node) -> Metric {
     }
 }
 
+/// A remote workload group: runs against nodes started by the controller.
+type RemoteWorkload = fn(&remote::Ctl) -> Vec<Metric>;
+
 /// One workload group: runs on the bench node, returns its metric.
 type Workload = dyn Fn(&Node) -> Metric;
 
@@ -359,6 +365,27 @@ fn main() {
         let m = run(&node);
         println!("{} {} {}", m.name, fmt_value(median(&m.samples)), m.unit);
         metrics.push(m);
+    }
+    let remote_groups: [(&str, RemoteWorkload); 4] = [
+        ("remote_pingpong", remote::remote_pingpong),
+        ("remote_small", remote::remote_throughput),
+        ("node_down", remote::node_down),
+        ("mesh_connect", remote::mesh_connect),
+    ];
+    let mut ctl = None;
+    for (group, run) in remote_groups {
+        // remote_small also runs the large-message workload (one pair of nodes).
+        if !(wanted(group) || (group == "remote_small" && wanted("remote_large"))) {
+            continue;
+        }
+        let ctl = ctl.get_or_insert_with(remote::controller);
+        for m in run(ctl) {
+            println!("{} {} {}", m.name, fmt_value(median(&m.samples)), m.unit);
+            metrics.push(m);
+        }
+    }
+    if let Some(ctl) = ctl {
+        ctl.net.shutdown();
     }
     node.shutdown();
     let path =

@@ -29,8 +29,9 @@
 //!   [`Behaviour`](rt::Behaviour)), the scheduler, links/monitors/exits, registry,
 //!   timers, [`gen_server`](rt::gen_server), [`supervisor`](rt::supervisor),
 //!   [`table`](rt::table).
-//! - Still to come: `node` (named nodes, port mapper, cookie handshake, connections),
-//!   `dist` (global, pg, rpc), and the applications (kv, chat, console).
+//! - [`node`]: named nodes ([`Net`](node::Net)): the EPMD-protocol port mapper, the
+//!   cookie handshake, mio connections, remote signals and spawn by registered name.
+//! - Still to come: `dist` (global, pg, rpc) and the applications (kv, chat, console).
 #![forbid(unsafe_code)]
 #![deny(missing_docs)]
 

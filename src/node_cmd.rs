@@ -152,11 +152,128 @@ pub fn register_functions(node: &Node) {
     );
 }
 
+/// Functions the benchmark suite drives (`oxbeam_bench`), timed on this node.
+pub fn register_bench_functions(node: &Node) {
+    let f = node.functions();
+    let bench = Atom::new("oxbeam_bench");
+    // ping(echo, warmup, n, report): round trips through an `oxbeam_test:echo`;
+    // reports {:result, microseconds per round trip}.
+    f.register(
+        bench,
+        Atom::new("ping"),
+        4,
+        |ctx: &mut Ctx, args: Vec<Term>| {
+            let (Some(echo), Some(warm), Some(n), Some(report)) = (
+                args[0].as_pid(),
+                args[1].as_int(),
+                args[2].as_int(),
+                args[3].as_pid(),
+            ) else {
+                return Term::atom("badarg");
+            };
+            let ping = (Term::Pid(ctx.pid()), Term::atom("ping"));
+            let ping: Term = ping.into();
+            for _ in 0..warm {
+                ctx.send(echo, ping.clone());
+                ctx.receive();
+            }
+            let start = std::time::Instant::now();
+            for _ in 0..n {
+                ctx.send(echo, ping.clone());
+                ctx.receive();
+            }
+            let us = start.elapsed().as_secs_f64() * 1e6 / n as f64;
+            ctx.send(report, (Term::atom("result"), us));
+            Term::ok()
+        },
+    );
+    // counter(): counts messages until {:done, from}, then {:ack, count} to from.
+    f.register(bench, Atom::new("counter"), 0, |ctx: &mut Ctx, _| {
+        let mut n = 0i64;
+        loop {
+            let m = ctx.receive();
+            if let Some([Term::Pid(from)]) = m.tagged("done") {
+                ctx.send(*from, (Term::atom("ack"), n));
+                n = 0;
+            } else if m.is_atom("stop") {
+                return Term::ok();
+            } else {
+                n += 1;
+            }
+        }
+    });
+    // blast(counter, n, payload, report): sends {:msg, payload} n times, then waits
+    // for the counter's ack; reports {:result, seconds}.
+    f.register(
+        bench,
+        Atom::new("blast"),
+        4,
+        |ctx: &mut Ctx, args: Vec<Term>| {
+            let (Some(counter), Some(n), Some(report)) =
+                (args[0].as_pid(), args[1].as_int(), args[3].as_pid())
+            else {
+                return Term::atom("badarg");
+            };
+            let msg: Term = (Term::atom("msg"), args[2].clone()).into();
+            let start = std::time::Instant::now();
+            for _ in 0..n {
+                ctx.send(counter, msg.clone());
+            }
+            ctx.send(counter, (Term::atom("done"), ctx.pid()));
+            let ack = ctx.receive();
+            let secs = start.elapsed().as_secs_f64();
+            ctx.send(report, (Term::atom("result"), secs, ack));
+            Term::ok()
+        },
+    );
+    // await_nodes(count, report): when this node sees `count` visible nodes, sends
+    // {:meshed, unix time in microseconds} to report.
+    f.register(
+        bench,
+        Atom::new("await_nodes"),
+        2,
+        |ctx: &mut Ctx, args: Vec<Term>| {
+            let (Some(count), Some(report)) = (args[0].as_int(), args[1].as_pid()) else {
+                return Term::atom("badarg");
+            };
+            let Some(net) = Net::of(ctx.node()) else {
+                return Term::atom("not_distributed");
+            };
+            net.monitor_nodes(ctx.pid(), true, false);
+            while (net.nodes().len() as i64) < count {
+                // Each nodeup wakes us; give up after a minute without one.
+                if ctx.receive_timeout(Duration::from_secs(60)).is_none() {
+                    break;
+                }
+            }
+            net.monitor_nodes(ctx.pid(), false, false);
+            let now = std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .unwrap_or_default();
+            ctx.send(report, (Term::atom("meshed"), now.as_micros() as i64));
+            Term::ok()
+        },
+    );
+    // connect(node): Node.connect from here.
+    f.register(
+        bench,
+        Atom::new("connect"),
+        1,
+        |ctx: &mut Ctx, args: Vec<Term>| {
+            let (Some(net), Some(node)) = (Net::of(ctx.node()), args[0].as_atom()) else {
+                return Term::atom("badarg");
+            };
+            Term::from(net.connect(node.as_str()))
+        },
+    );
+}
+
 /// Runs `oxbeam node ...`.
 pub fn run(args: &[String]) -> Result<(), String> {
     let (config, connect, stop_on_eof) = parse(args)?;
     let net = Net::start(config)?;
     register_functions(net.node());
+    register_bench_functions(net.node());
     println!(
         "node {} listening on {} creation {}",
         net.name().as_str(),

@@ -412,7 +412,15 @@ impl IoLoop {
                     // Don't let a failed peer hold the connection open.
                     io.deadline = Some(Instant::now() + Duration::from_secs(1));
                 }
-                log::warn!("handshake with {} refused: {e}", self.describe(token));
+                match e {
+                    // Races of simultaneous connects: expected, not a problem.
+                    HandshakeError::Refused(
+                        RefuseReason::Simultaneous | RefuseReason::Duplicate,
+                    ) => {
+                        log::debug!("handshake with {} refused: {e}", self.describe(token))
+                    }
+                    _ => log::warn!("handshake with {} refused: {e}", self.describe(token)),
+                }
                 self.flush_handshake(net, token);
                 false
             }

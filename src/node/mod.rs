@@ -4,7 +4,7 @@
 //! - [`epmd`]: the port mapper (EPMD's protocol): client, in-process server, take-over.
 //! - [`handshake`]: the cookie handshake, a pure state machine; [`cookie`]: where the
 //!   cookie comes from.
-//! - [`conn`]: one peer connection's shared state; [`io`]: the event loop.
+//! - [`conn`]: one peer connection's shared state; `io`: the event loop.
 //! - [`frame`], [`wire`], [`outbound`]: framing, messages, fragmentation.
 pub mod conn;
 pub mod cookie;

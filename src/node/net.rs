@@ -3,7 +3,7 @@
 //! [`Net::start`] binds a listening socket on the host's loopback address, registers the
 //! node's name with the port mapper (hosting one when none answers), starts the runtime
 //! node with the creation the mapper gave, and starts the node's I/O thread
-//! ([`io`](super::io)). It installs itself as the runtime's [`Router`], so every
+//! (`io`). It installs itself as the runtime's [`Router`], so every
 //! primitive of `rt` (send, link, monitor, exit) reaches pids of other nodes unchanged,
 //! and as a node extension, so code holding a `Node` finds it ([`Net::of`]).
 //!

@@ -2,9 +2,9 @@
 //!
 //! Each worker thread owns a FIFO run queue (crossbeam-deque) plus a one-process "next"
 //! slot; a global injector takes work from threads that are not workers. A process sits
-//! in at most one queue (see the `scheduled` flag in [`process`](super::process)).
+//! in at most one queue (see the `scheduled` flag in `process`).
 //!
-//! ## Finding work (in this order, in [`WorkerLocal::find_work`])
+//! ## Finding work (in this order, in `WorkerLocal::find_work`)
 //! 1. the next slot: the process this worker woke last (a ping-pong pair stays on one
 //!    thread and in cache); after `MAX_NEXT_STREAK` runs in a row it goes behind the
 //!    local queue so that queue is not starved;

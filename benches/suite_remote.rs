@@ -1,0 +1,337 @@
+//! The remote workloads: nodes as separate OS processes (`oxbeam node`), driven from a
+//! hidden controller node in the bench process (so it never joins their mesh), with a
+//! private port mapper, as the BEAM harness does. The measuring process runs on node A
+//! (registered `oxbeam_bench` functions), against node B.
+
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+use oxbeam::node::{Net, NetConfig};
+use oxbeam::rt::Attached;
+use oxbeam::term::{Atom, Pid, Term};
+
+use super::{Metric, repeat};
+
+const COOKIE: &str = "oxbench_cookie";
+
+pub struct Peer {
+    child: Child,
+    pub name: String,
+}
+
+impl Drop for Peer {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .map(|l| l.local_addr().map(|a| a.port()).unwrap_or(0))
+        .unwrap_or(0)
+}
+
+/// Starts `oxbeam node` (under `taskset -c cpu` if given) and waits for its first line.
+pub fn peer(short: &str, epmd: u16, cpu: Option<usize>) -> Peer {
+    use std::io::BufRead;
+    let exe = env!("CARGO_BIN_EXE_oxbeam");
+    let mut cmd = match cpu {
+        Some(c) => {
+            let mut t = Command::new("taskset");
+            t.args(["-c", &c.to_string(), exe]);
+            t
+        }
+        None => Command::new(exe),
+    };
+    let mut child = cmd
+        .args([
+            "node",
+            "--sname",
+            short,
+            "--cookie",
+            COOKIE,
+            "--epmd-port",
+            &epmd.to_string(),
+            "--stop-on-eof",
+        ])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .spawn()
+        .expect("start oxbeam node");
+    let mut line = String::new();
+    if let Some(out) = child.stdout.take() {
+        let mut r = std::io::BufReader::new(out);
+        let _ = r.read_line(&mut line);
+        // Keep draining its output so it never blocks on a full pipe.
+        std::thread::spawn(move || for _ in r.lines() {});
+    }
+    Peer {
+        child,
+        name: format!("{short}@localhost"),
+    }
+}
+
+pub struct Ctl {
+    pub net: Net,
+    pub epmd: u16,
+}
+
+pub fn controller() -> Ctl {
+    let epmd = free_port();
+    let mut c = NetConfig::named("oxbench_ctl@localhost");
+    c.cookie = Some(COOKIE.into());
+    c.epmd_port = Some(epmd);
+    c.hidden = true;
+    Ctl {
+        net: Net::start(c).expect("controller node"),
+        epmd,
+    }
+}
+
+fn spawn(
+    ctl: &Ctl,
+    me: &mut Attached,
+    node: &str,
+    module: &str,
+    fun: &str,
+    args: Vec<Term>,
+) -> Pid {
+    assert!(ctl.net.connect(node), "connect to {node}");
+    ctl.net
+        .spawn(
+            me,
+            Atom::new(node),
+            (Atom::new(module), Atom::new(fun), args),
+            false,
+            false,
+        )
+        .unwrap_or_else(|e| panic!("spawn {module}:{fun} on {node}: {e}"))
+        .0
+}
+
+fn result(me: &mut Attached) -> Term {
+    let m = me
+        .receive_match(
+            |m| m.tagged("result").is_some(),
+            Some(Duration::from_secs(300)),
+        )
+        .expect("a result");
+    m.tagged("result")
+        .map(|r| r[0].clone())
+        .unwrap_or(Term::nil())
+}
+
+/// Round trips from A to an echo on B; `cpus` pins A and B.
+fn pingpong(ctl: &Ctl, tag: &str, cpus: (Option<usize>, Option<usize>), warm: i64, n: i64) -> f64 {
+    let a = peer(&format!("pa{tag}"), ctl.epmd, cpus.0);
+    let b = peer(&format!("pb{tag}"), ctl.epmd, cpus.1);
+    let mut me = ctl.net.node().attach();
+    let echo = spawn(ctl, &mut me, &b.name, "oxbeam_test", "echo", vec![]);
+    let me_pid = me.pid();
+    spawn(
+        ctl,
+        &mut me,
+        &a.name,
+        "oxbeam_bench",
+        "ping",
+        vec![
+            Term::Pid(echo),
+            Term::Int(warm),
+            Term::Int(n),
+            Term::Pid(me_pid),
+        ],
+    );
+    result(&mut me).as_float().unwrap_or(f64::NAN)
+}
+
+pub fn remote_pingpong(ctl: &Ctl) -> Vec<Metric> {
+    let mut i = 0;
+    let mut next = || {
+        i += 1;
+        i
+    };
+    let unpinned = repeat("remote_pingpong_rtt_us", 0, 5, || {
+        pingpong(ctl, &format!("u{}", next()), (None, None), 2000, 100_000)
+    });
+    let same = repeat("remote_pingpong_rtt_same_cpu_us", 0, 3, || {
+        pingpong(
+            ctl,
+            &format!("s{}", next()),
+            (Some(0), Some(0)),
+            2000,
+            20_000,
+        )
+    });
+    let cross = repeat("remote_pingpong_rtt_cross_cpu_us", 0, 3, || {
+        pingpong(
+            ctl,
+            &format!("c{}", next()),
+            (Some(0), Some(1)),
+            2000,
+            20_000,
+        )
+    });
+    vec![
+        Metric {
+            name: "remote_pingpong_rtt_us",
+            unit: "us",
+            samples: unpinned,
+            params: "{\"round_trips\":100000}".into(),
+        },
+        Metric {
+            name: "remote_pingpong_rtt_same_cpu_us",
+            unit: "us",
+            samples: same,
+            params: "{\"round_trips\":20000}".into(),
+        },
+        Metric {
+            name: "remote_pingpong_rtt_cross_cpu_us",
+            unit: "us",
+            samples: cross,
+            params: "{\"round_trips\":20000}".into(),
+        },
+    ]
+}
+
+/// A blasts `n` copies of `{:msg, payload}` at a counter on B; seconds for the timed run.
+fn blast(ctl: &Ctl, a: &Peer, b: &Peer, payload: Term, warm: i64, n: i64) -> f64 {
+    let mut me = ctl.net.node().attach();
+    let counter = spawn(ctl, &mut me, &b.name, "oxbeam_bench", "counter", vec![]);
+    let me_pid = me.pid();
+    let args = |k: i64| {
+        vec![
+            Term::Pid(counter),
+            Term::Int(k),
+            payload.clone(),
+            Term::Pid(me_pid),
+        ]
+    };
+    spawn(ctl, &mut me, &a.name, "oxbeam_bench", "blast", args(warm));
+    result(&mut me);
+    spawn(ctl, &mut me, &a.name, "oxbeam_bench", "blast", args(n));
+    let secs = result(&mut me).as_float().unwrap_or(f64::NAN);
+    me.send(counter, Term::atom("stop"));
+    secs
+}
+
+pub fn remote_throughput(ctl: &Ctl) -> Vec<Metric> {
+    let a = peer("ta", ctl.epmd, None);
+    let b = peer("tb", ctl.epmd, None);
+    const SMALL: i64 = 1_000_000;
+    let small = repeat("remote_throughput_small_msgs_per_s", 0, 5, || {
+        SMALL as f64 / blast(ctl, &a, &b, Term::Int(42), 20_000, SMALL)
+    });
+    const LARGE: i64 = 10_000;
+    let bin: Vec<u8> = (0..65_536u32)
+        .map(|i| (i.wrapping_mul(2_654_435_761) >> 24) as u8)
+        .collect();
+    let payload = Term::binary(&bin);
+    let large = repeat("remote_throughput_large_mb_per_s", 0, 5, || {
+        let secs = blast(ctl, &a, &b, payload.clone(), 200, LARGE);
+        LARGE as f64 * 65_536.0 / 1e6 / secs
+    });
+    vec![
+        Metric {
+            name: "remote_throughput_small_msgs_per_s",
+            unit: "msgs/s",
+            samples: small,
+            params: format!("{{\"messages\":{SMALL}}}"),
+        },
+        Metric {
+            name: "remote_throughput_large_mb_per_s",
+            unit: "MB/s",
+            samples: large,
+            params: format!("{{\"messages\":{LARGE},\"bytes\":65536}}"),
+        },
+    ]
+}
+
+pub fn node_down(ctl: &Ctl) -> Vec<Metric> {
+    let mut i = 0;
+    let samples = repeat("node_down_sigkill_ms", 0, 5, || {
+        i += 1;
+        let mut victim = peer(&format!("victim{i}"), ctl.epmd, None);
+        let mut me = ctl.net.node().attach();
+        let p = spawn(ctl, &mut me, &victim.name, "oxbeam_test", "echo", vec![]);
+        me.monitor(p);
+        ctl.net
+            .monitor_node(me.pid(), Atom::new(&victim.name), true);
+        // Settle: a round trip through the victim.
+        me.send(p, (me.pid(), 1));
+        me.receive_timeout(Duration::from_secs(10));
+        let t0 = Instant::now();
+        let _ = victim.child.kill();
+        let down = me.receive_match(
+            |m| m.tagged("DOWN").is_some(),
+            Some(Duration::from_secs(60)),
+        );
+        let ms = t0.elapsed().as_secs_f64() * 1e3;
+        let _ = victim.child.wait();
+        if down.is_some() { ms } else { f64::NAN }
+    });
+    vec![Metric {
+        name: "node_down_sigkill_ms",
+        unit: "ms",
+        samples,
+        params: "{}".into(),
+    }]
+}
+
+pub fn mesh_connect(ctl: &Ctl) -> Vec<Metric> {
+    let mut round = 0;
+    let samples = repeat("mesh_connect_8_ms", 0, 3, || {
+        round += 1;
+        let peers: Vec<Peer> = (1..=8)
+            .map(|k| peer(&format!("m{round}n{k}"), ctl.epmd, None))
+            .collect();
+        let mut me = ctl.net.node().attach();
+        let me_pid = me.pid();
+        for p in &peers {
+            spawn(
+                ctl,
+                &mut me,
+                &p.name,
+                "oxbeam_bench",
+                "await_nodes",
+                vec![Term::Int(7), Term::Pid(me_pid)],
+            );
+        }
+        let t0 = SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .unwrap_or_default()
+            .as_micros() as i64;
+        for p in &peers[1..] {
+            spawn(
+                ctl,
+                &mut me,
+                &p.name,
+                "oxbeam_bench",
+                "connect",
+                vec![Term::atom(&peers[0].name)],
+            );
+        }
+        let mut last = t0;
+        for _ in 0..8 {
+            let m = me.receive_match(
+                |m| m.tagged("meshed").is_some(),
+                Some(Duration::from_secs(60)),
+            );
+            match m
+                .as_ref()
+                .and_then(|m| m.tagged("meshed"))
+                .and_then(|r| r[0].as_int())
+            {
+                Some(t) => last = last.max(t),
+                None => return f64::NAN,
+            }
+        }
+        (last - t0) as f64 / 1e3
+    });
+    vec![Metric {
+        name: "mesh_connect_8_ms",
+        unit: "ms",
+        samples,
+        params: "{\"nodes\":8}".into(),
+    }]
+}

@@ -118,7 +118,7 @@ pub fn register_functions(node: &Node) {
         let (mut n, mut in_order) = (0i64, true);
         loop {
             let m = ctx.receive();
-            if let Some([Term::Int(k)]) = m.tagged("seq") {
+            if let Some([Term::Int(k), ..]) = m.tagged("seq") {
                 in_order &= *k == n + 1;
                 n += 1;
             } else if let Some([Term::Pid(from)]) = m.tagged("count") {

@@ -206,3 +206,97 @@ fn simultaneous_connects_end_in_one_connection() {
         b.shutdown();
     }
 }
+
+#[test]
+fn a_stalled_handshake_is_closed_after_the_timeout() {
+    use std::io::Read;
+    let epmd = free_port();
+    let cookie = test_cookie();
+    let mut c = cfg("f7a", epmd, &cookie);
+    c.handshake_timeout = Duration::from_millis(300);
+    let a = Net::start(c).unwrap();
+    let mut s = std::net::TcpStream::connect(a.address()).unwrap();
+    s.set_read_timeout(Some(SOON)).unwrap();
+    let start = Instant::now();
+    let mut buf = [0u8; 16];
+    // Say nothing: the node closes the connection (read returns 0 or an error).
+    let n = s.read(&mut buf).unwrap_or(0);
+    assert_eq!(n, 0);
+    assert!(start.elapsed() < Duration::from_secs(5));
+    a.shutdown();
+}
+
+#[test]
+fn exit_signals_cross_nodes() {
+    let epmd = free_port();
+    let cookie = test_cookie();
+    let n1 = NodeProc::start("f8n1", &cookie, epmd, &[]);
+    let ctl = net("f8ctl", epmd, &cookie);
+    assert!(ctl.connect(&n1.name));
+    assert_eq!(ctl.nodes_and_this(), vec![ctl.name(), Atom::new(&n1.name)]);
+    let mut me = ctl.node().attach();
+    let echo = echo_on(&ctl, &mut me, &n1.name);
+    me.monitor(echo);
+    me.exit_pid(echo, Term::atom("go_away"));
+    let down = me
+        .receive_match(|m| m.tagged("DOWN").is_some(), Some(SOON))
+        .unwrap();
+    assert_eq!(down.as_tuple().unwrap()[4], Term::atom("go_away"));
+    drop(me);
+    ctl.shutdown();
+}
+
+#[test]
+fn a_busy_connection_holds_senders_back_and_loses_nothing() {
+    use std::sync::Arc;
+    use std::sync::atomic::{AtomicI64, Ordering};
+    let epmd = free_port();
+    let cookie = test_cookie();
+    let n1 = NodeProc::start("f9n1", &cookie, epmd, &[]);
+    let mut c = cfg("f9ctl", epmd, &cookie);
+    c.busy_limit = 1 << 20;
+    c.tick_time = Duration::from_secs(60);
+    let ctl = Net::start(c).unwrap();
+    assert!(ctl.connect(&n1.name));
+    let mut me = ctl.node().attach();
+    let sink = {
+        let mfa = (Atom::new("oxbeam_test"), Atom::new("sink"), vec![]);
+        ctl.spawn(&mut me, Atom::new(&n1.name), mfa, false, false)
+            .unwrap()
+            .0
+    };
+    n1.freeze();
+    const TOTAL: i64 = 4096; // 4096 x 64 KiB = 256 MiB
+    let sent = Arc::new(AtomicI64::new(0));
+    let (node, counter) = (ctl.node().clone(), sent.clone());
+    let sender = std::thread::spawn(move || {
+        let me = node.attach();
+        let pad = Term::binary(&vec![1u8; 64 << 10]);
+        for i in 1..=TOTAL {
+            me.send(sink, (Term::atom("seq"), i, pad.clone()));
+            counter.store(i, Ordering::SeqCst);
+        }
+    });
+    // The sender stalls once the queue and the socket buffers are full.
+    let mut last = -1;
+    support::wait_for("the sender to stall", SOON, || {
+        std::thread::sleep(Duration::from_millis(300));
+        let now = sent.load(Ordering::SeqCst);
+        let stalled = now == last;
+        last = now;
+        (stalled, now)
+    });
+    let queued_mib = last * 64 / 1024;
+    assert!(
+        last < TOTAL && queued_mib < 48,
+        "sent {last} messages ({queued_mib} MiB) to a frozen node"
+    );
+    n1.thaw();
+    sender.join().unwrap();
+    // Nothing was dropped: the sink saw every message, in order. (It checks {:seq, n}.)
+    me.send(sink, (Term::atom("count"), me.pid()));
+    let reply = me.receive_timeout(Duration::from_secs(60)).unwrap();
+    assert_eq!(reply, (Term::atom("count"), TOTAL, true).into());
+    drop(me);
+    ctl.shutdown();
+}

@@ -317,6 +317,13 @@ impl Net {
         self.nodes_where(|hidden| !hidden)
     }
 
+    /// This node and the visible nodes (`Node.list([:this, :visible])`).
+    pub fn nodes_and_this(&self) -> Vec<Atom> {
+        let mut v = vec![self.0.name];
+        v.extend(self.nodes());
+        v
+    }
+
     /// The hidden nodes this node is connected to.
     pub fn hidden_nodes(&self) -> Vec<Atom> {
         self.nodes_where(|hidden| hidden)

@@ -300,3 +300,24 @@ fn a_busy_connection_holds_senders_back_and_loses_nothing() {
     drop(me);
     ctl.shutdown();
 }
+
+#[test]
+fn name_at_host_port_works_without_a_port_mapper() {
+    let cookie = test_cookie();
+    let no_mapper = |short: &str| {
+        let mut c = cfg(short, free_port(), &cookie);
+        c.use_mapper = false;
+        Net::start(c).unwrap()
+    };
+    let a = no_mapper("f10a");
+    let b = no_mapper("f10b");
+    let target = format!("f10b@localhost:{}", b.address().port());
+    assert!(a.connect(&target));
+    assert_eq!(a.nodes(), vec![Atom::new("f10b@localhost")]);
+    // Without a port the name can't be found: no mapper answers on that port.
+    let c = no_mapper("f10c");
+    assert!(!c.connect("f10b@localhost"));
+    for n in [a, b, c] {
+        n.shutdown();
+    }
+}

@@ -31,11 +31,13 @@
 //!   [`table`](rt::table).
 //! - [`node`]: named nodes ([`Net`](node::Net)): the EPMD-protocol port mapper, the
 //!   cookie handshake, mio connections, remote signals and spawn by registered name.
-//! - Still to come: `dist` (global, pg, rpc) and the applications (kv, chat, console).
+//! - [`dist`]: cluster services: [`rpc`](dist::rpc) so far; global and pg to come,
+//!   then the applications (kv, chat, console).
 #![forbid(unsafe_code)]
 #![deny(missing_docs)]
 
 pub mod demo;
+pub mod dist;
 pub mod node;
 pub mod rt;
 pub mod term;

@@ -1,11 +1,11 @@
 //! `oxbeam node`: a headless named node (tests and the demo start these as OS processes).
 //!
-//! It prints one line when up (`node NAME listening on ADDR creation C`), connects to
+//! It registers the [`dist::builtins`](oxbeam::dist::builtins). It prints one line when up (`node NAME listening on ADDR creation C`), connects to
 //! the nodes given with `--connect`, and stops cleanly on SIGTERM or SIGINT (its
 //! processes' exit signals go out, peers see nodedown, the port mapper registration is
 //! released). It registers a few functions that remote spawn and tests use:
-//! `IO:puts/1`, and under `oxbeam_test`: `echo/0`, `echo_named/1`, `sink/0`,
-//! `exit_with/1`, `link_to/1`.
+//! under `oxbeam_test`: `echo/0`, `echo_named/1`, `sink/0`, `crash/0`, `sleep/1`,
+//! `exit_with/1`, `link_to/1`; and the `oxbeam_bench` functions the benchmarks drive.
 
 use std::time::Duration;
 
@@ -128,6 +128,20 @@ pub fn register_functions(node: &Node) {
             }
         }
     });
+    f.register(test, Atom::new("crash"), 0, |_: &mut Ctx, _| {
+        panic!("crashed on purpose")
+    });
+    f.register(
+        test,
+        Atom::new("sleep"),
+        1,
+        |_: &mut Ctx, args: Vec<Term>| {
+            std::thread::sleep(Duration::from_millis(
+                args[0].as_int().unwrap_or(0).max(0) as u64
+            ));
+            Term::atom("slept")
+        },
+    );
     f.register(
         test,
         Atom::new("exit_with"),
@@ -272,6 +286,7 @@ pub fn register_bench_functions(node: &Node) {
 pub fn run(args: &[String]) -> Result<(), String> {
     let (config, connect, stop_on_eof) = parse(args)?;
     let net = Net::start(config)?;
+    oxbeam::dist::builtins::register(&net);
     register_functions(net.node());
     register_bench_functions(net.node());
     println!(

@@ -61,3 +61,24 @@ impl Functions {
         all
     }
 }
+
+/// The built-in every node has: `erpc:execute_call(tag, reply_to, {module, function},
+/// args)` runs the registered function and sends `{tag, {:return, result}}` to
+/// `reply_to`; an unregistered function ends the process with `{:undef, ...}`, a panic
+/// with its reason, as for any process. It is what rpc spawns on the target node.
+pub fn register_builtins(functions: &Functions) {
+    functions.register(Atom::new("erpc"), Atom::new("execute_call"), 4, |ctx: &mut Ctx, args: Vec<Term>| {
+        let (Some(tag), Some(reply_to), Some([Term::Atom(m), Term::Atom(f)]), Some(call_args)) =
+            (args[0].as_ref(), args[1].as_pid(), args[2].as_tuple(), args[3].as_list())
+        else {
+            ctx.exit(Term::atom("badarg"));
+        };
+        let (m, f, call_args) = (*m, *f, call_args.to_vec());
+        let Some(fun) = ctx.node().functions().lookup(m, f, call_args.len()) else {
+            ctx.exit(undef(m, f, call_args.len()));
+        };
+        let result = fun(ctx, call_args);
+        ctx.send(reply_to, (Term::Ref(tag), (Term::atom("return"), result)));
+        Term::ok()
+    });
+}

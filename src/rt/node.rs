@@ -143,6 +143,7 @@ impl Node {
         let _ = inner
             .timers
             .set(Timers::start(&short, Arc::downgrade(&inner)));
+        super::functions::register_builtins(&inner.functions);
         Node(inner)
     }
 

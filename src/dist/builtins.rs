@@ -1,0 +1,121 @@
+//! Functions every distributed node registers, so the drills' rpc and remote spawn
+//! lines work: `Kernel.node/0` (and `erlang:node/0`), `Node.list/0`,
+//! `System.schedulers_online/0`, `Enum.sum/1` (a list, or a range `%{first, last,
+//! step}`), `Kernel.self/0`, `IO.puts/1`. Each is registered under its plain module name
+//! and its Elixir alias (`Elixir.Kernel`).
+
+use crate::node::Net;
+use crate::rt::{Ctx, Node};
+use crate::term::{Atom, Term};
+
+fn both(
+    node: &Node,
+    module: &str,
+    function: &str,
+    arity: usize,
+    f: impl Fn(&mut Ctx, Vec<Term>) -> Term + Send + Sync + Clone + 'static,
+) {
+    for m in [module.to_owned(), format!("Elixir.{module}")] {
+        node.functions()
+            .register(Atom::new(&m), Atom::new(function), arity, f.clone());
+    }
+}
+
+fn sum(t: &Term) -> Term {
+    if let Some(items) = t.as_list() {
+        let mut int = 0i64;
+        let mut float = None::<f64>;
+        for x in items {
+            match x {
+                Term::Int(i) => int = int.wrapping_add(*i),
+                Term::Float(f) => *float.get_or_insert(0.0) += f,
+                _ => return Term::tuple(vec![Term::atom("error"), Term::atom("badarith")]),
+            }
+        }
+        return match float {
+            Some(f) => Term::Float(f + int as f64),
+            None => Term::Int(int),
+        };
+    }
+    if let Some(m) = t.as_map() {
+        let get = |k: &str| m.get(&Term::atom(k)).and_then(|v| v.as_int());
+        if let (Some(first), Some(last)) = (get("first"), get("last")) {
+            let step = get("step").unwrap_or(if last >= first { 1 } else { -1 });
+            if step == 0 {
+                return Term::Int(0);
+            }
+            let n = (last - first) / step + 1;
+            if n <= 0 {
+                return Term::Int(0);
+            }
+            // Arithmetic series, no iteration.
+            return Term::Int(
+                n.wrapping_mul(first.wrapping_add(first.wrapping_add((n - 1).wrapping_mul(step))))
+                    / 2,
+            );
+        }
+    }
+    Term::tuple(vec![Term::atom("error"), Term::atom("badarg")])
+}
+
+/// Registers the built-ins on `net`'s node.
+pub fn register(net: &Net) {
+    let node = net.node();
+    both(node, "Kernel", "node", 0, |ctx: &mut Ctx, _| {
+        Term::Atom(ctx.node().name())
+    });
+    node.functions().register(
+        Atom::new("erlang"),
+        Atom::new("node"),
+        0,
+        |ctx: &mut Ctx, _| Term::Atom(ctx.node().name()),
+    );
+    both(node, "Kernel", "self", 0, |ctx: &mut Ctx, _| {
+        Term::Pid(ctx.pid())
+    });
+    both(node, "Node", "list", 0, |ctx: &mut Ctx, _| {
+        match Net::of(ctx.node()) {
+            Some(net) => Term::list(net.nodes().into_iter().map(Term::Atom).collect::<Vec<_>>()),
+            None => Term::list(vec![]),
+        }
+    });
+    both(
+        node,
+        "System",
+        "schedulers_online",
+        0,
+        |ctx: &mut Ctx, _| Term::from(ctx.node().config().workers),
+    );
+    both(node, "Enum", "sum", 1, |_: &mut Ctx, args: Vec<Term>| {
+        sum(&args[0])
+    });
+    both(node, "IO", "puts", 1, |_: &mut Ctx, args: Vec<Term>| {
+        match args[0].as_str() {
+            Some(s) => println!("{s}"),
+            None => println!("{}", args[0]),
+        }
+        Term::ok()
+    });
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sums_lists_and_ranges() {
+        assert_eq!(
+            sum(&Term::list(vec![Term::Int(1), Term::Int(2)])),
+            Term::Int(3)
+        );
+        let range = |a: i64, b: i64| {
+            Term::map(vec![
+                (Term::atom("first"), Term::Int(a)),
+                (Term::atom("last"), Term::Int(b)),
+            ])
+        };
+        assert_eq!(sum(&range(1, 1000)), Term::Int(500_500));
+        assert_eq!(sum(&range(5, 1)), Term::Int(15));
+        assert!(sum(&Term::atom("x")).tagged("error").is_some());
+    }
+}

@@ -128,6 +128,25 @@ pub fn register_functions(node: &Node) {
             }
         }
     });
+    // pg_join(group): joins the default pg scope's `group`, then waits for :stop.
+    f.register(
+        test,
+        Atom::new("pg_join"),
+        1,
+        |ctx: &mut Ctx, args: Vec<Term>| {
+            let me = ctx.pid();
+            if let Err(e) = oxbeam::dist::pg::join(
+                ctx,
+                oxbeam::dist::pg::default_scope(),
+                args[0].clone(),
+                &[me],
+            ) {
+                return e;
+            }
+            while !ctx.receive().is_atom("stop") {}
+            Term::ok()
+        },
+    );
     f.register(test, Atom::new("crash"), 0, |_: &mut Ctx, _| {
         panic!("crashed on purpose")
     });
@@ -286,7 +305,7 @@ pub fn register_bench_functions(node: &Node) {
 pub fn run(args: &[String]) -> Result<(), String> {
     let (config, connect, stop_on_eof) = parse(args)?;
     let net = Net::start(config)?;
-    oxbeam::dist::builtins::register(&net);
+    oxbeam::dist::start(&net)?;
     register_functions(net.node());
     register_bench_functions(net.node());
     println!(

@@ -1,4 +1,16 @@
-//! `dist`: cluster services on top of named nodes (being built): [`rpc`], and the
-//! [`builtins`] every distributed node registers.
+//! `dist`: cluster services on top of named nodes: [`rpc`], [`pg`] (process groups),
+//! and the [`builtins`] every distributed node registers. [`start`] sets them up on a
+//! node. (`global` is still to come.)
 pub mod builtins;
+pub mod pg;
 pub mod rpc;
+
+use crate::node::Net;
+
+/// Sets up the cluster services on `net`: the built-in functions and the default pg
+/// scope.
+pub fn start(net: &Net) -> Result<(), String> {
+    builtins::register(net);
+    pg::start_scope(net.node(), pg::default_scope()).map_err(|e| format!("pg: {e}"))?;
+    Ok(())
+}

@@ -254,9 +254,9 @@ impl GenServer for Scope {
                     groups_term(&self.local),
                 ]),
             );
-            if !self.peers.contains_key(&peer) {
+            if let std::collections::hash_map::Entry::Vacant(e) = self.peers.entry(peer) {
+                e.insert(BTreeMap::new());
                 ctx.monitor(peer);
-                self.peers.insert(peer, BTreeMap::new());
                 ctx.send(peer, (Term::atom("discover"), ctx.pid()));
             }
         } else if let Some([Term::Pid(peer), Term::Map(groups)]) = msg.tagged("sync") {

@@ -147,6 +147,33 @@ pub fn register_functions(node: &Node) {
             Term::ok()
         },
     );
+    // global_register(name, report): registers itself globally as `name` (after a
+    // global sync), reports {:registered, node, :yes | :no}, then waits for :stop.
+    f.register(
+        test,
+        Atom::new("global_register"),
+        2,
+        |ctx: &mut Ctx, args: Vec<Term>| {
+            use oxbeam::dist::global;
+            let (Some(name), Some(report)) = (args[0].as_atom(), args[1].as_pid()) else {
+                return Term::atom("badarg");
+            };
+            global::sync(ctx, Duration::from_secs(10));
+            let me = ctx.pid();
+            let yes = global::register_name(ctx, name, me);
+            let node = Term::Atom(ctx.node().name());
+            ctx.send(
+                report,
+                (
+                    Term::atom("registered"),
+                    node,
+                    Term::atom(if yes { "yes" } else { "no" }),
+                ),
+            );
+            while !ctx.receive().is_atom("stop") {}
+            Term::ok()
+        },
+    );
     f.register(test, Atom::new("crash"), 0, |_: &mut Ctx, _| {
         panic!("crashed on purpose")
     });

@@ -89,6 +89,18 @@ pub fn register(net: &Net) {
     both(node, "Enum", "sum", 1, |_: &mut Ctx, args: Vec<Term>| {
         sum(&args[0])
     });
+    node.functions().register(
+        Atom::new("global"),
+        Atom::new("whereis_name"),
+        1,
+        |ctx: &mut Ctx, args: Vec<Term>| match args[0]
+            .as_atom()
+            .and_then(|n| super::global::whereis_name(ctx.node(), n))
+        {
+            Some(p) => Term::Pid(p),
+            None => Term::atom("undefined"),
+        },
+    );
     both(node, "IO", "puts", 1, |_: &mut Ctx, args: Vec<Term>| {
         match args[0].as_str() {
             Some(s) => println!("{s}"),

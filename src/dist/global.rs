@@ -1,0 +1,417 @@
+//! global: cluster-wide names and locks (OTP's `global`, simplified; see the notes).
+//!
+//! Every node runs a name server, registered locally as `:global_name_server`. The
+//! servers find each other like pg scopes (`{:discover, pid}` on start and on every
+//! `nodeup`, answered with `{:sync, pid, names}`), so each knows its peers' server pids
+//! and holds a full copy of the name table: [`whereis_name`] is a local read.
+//!
+//! **Locks.** A lock `id` is held by a pid on a set of nodes. [`set_lock`] asks every
+//! node's server in turn (`{:lock, id, holder}`); a server grants it if free or already
+//! held by the same holder. If any refuses, the granted ones are released and the whole
+//! attempt is retried after a random back-off, so two requesters can't deadlock and
+//! never both hold it. A server monitors each holder: a holder that dies (or whose node
+//! goes) releases its locks there.
+//!
+//! **Names.** [`register_name`] takes the lock `{:global, name}` on every known node,
+//! checks the name is free everywhere (its own copy is current: every registration
+//! happens under that same lock), tells every server, and releases the lock; so under
+//! concurrent registration from any number of nodes exactly one gets `yes`. Servers
+//! monitor registered pids: a name goes when its process dies or its node goes.
+//!
+//! **Partitions.** When two servers sync and both have a name for different pids, both
+//! apply the same deterministic rule: the registration of the smaller pid (in term
+//! order) stays; with the default resolver the other process is killed (OTP's
+//! `random_exit_name`, but the same choice everywhere); with `notify_all_name` both lose
+//! the name and get `{:global_name_conflict, name, other_pid}`.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::time::Duration;
+
+use parking_lot::RwLock;
+
+use crate::node::Net;
+use crate::rt::gen_server::{self, CallReply, From, GenServer};
+use crate::rt::{Ctx, Dest, Flow, Node};
+use crate::term::{Atom, Pid, Ref, Term};
+
+const SERVER: &str = "global_name_server";
+
+/// What happens to a name registered on both sides of a healed partition.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Resolver {
+    /// Keep one (the smaller pid) and kill the other.
+    ExitOne,
+    /// Unregister both; each gets `{:global_name_conflict, name, other}`.
+    NotifyAll,
+}
+
+impl Resolver {
+    fn to_term(self) -> Term {
+        Term::atom(match self {
+            Resolver::ExitOne => "exit",
+            Resolver::NotifyAll => "notify",
+        })
+    }
+    fn from_term(t: &Term) -> Resolver {
+        if t.is_atom("notify") {
+            Resolver::NotifyAll
+        } else {
+            Resolver::ExitOne
+        }
+    }
+}
+
+/// The name table as readers see it (a node extension).
+#[derive(Default)]
+pub struct Names(RwLock<HashMap<Atom, Pid>>);
+
+struct Server {
+    view: Arc<Names>,
+    names: HashMap<Atom, (Pid, Resolver)>,
+    watched: HashMap<Pid, Ref>,
+    locks: HashMap<Term, Pid>,
+    peers: HashMap<Pid, Atom>,
+}
+
+fn names_term(names: &HashMap<Atom, (Pid, Resolver)>) -> Term {
+    Term::list(
+        names
+            .iter()
+            .map(|(n, (p, r))| Term::tuple(vec![Term::Atom(*n), Term::Pid(*p), r.to_term()]))
+            .collect::<Vec<_>>(),
+    )
+}
+
+impl Server {
+    fn publish(&self) {
+        *self.view.0.write() = self.names.iter().map(|(n, (p, _))| (*n, *p)).collect();
+    }
+
+    fn watch(&mut self, ctx: &mut Ctx, pid: Pid) {
+        if let std::collections::hash_map::Entry::Vacant(e) = self.watched.entry(pid) {
+            e.insert(ctx.monitor(pid));
+        }
+    }
+
+    fn add(&mut self, ctx: &mut Ctx, name: Atom, pid: Pid, resolver: Resolver) {
+        if let Some((other, other_resolver)) = self.names.get(&name).copied() {
+            if other == pid {
+                return;
+            }
+            // A conflict (only after a partition): the same rule on every node.
+            let (keep, lose) = if pid < other {
+                (pid, other)
+            } else {
+                (other, pid)
+            };
+            match () {
+                _ if other_resolver == Resolver::NotifyAll || resolver == Resolver::NotifyAll => {
+                    self.names.remove(&name);
+                    for (p, o) in [(pid, other), (other, pid)] {
+                        if ctx.node().is_local(p) {
+                            ctx.send(
+                                p,
+                                Term::tuple(vec![
+                                    Term::atom("global_name_conflict"),
+                                    Term::Atom(name),
+                                    Term::Pid(o),
+                                ]),
+                            );
+                        }
+                    }
+                }
+                _ => {
+                    self.names.insert(name, (keep, resolver));
+                    if ctx.node().is_local(lose) {
+                        log::info!(
+                            "global: name {name} registered twice; keeping {keep:?}, killing {lose:?}"
+                        );
+                        ctx.exit_pid(lose, Term::atom("kill"));
+                    }
+                }
+            }
+        } else {
+            self.names.insert(name, (pid, resolver));
+        }
+        self.watch(ctx, pid);
+        self.publish();
+    }
+}
+
+impl GenServer for Server {
+    fn init(&mut self, ctx: &mut Ctx) -> Result<(), Term> {
+        if let Some(net) = Net::of(ctx.node()) {
+            net.monitor_nodes(ctx.pid(), true, false);
+            for node in net.nodes() {
+                let _ = ctx.send_to(
+                    Dest::NameAt(Atom::new(SERVER), node),
+                    (Term::atom("discover"), ctx.pid()),
+                );
+            }
+        }
+        Ok(())
+    }
+
+    fn handle_call(&mut self, ctx: &mut Ctx, request: Term, _from: From) -> CallReply {
+        let reply = match request.as_tuple() {
+            Some([op, id, Term::Pid(holder)]) if op.is_atom("lock") => match self.locks.get(id) {
+                Some(h) if h != holder => Term::from(false),
+                _ => {
+                    self.locks.insert(id.clone(), *holder);
+                    self.watch(ctx, *holder);
+                    Term::from(true)
+                }
+            },
+            Some([op, Term::Atom(name), Term::Pid(pid), resolver]) if op.is_atom("register") => {
+                self.add(ctx, *name, *pid, Resolver::from_term(resolver));
+                Term::ok()
+            }
+            Some([op, Term::Atom(name)]) if op.is_atom("unregister") => {
+                self.names.remove(name);
+                self.publish();
+                Term::ok()
+            }
+            _ if request.is_atom("peers") => {
+                Term::list(self.peers.keys().map(|p| Term::Pid(*p)).collect::<Vec<_>>())
+            }
+            _ => Term::atom("badarg"),
+        };
+        CallReply::Reply(reply)
+    }
+
+    fn handle_info(&mut self, ctx: &mut Ctx, msg: Term) -> Flow {
+        if let Some([id, Term::Pid(holder)]) = msg.tagged("unlock") {
+            if self.locks.get(id) == Some(holder) {
+                self.locks.remove(id);
+            }
+        } else if let Some([Term::Pid(peer)]) = msg.tagged("discover") {
+            let peer = *peer;
+            ctx.send(
+                peer,
+                Term::tuple(vec![
+                    Term::atom("sync"),
+                    Term::Pid(ctx.pid()),
+                    names_term(&self.names),
+                ]),
+            );
+            if let std::collections::hash_map::Entry::Vacant(e) = self.peers.entry(peer) {
+                e.insert(peer.node());
+                ctx.monitor(peer);
+                ctx.send(peer, (Term::atom("discover"), ctx.pid()));
+            }
+        } else if let Some([Term::Pid(peer), names]) = msg.tagged("sync") {
+            if !self.peers.contains_key(peer) {
+                self.peers.insert(*peer, peer.node());
+                ctx.monitor(*peer);
+            }
+            for entry in names.as_list().unwrap_or(&[]) {
+                if let Some([Term::Atom(n), Term::Pid(p), r]) = entry.as_tuple() {
+                    self.add(ctx, *n, *p, Resolver::from_term(r));
+                }
+            }
+        } else if let Some([_, _, Term::Pid(pid), _]) = msg.tagged("DOWN") {
+            let pid = *pid;
+            self.peers.remove(&pid);
+            self.watched.remove(&pid);
+            let before = self.names.len();
+            self.names.retain(|_, (p, _)| *p != pid);
+            self.locks.retain(|_, h| *h != pid);
+            if self.names.len() != before {
+                self.publish();
+            }
+        } else if let Some([Term::Atom(node)]) = msg.tagged("nodeup") {
+            let _ = ctx.send_to(
+                Dest::NameAt(Atom::new(SERVER), *node),
+                (Term::atom("discover"), ctx.pid()),
+            );
+        }
+        Flow::Continue
+    }
+}
+
+/// Waits (up to `timeout`) until this node's name server has synced with the server
+/// of every connected node (`global:sync()`); true when it has.
+pub fn sync(ctx: &mut Ctx, timeout: Duration) -> bool {
+    let deadline = std::time::Instant::now() + timeout;
+    loop {
+        let want = Net::of(ctx.node()).map(|n| n.nodes().len()).unwrap_or(0);
+        let have = servers(ctx).len().saturating_sub(1);
+        if have >= want {
+            return true;
+        }
+        if std::time::Instant::now() >= deadline {
+            return false;
+        }
+        // A round trip to our server per poll; each peer sync is one message away.
+        let node = ctx.node().clone();
+        node.block_in_place(|| std::thread::sleep(Duration::from_millis(2)));
+    }
+}
+
+/// Starts this node's name server.
+pub fn start(node: &Node) -> Result<Pid, Term> {
+    let view = Arc::new(Names::default());
+    node.set_extension(view.clone());
+    let server = Server {
+        view,
+        names: HashMap::new(),
+        watched: HashMap::new(),
+        locks: HashMap::new(),
+        peers: HashMap::new(),
+    };
+    gen_server::start(node, server, Some(Atom::new(SERVER)))
+}
+
+/// The pid registered as `name` anywhere in the cluster (a local read).
+pub fn whereis_name(node: &Node, name: Atom) -> Option<Pid> {
+    node.extension::<Names>()?.0.read().get(&name).copied()
+}
+
+/// Every globally registered name.
+pub fn registered_names(node: &Node) -> Vec<Atom> {
+    let mut v: Vec<Atom> = node
+        .extension::<Names>()
+        .map(|n| n.0.read().keys().copied().collect())
+        .unwrap_or_default();
+    v.sort();
+    v
+}
+
+/// The name servers of this node and its peers.
+fn servers(ctx: &mut Ctx) -> Vec<Pid> {
+    let Some(me) = ctx.node().whereis(Atom::new(SERVER)) else {
+        return Vec::new();
+    };
+    let mut all = vec![me];
+    if let Ok(peers) = gen_server::call(ctx, me, Term::atom("peers"), Some(Duration::from_secs(10)))
+    {
+        all.extend(
+            peers
+                .as_list()
+                .unwrap_or(&[])
+                .iter()
+                .filter_map(|p| p.as_pid()),
+        );
+    }
+    all.sort();
+    all
+}
+
+fn try_lock(ctx: &mut Ctx, servers: &[Pid], id: &Term, holder: Pid) -> bool {
+    let mut granted = Vec::new();
+    for s in servers {
+        let req = Term::tuple(vec![Term::atom("lock"), id.clone(), Term::Pid(holder)]);
+        match gen_server::call(ctx, *s, req, Some(Duration::from_secs(10))) {
+            Ok(t) if t == Term::from(true) => granted.push(*s),
+            // Refused, or a server that is gone: give back what we got.
+            _ => {
+                for g in granted {
+                    ctx.send(g, (Term::atom("unlock"), id.clone(), holder));
+                }
+                return false;
+            }
+        }
+    }
+    true
+}
+
+fn backoff(attempt: u32) {
+    let max_ms = 1u64 << attempt.min(8);
+    let jitter = rand::random::<u64>() % (max_ms + 1);
+    std::thread::sleep(Duration::from_millis(jitter));
+}
+
+/// Takes lock `id` for the calling process on every node of the cluster; `retries`
+/// attempts after the first (`None`: until it succeeds). True when held.
+pub fn set_lock(ctx: &mut Ctx, id: impl Into<Term>, retries: Option<u32>) -> bool {
+    let id = id.into();
+    let me = ctx.pid();
+    let mut attempt = 0;
+    loop {
+        let servers = servers(ctx);
+        if try_lock(ctx, &servers, &id, me) {
+            return true;
+        }
+        if retries.is_some_and(|r| attempt >= r) {
+            return false;
+        }
+        attempt += 1;
+        let node = ctx.node().clone();
+        node.block_in_place(|| backoff(attempt));
+    }
+}
+
+/// Releases lock `id` held by the calling process.
+pub fn del_lock(ctx: &mut Ctx, id: impl Into<Term>) {
+    let id = id.into();
+    let me = ctx.pid();
+    for s in servers(ctx) {
+        ctx.send(s, (Term::atom("unlock"), id.clone(), me));
+    }
+}
+
+/// Runs `f` holding lock `id` (`None` if the lock could not be had).
+pub fn trans<T>(
+    ctx: &mut Ctx,
+    id: impl Into<Term>,
+    retries: Option<u32>,
+    f: impl FnOnce(&mut Ctx) -> T,
+) -> Option<T> {
+    let id = id.into();
+    if !set_lock(ctx, id.clone(), retries) {
+        return None;
+    }
+    let r = f(ctx);
+    del_lock(ctx, id);
+    Some(r)
+}
+
+/// Registers `pid` as `name` cluster-wide: `true` (yes) or `false` (no: taken).
+pub fn register_name(ctx: &mut Ctx, name: Atom, pid: Pid) -> bool {
+    register_name_with(ctx, name, pid, Resolver::ExitOne)
+}
+
+/// [`register_name`] with a conflict resolver for partition heals.
+pub fn register_name_with(ctx: &mut Ctx, name: Atom, pid: Pid, resolver: Resolver) -> bool {
+    let lock = Term::tuple(vec![Term::atom("global"), Term::Atom(name)]);
+    trans(ctx, lock, None, |ctx| {
+        if whereis_name(ctx.node(), name).is_some() {
+            return false;
+        }
+        let req = Term::tuple(vec![
+            Term::atom("register"),
+            Term::Atom(name),
+            Term::Pid(pid),
+            resolver.to_term(),
+        ]);
+        for s in servers(ctx) {
+            let _ = gen_server::call(ctx, s, req.clone(), Some(Duration::from_secs(10)));
+        }
+        true
+    })
+    .unwrap_or(false)
+}
+
+/// Removes `name` cluster-wide.
+pub fn unregister_name(ctx: &mut Ctx, name: Atom) {
+    let lock = Term::tuple(vec![Term::atom("global"), Term::Atom(name)]);
+    trans(ctx, lock, None, |ctx| {
+        for s in servers(ctx) {
+            let _ = gen_server::call(
+                ctx,
+                s,
+                Term::tuple(vec![Term::atom("unregister"), Term::Atom(name)]),
+                Some(Duration::from_secs(10)),
+            );
+        }
+    });
+}
+
+/// Sends `msg` to the process registered as `name`; an unregistered name is an error.
+pub fn send(ctx: &Ctx, name: Atom, msg: impl Into<Term>) -> Result<Pid, Term> {
+    let pid = whereis_name(ctx.node(), name)
+        .ok_or_else(|| Term::tuple(vec![Term::atom("badarg"), Term::Atom(name)]))?;
+    ctx.send(pid, msg);
+    Ok(pid)
+}

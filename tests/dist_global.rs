@@ -1,0 +1,147 @@
+//! global across nodes running as OS processes: concurrent registration, names freed on
+//! exit and on node death, locks.
+mod support;
+
+use oxbeam::dist::{global, rpc};
+use oxbeam::term::{Atom, Term};
+use support::{NodeProc, SOON, free_port, net, test_cookie};
+
+#[test]
+fn concurrent_registration_has_exactly_one_winner_every_round() {
+    let epmd = free_port();
+    let cookie = test_cookie();
+    let n1 = NodeProc::start("gl1n1", &cookie, epmd, &[]);
+    let n2 = NodeProc::start("gl1n2", &cookie, epmd, &["--connect", "gl1n1@localhost"]);
+    let mut n3 = NodeProc::start("gl1n3", &cookie, epmd, &["--connect", "gl1n1@localhost"]);
+    let ctl = net("gl1ctl", epmd, &cookie);
+    oxbeam::dist::start(&ctl).unwrap();
+    assert!(ctl.connect(&n1.name));
+    support::wait_for("the mesh", SOON, || (ctl.nodes().len() == 3, ctl.nodes()));
+    let mut me = ctl.node().attach();
+    assert!(global::sync(&mut me, SOON));
+    let nodes: Vec<Atom> = [&n1, &n2, &n3].iter().map(|n| Atom::new(&n.name)).collect();
+    let my = me.pid();
+    const ROUNDS: usize = 100;
+    for round in 0..ROUNDS {
+        let name = Atom::new(&format!("contested_{round}"));
+        let mut pids = Vec::new();
+        for n in &nodes {
+            let mfa = (
+                Atom::new("oxbeam_test"),
+                Atom::new("global_register"),
+                vec![Term::Atom(name), Term::Pid(my)],
+            );
+            pids.push(ctl.spawn(&mut me, *n, mfa, false, false).unwrap().0);
+        }
+        let mut yes = Vec::new();
+        for _ in 0..3 {
+            let m = me
+                .receive_match(|m| m.tagged("registered").is_some(), Some(SOON))
+                .expect("every registrant reports");
+            let r = m.tagged("registered").unwrap().to_vec();
+            if r[1].is_atom("yes") {
+                yes.push(r[0].clone());
+            }
+        }
+        assert_eq!(yes.len(), 1, "round {round}: winners {yes:?}");
+        // Every node agrees on the holder.
+        let holder = global::whereis_name(ctl.node(), name).expect("registered");
+        for n in &nodes {
+            let seen = rpc::call(
+                &mut me,
+                *n,
+                Atom::new("global"),
+                Atom::new("whereis_name"),
+                vec![Term::Atom(name)],
+                Some(SOON),
+            );
+            assert_eq!(seen, Ok(Term::Pid(holder)), "round {round} on {n}");
+        }
+        for p in pids {
+            me.send(p, Term::atom("stop"));
+        }
+        // The name goes with its process.
+        support::wait_for("name freed", SOON, || {
+            (global::whereis_name(ctl.node(), name).is_none(), name)
+        });
+    }
+    // A name whose node is killed goes too.
+    let name = Atom::new("on_n3");
+    let mfa = (
+        Atom::new("oxbeam_test"),
+        Atom::new("global_register"),
+        vec![Term::Atom(name), Term::Pid(my)],
+    );
+    ctl.spawn(&mut me, Atom::new(&n3.name), mfa, false, false)
+        .unwrap();
+    me.receive_match(|m| m.tagged("registered").is_some(), Some(SOON))
+        .unwrap();
+    assert!(global::whereis_name(ctl.node(), name).is_some());
+    n3.kill();
+    support::wait_for("name freed on node death", SOON, || {
+        (global::whereis_name(ctl.node(), name).is_none(), name)
+    });
+    drop(me);
+    ctl.shutdown();
+}
+
+#[test]
+fn locks_exclude_and_are_freed_when_the_holder_dies() {
+    let epmd = free_port();
+    let cookie = test_cookie();
+    let a = net("gl2a", epmd, &cookie);
+    let b = net("gl2b", epmd, &cookie);
+    for n in [&a, &b] {
+        oxbeam::dist::start(n).unwrap();
+    }
+    assert!(a.connect("gl2b@localhost"));
+    let mut ma = a.node().attach();
+    let mut mb = b.node().attach();
+    assert!(global::sync(&mut ma, SOON) && global::sync(&mut mb, SOON));
+    assert!(global::set_lock(&mut ma, Term::atom("res"), Some(0)));
+    assert!(
+        !global::set_lock(&mut mb, Term::atom("res"), Some(3)),
+        "b can't take a's lock"
+    );
+    global::del_lock(&mut ma, Term::atom("res"));
+    assert!(global::set_lock(&mut mb, Term::atom("res"), None));
+    // A holder that dies releases its locks.
+    let node_b = b.node().clone();
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        let mut holder = node_b.attach();
+        tx.send(global::set_lock(&mut holder, Term::atom("res2"), None))
+            .unwrap();
+        // `holder` is dropped here: the process exits.
+    })
+    .join()
+    .unwrap();
+    assert!(rx.recv().unwrap());
+    support::wait_for("lock freed", SOON, || {
+        (global::set_lock(&mut ma, Term::atom("res2"), Some(0)), ())
+    });
+    // A shared counter under trans from two nodes: no lost update.
+    let counter = std::sync::Arc::new(std::sync::atomic::AtomicI64::new(0));
+    let mut handles = Vec::new();
+    for node in [a.node().clone(), b.node().clone()] {
+        let counter = counter.clone();
+        handles.push(std::thread::spawn(move || {
+            let mut me = node.attach();
+            for _ in 0..200 {
+                global::trans(&mut me, Term::atom("counter"), None, |_| {
+                    let v = counter.load(std::sync::atomic::Ordering::SeqCst);
+                    std::thread::yield_now();
+                    counter.store(v + 1, std::sync::atomic::Ordering::SeqCst);
+                })
+                .unwrap();
+            }
+        }));
+    }
+    for h in handles {
+        h.join().unwrap();
+    }
+    assert_eq!(counter.load(std::sync::atomic::Ordering::SeqCst), 400);
+    drop((ma, mb));
+    a.shutdown();
+    b.shutdown();
+}

@@ -145,3 +145,88 @@ fn locks_exclude_and_are_freed_when_the_holder_dies() {
     a.shutdown();
     b.shutdown();
 }
+
+#[test]
+fn a_healed_partition_resolves_conflicting_names_the_same_way_everywhere() {
+    use oxbeam::rt::{Ctx, Flow};
+    let epmd = free_port();
+    let cookie = test_cookie();
+    let a = net("gl3a", epmd, &cookie);
+    let b = net("gl3b", epmd, &cookie);
+    for n in [&a, &b] {
+        oxbeam::dist::start(n).unwrap();
+    }
+    assert!(a.connect("gl3b@localhost"));
+    let mut ma = a.node().attach();
+    let mut mb = b.node().attach();
+    assert!(global::sync(&mut ma, SOON) && global::sync(&mut mb, SOON));
+    // Partition.
+    assert!(a.disconnect(Atom::new("gl3b@localhost")));
+    support::wait_for("partition", SOON, || {
+        (a.nodes().is_empty() && b.nodes().is_empty(), ())
+    });
+    support::wait_for("servers forget each other", SOON, || {
+        (
+            global::sync(&mut ma, SOON) && global::sync(&mut mb, SOON),
+            (),
+        )
+    });
+    let idle = |_: &mut Ctx, m: Term| {
+        if m.is_atom("stop") {
+            Flow::stop_normal()
+        } else {
+            Flow::Continue
+        }
+    };
+    let (pa, pb) = (a.node().spawn(idle), b.node().spawn(idle));
+    let (dup, dup2) = (Atom::new("dup"), Atom::new("dup_notify"));
+    assert!(global::register_name(&mut ma, dup, pa));
+    assert!(global::register_name(&mut mb, dup, pb));
+    let (ma_pid, mb_pid) = (ma.pid(), mb.pid());
+    assert!(global::register_name_with(
+        &mut ma,
+        dup2,
+        ma_pid,
+        global::Resolver::NotifyAll
+    ));
+    assert!(global::register_name_with(
+        &mut mb,
+        dup2,
+        mb_pid,
+        global::Resolver::NotifyAll
+    ));
+    // Heal.
+    assert!(a.connect("gl3b@localhost"));
+    let keep = pa.min(pb);
+    let lose = pa.max(pb);
+    support::wait_for("one holder everywhere", SOON, || {
+        let (x, y) = (
+            global::whereis_name(a.node(), dup),
+            global::whereis_name(b.node(), dup),
+        );
+        (x == Some(keep) && y == Some(keep), (x, y))
+    });
+    let lose_node = if a.node().is_local(lose) {
+        a.node()
+    } else {
+        b.node()
+    };
+    support::wait_for("the other one killed", SOON, || {
+        (!lose_node.is_alive(lose), lose)
+    });
+    // notify_all_name: the name is gone on both sides and both holders are told.
+    support::wait_for("notify resolved", SOON, || {
+        let gone = global::whereis_name(a.node(), dup2).is_none()
+            && global::whereis_name(b.node(), dup2).is_none();
+        (gone, ())
+    });
+    for m in [&mut ma, &mut mb] {
+        let note = m
+            .receive_match(|t| t.tagged("global_name_conflict").is_some(), Some(SOON))
+            .expect("conflict notice");
+        assert_eq!(note.as_tuple().unwrap()[1], Term::Atom(dup2));
+    }
+    drop((ma, mb));
+    a.shutdown();
+    b.shutdown();
+}

@@ -230,14 +230,15 @@ impl GenServer for Server {
     }
 }
 
-/// Waits (up to `timeout`) until this node's name server has synced with the server
-/// of every connected node (`global:sync()`); true when it has.
+/// Waits (up to `timeout`) until this node's name server knows exactly the servers of
+/// the connected nodes (`global:sync()`: synced with every new peer, and lost peers
+/// dropped); true when it does.
 pub fn sync(ctx: &mut Ctx, timeout: Duration) -> bool {
     let deadline = std::time::Instant::now() + timeout;
     loop {
         let want = Net::of(ctx.node()).map(|n| n.nodes().len()).unwrap_or(0);
         let have = servers(ctx).len().saturating_sub(1);
-        if have >= want {
+        if have == want {
             return true;
         }
         if std::time::Instant::now() >= deadline {

@@ -230,3 +230,67 @@ fn a_healed_partition_resolves_conflicting_names_the_same_way_everywhere() {
     a.shutdown();
     b.shutdown();
 }
+
+#[test]
+fn global_genservers_re_registration_and_with_lock() {
+    use oxbeam::rt::Ctx;
+    use oxbeam::rt::gen_server::{CallReply, From, GenServer};
+    struct Answer(i64);
+    impl GenServer for Answer {
+        fn handle_call(&mut self, _: &mut Ctx, _: Term, _: From) -> CallReply {
+            CallReply::Reply(Term::Int(self.0))
+        }
+    }
+    let epmd = free_port();
+    let cookie = test_cookie();
+    let a = net("gl4a", epmd, &cookie);
+    let b = net("gl4b", epmd, &cookie);
+    for n in [&a, &b] {
+        oxbeam::dist::start(n).unwrap();
+    }
+    assert!(a.connect("gl4b@localhost"));
+    let mut ma = a.node().attach();
+    let mut mb = b.node().attach();
+    assert!(global::sync(&mut ma, SOON) && global::sync(&mut mb, SOON));
+    let name = Atom::new("answer");
+    let first = global::start_server(&mut ma, Answer(42), name).unwrap();
+    // From the other node, by global name.
+    assert_eq!(
+        global::call(&mut mb, name, Term::atom("q"), Some(SOON)),
+        Ok(Term::Int(42))
+    );
+    let dup = global::start_server(&mut mb, Answer(7), name).unwrap_err();
+    assert_eq!(
+        dup,
+        Term::tuple(vec![Term::atom("already_started"), Term::Pid(first)])
+    );
+    // re_register moves the name.
+    let second = oxbeam::rt::gen_server::start(b.node(), Answer(7), None).unwrap();
+    global::re_register_name(&mut mb, name, second);
+    support::wait_for("moved everywhere", SOON, || {
+        (global::whereis_name(a.node(), name) == Some(second), ())
+    });
+    assert_eq!(
+        global::call(&mut ma, name, Term::atom("q"), Some(SOON)),
+        Ok(Term::Int(7))
+    );
+    // with_lock: held by a, b times out; released after.
+    assert!(global::set_lock(&mut ma, Term::atom("r"), Some(0)));
+    assert_eq!(
+        global::with_lock(
+            &mut mb,
+            Term::atom("r"),
+            std::time::Duration::from_millis(200),
+            |_| 1
+        ),
+        None
+    );
+    global::del_lock(&mut ma, Term::atom("r"));
+    assert_eq!(
+        global::with_lock(&mut mb, Term::atom("r"), SOON, |_| 1),
+        Some(1)
+    );
+    drop((ma, mb));
+    a.shutdown();
+    b.shutdown();
+}

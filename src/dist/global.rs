@@ -167,6 +167,13 @@ impl GenServer for Server {
                 self.add(ctx, *name, *pid, Resolver::from_term(resolver));
                 Term::ok()
             }
+            Some([op, Term::Atom(name), Term::Pid(pid), resolver]) if op.is_atom("reregister") => {
+                self.names
+                    .insert(*name, (*pid, Resolver::from_term(resolver)));
+                self.watch(ctx, *pid);
+                self.publish();
+                Term::ok()
+            }
             Some([op, Term::Atom(name)]) if op.is_atom("unregister") => {
                 self.names.remove(name);
                 self.publish();
@@ -415,4 +422,76 @@ pub fn send(ctx: &Ctx, name: Atom, msg: impl Into<Term>) -> Result<Pid, Term> {
         .ok_or_else(|| Term::tuple(vec![Term::atom("badarg"), Term::Atom(name)]))?;
     ctx.send(pid, msg);
     Ok(pid)
+}
+
+/// Moves `name` to `pid` (registering it if free), cluster-wide.
+pub fn re_register_name(ctx: &mut Ctx, name: Atom, pid: Pid) {
+    let lock = Term::tuple(vec![Term::atom("global"), Term::Atom(name)]);
+    trans(ctx, lock, None, |ctx| {
+        let req = Term::tuple(vec![
+            Term::atom("reregister"),
+            Term::Atom(name),
+            Term::Pid(pid),
+            Resolver::ExitOne.to_term(),
+        ]);
+        for s in servers(ctx) {
+            let _ = gen_server::call(ctx, s, req.clone(), Some(Duration::from_secs(10)));
+        }
+    });
+}
+
+/// Runs `f` holding the lock on `resource`, trying for up to `timeout`; `None` if the
+/// lock could not be had in time (the lock manager of the seed's drills).
+pub fn with_lock<T>(
+    ctx: &mut Ctx,
+    resource: impl Into<Term>,
+    timeout: Duration,
+    f: impl FnOnce(&mut Ctx) -> T,
+) -> Option<T> {
+    let id = resource.into();
+    let deadline = std::time::Instant::now() + timeout;
+    let mut attempt = 0;
+    while !set_lock(ctx, id.clone(), Some(0)) {
+        if std::time::Instant::now() >= deadline {
+            return None;
+        }
+        attempt += 1;
+        let node = ctx.node().clone();
+        node.block_in_place(|| backoff(attempt));
+    }
+    let r = f(ctx);
+    del_lock(ctx, id);
+    Some(r)
+}
+
+/// Starts a GenServer registered globally as `name` (`{:global, name}`); a name taken
+/// elsewhere gives `{:already_started, pid}` and the new server is stopped.
+pub fn start_server(ctx: &mut Ctx, server: impl GenServer, name: Atom) -> Result<Pid, Term> {
+    let pid = gen_server::start_opts(ctx, server, gen_server::StartOpts::default())?;
+    if register_name(ctx, name, pid) {
+        return Ok(pid);
+    }
+    let _ = gen_server::stop(ctx, pid, Term::atom("normal"), Some(Duration::from_secs(5)));
+    let holder = whereis_name(ctx.node(), name)
+        .map(Term::Pid)
+        .unwrap_or(Term::atom("undefined"));
+    Err(Term::tuple(vec![Term::atom("already_started"), holder]))
+}
+
+/// Calls the GenServer registered globally as `name`.
+pub fn call(
+    ctx: &mut Ctx,
+    name: Atom,
+    request: impl Into<Term>,
+    timeout: Option<Duration>,
+) -> Result<Term, gen_server::CallError> {
+    let pid = whereis_name(ctx.node(), name).ok_or(gen_server::CallError::NoProc)?;
+    gen_server::call(ctx, pid, request, timeout)
+}
+
+/// Casts to the GenServer registered globally as `name` (ignored if there is none).
+pub fn cast(ctx: &Ctx, name: Atom, msg: impl Into<Term>) {
+    if let Some(pid) = whereis_name(ctx.node(), name) {
+        gen_server::cast(ctx.node(), pid, msg);
+    }
 }

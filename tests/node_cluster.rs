@@ -235,18 +235,18 @@ fn links_cross_nodes_with_erlang_reasons() {
 fn a_frozen_node_is_declared_down_within_the_tick_time() {
     let epmd = free_port();
     let cookie = test_cookie();
-    let n1 = NodeProc::start("c7n1", &cookie, epmd, &["--tick-ms", "1000"]);
+    let n1 = NodeProc::start("c7n1", &cookie, epmd, &["--tick-ms", "2000"]);
     let mut config = oxbeam::node::NetConfig::named("c7ctl@localhost");
     config.cookie = Some(cookie.clone());
     config.epmd_port = Some(epmd);
-    config.tick_time = Duration::from_millis(1000);
+    config.tick_time = Duration::from_millis(2000);
     let ctl = Net::start(config).unwrap();
     assert!(ctl.connect(&n1.name));
     let mut me = ctl.node().attach();
     ctl.monitor_nodes(me.pid(), true, true);
-    // A busy but healthy link is never declared down: traffic for 2.5 tick times.
+    // A busy but healthy link is never declared down: traffic for 1.5 tick times.
     let echo = spawn_on(&ctl, &mut me, &n1.name, "echo", vec![]);
-    let until = std::time::Instant::now() + Duration::from_millis(2500);
+    let until = std::time::Instant::now() + Duration::from_millis(3000);
     while std::time::Instant::now() < until {
         me.send(echo, (me.pid(), 1));
         let got = me.receive_timeout(SOON);

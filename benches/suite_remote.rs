@@ -335,3 +335,179 @@ pub fn mesh_connect(ctl: &Ctl) -> Vec<Metric> {
         params: "{\"nodes\":8}".into(),
     }]
 }
+
+/// Waits until `node` sees `count` visible peers (its mesh is complete).
+fn await_mesh(ctl: &Ctl, me: &mut Attached, node: &str, count: i64) {
+    let me_pid = me.pid();
+    spawn(
+        ctl,
+        me,
+        node,
+        "oxbeam_bench",
+        "await_nodes",
+        vec![Term::Int(count), Term::Pid(me_pid)],
+    );
+    me.receive_match(
+        |m| m.tagged("meshed").is_some(),
+        Some(Duration::from_secs(60)),
+    );
+}
+
+pub fn rpc_call(ctl: &Ctl) -> Vec<Metric> {
+    let a = peer("rpa", ctl.epmd, None);
+    let b = peer("rpb", ctl.epmd, None);
+    let samples = repeat("rpc_call_latency_us", 0, 5, || {
+        let mut me = ctl.net.node().attach();
+        let me_pid = me.pid();
+        let args = vec![Term::atom(&b.name), Term::Int(20_000), Term::Pid(me_pid)];
+        spawn(ctl, &mut me, &a.name, "oxbeam_bench", "rpc_calls", args);
+        result(&mut me).as_float().unwrap_or(f64::NAN)
+    });
+    vec![Metric {
+        name: "rpc_call_latency_us",
+        unit: "us",
+        samples,
+        params: "{\"calls\":20000}".into(),
+    }]
+}
+
+pub fn global(ctl: &Ctl) -> Vec<Metric> {
+    let a = peer("gla", ctl.epmd, None);
+    let b = peer("glb", ctl.epmd, None);
+    let c = peer("glc", ctl.epmd, None);
+    const N: i64 = 2000;
+    let (mut reg, mut unreg, mut whereis) = (Vec::new(), Vec::new(), Vec::new());
+    let mut me = ctl.net.node().attach();
+    let me_pid = me.pid();
+    // Form the cluster: b and c connect to a.
+    for p in [&b, &c] {
+        spawn(
+            ctl,
+            &mut me,
+            &p.name,
+            "oxbeam_bench",
+            "connect",
+            vec![Term::atom(&a.name)],
+        );
+    }
+    await_mesh(ctl, &mut me, &a.name, 2);
+    for rep in 0..3 {
+        let worker = spawn(
+            ctl,
+            &mut me,
+            &a.name,
+            "oxbeam_bench",
+            "global_names",
+            vec![Term::Int(N), Term::Pid(me_pid)],
+        );
+        reg.push(result(&mut me).as_float().unwrap_or(f64::NAN));
+        spawn(
+            ctl,
+            &mut me,
+            &b.name,
+            "oxbeam_bench",
+            "whereis_loop",
+            vec![Term::Int(N), Term::Int(50), Term::Pid(me_pid)],
+        );
+        whereis.push(result(&mut me).as_float().unwrap_or(f64::NAN));
+        me.send(worker, Term::atom("unregister"));
+        unreg.push(result(&mut me).as_float().unwrap_or(f64::NAN));
+        eprintln!(
+            "  global rep {rep}: register {:.1} us, whereis {:.3} us, unregister {:.1} us",
+            reg[rep], whereis[rep], unreg[rep]
+        );
+    }
+    vec![
+        Metric {
+            name: "global_register_latency_us",
+            unit: "us",
+            samples: reg,
+            params: format!("{{\"names\":{N}}}"),
+        },
+        Metric {
+            name: "global_unregister_latency_us",
+            unit: "us",
+            samples: unreg,
+            params: format!("{{\"names\":{N}}}"),
+        },
+        Metric {
+            name: "global_whereis_latency_us",
+            unit: "us",
+            samples: whereis,
+            params: "{\"lookups\":100000}".into(),
+        },
+    ]
+}
+
+pub fn pg_members(ctl: &Ctl) -> Vec<Metric> {
+    let a = peer("pga", ctl.epmd, None);
+    let b = peer("pgb", ctl.epmd, None);
+    let mut me = ctl.net.node().attach();
+    let me_pid = me.pid();
+    spawn(
+        ctl,
+        &mut me,
+        &b.name,
+        "oxbeam_bench",
+        "connect",
+        vec![Term::atom(&a.name)],
+    );
+    await_mesh(ctl, &mut me, &a.name, 1);
+    let group = Term::atom("bench_group");
+    spawn(
+        ctl,
+        &mut me,
+        &a.name,
+        "oxbeam_bench",
+        "pg_join_many",
+        vec![group.clone(), Term::Int(1000)],
+    );
+    let mut run = |node: &str| {
+        repeat("pg_get_members_1k_us", 0, 5, || {
+            // Wait until the node sees all 1000 (a first pass reports the count).
+            loop {
+                spawn(
+                    ctl,
+                    &mut me,
+                    node,
+                    "oxbeam_bench",
+                    "pg_members",
+                    vec![group.clone(), Term::Int(1), Term::Pid(me_pid)],
+                );
+                let m = me.receive_match(
+                    |m| m.tagged("result").is_some(),
+                    Some(Duration::from_secs(60)),
+                );
+                if m.and_then(|m| m.tagged("result").map(|r| r[1].clone())) == Some(Term::Int(1000))
+                {
+                    break;
+                }
+            }
+            spawn(
+                ctl,
+                &mut me,
+                node,
+                "oxbeam_bench",
+                "pg_members",
+                vec![group.clone(), Term::Int(20_000), Term::Pid(me_pid)],
+            );
+            result(&mut me).as_float().unwrap_or(f64::NAN)
+        })
+    };
+    let remote = run(&b.name);
+    let local = run(&a.name);
+    vec![
+        Metric {
+            name: "pg_get_members_1k_us",
+            unit: "us",
+            samples: remote,
+            params: "{\"members\":1000,\"calls\":20000}".into(),
+        },
+        Metric {
+            name: "pg_get_members_1k_local_us",
+            unit: "us",
+            samples: local,
+            params: "{\"members\":1000,\"calls\":20000}".into(),
+        },
+    ]
+}

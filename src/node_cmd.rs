@@ -314,6 +314,146 @@ pub fn register_bench_functions(node: &Node) {
             Term::ok()
         },
     );
+    // rpc_calls(node, n, report): n sequential rpc calls of erlang:node/0 on `node`
+    // (100 untimed first); reports {:result, microseconds per call}.
+    f.register(
+        bench,
+        Atom::new("rpc_calls"),
+        3,
+        |ctx: &mut Ctx, args: Vec<Term>| {
+            use oxbeam::dist::rpc;
+            let (Some(node), Some(n), Some(report)) =
+                (args[0].as_atom(), args[1].as_int(), args[2].as_pid())
+            else {
+                return Term::atom("badarg");
+            };
+            let (m, f) = (Atom::new("erlang"), Atom::new("node"));
+            for _ in 0..100 {
+                let _ = rpc::call(ctx, node, m, f, vec![], Some(Duration::from_secs(10)));
+            }
+            let start = std::time::Instant::now();
+            for _ in 0..n {
+                let _ = rpc::call(ctx, node, m, f, vec![], Some(Duration::from_secs(10)));
+            }
+            let us = start.elapsed().as_secs_f64() * 1e6 / n as f64;
+            ctx.send(report, (Term::atom("result"), us));
+            Term::ok()
+        },
+    );
+    // global_names(n, report): registers n idle processes of this node as gname_I,
+    // reports {:result, us per register}; then on :unregister unregisters them all and
+    // reports {:result, us per unregister}.
+    f.register(
+        bench,
+        Atom::new("global_names"),
+        2,
+        |ctx: &mut Ctx, args: Vec<Term>| {
+            use oxbeam::dist::global;
+            use oxbeam::rt::Flow;
+            let (Some(n), Some(report)) = (args[0].as_int(), args[1].as_pid()) else {
+                return Term::atom("badarg");
+            };
+            let idle = |_: &mut Ctx, m: Term| {
+                if m.is_atom("stop") {
+                    Flow::stop_normal()
+                } else {
+                    Flow::Continue
+                }
+            };
+            let pids: Vec<_> = (0..n).map(|_| ctx.node().spawn(idle)).collect();
+            let names: Vec<Atom> = (0..n).map(|i| Atom::new(&format!("gname_{i}"))).collect();
+            let start = std::time::Instant::now();
+            for (name, pid) in names.iter().zip(&pids) {
+                global::register_name(ctx, *name, *pid);
+            }
+            let us = start.elapsed().as_secs_f64() * 1e6 / n as f64;
+            ctx.send(report, (Term::atom("result"), us));
+            ctx.receive_match(|m| m.is_atom("unregister"), None);
+            let start = std::time::Instant::now();
+            for name in &names {
+                global::unregister_name(ctx, *name);
+            }
+            let us = start.elapsed().as_secs_f64() * 1e6 / n as f64;
+            ctx.send(report, (Term::atom("result"), us));
+            for p in pids {
+                ctx.send(p, Term::atom("stop"));
+            }
+            Term::ok()
+        },
+    );
+    // whereis_loop(n, passes, report): passes x n global whereis lookups of gname_I;
+    // reports {:result, us per lookup}.
+    f.register(
+        bench,
+        Atom::new("whereis_loop"),
+        3,
+        |ctx: &mut Ctx, args: Vec<Term>| {
+            use oxbeam::dist::global;
+            let (Some(n), Some(passes), Some(report)) =
+                (args[0].as_int(), args[1].as_int(), args[2].as_pid())
+            else {
+                return Term::atom("badarg");
+            };
+            let names: Vec<Atom> = (0..n).map(|i| Atom::new(&format!("gname_{i}"))).collect();
+            let start = std::time::Instant::now();
+            let mut found = 0;
+            for _ in 0..passes {
+                for name in &names {
+                    found += usize::from(global::whereis_name(ctx.node(), *name).is_some());
+                }
+            }
+            let us = start.elapsed().as_secs_f64() * 1e6 / (n * passes) as f64;
+            ctx.send(report, (Term::atom("result"), us, found));
+            Term::ok()
+        },
+    );
+    // pg_members(group, n, report): get_members n times; reports {:result, us per call}.
+    f.register(
+        bench,
+        Atom::new("pg_members"),
+        3,
+        |ctx: &mut Ctx, args: Vec<Term>| {
+            use oxbeam::dist::pg;
+            let (Some(n), Some(report)) = (args[1].as_int(), args[2].as_pid()) else {
+                return Term::atom("badarg");
+            };
+            let start = std::time::Instant::now();
+            let mut total = 0;
+            for _ in 0..n {
+                total += pg::get_members(ctx.node(), pg::default_scope(), &args[0]).len();
+            }
+            let us = start.elapsed().as_secs_f64() * 1e6 / n as f64;
+            ctx.send(report, (Term::atom("result"), us, total as i64 / n.max(1)));
+            Term::ok()
+        },
+    );
+    // pg_join_many(group, n): n idle processes of this node join `group`; waits for :stop.
+    f.register(
+        bench,
+        Atom::new("pg_join_many"),
+        2,
+        |ctx: &mut Ctx, args: Vec<Term>| {
+            use oxbeam::dist::pg;
+            use oxbeam::rt::Flow;
+            let Some(n) = args[1].as_int() else {
+                return Term::atom("badarg");
+            };
+            let idle = |_: &mut Ctx, m: Term| {
+                if m.is_atom("stop") {
+                    Flow::stop_normal()
+                } else {
+                    Flow::Continue
+                }
+            };
+            let pids: Vec<_> = (0..n).map(|_| ctx.node().spawn(idle)).collect();
+            let _ = pg::join(ctx, pg::default_scope(), args[0].clone(), &pids);
+            while !ctx.receive().is_atom("stop") {}
+            for p in pids {
+                ctx.send(p, Term::atom("stop"));
+            }
+            Term::ok()
+        },
+    );
     // connect(node): Node.connect from here.
     f.register(
         bench,

@@ -366,11 +366,12 @@ fn main() {
         println!("{} {} {}", m.name, fmt_value(median(&m.samples)), m.unit);
         metrics.push(m);
     }
-    let remote_groups: [(&str, RemoteWorkload); 7] = [
+    let remote_groups: [(&str, RemoteWorkload); 8] = [
         ("remote_pingpong", remote::remote_pingpong),
         ("remote_small", remote::remote_throughput),
         ("rpc_call", remote::rpc_call),
         ("global", remote::global),
+        ("pg_propagation", remote::pg_propagation),
         ("pg_members", remote::pg_members),
         ("node_down", remote::node_down),
         ("mesh_connect", remote::mesh_connect),

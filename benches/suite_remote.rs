@@ -511,3 +511,40 @@ pub fn pg_members(ctl: &Ctl) -> Vec<Metric> {
         },
     ]
 }
+
+pub fn pg_propagation(ctl: &Ctl) -> Vec<Metric> {
+    let a = peer("ppa", ctl.epmd, None);
+    let b = peer("ppb", ctl.epmd, None);
+    let c = peer("ppc", ctl.epmd, None);
+    let mut me = ctl.net.node().attach();
+    let me_pid = me.pid();
+    for p in [&b, &c] {
+        spawn(
+            ctl,
+            &mut me,
+            &p.name,
+            "oxbeam_bench",
+            "connect",
+            vec![Term::atom(&a.name)],
+        );
+    }
+    await_mesh(ctl, &mut me, &a.name, 2);
+    let watcher = spawn(ctl, &mut me, &b.name, "oxbeam_bench", "pg_watch", vec![]);
+    let samples = repeat("pg_join_propagation_us", 0, 3, || {
+        spawn(
+            ctl,
+            &mut me,
+            &a.name,
+            "oxbeam_bench",
+            "pg_join_prop",
+            vec![Term::Pid(watcher), Term::Int(500), Term::Pid(me_pid)],
+        );
+        result(&mut me).as_float().unwrap_or(f64::NAN)
+    });
+    vec![Metric {
+        name: "pg_join_propagation_us",
+        unit: "us",
+        samples,
+        params: "{\"joins\":500}".into(),
+    }]
+}

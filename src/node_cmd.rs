@@ -454,6 +454,59 @@ pub fn register_bench_functions(node: &Node) {
             Term::ok()
         },
     );
+    // pg_watch(): on {:watch, group, from}: acks {:watching}, busy-polls get_members
+    // (yielding between polls) until the group has a member, sends {:seen, unix us}.
+    f.register(bench, Atom::new("pg_watch"), 0, |ctx: &mut Ctx, _| {
+        use oxbeam::dist::pg;
+        loop {
+            let m = ctx.receive();
+            let Some([group, Term::Pid(from)]) = m.tagged("watch") else {
+                return Term::ok();
+            };
+            ctx.send(*from, Term::atom("watching"));
+            while pg::get_members(ctx.node(), pg::default_scope(), group).is_empty() {
+                std::thread::yield_now();
+            }
+            ctx.send(*from, (Term::atom("seen"), unix_us()));
+        }
+    });
+    // pg_join_prop(watcher, n, report): n joins to fresh groups, each timed from just
+    // before the join to the watcher seeing it; reports {:result, median us}.
+    f.register(
+        bench,
+        Atom::new("pg_join_prop"),
+        3,
+        |ctx: &mut Ctx, args: Vec<Term>| {
+            use oxbeam::dist::pg;
+            let (Some(watcher), Some(n), Some(report)) =
+                (args[0].as_pid(), args[1].as_int(), args[2].as_pid())
+            else {
+                return Term::atom("badarg");
+            };
+            let me = ctx.pid();
+            let mut deltas = Vec::new();
+            for i in 0..n {
+                let group =
+                    Term::tuple(vec![Term::atom("prop"), Term::Int(i), Term::Int(unix_us())]);
+                ctx.send(watcher, (Term::atom("watch"), group.clone(), me));
+                ctx.receive_match(|m| m.is_atom("watching"), Some(Duration::from_secs(10)));
+                let t0 = unix_us();
+                let _ = pg::join(ctx, pg::default_scope(), group.clone(), &[me]);
+                let seen = ctx.receive_match(
+                    |m| m.tagged("seen").is_some(),
+                    Some(Duration::from_secs(10)),
+                );
+                if let Some(t1) = seen.and_then(|m| m.tagged("seen").and_then(|r| r[0].as_int())) {
+                    deltas.push((t1 - t0) as f64);
+                }
+                let _ = pg::leave(ctx, pg::default_scope(), group, &[me]);
+            }
+            deltas.sort_by(|a, b| a.total_cmp(b));
+            let median = deltas.get(deltas.len() / 2).copied().unwrap_or(f64::NAN);
+            ctx.send(report, (Term::atom("result"), median));
+            Term::ok()
+        },
+    );
     // connect(node): Node.connect from here.
     f.register(
         bench,
@@ -508,4 +561,11 @@ pub fn run(args: &[String]) -> Result<(), String> {
     net.shutdown();
     println!("node {} stopped", net.name().as_str());
     Ok(())
+}
+
+fn unix_us() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_micros() as i64)
+        .unwrap_or(0)
 }

@@ -25,6 +25,10 @@ use crate::term::{Atom, Pid, Ref, Term};
 /// ([`Ctx::exit`], or a fatal exit signal during a receive).
 pub(crate) struct ProcessExit(pub(crate) Term);
 
+/// Times a scheduler-run process looks for a message (yielding between looks) before
+/// a receive hands its worker's queue over and blocks.
+const RECEIVE_SPINS: u32 = 50;
+
 /// The most call tags remembered after a timed-out call, to drop a late reply.
 const MAX_ABANDONED_TAGS: usize = 1024;
 
@@ -289,13 +293,21 @@ impl Ctx {
         }
         let deadline = timeout.map(|d| Instant::now() + d);
         let mut blocking: Option<BlockGuard> = None;
+        let mut spins = 0;
         loop {
             let Some(signal) = self.pop_signal(false) else {
                 if deadline.is_some_and(|d| Instant::now() >= d) {
                     return None;
                 }
                 if blocking.is_none() && self.cell.is_job {
-                    // Hand this worker's queue to others before blocking it.
+                    // A reply often comes within microseconds: look again a few times,
+                    // yielding the CPU (the peer may need it), before paying for the
+                    // hand-off of this worker's queue to a spare thread.
+                    if spins < RECEIVE_SPINS && deadline.is_none_or(|d| Instant::now() < d) {
+                        spins += 1;
+                        std::thread::yield_now();
+                        continue;
+                    }
                     blocking = Some(BlockGuard::begin(&self.node));
                     continue;
                 }

@@ -94,10 +94,11 @@ fn locks_exclude_and_are_freed_when_the_holder_dies() {
     for n in [&a, &b] {
         oxbeam::dist::start(n).unwrap();
     }
-    assert!(a.connect("gl2b@localhost"));
     let mut ma = a.node().attach();
     let mut mb = b.node().attach();
-    assert!(global::sync(&mut ma, SOON) && global::sync(&mut mb, SOON));
+    // connect returns once global has synced with the peer.
+    assert!(oxbeam::dist::connect(&mut ma, &a, "gl2b@localhost", SOON));
+    assert!(global::sync(&mut mb, SOON));
     assert!(global::set_lock(&mut ma, Term::atom("res"), Some(0)));
     assert!(
         !global::set_lock(&mut mb, Term::atom("res"), Some(3)),

@@ -16,3 +16,20 @@ pub fn start(net: &Net) -> Result<(), String> {
     global::start(net.node()).map_err(|e| format!("global: {e}"))?;
     Ok(())
 }
+
+/// Connects to `node` and returns once this node's global name server has synced with
+/// the whole cluster it joined (OTP's `connect` with `global` running): true when both
+/// happened within `timeout`. (Nodes still joining the mesh transitively at that
+/// moment are synced as they connect.)
+pub fn connect(
+    ctx: &mut crate::rt::Ctx,
+    net: &Net,
+    node: &str,
+    timeout: std::time::Duration,
+) -> bool {
+    if !net.connect(node) {
+        return false;
+    }
+    // The mesh forms transitively; sync waits until global knows every connected node.
+    global::sync(ctx, timeout)
+}

@@ -275,6 +275,13 @@ fn global_genservers_re_registration_and_with_lock() {
         global::call(&mut ma, name, Term::atom("q"), Some(SOON)),
         Ok(Term::Int(7))
     );
+    // A locally registered server on another node, called as {name, node}.
+    oxbeam::rt::gen_server::start(b.node(), Answer(9), Some(Atom::new("local_answer"))).unwrap();
+    let at = oxbeam::rt::Dest::NameAt(Atom::new("local_answer"), b.name());
+    assert_eq!(
+        oxbeam::rt::gen_server::call(&mut ma, at, Term::atom("q"), Some(SOON)),
+        Ok(Term::Int(9))
+    );
     // with_lock: held by a, b times out; released after.
     assert!(global::set_lock(&mut ma, Term::atom("r"), Some(0)));
     assert_eq!(

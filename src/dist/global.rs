@@ -259,6 +259,13 @@ pub fn sync(ctx: &mut Ctx, timeout: Duration) -> bool {
 
 /// Starts this node's name server.
 pub fn start(node: &Node) -> Result<Pid, Term> {
+    // Already running: leave its view alone (readers use it).
+    if let Some(pid) = node.whereis(Atom::new(SERVER)) {
+        return Err(Term::tuple(vec![
+            Term::atom("already_started"),
+            Term::Pid(pid),
+        ]));
+    }
     let view = Arc::new(Names::default());
     node.set_extension(view.clone());
     let server = Server {

@@ -349,6 +349,13 @@ pub fn default_scope() -> Atom {
 
 /// Starts scope `scope` on this node (registered under that name).
 pub fn start_scope(node: &Node, scope: Atom) -> Result<Pid, Term> {
+    // Already running: leave its view alone (readers use it).
+    if let Some(pid) = node.whereis(scope) {
+        return Err(Term::tuple(vec![
+            Term::atom("already_started"),
+            Term::Pid(pid),
+        ]));
+    }
     let scopes = match node.extension::<Scopes>() {
         Some(s) => s,
         None => {

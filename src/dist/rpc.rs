@@ -79,6 +79,18 @@ pub fn send_request(
     function: Atom,
     args: Vec<Term>,
 ) -> Result<RequestId, RpcError> {
+    send_request_within(ctx, node, module, function, args, None)
+}
+
+/// [`send_request`], giving up on an unresponsive node after `timeout`.
+fn send_request_within(
+    ctx: &mut Ctx,
+    node: Atom,
+    module: Atom,
+    function: Atom,
+    args: Vec<Term>,
+    timeout: Option<Duration>,
+) -> Result<RequestId, RpcError> {
     let tag = ctx.make_ref();
     let spawn_args = vec![
         Term::Ref(tag),
@@ -99,14 +111,14 @@ pub fn send_request(
         pid
     } else {
         let net = net_of(ctx)?;
-        match net.spawn(ctx, node, mfa, false, true) {
+        let spawned = match timeout {
+            Some(t) => net.spawn_within(ctx, node, mfa, false, true, t),
+            None => net.spawn(ctx, node, mfa, false, true),
+        };
+        match spawned {
             Ok((pid, _)) => pid,
-            Err(e)
-                if e.as_atom() == Some(Atom::NOCONNECTION)
-                    || e.as_atom() == Some(Atom::TIMEOUT) =>
-            {
-                return Err(RpcError::NodeDown);
-            }
+            Err(e) if e.as_atom() == Some(Atom::NOCONNECTION) => return Err(RpcError::NodeDown),
+            Err(e) if e.as_atom() == Some(Atom::TIMEOUT) => return Err(RpcError::Timeout),
             Err(e) => return Err(RpcError::Exit(e)),
         }
     };
@@ -170,8 +182,11 @@ pub fn call(
     args: Vec<Term>,
     timeout: Option<Duration>,
 ) -> Result<Term, RpcError> {
-    let req = send_request(ctx, node, module, function, args)?;
-    receive_response(ctx, req, timeout)
+    let start = std::time::Instant::now();
+    let req = send_request_within(ctx, node, module, function, args, timeout)?;
+    // The timeout covers the whole call, the remote spawn included.
+    let left = timeout.map(|t| t.saturating_sub(start.elapsed()));
+    receive_response(ctx, req, left)
 }
 
 /// `:rpc.cast`: runs the function on `node`, nobody waits for it.
@@ -192,15 +207,16 @@ pub fn multicall(
     args: Vec<Term>,
     timeout: Option<Duration>,
 ) -> (Vec<Term>, Vec<Atom>) {
+    let deadline = timeout.map(|t| std::time::Instant::now() + t);
     let mut reqs = Vec::new();
     let mut bad = Vec::new();
     for &node in nodes {
-        match send_request(ctx, node, module, function, args.clone()) {
+        let left = deadline.map(|d| d.saturating_duration_since(std::time::Instant::now()));
+        match send_request_within(ctx, node, module, function, args.clone(), left) {
             Ok(r) => reqs.push((node, r)),
             Err(_) => bad.push(node),
         }
     }
-    let deadline = timeout.map(|t| std::time::Instant::now() + t);
     let mut results = Vec::new();
     for (node, req) in reqs {
         let left = deadline.map(|d| d.saturating_duration_since(std::time::Instant::now()));

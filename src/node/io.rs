@@ -303,7 +303,7 @@ impl IoLoop {
                 return;
             };
             match (&*io.stream).read(&mut buf) {
-                Ok(0) => return self.close(net, token, "connection closed by peer"),
+                Ok(0) => return self.close(net, token, "connection_closed"),
                 Ok(n) => {
                     io.last_recv = Instant::now();
                     io.decoder.push(&buf[..n]);

@@ -383,6 +383,21 @@ impl Net {
         link: bool,
         monitor: bool,
     ) -> Result<(Pid, Option<Ref>), Term> {
+        let wait = self.0.config.connect_timeout + self.0.config.tick_time;
+        self.spawn_within(ctx, node, mfa, link, monitor, wait)
+    }
+
+    /// [`Net::spawn`] waiting at most `timeout` for the new pid (then `:timeout`; the
+    /// process may or may not have started).
+    pub fn spawn_within(
+        &self,
+        ctx: &mut Ctx,
+        node: Atom,
+        mfa: (Atom, Atom, Vec<Term>),
+        link: bool,
+        monitor: bool,
+        timeout: std::time::Duration,
+    ) -> Result<(Pid, Option<Ref>), Term> {
         let (module, function, args) = mfa;
         let reference = ctx.make_ref();
         if node == self.0.name {
@@ -429,7 +444,7 @@ impl Net {
                 Some([Term::Ref(r), result]) if *r == reference => Some(result.clone()),
                 _ => None,
             },
-            Some(self.0.config.connect_timeout + self.0.config.tick_time),
+            Some(timeout),
         );
         match reply.as_ref().and_then(|r| r.as_tuple()) {
             Some([tag, Term::Pid(pid)]) if tag.is_atom("ok") => {

@@ -304,7 +304,9 @@ pub fn call(
         Dest::NameAt(n, node) if node == ctx.node().name() => {
             ctx.node().whereis(n).ok_or(CallError::NoProc)?
         }
-        Dest::NameAt(..) => return Err(CallError::NoConnection),
+        Dest::NameAt(name, node) => {
+            return call_remote_name(ctx, name, node, request.into(), timeout);
+        }
     };
     if pid == ctx.pid() {
         return Err(CallError::CallingSelf);
@@ -341,6 +343,34 @@ pub fn call(
             Err(CallError::Timeout)
         }
     }
+}
+
+/// A call to `{name, node}` on another node. There is no monitor by name yet, so a
+/// server that is not there (or dies) shows as a timeout, not `noproc`; a late reply
+/// is dropped as for any timed-out call.
+fn call_remote_name(
+    ctx: &mut Ctx,
+    name: Atom,
+    node: Atom,
+    request: Term,
+    timeout: Option<Duration>,
+) -> Result<Term, CallError> {
+    let tag = ctx.make_ref();
+    let from = Term::tuple(vec![Term::Pid(ctx.pid()), Term::Ref(tag)]);
+    let msg = Term::tuple(vec![Term::Atom(Atom::GEN_CALL), from, request]);
+    ctx.send_to(Dest::NameAt(name, node), msg)
+        .map_err(|_| CallError::NoProc)?;
+    let reply = ctx.receive_with(
+        |m| match m.as_tuple() {
+            Some([Term::Ref(t), reply]) if *t == tag => Some(reply.clone()),
+            _ => None,
+        },
+        Some(timeout.unwrap_or(Duration::from_secs(5))),
+    );
+    reply.ok_or_else(|| {
+        ctx.abandon_tag(tag);
+        CallError::Timeout
+    })
 }
 
 /// Casts `msg` to a server (never fails; an unknown name is ignored, as in OTP).

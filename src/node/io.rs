@@ -520,6 +520,9 @@ impl IoLoop {
             };
             st.socket = Some(io.stream.clone());
             let _ = conn.flush_locked(&mut st);
+            // Under the lock `connect` waits on: whoever subscribes after `connect`
+            // returned gets no nodeup for this node, whoever subscribed before gets it.
+            net.notify_watchers(name, true, hidden, "");
         }
         conn.changed.notify_all();
         io.conn = Some(conn.clone());
@@ -528,7 +531,6 @@ impl IoLoop {
         io.deadline = None;
         io.last_recv = Instant::now();
         log::info!("node {name} up (creation {})", peer.identity.creation);
-        net.notify_watchers(name, true, hidden, "");
         if !hidden {
             let nodes: Vec<String> = net
                 .visible_peers()

@@ -196,8 +196,33 @@ fn a_healed_partition_resolves_conflicting_names_the_same_way_everywhere() {
         mb_pid,
         global::Resolver::NotifyAll
     ));
+    // A user resolver (registered on both nodes): keep the larger pid.
+    let dup3 = Atom::new("dup_fun");
+    let resolver = global::Resolver::Function(Atom::new("res"), Atom::new("keep_larger"));
+    for n in [&a, &b] {
+        n.node().functions().register(
+            Atom::new("res"),
+            Atom::new("keep_larger"),
+            3,
+            |_: &mut Ctx, args: Vec<Term>| args[2].clone(),
+        );
+    }
+    let (ra, rb) = (a.node().spawn(idle), b.node().spawn(idle));
+    assert!(global::register_name_with(&mut ma, dup3, ra, resolver));
+    assert!(global::register_name_with(&mut mb, dup3, rb, resolver));
     // Heal.
     assert!(a.connect("gl3b@localhost"));
+    support::wait_for("the resolver's choice everywhere", SOON, || {
+        let (x, y) = (
+            global::whereis_name(a.node(), dup3),
+            global::whereis_name(b.node(), dup3),
+        );
+        (x == Some(ra.max(rb)) && y == Some(ra.max(rb)), (x, y))
+    });
+    assert!(
+        a.node().is_alive(ra) && b.node().is_alive(rb),
+        "a user resolver kills no one itself"
+    );
     let keep = pa.min(pb);
     let lose = pa.max(pb);
     support::wait_for("one holder everywhere", SOON, || {

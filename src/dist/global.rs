@@ -20,9 +20,11 @@
 //!
 //! **Partitions.** When two servers sync and both have a name for different pids, both
 //! apply the same deterministic rule: the registration of the smaller pid (in term
-//! order) stays; with the default resolver the other process is killed (OTP's
-//! `random_exit_name`, but the same choice everywhere); with `notify_all_name` both lose
-//! the name and get `{:global_name_conflict, name, other_pid}`.
+//! order, i.e. on the node with the smaller name) stays and, with the default resolver,
+//! the other process is killed (as OTP's `random_exit_name`); with `notify_all_name`
+//! both lose the name and get `{:global_name_conflict, name, other_pid}`; with a user
+//! resolver (a registered `module:function/3`) its answer stands. The resolver of the
+//! smaller pid's registration decides.
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -44,20 +46,28 @@ pub enum Resolver {
     ExitOne,
     /// Unregister both; each gets `{:global_name_conflict, name, other}`.
     NotifyAll,
+    /// Ask the registered function `module:function/3`, called on every node with
+    /// `(name, smaller pid, larger pid)` (so every node asks alike; it must be registered
+    /// on every node and decide the same way): it returns the pid to keep, or anything
+    /// else to keep neither. The other process is left alone (OTP's user resolver).
+    Function(Atom, Atom),
 }
 
 impl Resolver {
     fn to_term(self) -> Term {
-        Term::atom(match self {
-            Resolver::ExitOne => "exit",
-            Resolver::NotifyAll => "notify",
-        })
+        match self {
+            Resolver::ExitOne => Term::atom("exit"),
+            Resolver::NotifyAll => Term::atom("notify"),
+            Resolver::Function(m, f) => {
+                Term::tuple(vec![Term::atom("fun"), Term::Atom(m), Term::Atom(f)])
+            }
+        }
     }
     fn from_term(t: &Term) -> Resolver {
-        if t.is_atom("notify") {
-            Resolver::NotifyAll
-        } else {
-            Resolver::ExitOne
+        match t.tagged("fun") {
+            Some([Term::Atom(m), Term::Atom(f)]) => Resolver::Function(*m, *f),
+            _ if t.is_atom("notify") => Resolver::NotifyAll,
+            _ => Resolver::ExitOne,
         }
     }
 }
@@ -105,8 +115,37 @@ impl Server {
             } else {
                 (other, pid)
             };
-            match () {
-                _ if other_resolver == Resolver::NotifyAll || resolver == Resolver::NotifyAll => {
+            // Both sides registered with their own resolver; the smaller pid's rules.
+            let rule = if pid < other {
+                resolver
+            } else {
+                other_resolver
+            };
+            match rule {
+                Resolver::Function(m, f) => {
+                    let chosen = match ctx.node().functions().lookup(m, f, 3) {
+                        Some(fun) => fun(
+                            ctx,
+                            vec![Term::Atom(name), Term::Pid(keep), Term::Pid(lose)],
+                        )
+                        .as_pid(),
+                        None => {
+                            log::warn!(
+                                "global: resolver {m}:{f}/3 is not registered; keeping neither for {name}"
+                            );
+                            None
+                        }
+                    };
+                    match chosen {
+                        Some(p) if p == keep || p == lose => {
+                            self.names.insert(name, (p, rule));
+                        }
+                        _ => {
+                            self.names.remove(&name);
+                        }
+                    }
+                }
+                Resolver::NotifyAll => {
                     self.names.remove(&name);
                     for (p, o) in [(pid, other), (other, pid)] {
                         if ctx.node().is_local(p) {
@@ -121,7 +160,7 @@ impl Server {
                         }
                     }
                 }
-                _ => {
+                Resolver::ExitOne => {
                     self.names.insert(name, (keep, resolver));
                     if ctx.node().is_local(lose) {
                         log::info!(

@@ -174,6 +174,55 @@ pub fn register_functions(node: &Node) {
             Term::ok()
         },
     );
+    // locked_increments(counter, k, report): k read-modify-write increments of a counter
+    // process ({:get, from} -> value; {:set, v, from} -> :ok), each under the global
+    // lock :counter_lock; then {:done, node} to report.
+    f.register(
+        test,
+        Atom::new("locked_increments"),
+        3,
+        |ctx: &mut Ctx, args: Vec<Term>| {
+            use oxbeam::dist::global;
+            let (Some(counter), Some(k), Some(report)) =
+                (args[0].as_pid(), args[1].as_int(), args[2].as_pid())
+            else {
+                return Term::atom("badarg");
+            };
+            global::sync(ctx, Duration::from_secs(10));
+            for _ in 0..k {
+                global::trans(ctx, Term::atom("counter_lock"), None, |ctx| {
+                    let me = ctx.pid();
+                    ctx.send(counter, (Term::atom("get"), me));
+                    let v = ctx
+                        .receive_match(|m| m.as_int().is_some(), None)
+                        .and_then(|m| m.as_int())
+                        .unwrap_or(0);
+                    ctx.send(counter, (Term::atom("set"), v + 1, me));
+                    ctx.receive_match(|m| m.is_atom("ok"), None);
+                });
+            }
+            ctx.send(report, (Term::atom("done"), Term::Atom(ctx.node().name())));
+            Term::ok()
+        },
+    );
+    // hold_lock(id, report): takes global lock `id`, reports {:locked, id}, holds it.
+    f.register(
+        test,
+        Atom::new("hold_lock"),
+        2,
+        |ctx: &mut Ctx, args: Vec<Term>| {
+            use oxbeam::dist::global;
+            let Some(report) = args[1].as_pid() else {
+                return Term::atom("badarg");
+            };
+            global::sync(ctx, Duration::from_secs(10));
+            if global::set_lock(ctx, args[0].clone(), None) {
+                ctx.send(report, (Term::atom("locked"), args[0].clone()));
+            }
+            while !ctx.receive().is_atom("stop") {}
+            Term::ok()
+        },
+    );
     f.register(test, Atom::new("crash"), 0, |_: &mut Ctx, _| {
         panic!("crashed on purpose")
     });

@@ -327,3 +327,86 @@ fn global_genservers_re_registration_and_with_lock() {
     a.shutdown();
     b.shutdown();
 }
+
+#[test]
+fn lock_contention_from_three_nodes_loses_no_update_and_a_killed_holder_frees_it() {
+    use oxbeam::rt::{Ctx, Flow};
+    let epmd = free_port();
+    let cookie = test_cookie();
+    let nodes: Vec<NodeProc> = (1..=3)
+        .map(|i| {
+            let extra: &[&str] = if i == 1 {
+                &[]
+            } else {
+                &["--connect", "gl5n1@localhost"]
+            };
+            NodeProc::start(&format!("gl5n{i}"), &cookie, epmd, extra)
+        })
+        .collect();
+    let ctl = net("gl5ctl", epmd, &cookie);
+    oxbeam::dist::start(&ctl).unwrap();
+    assert!(ctl.connect(&nodes[0].name));
+    support::wait_for("the mesh", SOON, || (ctl.nodes().len() == 3, ctl.nodes()));
+    let mut me = ctl.node().attach();
+    assert!(global::sync(&mut me, SOON));
+    // The counter lives here; it answers gets and sets, knowing nothing of locks.
+    let mut value = 0i64;
+    let counter = ctl.node().spawn(move |ctx: &mut Ctx, m: Term| {
+        if let Some([Term::Pid(from)]) = m.tagged("get") {
+            ctx.send(*from, value);
+        } else if let Some([Term::Int(v), Term::Pid(from)]) = m.tagged("set") {
+            value = *v;
+            ctx.send(*from, Term::atom("ok"));
+        } else if let Some([Term::Pid(from)]) = m.tagged("read") {
+            ctx.send(*from, (Term::atom("value"), value));
+        }
+        Flow::Continue
+    });
+    const K: i64 = 50;
+    let my = me.pid();
+    for n in &nodes {
+        let mfa = (
+            Atom::new("oxbeam_test"),
+            Atom::new("locked_increments"),
+            vec![Term::Pid(counter), Term::Int(K), Term::Pid(my)],
+        );
+        ctl.spawn(&mut me, Atom::new(&n.name), mfa, false, false)
+            .unwrap();
+    }
+    for _ in 0..3 {
+        me.receive_match(|m| m.tagged("done").is_some(), Some(SOON * 6))
+            .expect("every node finishes");
+    }
+    me.send(counter, (Term::atom("read"), my));
+    let v = me
+        .receive_match(|m| m.tagged("value").is_some(), Some(SOON))
+        .unwrap();
+    assert_eq!(v, (Term::atom("value"), 3 * K).into(), "no lost update");
+    // A lock held by a process on a node that is then killed is freed.
+    let mut victim = NodeProc::start(
+        "gl5victim",
+        &cookie,
+        epmd,
+        &["--connect", "gl5n1@localhost"],
+    );
+    support::wait_for("victim in the mesh", SOON, || {
+        (ctl.nodes().len() == 4, ctl.nodes())
+    });
+    assert!(global::sync(&mut me, SOON));
+    let mfa = (
+        Atom::new("oxbeam_test"),
+        Atom::new("hold_lock"),
+        vec![Term::atom("held"), Term::Pid(my)],
+    );
+    ctl.spawn(&mut me, Atom::new(&victim.name), mfa, false, false)
+        .unwrap();
+    me.receive_match(|m| m.tagged("locked").is_some(), Some(SOON))
+        .expect("the victim holds the lock");
+    assert!(!global::set_lock(&mut me, Term::atom("held"), Some(2)));
+    victim.kill();
+    support::wait_for("lock freed", SOON, || {
+        (global::set_lock(&mut me, Term::atom("held"), Some(0)), ())
+    });
+    drop(me);
+    ctl.shutdown();
+}

@@ -292,7 +292,15 @@ impl IoLoop {
             }
         }
         if let Some(why) = io.closing.take() {
-            self.close(net, token, &why);
+            return self.close(net, token, &why);
+        }
+        // The handshake bytes are out: ordinary traffic may use the socket now.
+        if let (Hs::Done, Some(conn)) = (&io.hs, &io.conn) {
+            let mut st = conn.state.lock();
+            if st.socket.is_none() && matches!(st.phase, Phase::Up { .. }) {
+                st.socket = Some(io.stream.clone());
+                let _ = conn.flush_locked(&mut st);
+            }
         }
     }
 
@@ -397,8 +405,12 @@ impl IoLoop {
                 if let Some(io) = self.conns.get_mut(&token) {
                     write_frame(&mut io.hs_out, &msg.encode());
                 }
+                // Up here first (so this side counts the peer as connected before the
+                // peer can learn it is accepted); the socket is attached for ordinary
+                // traffic once the last handshake bytes are out.
+                let up = self.install(net, token, peer);
                 self.flush_handshake(net, token);
-                self.install(net, token, peer)
+                up && self.conns.contains_key(&token)
             }
             Step::Done(peer) => self.install(net, token, peer),
             Step::Failed(e) => {
@@ -518,8 +530,10 @@ impl IoLoop {
                 creation: peer.identity.creation,
                 hidden,
             };
-            st.socket = Some(io.stream.clone());
-            let _ = conn.flush_locked(&mut st);
+            if io.hs_out.is_empty() {
+                st.socket = Some(io.stream.clone());
+                let _ = conn.flush_locked(&mut st);
+            }
             // Under the lock `connect` waits on: whoever subscribes after `connect`
             // returned gets no nodeup for this node, whoever subscribed before gets it.
             net.notify_watchers(name, true, hidden, "");

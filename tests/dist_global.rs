@@ -290,6 +290,12 @@ fn global_genservers_re_registration_and_with_lock() {
         dup,
         Term::tuple(vec![Term::atom("already_started"), Term::Pid(first)])
     );
+    // One name per pid, as in OTP.
+    assert!(!global::register_name(
+        &mut ma,
+        Atom::new("second_name"),
+        first
+    ));
     // re_register moves the name.
     let second = oxbeam::rt::gen_server::start(b.node(), Answer(7), None).unwrap();
     global::re_register_name(&mut mb, name, second);

@@ -430,7 +430,12 @@ pub fn register_name(ctx: &mut Ctx, name: Atom, pid: Pid) -> bool {
 pub fn register_name_with(ctx: &mut Ctx, name: Atom, pid: Pid, resolver: Resolver) -> bool {
     let lock = Term::tuple(vec![Term::atom("global"), Term::Atom(name)]);
     trans(ctx, lock, None, |ctx| {
-        if whereis_name(ctx.node(), name).is_some() {
+        // As OTP: a name that is taken, or a pid that already has a name, gives `no`.
+        let taken = ctx.node().extension::<Names>().is_some_and(|n| {
+            let n = n.0.read();
+            n.contains_key(&name) || n.values().any(|p| *p == pid)
+        });
+        if taken {
             return false;
         }
         let req = Term::tuple(vec![

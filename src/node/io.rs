@@ -565,15 +565,7 @@ impl IoLoop {
                     log::warn!("from {peer}: signal for {to:?}, not a pid of this node; dropped");
                     return;
                 }
-                let from = match &signal {
-                    Signal::Message(_) => None,
-                    Signal::Exit { from, .. }
-                    | Signal::Link { from }
-                    | Signal::Unlink { from }
-                    | Signal::Monitor { from, .. }
-                    | Signal::Demonitor { from, .. }
-                    | Signal::Down { from, .. } => Some(*from),
-                };
+                let from = signal.sender();
                 if let Some(from) = from {
                     if from.node() != peer {
                         log::warn!("from {peer}: signal claiming to come from {from:?}; dropped");

@@ -677,15 +677,7 @@ impl Router for NetRouter {
         let Some(net) = self.0.upgrade() else {
             return;
         };
-        let local = match &signal {
-            Signal::Message(_) => None,
-            Signal::Exit { from, .. }
-            | Signal::Link { from }
-            | Signal::Unlink { from }
-            | Signal::Monitor { from, .. }
-            | Signal::Demonitor { from, .. }
-            | Signal::Down { from, .. } => Some(*from),
-        };
+        let local = signal.sender();
         let conn = net.conn_for(to.node(), None);
         let msg = Wire::Signal { to, signal };
         let sent = conn.send(&msg, |st| {

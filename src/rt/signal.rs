@@ -60,6 +60,22 @@ pub enum Signal {
     },
 }
 
+impl Signal {
+    /// The process a control signal comes from (`None` for a plain message, which
+    /// doesn't say).
+    pub fn sender(&self) -> Option<Pid> {
+        match self {
+            Signal::Message(_) => None,
+            Signal::Exit { from, .. }
+            | Signal::Link { from }
+            | Signal::Unlink { from }
+            | Signal::Monitor { from, .. }
+            | Signal::Demonitor { from, .. }
+            | Signal::Down { from, .. } => Some(*from),
+        }
+    }
+}
+
 /// What a process does with an exit signal.
 #[derive(Debug, PartialEq)]
 #[must_use]

@@ -329,3 +329,23 @@ fn a_node_dropped_without_shutdown_lets_its_threads_go() {
         (threads_named("dropme-") == 0, threads_named("dropme-"))
     });
 }
+
+#[test]
+fn a_node_level_start_from_inside_a_process_does_not_stall_one_worker() {
+    // gen_server::start(&node, ..) attaches a temporary process to the calling thread;
+    // called from inside a process, that thread is the only worker, and its wait must
+    // hand the worker over like any receive in a process.
+    let node = support::node(1);
+    let mut me = node.attach();
+    let me_pid = me.pid();
+    node.spawn_task(move |ctx: &mut Ctx| {
+        let started = gen_server::start(ctx.node(), Link { next: None }, None);
+        let answer = started.and_then(|s| {
+            gen_server::call(ctx, s, Term::Int(7), Some(SOON)).map_err(|e| e.reason())
+        });
+        ctx.send(me_pid, format!("{answer:?}"));
+    });
+    assert_eq!(me.receive_timeout(SOON), Some(Term::str("Ok(7)")));
+    drop(me);
+    node.shutdown();
+}

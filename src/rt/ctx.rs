@@ -25,7 +25,7 @@ use crate::term::{Atom, Pid, Ref, Term};
 /// ([`Ctx::exit`], or a fatal exit signal during a receive).
 pub(crate) struct ProcessExit(pub(crate) Term);
 
-/// Times a scheduler-run process looks for a message (yielding between looks) before
+/// Times a process looks for a message (yielding between looks) before
 /// a receive hands its worker's queue over and blocks.
 const RECEIVE_SPINS: u32 = 50;
 
@@ -299,7 +299,11 @@ impl Ctx {
                 if deadline.is_some_and(|d| Instant::now() >= d) {
                     return None;
                 }
-                if blocking.is_none() && self.cell.is_job {
+                // Any process about to block a worker thread hands the worker over: a
+                // scheduler-run one, or an attached one created on a worker (a
+                // node-level call made from inside a process). On other threads
+                // `block_begin` does nothing.
+                if blocking.is_none() {
                     // A reply often comes within microseconds: look again a few times,
                     // yielding the CPU (the peer may need it), before paying for the
                     // hand-off of this worker's queue to a spare thread.

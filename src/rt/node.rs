@@ -288,22 +288,58 @@ impl Node {
         parent: Option<&mut Ctx>,
     ) -> (Pid, Option<Ref>) {
         let pid = self.new_pid();
-        let cell = ProcessCell::new(pid, true);
-        let mut ctx = Ctx::new(self.clone(), cell.clone(), parent.as_ref().map(|p| p.pid()));
-        ctx.trap_exit = opts.trap_exit;
-        let mut monitor = None;
-        if let Some(parent) = parent {
+        let mut link = None;
+        let mut watcher = None;
+        if let Some(parent) = &parent {
             // A new process can't have exited yet, so both ends are set up directly.
-            if opts.link {
+            link = opts.link.then(|| parent.pid());
+            watcher = opts.monitor.then(|| (parent.pid(), self.make_ref()));
+        }
+        let cell = self.create_job(
+            pid,
+            body,
+            parent.as_ref().map(|p| p.pid()),
+            opts.trap_exit,
+            link,
+            watcher,
+        );
+        if let Some(parent) = parent {
+            if link.is_some() {
                 parent.links.insert(pid);
-                ctx.links.insert(parent.pid());
             }
-            if opts.monitor {
-                let r = self.make_ref();
+            if let Some((_, r)) = watcher {
                 parent.monitors.insert(r, pid);
-                ctx.watchers.insert(r, parent.pid());
-                monitor = Some(r);
             }
+        }
+        if let Some(name) = opts.register
+            && let Err(e) = self.register(name, pid)
+        {
+            log::debug!("spawn: cannot register {name}: {e}");
+        }
+        self.scheduler().schedule(cell);
+        (pid, watcher.map(|(_, r)| r))
+    }
+
+    /// A scheduler-run process in the table, not yet in a run queue (its `scheduled`
+    /// flag starts set, so only the caller's `schedule` enqueues it), linked to `link`
+    /// and monitored by `watcher` (pid, ref) on its side.
+    fn create_job(
+        &self,
+        pid: Pid,
+        body: Box<dyn Behaviour>,
+        parent: Option<Pid>,
+        trap_exit: bool,
+        link: Option<Pid>,
+        watcher: Option<(Pid, Ref)>,
+    ) -> Arc<ProcessCell> {
+        let cell = ProcessCell::new(pid, true);
+        let mut ctx = Ctx::new(self.clone(), cell.clone(), parent);
+        ctx.trap_exit = trap_exit;
+        if let Some(l) = link {
+            ctx.links.insert(l);
+        }
+        if let Some((w, r)) = watcher {
+            ctx.watchers.insert(r, w);
         }
         *cell.job.lock() = Some(Box::new(Job {
             ctx,
@@ -311,13 +347,7 @@ impl Node {
             started: false,
         }));
         self.0.processes.insert(cell.clone());
-        if let Some(name) = opts.register
-            && let Err(e) = self.register(name, pid)
-        {
-            log::debug!("spawn: cannot register {name}: {e}");
-        }
-        self.scheduler().schedule(cell);
-        (pid, monitor)
+        cell
     }
 
     /// Makes the calling OS thread a process of this node, with a pid and a mailbox.
@@ -491,20 +521,7 @@ impl Node {
             let _ = f(ctx, args);
         });
         let pid = self.new_pid();
-        let cell = ProcessCell::new(pid, true);
-        let mut ctx = Ctx::new(self.clone(), cell.clone(), link);
-        if let Some(parent) = link {
-            ctx.links.insert(parent);
-        }
-        if let Some((watcher, reference)) = monitor {
-            ctx.watchers.insert(reference, watcher);
-        }
-        *cell.job.lock() = Some(Box::new(Job {
-            ctx,
-            body: Box::new(body),
-            started: false,
-        }));
-        self.0.processes.insert(cell.clone());
+        let cell = self.create_job(pid, Box::new(body), link, false, link, monitor);
         Ok(Prepared {
             node: self.clone(),
             cell,

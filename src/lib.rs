@@ -31,11 +31,14 @@
 //!   [`table`](rt::table).
 //! - [`node`]: named nodes ([`Net`](node::Net)): the EPMD-protocol port mapper, the
 //!   cookie handshake, mio connections, remote signals and spawn by registered name.
-//! - [`dist`]: cluster services: [`rpc`](dist::rpc) so far; global and pg to come,
-//!   then the applications (kv, chat, console).
+//! - [`dist`]: cluster services: [`rpc`](dist::rpc), [`global`](dist::global) names and
+//!   locks, [`pg`](dist::pg) process groups.
+//! - Applications: [`console`] (the interactive node prompt), [`demo`]; kv and chat to
+//!   come.
 #![forbid(unsafe_code)]
 #![deny(missing_docs)]
 
+pub mod console;
 pub mod demo;
 pub mod dist;
 pub mod node;

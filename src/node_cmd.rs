@@ -570,6 +570,23 @@ pub fn register_bench_functions(node: &Node) {
     );
 }
 
+/// Runs `oxbeam console ...`: a node (with the same options and functions as `oxbeam
+/// node`) driven by the interactive prompt; stops at end of input.
+pub fn run_console(args: &[String]) -> Result<(), String> {
+    let (config, connect, _) = parse(args)?;
+    let net = Net::start(config)?;
+    oxbeam::dist::start(&net)?;
+    register_functions(net.node());
+    for peer in &connect {
+        if !net.connect(peer) {
+            eprintln!("could not connect to {peer}");
+        }
+    }
+    oxbeam::console::run(net.clone());
+    net.shutdown();
+    Ok(())
+}
+
 /// Runs `oxbeam node ...`.
 pub fn run(args: &[String]) -> Result<(), String> {
     let (config, connect, stop_on_eof) = parse(args)?;

@@ -82,6 +82,41 @@ pub struct Conn {
     /// When this side last queued something (ms since `epoch`), for ticks.
     pub(crate) last_sent: AtomicU64,
     pub(crate) epoch: Instant,
+    /// Messages and encoded bytes each way, for the console's `stats`.
+    pub(crate) counters: Counters,
+}
+
+/// Traffic counters of one connection (relaxed atomics; read for display only).
+#[derive(Default)]
+pub(crate) struct Counters {
+    pub(crate) msgs_out: AtomicU64,
+    pub(crate) bytes_out: AtomicU64,
+    pub(crate) msgs_in: AtomicU64,
+    pub(crate) bytes_in: AtomicU64,
+}
+
+/// Traffic on one connection since it was set up.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct ConnStats {
+    /// Messages (signals, spawn requests, ticks...) sent.
+    pub msgs_out: u64,
+    /// Encoded bytes sent (before framing).
+    pub bytes_out: u64,
+    /// Messages received (after reassembly).
+    pub msgs_in: u64,
+    /// Frame bytes received.
+    pub bytes_in: u64,
+}
+
+impl Counters {
+    pub(crate) fn snapshot(&self) -> ConnStats {
+        ConnStats {
+            msgs_out: self.msgs_out.load(Ordering::Relaxed),
+            bytes_out: self.bytes_out.load(Ordering::Relaxed),
+            msgs_in: self.msgs_in.load(Ordering::Relaxed),
+            bytes_in: self.bytes_in.load(Ordering::Relaxed),
+        }
+    }
 }
 
 thread_local! {
@@ -116,6 +151,7 @@ impl Conn {
             changed: Condvar::new(),
             busy_limit,
             last_sent: AtomicU64::new(0),
+            counters: Counters::default(),
             epoch,
         })
     }
@@ -164,6 +200,7 @@ impl Conn {
             return false;
         }
         record(&mut st);
+        let len = bytes.len() as u64;
         if st.out.is_empty() && bytes.len() <= FRAGMENT && st.socket.is_some() {
             st.out.frame_whole(&bytes);
         } else {
@@ -171,6 +208,8 @@ impl Conn {
         }
         self.last_sent
             .store(self.epoch.elapsed().as_millis() as u64, Ordering::Relaxed);
+        self.counters.msgs_out.fetch_add(1, Ordering::Relaxed);
+        self.counters.bytes_out.fetch_add(len, Ordering::Relaxed);
         if st.socket.is_some() {
             let _ = self.flush_locked(&mut st);
         }

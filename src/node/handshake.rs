@@ -397,6 +397,8 @@ impl AcceptorState {
 pub struct Acceptor {
     me: Identity,
     cookie: Vec<u8>,
+    /// Cookies set for particular peers (`Node.set_cookie(node, cookie)`), by name.
+    peer_cookies: std::collections::HashMap<String, Vec<u8>>,
     nonce_a: Nonce,
     versions: (u16, u16),
     state: AcceptorState,
@@ -425,10 +427,22 @@ impl Acceptor {
         Acceptor {
             me,
             cookie: cookie.to_vec(),
+            peer_cookies: Default::default(),
             nonce_a: nonce,
             versions: (MIN_VERSION, MAX_VERSION),
             state: AcceptorState::AwaitHello,
         }
+    }
+
+    /// Uses `cookies[peer]` instead of the default cookie for those peers (Erlang's
+    /// `erlang:set_cookie(Node, Cookie)`): the initiator's name is known by the time
+    /// its proof is checked.
+    pub fn with_peer_cookies(
+        mut self,
+        cookies: std::collections::HashMap<String, Vec<u8>>,
+    ) -> Acceptor {
+        self.peer_cookies = cookies;
+        self
     }
 
     /// Feeds the next message from the initiator. A good Hello gives
@@ -541,7 +555,11 @@ impl Acceptor {
             nonce_i: &pending.nonce_i,
             nonce_a: &self.nonce_a,
         };
-        if !transcript.verify(&self.cookie, INITIATOR_LABEL, mac) {
+        let cookie = self
+            .peer_cookies
+            .get(&pending.peer.name)
+            .unwrap_or(&self.cookie);
+        if !transcript.verify(cookie, INITIATOR_LABEL, mac) {
             log::warn!(
                 "handshake: {} (creation {}) sent a proof that does not match our cookie \
                  (different cookies, or a replayed handshake); refusing",
@@ -555,7 +573,7 @@ impl Acceptor {
                 HandshakeError::BadCookie,
             );
         }
-        let Some(mac_a) = transcript.mac(&self.cookie, ACCEPTOR_LABEL) else {
+        let Some(mac_a) = transcript.mac(cookie, ACCEPTOR_LABEL) else {
             return Step::Failed(HandshakeError::BadCookie);
         };
         log::debug!(

@@ -178,7 +178,10 @@ impl IoLoop {
                     }
                     match self.register(stream) {
                         Ok((token, stream)) => {
-                            let acceptor = Acceptor::new(identity(net), &net.cookie);
+                            let cookies = net.cookies.read();
+                            let acceptor = Acceptor::new(identity(net), &cookies.default)
+                                .with_peer_cookies(cookies.per_peer.clone());
+                            drop(cookies);
                             self.conns
                                 .insert(token, new_io(net, stream, Hs::Acceptor(acceptor), None));
                         }
@@ -226,11 +229,9 @@ impl IoLoop {
         };
         match self.register(stream) {
             Ok((token, stream)) => {
-                let (initiator, hello) = Initiator::new(
-                    identity(net),
-                    Some(conn.peer.as_str().to_owned()),
-                    &net.cookie,
-                );
+                let cookie = net.cookie_for(conn.peer.as_str());
+                let (initiator, hello) =
+                    Initiator::new(identity(net), Some(conn.peer.as_str().to_owned()), &cookie);
                 let mut io = new_io(net, stream, Hs::Initiator(initiator), Some(conn));
                 write_frame(&mut io.hs_out, &hello.encode());
                 self.conns.insert(token, io);
@@ -346,10 +347,18 @@ impl IoLoop {
                 }
                 continue;
             }
+            if let Some(conn) = &io.conn {
+                conn.counters
+                    .bytes_in
+                    .fetch_add(frame.len() as u64, std::sync::atomic::Ordering::Relaxed);
+            }
             match io.reassembly.on_frame(&frame) {
                 Ok(Some(msg)) => {
                     let conn = io.conn.clone();
                     if let Some(conn) = conn {
+                        conn.counters
+                            .msgs_in
+                            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
                         self.dispatch(net, &conn, msg);
                     }
                 }

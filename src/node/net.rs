@@ -146,7 +146,7 @@ pub(crate) struct NetInner {
     pub(crate) name: Atom,
     pub(crate) creation: u32,
     pub(crate) hidden: bool,
-    pub(crate) cookie: Vec<u8>,
+    pub(crate) cookies: RwLock<Cookies>,
     pub(crate) addr: SocketAddr,
     pub(crate) config: NetConfig,
     pub(crate) epoch: Instant,
@@ -159,6 +159,20 @@ pub(crate) struct NetInner {
     explicit_ports: Mutex<HashMap<Atom, u16>>,
     mapper: Mutex<Option<Mapper>>,
     threads: Mutex<Vec<std::thread::JoinHandle<()>>>,
+}
+
+/// The cookie this node proves and expects: one default, and any set per peer.
+pub(crate) struct Cookies {
+    pub(crate) default: Vec<u8>,
+    pub(crate) per_peer: HashMap<String, Vec<u8>>,
+}
+
+impl NetInner {
+    /// The cookie used with `peer` (its own if one was set, else the default).
+    pub(crate) fn cookie_for(&self, peer: &str) -> Vec<u8> {
+        let c = self.cookies.read();
+        c.per_peer.get(peer).unwrap_or(&c.default).clone()
+    }
 }
 
 /// A named node on the network (a cheap handle).
@@ -202,7 +216,10 @@ impl Net {
             name: node.name(),
             creation,
             hidden: config.hidden,
-            cookie: cookie.into_bytes(),
+            cookies: RwLock::new(Cookies {
+                default: cookie.into_bytes(),
+                per_peer: HashMap::new(),
+            }),
             addr: local,
             config,
             epoch: Instant::now(),
@@ -268,9 +285,47 @@ impl Net {
         self.0.creation
     }
 
-    /// The cookie in use.
+    /// The default cookie (`Node.get_cookie()`).
     pub fn cookie(&self) -> String {
-        String::from_utf8_lossy(&self.0.cookie).into_owned()
+        String::from_utf8_lossy(&self.0.cookies.read().default).into_owned()
+    }
+
+    /// The cookie used with `peer`: its own if [`Net::set_peer_cookie`] set one.
+    pub fn cookie_for(&self, peer: Atom) -> String {
+        String::from_utf8_lossy(&self.0.cookie_for(peer.as_str())).into_owned()
+    }
+
+    /// Sets the default cookie (`Node.set_cookie(cookie)`) for connections made from
+    /// now on; connections already up stay up, as in Erlang.
+    pub fn set_cookie(&self, cookie: &str) {
+        self.0.cookies.write().default = cookie.as_bytes().to_vec();
+    }
+
+    /// Sets the cookie used with one peer (`Node.set_cookie(node, cookie)`), both when
+    /// this node connects to it and when it connects here. Setting it to the default
+    /// cookie forgets the override.
+    pub fn set_peer_cookie(&self, peer: Atom, cookie: &str) {
+        let mut c = self.0.cookies.write();
+        if c.default == cookie.as_bytes() {
+            c.per_peer.remove(peer.as_str());
+        } else {
+            c.per_peer
+                .insert(peer.as_str().to_owned(), cookie.as_bytes().to_vec());
+        }
+    }
+
+    /// Traffic counters of each live connection, by peer (the console's `stats`).
+    pub fn conn_stats(&self) -> Vec<(Atom, super::conn::ConnStats)> {
+        let mut v: Vec<_> = self
+            .0
+            .conns
+            .read()
+            .iter()
+            .filter(|(_, c)| c.is_up())
+            .map(|(peer, c)| (*peer, c.counters.snapshot()))
+            .collect();
+        v.sort_by_key(|(peer, _)| *peer);
+        v
     }
 
     /// Connects to `node` (`name@host` or `name@host:port`) and waits until the

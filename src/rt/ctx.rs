@@ -453,7 +453,44 @@ impl Ctx {
                     Ok(None)
                 }
             }
+            Signal::Info { from, reference } => {
+                let info = self.info();
+                self.node.deliver(
+                    from,
+                    Signal::Message(Term::tuple(vec![Term::Ref(reference), info])),
+                );
+                Ok(None)
+            }
         }
+    }
+
+    /// What `Process.info` shows of this process: links, monitors both ways, trap_exit,
+    /// and messages received but not yet taken.
+    fn info(&self) -> Term {
+        let pids = |v: Vec<Pid>| {
+            let mut v = v;
+            v.sort();
+            Term::list(v.into_iter().map(Term::Pid).collect::<Vec<_>>())
+        };
+        Term::map(vec![
+            (
+                Term::atom("links"),
+                pids(self.links.iter().copied().collect()),
+            ),
+            (
+                Term::atom("monitors"),
+                pids(self.monitors.values().copied().collect()),
+            ),
+            (
+                Term::atom("monitored_by"),
+                pids(self.watchers.values().copied().collect()),
+            ),
+            (Term::atom("trap_exit"), Term::from(self.trap_exit)),
+            (
+                Term::atom("saved_messages"),
+                Term::from(self.saved.len() + self.inbox.len()),
+            ),
+        ])
     }
 
     /// Remembers the tag of a call that timed out so that a late reply is dropped.
@@ -490,7 +527,28 @@ impl Ctx {
         let (unhandled, name) = self.cell.close();
         let batch = std::mem::take(&mut self.inbox);
         for signal in batch.into_iter().chain(unhandled) {
-            self.node.answer_dead(me, signal, Atom::NOPROC);
+            match signal {
+                // A link or monitor that reached the process before it exited is
+                // answered with the real reason (as in Erlang), not `noproc`: a process
+                // that exits before it first looks at its mailbox still has them.
+                Signal::Link { from } => self.node.deliver(
+                    from,
+                    Signal::Exit {
+                        from: me,
+                        reason: reason.clone(),
+                        linked: true,
+                    },
+                ),
+                Signal::Monitor { from, reference } => self.node.deliver(
+                    from,
+                    Signal::Down {
+                        from: me,
+                        reference,
+                        reason: reason.clone(),
+                    },
+                ),
+                other => self.node.answer_dead(me, other, Atom::NOPROC),
+            }
         }
         for pid in self.links.drain() {
             self.node.deliver(

@@ -26,7 +26,7 @@ pub mod timer;
 
 pub use attached::Attached;
 pub use ctx::Ctx;
-pub use node::{Config, Node, Prepared};
+pub use node::{Config, Node, Prepared, ProcessSummary};
 pub use signal::Signal;
 pub use timer::TimerRef;
 

@@ -81,6 +81,22 @@ pub(crate) struct NodeInner {
     stopped: AtomicBool,
 }
 
+/// What [`Node::process_summaries`] tells of one process.
+#[derive(Clone, Debug)]
+pub struct ProcessSummary {
+    /// The process.
+    pub pid: Pid,
+    /// Its locally registered name.
+    pub name: Option<Atom>,
+    /// `waiting` (in a receive), `runnable` (queued or running on a worker), `running`
+    /// (an attached thread doing something else), or `exiting`.
+    pub status: &'static str,
+    /// Signals queued and not yet taken by the process.
+    pub queue_len: usize,
+    /// Whether it is an attached OS thread.
+    pub thread: bool,
+}
+
 /// A runtime node (a cheap, clonable handle).
 #[derive(Clone)]
 pub struct Node(Arc<NodeInner>);
@@ -609,6 +625,35 @@ impl Node {
         }
     }
 
+    /// A snapshot of every live process (the console's `processes`), by pid.
+    pub fn process_summaries(&self) -> Vec<ProcessSummary> {
+        let mut v: Vec<ProcessSummary> = self
+            .0
+            .processes
+            .all()
+            .iter()
+            .map(|cell| {
+                let st = cell.mailbox.lock();
+                let status = match (cell.is_job, st.closed, st.scheduled, st.waiting) {
+                    (_, true, _, _) => "exiting",
+                    (true, _, true, _) => "runnable",
+                    (true, _, false, _) => "waiting",
+                    (false, _, _, true) => "waiting",
+                    (false, _, _, false) => "running",
+                };
+                ProcessSummary {
+                    pid: cell.pid,
+                    name: st.name,
+                    status,
+                    queue_len: st.queue.len(),
+                    thread: !cell.is_job,
+                }
+            })
+            .collect();
+        v.sort_by_key(|p| p.pid);
+        v
+    }
+
     /// Answers a signal that reached a process that is gone (`dead`), with `reason`.
     pub fn answer_dead(&self, dead: Pid, signal: Signal, reason: Atom) {
         match signal {
@@ -627,6 +672,10 @@ impl Node {
                     reference,
                     reason: Term::Atom(reason),
                 },
+            ),
+            Signal::Info { from, reference } => self.deliver(
+                from,
+                Signal::Message(Term::tuple(vec![Term::Ref(reference), Term::nil()])),
             ),
             _ => {}
         }

@@ -58,6 +58,14 @@ pub enum Signal {
         /// Why it exited (`noproc` if it never existed, `noconnection` if its node went).
         reason: Term,
     },
+    /// `from` asks for the receiver's links and monitors (`Process.info`); the answer is
+    /// the message `{reference, info}` (`{reference, nil}` from a process that is gone).
+    Info {
+        /// Who asks.
+        from: Pid,
+        /// Tags the answer.
+        reference: Ref,
+    },
 }
 
 impl Signal {
@@ -71,7 +79,8 @@ impl Signal {
             | Signal::Unlink { from }
             | Signal::Monitor { from, .. }
             | Signal::Demonitor { from, .. }
-            | Signal::Down { from, .. } => Some(*from),
+            | Signal::Down { from, .. }
+            | Signal::Info { from, .. } => Some(*from),
         }
     }
 }

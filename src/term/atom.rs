@@ -204,12 +204,25 @@ impl fmt::Debug for Atom {
 impl fmt::Display for Atom {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let s = self.as_str();
-        if needs_quotes(s) {
+        if let Some(alias) = elixir_alias(s) {
+            f.write_str(alias)
+        } else if needs_quotes(s) {
             write!(f, ":\"{}\"", s.escape_default())
         } else {
             write!(f, ":{s}")
         }
     }
+}
+
+/// `Elixir.Kernel` is the module alias `Kernel`, and prints so (as iex does).
+fn elixir_alias(s: &str) -> Option<&str> {
+    let rest = s.strip_prefix("Elixir.")?;
+    let ok = !rest.is_empty()
+        && rest.split('.').all(|seg| {
+            seg.starts_with(|c: char| c.is_ascii_uppercase())
+                && seg.chars().all(|c| c.is_ascii_alphanumeric() || c == '_')
+        });
+    ok.then_some(rest)
 }
 
 /// Whether an atom must be written quoted (`:"a b"`) in Elixir syntax.

@@ -47,6 +47,15 @@ fn write_float(f: &mut Formatter<'_>, x: f64) -> fmt::Result {
     }
 }
 
+/// A range (`%{__struct__: Range, first: 1, last: 10, step: 1}`) prints as `1..10`.
+fn as_range(m: &std::collections::BTreeMap<Term, Term>) -> Option<(i64, i64, i64)> {
+    if m.len() != 4 || m.get(&Term::atom("__struct__")) != Some(&Term::atom("Elixir.Range")) {
+        return None;
+    }
+    let get = |k: &str| m.get(&Term::atom(k)).and_then(Term::as_int);
+    Some((get("first")?, get("last")?, get("step")?))
+}
+
 fn keyword_key(t: &Term) -> Option<Atom> {
     match t.as_tuple() {
         Some([Term::Atom(k), _]) if !needs_quotes(k.as_str()) => Some(*k),
@@ -110,6 +119,12 @@ impl Display for Term {
                 f.write_char(']')
             }
             Term::Map(m) => {
+                if let Some((first, last, step)) = as_range(m) {
+                    return match step {
+                        1 => write!(f, "{first}..{last}"),
+                        _ => write!(f, "{first}..{last}//{step}"),
+                    };
+                }
                 f.write_str("%{")?;
                 let keyword = m
                     .keys()
@@ -156,6 +171,15 @@ mod tests {
         assert_eq!(Term::Float(1.0).to_string(), "1.0");
         assert_eq!(Term::Float(2.5).to_string(), "2.5");
         assert_eq!(Term::Float(1e20).to_string(), "1.0e20");
+        assert_eq!(Term::atom("Elixir.Kernel").to_string(), "Kernel");
+        assert_eq!(Term::atom("Elixir.").to_string(), ":\"Elixir.\"");
+        let range = Term::map(vec![
+            (Term::atom("__struct__"), Term::atom("Elixir.Range")),
+            (Term::atom("first"), Term::Int(1)),
+            (Term::atom("last"), Term::Int(1000)),
+            (Term::atom("step"), Term::Int(1)),
+        ]);
+        assert_eq!(range.to_string(), "1..1000");
         let kw = Term::list(vec![
             Term::from((Term::atom("a"), 1)),
             Term::from((Term::atom("b"), 2)),

@@ -5,6 +5,8 @@ use std::time::{Duration, Instant};
 
 use oxbeam::rt::{Config, Node};
 
+pub mod console;
+
 /// Polls `cond` until it holds or `timeout` passes; panics with `what` and the last
 /// value seen otherwise.
 pub fn wait_for<T: std::fmt::Debug>(

@@ -1,0 +1,599 @@
+//! The console's parser: a subset of Elixir's expression syntax, enough for the drills.
+//!
+//! Grammar, loosest binding first (each level is left-associative unless noted):
+//!
+//! ```text
+//! body     := expr ((";" | newline) expr)*
+//! expr     := pipe ("=" expr)?                 -- match, right-associative
+//! pipe     := compare ("|>" call-ish)*          -- `a |> f(b)` is `f(a, b)`
+//! compare  := range (("==" | "!=" | "===" | "!==" | "<" | ">" | "<=" | ">=") range)?
+//! range    := concat (".." concat)?
+//! concat   := additive (("++" | "--" | "<>") concat)?   -- right-associative
+//! additive := product (("+" | "-") product)*
+//! product  := unary (("*" | "/") unary)*
+//! unary    := ("-" | "^" | "not" | "!") unary | postfix
+//! postfix  := primary ("." name args? | "." "(" ...)*   -- remote calls, `f.(x)` refused
+//! primary  := literal | var | local-call | Alias | tuple | list | map | "(" expr ")"
+//!           | "&" remote "/" arity                 -- a function capture, for resolvers
+//! ```
+//!
+//! Calls may omit parentheses when the arguments follow on the same line
+//! (`IO.puts "hi"`, `Node.connect :a@localhost`), as in iex. `fn`, `receive`, `case` and
+//! other blocks are refused with an error that says what to do instead.
+
+use super::lex::{LexError, Tok, Token, tokenize};
+
+/// An expression of the console's language.
+#[derive(Clone, Debug, PartialEq)]
+pub enum Expr {
+    /// An integer.
+    Int(i64),
+    /// A float.
+    Float(f64),
+    /// An atom (`true`, `false` and `nil` are atoms too).
+    Atom(String),
+    /// A string.
+    Str(String),
+    /// A charlist (a list of code points).
+    Charlist(String),
+    /// A variable.
+    Var(String),
+    /// A module alias used as a value (`Kernel` is the atom `Elixir.Kernel`).
+    Alias(String),
+    /// `{a, b}`.
+    Tuple(Vec<Expr>),
+    /// `[a, b | tail]`.
+    List(Vec<Expr>, Option<Box<Expr>>),
+    /// `%{k => v}`.
+    Map(Vec<(Expr, Expr)>),
+    /// `first..last`.
+    Range(Box<Expr>, Box<Expr>),
+    /// `pattern = expr`.
+    Match(Box<Expr>, Box<Expr>),
+    /// `^var` in a pattern.
+    Pin(String),
+    /// `-x`.
+    Neg(Box<Expr>),
+    /// `not x`, `!x`.
+    Not(Box<Expr>),
+    /// `a op b`.
+    BinOp(&'static str, Box<Expr>, Box<Expr>),
+    /// `name(args)`.
+    Local(String, Vec<Expr>),
+    /// `Module.fun(args)` or `:module.fun(args)`; the module as an expression.
+    Remote(Box<Expr>, String, Vec<Expr>),
+    /// `&Module.fun/arity`.
+    Capture(Box<Expr>, String, usize),
+}
+
+/// A parse error; `incomplete` when more lines could complete the input.
+#[derive(Clone, Debug, PartialEq)]
+pub struct ParseError {
+    /// What is wrong.
+    pub message: String,
+    /// Whether more input could complete it.
+    pub incomplete: bool,
+}
+
+impl From<LexError> for ParseError {
+    fn from(e: LexError) -> ParseError {
+        ParseError {
+            message: e.message,
+            incomplete: e.incomplete,
+        }
+    }
+}
+
+const CLOSURE_HELP: &str = "anonymous functions (fn ... end) are not supported: closures don't \
+cross nodes. Use the MFA form instead: spawn(Module, :fun, [args]) or \
+Node.spawn(:node2@localhost, IO, :puts, [\"hi\"])";
+
+/// Parses a whole input (one or more expressions).
+pub fn parse(src: &str) -> Result<Vec<Expr>, ParseError> {
+    let tokens = tokenize(src)?;
+    let mut p = Parser { tokens, pos: 0 };
+    let mut out = Vec::new();
+    loop {
+        p.skip_separators();
+        if p.at_end() {
+            return Ok(out);
+        }
+        out.push(p.expr()?);
+        match p.peek() {
+            None | Some(Tok::Newline) | Some(Tok::Punct(";")) => {}
+            Some(t) => return Err(p.error(format!("unexpected {t} after an expression"))),
+        }
+    }
+}
+
+struct Parser {
+    tokens: Vec<Token>,
+    pos: usize,
+}
+
+impl Parser {
+    fn peek(&self) -> Option<&Tok> {
+        self.tokens.get(self.pos).map(|t| &t.kind)
+    }
+
+    fn peek_token(&self) -> Option<&Token> {
+        self.tokens.get(self.pos)
+    }
+
+    fn at_end(&self) -> bool {
+        self.pos >= self.tokens.len()
+    }
+
+    fn next(&mut self) -> Option<Tok> {
+        let t = self.tokens.get(self.pos).map(|t| t.kind.clone());
+        self.pos += 1;
+        t
+    }
+
+    fn is(&self, p: &str) -> bool {
+        matches!(self.peek(), Some(Tok::Punct(q)) if *q == p)
+    }
+
+    fn eat(&mut self, p: &str) -> bool {
+        if self.is(p) {
+            self.pos += 1;
+            true
+        } else {
+            false
+        }
+    }
+
+    fn skip_separators(&mut self) {
+        while matches!(self.peek(), Some(Tok::Newline) | Some(Tok::Punct(";"))) {
+            self.pos += 1;
+        }
+    }
+
+    fn skip_newlines(&mut self) {
+        while matches!(self.peek(), Some(Tok::Newline)) {
+            self.pos += 1;
+        }
+    }
+
+    fn error(&self, message: impl Into<String>) -> ParseError {
+        ParseError {
+            message: message.into(),
+            incomplete: false,
+        }
+    }
+
+    fn incomplete(&self, what: &str) -> ParseError {
+        ParseError {
+            message: format!("unexpected end of input, expected {what}"),
+            incomplete: true,
+        }
+    }
+
+    fn expect(&mut self, p: &'static str) -> Result<(), ParseError> {
+        self.skip_newlines();
+        match self.peek() {
+            Some(Tok::Punct(q)) if *q == p => {
+                self.pos += 1;
+                Ok(())
+            }
+            None => Err(self.incomplete(p)),
+            Some(t) => Err(self.error(format!("expected {p}, found {t}"))),
+        }
+    }
+
+    fn expr(&mut self) -> Result<Expr, ParseError> {
+        let left = self.pipe()?;
+        if self.eat("=") {
+            self.skip_newlines();
+            let right = self.expr()?;
+            return Ok(Expr::Match(Box::new(left), Box::new(right)));
+        }
+        Ok(left)
+    }
+
+    fn pipe(&mut self) -> Result<Expr, ParseError> {
+        let mut left = self.compare()?;
+        while self.eat("|>") {
+            self.skip_newlines();
+            left = match self.compare()? {
+                Expr::Local(f, mut args) => {
+                    args.insert(0, left);
+                    Expr::Local(f, args)
+                }
+                Expr::Remote(m, f, mut args) => {
+                    args.insert(0, left);
+                    Expr::Remote(m, f, args)
+                }
+                Expr::Var(f) => Expr::Local(f, vec![left]),
+                _ => return Err(self.error("the right side of |> must be a call")),
+            };
+        }
+        Ok(left)
+    }
+
+    fn compare(&mut self) -> Result<Expr, ParseError> {
+        let left = self.range()?;
+        for op in ["===", "!==", "==", "!=", "<=", ">=", "<", ">"] {
+            if self.eat(op) {
+                self.skip_newlines();
+                let right = self.range()?;
+                return Ok(Expr::BinOp(op, Box::new(left), Box::new(right)));
+            }
+        }
+        Ok(left)
+    }
+
+    fn range(&mut self) -> Result<Expr, ParseError> {
+        let left = self.concat()?;
+        if self.eat("..") {
+            let right = self.concat()?;
+            if self.is("//") || self.is("/") {
+                return Err(self.error("ranges with a step (a..b//s) are not supported"));
+            }
+            return Ok(Expr::Range(Box::new(left), Box::new(right)));
+        }
+        Ok(left)
+    }
+
+    fn concat(&mut self) -> Result<Expr, ParseError> {
+        let left = self.additive()?;
+        for op in ["++", "--", "<>"] {
+            if self.eat(op) {
+                self.skip_newlines();
+                let right = self.concat()?;
+                return Ok(Expr::BinOp(op, Box::new(left), Box::new(right)));
+            }
+        }
+        Ok(left)
+    }
+
+    fn additive(&mut self) -> Result<Expr, ParseError> {
+        let mut left = self.product()?;
+        loop {
+            let op = if self.is("+") {
+                "+"
+            } else if self.is("-") {
+                "-"
+            } else {
+                return Ok(left);
+            };
+            self.pos += 1;
+            self.skip_newlines();
+            let right = self.product()?;
+            left = Expr::BinOp(op, Box::new(left), Box::new(right));
+        }
+    }
+
+    fn product(&mut self) -> Result<Expr, ParseError> {
+        let mut left = self.unary()?;
+        loop {
+            let op = if self.is("*") {
+                "*"
+            } else if self.is("/") {
+                "/"
+            } else {
+                return Ok(left);
+            };
+            self.pos += 1;
+            self.skip_newlines();
+            let right = self.unary()?;
+            left = Expr::BinOp(op, Box::new(left), Box::new(right));
+        }
+    }
+
+    fn unary(&mut self) -> Result<Expr, ParseError> {
+        if self.eat("-") {
+            return Ok(match self.unary()? {
+                Expr::Int(i) => Expr::Int(-i),
+                Expr::Float(x) => Expr::Float(-x),
+                e => Expr::Neg(Box::new(e)),
+            });
+        }
+        if self.eat("+") {
+            return self.unary();
+        }
+        if self.eat("^") {
+            return match self.next() {
+                Some(Tok::Ident(v)) => Ok(Expr::Pin(v)),
+                _ => Err(self.error("^ must be followed by a variable name")),
+            };
+        }
+        if self.eat("!") || matches!(self.peek(), Some(Tok::Ident(w)) if w == "not") {
+            if matches!(self.peek(), Some(Tok::Ident(_))) {
+                self.pos += 1;
+            }
+            return Ok(Expr::Not(Box::new(self.unary()?)));
+        }
+        self.postfix()
+    }
+
+    fn postfix(&mut self) -> Result<Expr, ParseError> {
+        let mut e = self.primary()?;
+        while self.is(".") {
+            self.pos += 1;
+            match self.next() {
+                Some(Tok::Ident(f)) => {
+                    let args = self.call_args(true)?;
+                    e = Expr::Remote(Box::new(e), f, args);
+                }
+                Some(Tok::Alias(seg)) => {
+                    // Nested aliases: `Foo.Bar`.
+                    e = match e {
+                        Expr::Alias(base) => Expr::Alias(format!("{base}.{seg}")),
+                        _ => return Err(self.error(format!("unexpected alias {seg}"))),
+                    };
+                }
+                Some(Tok::Punct("(")) => {
+                    return Err(self.error(format!(
+                        "calling a function value (f.(args)) is not supported; {CLOSURE_HELP}"
+                    )));
+                }
+                Some(t) => return Err(self.error(format!("unexpected {t} after '.'"))),
+                None => return Err(self.incomplete("a function name")),
+            }
+        }
+        Ok(e)
+    }
+
+    /// Arguments after a function name: `(a, b)`, or without parentheses on the same
+    /// line (`IO.puts "hi"`); none when neither follows.
+    fn call_args(&mut self, optional: bool) -> Result<Vec<Expr>, ParseError> {
+        let attached_paren = self
+            .peek_token()
+            .is_some_and(|t| t.kind == Tok::Punct("(") && !t.space_before);
+        if attached_paren {
+            self.pos += 1;
+            return self.sequence(")");
+        }
+        if self.starts_bare_argument() {
+            let mut args = vec![self.expr_no_match()?];
+            while self.eat(",") {
+                self.skip_newlines();
+                args.push(self.expr_no_match()?);
+            }
+            return Ok(args);
+        }
+        if optional {
+            Ok(Vec::new())
+        } else {
+            Err(self.error("expected arguments"))
+        }
+    }
+
+    /// Whether the next token (after a space, on the same line) begins an argument of a
+    /// call written without parentheses.
+    fn starts_bare_argument(&self) -> bool {
+        let Some(t) = self.peek_token() else {
+            return false;
+        };
+        t.space_before
+            && match &t.kind {
+                Tok::Int(_)
+                | Tok::Float(_)
+                | Tok::Atom(_)
+                | Tok::Str(_)
+                | Tok::Charlist(_)
+                | Tok::Ident(_)
+                | Tok::Alias(_)
+                | Tok::KwKey(_) => true,
+                Tok::Punct(p) => matches!(*p, "[" | "{" | "%{" | "(" | "^" | "&"),
+                Tok::Newline => false,
+            }
+    }
+
+    fn expr_no_match(&mut self) -> Result<Expr, ParseError> {
+        self.pipe()
+    }
+
+    /// Comma-separated expressions up to `close`; a trailing `key: value` run becomes a
+    /// keyword list, as Elixir does.
+    fn sequence(&mut self, close: &'static str) -> Result<Vec<Expr>, ParseError> {
+        let mut items = Vec::new();
+        self.skip_newlines();
+        if self.eat(close) {
+            return Ok(items);
+        }
+        loop {
+            self.skip_newlines();
+            if matches!(self.peek(), Some(Tok::KwKey(_))) {
+                items.push(Expr::List(self.keywords()?, None));
+            } else {
+                items.push(self.expr()?);
+            }
+            self.skip_newlines();
+            if self.eat(",") {
+                continue;
+            }
+            self.expect(close)?;
+            return Ok(items);
+        }
+    }
+
+    fn keywords(&mut self) -> Result<Vec<Expr>, ParseError> {
+        let mut pairs = Vec::new();
+        while let Some(Tok::KwKey(k)) = self.peek().cloned() {
+            self.pos += 1;
+            self.skip_newlines();
+            let v = self.expr()?;
+            pairs.push(Expr::Tuple(vec![Expr::Atom(k), v]));
+            self.skip_newlines();
+            if !(self.is(",")
+                && matches!(
+                    self.tokens.get(self.pos + 1).map(|t| &t.kind),
+                    Some(Tok::KwKey(_)) | Some(Tok::Newline)
+                ))
+            {
+                break;
+            }
+            self.pos += 1;
+            self.skip_newlines();
+        }
+        Ok(pairs)
+    }
+
+    fn primary(&mut self) -> Result<Expr, ParseError> {
+        let Some(tok) = self.next() else {
+            return Err(self.incomplete("an expression"));
+        };
+        Ok(match tok {
+            Tok::Int(i) => Expr::Int(i),
+            Tok::Float(x) => Expr::Float(x),
+            Tok::Atom(a) => Expr::Atom(a),
+            Tok::Str(s) => Expr::Str(s),
+            Tok::Charlist(s) => Expr::Charlist(s),
+            Tok::Alias(a) => Expr::Alias(a),
+            Tok::KwKey(k) => {
+                // A bare keyword list as the only argument: `f a: 1`.
+                self.pos -= 1;
+                let _ = k;
+                Expr::List(self.keywords()?, None)
+            }
+            Tok::Ident(w) => return self.identifier(w),
+            Tok::Punct("(") => {
+                self.skip_newlines();
+                let e = self.expr()?;
+                self.expect(")")?;
+                e
+            }
+            Tok::Punct("{") => Expr::Tuple(self.sequence("}")?),
+            Tok::Punct("[") => self.list()?,
+            Tok::Punct("%{") => self.map()?,
+            Tok::Punct("&") => self.capture()?,
+            Tok::Punct("@") => return Err(self.error("module attributes (@x) are not supported")),
+            Tok::Newline => return Err(self.incomplete("an expression")),
+            t => return Err(self.error(format!("unexpected {t}"))),
+        })
+    }
+
+    fn identifier(&mut self, w: String) -> Result<Expr, ParseError> {
+        match w.as_str() {
+            "true" | "false" | "nil" => return Ok(Expr::Atom(w)),
+            "fn" => return Err(self.error(CLOSURE_HELP)),
+            "receive" | "case" | "cond" | "if" | "unless" | "with" | "for" | "try"
+            | "defmodule" | "def" | "defp" | "quote" | "import" | "alias" | "require" => {
+                return Err(self.error(format!(
+                    "`{w}` blocks are not supported by the console (expressions and calls only; \
+                     use flush() to see the mailbox)"
+                )));
+            }
+            "do" | "end" | "after" | "else" | "when" => {
+                return Err(self.error(format!("unexpected keyword `{w}`")));
+            }
+            _ => {}
+        }
+        let attached_paren = self
+            .peek_token()
+            .is_some_and(|t| t.kind == Tok::Punct("(") && !t.space_before);
+        if attached_paren || self.starts_bare_argument_for_local() {
+            let args = self.call_args(false)?;
+            return Ok(Expr::Local(w, args));
+        }
+        Ok(Expr::Var(w))
+    }
+
+    /// A local call without parentheses (`i pid`, `send pid, :hi`) is accepted only for
+    /// names that can't be variables being used in an expression: the next token must
+    /// start an argument and not be an identifier (`x y` is more likely a typo).
+    fn starts_bare_argument_for_local(&self) -> bool {
+        self.starts_bare_argument()
+            && !matches!(self.peek(), Some(Tok::Punct("(")) | Some(Tok::Punct("^")))
+    }
+
+    fn list(&mut self) -> Result<Expr, ParseError> {
+        let mut items = Vec::new();
+        self.skip_newlines();
+        if self.eat("]") {
+            return Ok(Expr::List(items, None));
+        }
+        loop {
+            self.skip_newlines();
+            if matches!(self.peek(), Some(Tok::KwKey(_))) {
+                items.extend(self.keywords()?);
+                self.expect("]")?;
+                return Ok(Expr::List(items, None));
+            }
+            items.push(self.expr()?);
+            self.skip_newlines();
+            if self.eat("|") {
+                self.skip_newlines();
+                let tail = self.expr()?;
+                self.expect("]")?;
+                return Ok(Expr::List(items, Some(Box::new(tail))));
+            }
+            if self.eat(",") {
+                continue;
+            }
+            self.expect("]")?;
+            return Ok(Expr::List(items, None));
+        }
+    }
+
+    fn map(&mut self) -> Result<Expr, ParseError> {
+        let mut pairs = Vec::new();
+        self.skip_newlines();
+        if self.eat("}") {
+            return Ok(Expr::Map(pairs));
+        }
+        loop {
+            self.skip_newlines();
+            if let Some(Tok::KwKey(k)) = self.peek().cloned() {
+                self.pos += 1;
+                self.skip_newlines();
+                pairs.push((Expr::Atom(k), self.expr()?));
+            } else {
+                let k = self.expr_no_match()?;
+                if self.is("|") {
+                    return Err(self.error("map update syntax (%{m | k: v}) is not supported"));
+                }
+                self.expect("=>")?;
+                self.skip_newlines();
+                pairs.push((k, self.expr()?));
+            }
+            self.skip_newlines();
+            if self.eat(",") {
+                continue;
+            }
+            self.expect("}")?;
+            return Ok(Expr::Map(pairs));
+        }
+    }
+
+    fn capture(&mut self) -> Result<Expr, ParseError> {
+        let module = match self.next() {
+            Some(Tok::Atom(a)) => Expr::Atom(a),
+            Some(Tok::Alias(a)) => Expr::Alias(a),
+            Some(Tok::Punct("(")) => return Err(self.error(CLOSURE_HELP)),
+            _ => {
+                return Err(self
+                    .error("only captures of a named function are supported: &Module.fun/arity"));
+            }
+        };
+        let mut module = module;
+        while self.eat(".") {
+            match self.next() {
+                Some(Tok::Alias(seg)) => {
+                    if let Expr::Alias(base) = module {
+                        module = Expr::Alias(format!("{base}.{seg}"));
+                    }
+                }
+                Some(Tok::Ident(f)) => {
+                    if !self.eat("/") {
+                        return Err(self.error("expected /arity after the captured function"));
+                    }
+                    return match self.next() {
+                        Some(Tok::Int(n)) if n >= 0 => {
+                            Ok(Expr::Capture(Box::new(module), f, n as usize))
+                        }
+                        _ => Err(self.error("expected an arity after /")),
+                    };
+                }
+                _ => break,
+            }
+        }
+        Err(self.error("only captures of a named function are supported: &Module.fun/arity"))
+    }
+}
+
+#[cfg(test)]
+#[path = "parse_tests.rs"]
+mod tests;

@@ -118,7 +118,12 @@ fn send_request_within(
         match spawned {
             Ok((pid, _)) => pid,
             Err(e) if e.as_atom() == Some(Atom::NOCONNECTION) => return Err(RpcError::NodeDown),
-            Err(e) if e.as_atom() == Some(Atom::TIMEOUT) => return Err(RpcError::Timeout),
+            Err(e) if e.as_atom() == Some(Atom::TIMEOUT) => {
+                // The spawn may still happen (the node kills the process when its late
+                // reply comes), and a result may be on its way: drop it if it comes.
+                ctx.abandon_tag(tag);
+                return Err(RpcError::Timeout);
+            }
             Err(e) => return Err(RpcError::Exit(e)),
         }
     };

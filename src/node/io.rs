@@ -639,7 +639,24 @@ impl IoLoop {
                 result,
             } => {
                 let wait = conn.state.lock().spawns.remove(&reference);
-                let Some(wait) = wait else { return };
+                let Some(wait) = wait else {
+                    // The requester gave up waiting (timeout): the process it asked
+                    // for must not run on unobserved, so it is killed.
+                    if let Ok(pid) = result {
+                        conn.send(
+                            &Wire::Signal {
+                                to: pid,
+                                signal: Signal::Exit {
+                                    from: to,
+                                    reason: Term::Atom(Atom::KILL),
+                                    linked: false,
+                                },
+                            },
+                            |_| {},
+                        );
+                    }
+                    return;
+                };
                 let result = match result {
                     Ok(pid) => {
                         let mut st = conn.state.lock();

@@ -29,6 +29,10 @@ pub(crate) struct ProcessExit(pub(crate) Term);
 /// a receive hands its worker's queue over and blocks.
 const RECEIVE_SPINS: u32 = 50;
 
+/// ... and for no longer than this: on a CPU shared with busy threads one yield can cost
+/// a whole time slice (4 ms), and 50 of them made each blocking call cost 200 ms.
+const RECEIVE_SPIN_TIME: Duration = Duration::from_micros(200);
+
 /// The most call tags remembered after a timed-out call, to drop a late reply.
 const MAX_ABANDONED_TAGS: usize = 1024;
 
@@ -294,6 +298,7 @@ impl Ctx {
         let deadline = timeout.map(|d| Instant::now() + d);
         let mut blocking: Option<BlockGuard> = None;
         let mut spins = 0;
+        let mut spin_until: Option<Instant> = None;
         loop {
             let Some(signal) = self.pop_signal(false) else {
                 if deadline.is_some_and(|d| Instant::now() >= d) {
@@ -307,7 +312,9 @@ impl Ctx {
                     // A reply often comes within microseconds: look again a few times,
                     // yielding the CPU (the peer may need it), before paying for the
                     // hand-off of this worker's queue to a spare thread.
-                    if spins < RECEIVE_SPINS && deadline.is_none_or(|d| Instant::now() < d) {
+                    let now = Instant::now();
+                    let spin_end = *spin_until.get_or_insert(now + RECEIVE_SPIN_TIME);
+                    if spins < RECEIVE_SPINS && now < spin_end && deadline.is_none_or(|d| now < d) {
                         spins += 1;
                         std::thread::yield_now();
                         continue;

@@ -29,7 +29,7 @@ use parking_lot::{Condvar, Mutex};
 
 use super::outbound::Outbound;
 use super::wire::{FRAGMENT, Wire};
-use crate::rt::{Node, Signal};
+use crate::rt::{Node, Signal, flush};
 use crate::term::{Atom, Pid, Ref};
 
 /// Where a connection stands.
@@ -74,6 +74,8 @@ pub(crate) struct ConnState {
 
 /// One peer connection (see the module docs).
 pub struct Conn {
+    /// This connection, for handing to [`flush`](crate::rt::flush) when a burst is held.
+    me: std::sync::Weak<Conn>,
     pub(crate) peer: Atom,
     node: Node,
     pub(crate) state: Mutex<ConnState>,
@@ -124,6 +126,25 @@ thread_local! {
     pub(crate) static ON_IO_THREAD: std::cell::Cell<bool> = const { std::cell::Cell::new(false) };
 }
 
+/// Held-back bytes of a burst beyond this are written at once.
+const HOLD_LIMIT: usize = 64 * 1024;
+
+/// Stands in for a connection being dropped (nothing to flush).
+struct NoFlush;
+
+impl flush::Deferred for NoFlush {
+    fn flush_deferred(&self) {}
+}
+
+impl flush::Deferred for Conn {
+    fn flush_deferred(&self) {
+        let mut st = self.state.lock();
+        if st.socket.is_some() && !st.out.is_empty() {
+            let _ = self.flush_locked(&mut st);
+        }
+    }
+}
+
 /// The stream a message goes on: messages to one process stay in order.
 pub fn stream_of(msg: &Wire) -> u64 {
     match msg {
@@ -136,7 +157,8 @@ pub fn stream_of(msg: &Wire) -> u64 {
 
 impl Conn {
     pub(crate) fn new(node: Node, peer: Atom, busy_limit: usize, epoch: Instant) -> Arc<Conn> {
-        Arc::new(Conn {
+        Arc::new_cyclic(|me| Conn {
+            me: me.clone(),
             peer,
             node,
             state: Mutex::new(ConnState {
@@ -201,6 +223,16 @@ impl Conn {
         }
         record(&mut st);
         let len = bytes.len() as u64;
+        // In a burst from a process on a worker, hold the bytes back until the process
+        // waits or its slice ends (one write for the burst), unless 64 KiB are queued.
+        let hold = st.socket.is_some()
+            && st.out.bytes() + bytes.len() < HOLD_LIMIT
+            && flush::note_send(self as *const Conn as *const (), || {
+                self.me.upgrade().map_or_else(
+                    || Arc::new(NoFlush) as Arc<dyn flush::Deferred>,
+                    |c| c as Arc<dyn flush::Deferred>,
+                )
+            });
         if st.out.is_empty() && bytes.len() <= FRAGMENT && st.socket.is_some() {
             st.out.frame_whole(&bytes);
         } else {
@@ -210,7 +242,7 @@ impl Conn {
             .store(self.epoch.elapsed().as_millis() as u64, Ordering::Relaxed);
         self.counters.msgs_out.fetch_add(1, Ordering::Relaxed);
         self.counters.bytes_out.fetch_add(len, Ordering::Relaxed);
-        if st.socket.is_some() {
+        if st.socket.is_some() && !hold {
             let _ = self.flush_locked(&mut st);
         }
         true

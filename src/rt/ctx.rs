@@ -309,6 +309,10 @@ impl Ctx {
                 // node-level call made from inside a process). On other threads
                 // `block_begin` does nothing.
                 if blocking.is_none() {
+                    if spins == 0 {
+                        // Output held back in a burst goes out before we wait.
+                        super::flush::flush_all();
+                    }
                     // A reply often comes within microseconds: look again a few times,
                     // yielding the CPU (the peer may need it), before paying for the
                     // hand-off of this worker's queue to a spare thread.

@@ -13,6 +13,7 @@
 
 mod attached;
 mod ctx;
+pub mod flush;
 pub mod functions;
 pub mod gen_server;
 mod job;

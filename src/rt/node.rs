@@ -548,6 +548,7 @@ impl Node {
     /// another node): on a worker thread, its queued processes are handed to another
     /// thread first, so the node keeps running them.
     pub fn block_in_place<T>(&self, f: impl FnOnce() -> T) -> T {
+        super::flush::flush_all();
         let began = self.scheduler().block_begin();
         struct End<'a>(&'a Node, bool);
         impl Drop for End<'_> {

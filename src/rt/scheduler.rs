@@ -442,7 +442,10 @@ fn worker_main(local: WorkerLocal) {
 }
 
 fn run(local: &WorkerLocal, cell: Task) {
-    if local.shared.runner.run_slice(cell.clone()) {
+    super::flush::slice_begin();
+    let again = local.shared.runner.run_slice(cell.clone());
+    super::flush::slice_end();
+    if again {
         local.queue.push(cell);
         local.shared.notify_work();
     }

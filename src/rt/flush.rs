@@ -1,0 +1,138 @@
+//! Deferred flushes: output that a process produces in a burst goes out in one write.
+//!
+//! Layers above the runtime (a network connection, say) can hold back output produced
+//! by a process running on a scheduler worker, and be told when to write it: at the end
+//! of the process's slice, and whenever the process is about to wait (a receive finding
+//! no message, a blocking section). So a process that sends 1,000 messages to one node
+//! in a loop causes a handful of `write` calls instead of 1,000, and a process that
+//! sends and then waits for the answer still has its request on the wire before it
+//! waits.
+//!
+//! The rule [`note_send`] applies: the first send to a destination in a slice is written
+//! at once (a lone message is never delayed), and later ones are held back while they
+//! follow each other within [`BURST_GAP`]: a process that sends, computes for a long
+//! time, then sends again, has each message written when sent. On threads that are not
+//! running a process slice (attached threads, I/O threads), nothing is held back.
+
+use std::cell::{Cell, RefCell};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+/// Something with held-back output (a connection).
+pub trait Deferred: Send + Sync {
+    /// Writes the held-back output now.
+    fn flush_deferred(&self);
+}
+
+/// Sends closer together than this count as one burst.
+pub const BURST_GAP: Duration = Duration::from_micros(100);
+
+struct Entry {
+    key: *const (),
+    target: Arc<dyn Deferred>,
+    last: Instant,
+    dirty: bool,
+}
+
+thread_local! {
+    /// Whether this thread is running a process slice on a worker (a flush point is
+    /// certain to come).
+    static IN_SLICE: Cell<bool> = const { Cell::new(false) };
+    static ENTRIES: RefCell<Vec<Entry>> = const { RefCell::new(Vec::new()) };
+}
+
+/// Marks the start and end of a process slice on a worker thread; the end flushes.
+pub(crate) fn slice_begin() {
+    IN_SLICE.with(|s| s.set(true));
+}
+
+/// Ends a slice: writes everything held back.
+pub(crate) fn slice_end() {
+    IN_SLICE.with(|s| s.set(false));
+    flush_all();
+}
+
+/// Called for each send to `target` (identified by `key`): `true` to hold the output
+/// back (a flush point will come), `false` to write it now.
+pub fn note_send(key: *const (), target: impl FnOnce() -> Arc<dyn Deferred>) -> bool {
+    if !IN_SLICE.with(Cell::get) {
+        return false;
+    }
+    let now = Instant::now();
+    ENTRIES.with(|e| {
+        let mut entries = e.borrow_mut();
+        match entries.iter_mut().find(|x| x.key == key) {
+            Some(x) if now.duration_since(x.last) < BURST_GAP => {
+                x.last = now;
+                x.dirty = true;
+                true
+            }
+            Some(x) => {
+                x.last = now;
+                false
+            }
+            None => {
+                entries.push(Entry {
+                    key,
+                    target: target(),
+                    last: now,
+                    dirty: false,
+                });
+                false
+            }
+        }
+    })
+}
+
+/// Writes everything this thread held back (before a process waits, and at the end of
+/// its slice).
+pub fn flush_all() {
+    let entries = ENTRIES.with(|e| {
+        let mut e = e.borrow_mut();
+        if e.is_empty() {
+            return Vec::new();
+        }
+        std::mem::take(&mut *e)
+    });
+    for x in entries {
+        if x.dirty {
+            x.target.flush_deferred();
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::sync::atomic::{AtomicUsize, Ordering};
+
+    struct Counter(AtomicUsize);
+    impl Deferred for Counter {
+        fn flush_deferred(&self) {
+            self.0.fetch_add(1, Ordering::SeqCst);
+        }
+    }
+
+    #[test]
+    fn bursts_are_held_until_the_flush_point_and_lone_sends_are_not() {
+        let c = Arc::new(Counter(AtomicUsize::new(0)));
+        let key = Arc::as_ptr(&c) as *const ();
+        let make = || c.clone() as Arc<dyn Deferred>;
+        // Outside a slice: never held.
+        assert!(!note_send(key, make));
+        slice_begin();
+        assert!(!note_send(key, make), "the first send goes at once");
+        assert!(note_send(key, make), "a second one right after is held");
+        assert!(note_send(key, make));
+        flush_all();
+        assert_eq!(c.0.load(Ordering::SeqCst), 1);
+        assert!(
+            !note_send(key, make),
+            "after a flush point, the first goes at once"
+        );
+        std::thread::sleep(BURST_GAP * 2);
+        assert!(!note_send(key, make), "a send after a pause goes at once");
+        slice_end();
+        assert_eq!(c.0.load(Ordering::SeqCst), 1, "nothing was held");
+    }
+}

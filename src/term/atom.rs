@@ -136,7 +136,17 @@ impl Atom {
         if name.len() > MAX_ATOM_LEN {
             return Err(AtomError::TooLong(name.len()));
         }
-        if let Some(&i) = table().read().by_name.get(name) {
+        // Decoding looks up the same few atoms over and over: a per-thread direct-mapped
+        // cache answers those without the table's lock and its (DoS-resistant, slower)
+        // hash. A slot is only a hint: the name is compared before it is trusted.
+        let slot = (fnv1a(name.as_bytes()) as usize) % RECENT;
+        let hint = RECENT_ATOMS.with(|r| r[slot].get());
+        if hint != u32::MAX && Atom(hint).as_str() == name {
+            return Ok(Atom(hint));
+        }
+        let found = table().read().by_name.get(name).copied();
+        if let Some(i) = found {
+            RECENT_ATOMS.with(|r| r[slot].set(i));
             return Ok(Atom(i));
         }
         let mut t = table().write();
@@ -223,6 +233,23 @@ fn elixir_alias(s: &str) -> Option<&str> {
                 && seg.chars().all(|c| c.is_ascii_alphanumeric() || c == '_')
         });
     ok.then_some(rest)
+}
+
+/// Slots of the per-thread cache of recently interned atoms.
+const RECENT: usize = 64;
+
+thread_local! {
+    static RECENT_ATOMS: [std::cell::Cell<u32>; RECENT] =
+        const { [const { std::cell::Cell::new(u32::MAX) }; RECENT] };
+}
+
+/// FNV-1a: a cheap hash to pick a cache slot (never trusted on its own).
+fn fnv1a(bytes: &[u8]) -> u64 {
+    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
+    for &b in bytes {
+        h = (h ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3);
+    }
+    h
 }
 
 /// Whether an atom must be written quoted (`:"a b"`) in Elixir syntax.

@@ -297,7 +297,7 @@ impl Initiator {
         if let Some(expected) = &self.expected_peer
             && *expected != peer.name
         {
-            log::warn!(
+            log::debug!(
                 "handshake: meant to reach {expected} but the acceptor is {}",
                 peer.name
             );
@@ -307,7 +307,7 @@ impl Initiator {
             });
         }
         if !(self.versions.0..=self.versions.1).contains(&version) {
-            log::warn!(
+            log::debug!(
                 "handshake: {} chose version {version}, outside our offer {}..={}",
                 peer.name,
                 self.versions.0,
@@ -348,7 +348,7 @@ impl Initiator {
             nonce_a: &nonce_a,
         };
         if !transcript.verify(&self.cookie, ACCEPTOR_LABEL, mac) {
-            log::warn!(
+            log::debug!(
                 "handshake: {} (creation {}) accepted us with a wrong proof: it does not know our cookie",
                 peer.name,
                 peer.creation
@@ -483,7 +483,7 @@ impl Acceptor {
             )));
         }
         let Some(version) = negotiate(self.versions, offered) else {
-            log::warn!(
+            log::debug!(
                 "handshake: {} offers versions {}..={}, we speak {}..={}; refusing",
                 peer.name,
                 offered.0,
@@ -560,7 +560,7 @@ impl Acceptor {
             .get(&pending.peer.name)
             .unwrap_or(&self.cookie);
         if !transcript.verify(cookie, INITIATOR_LABEL, mac) {
-            log::warn!(
+            log::debug!(
                 "handshake: {} (creation {}) sent a proof that does not match our cookie \
                  (different cookies, or a replayed handshake); refusing",
                 pending.peer.name,

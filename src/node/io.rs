@@ -69,6 +69,8 @@ pub(crate) struct IoLoop {
     commands: Receiver<Command>,
     conns: HashMap<Token, IoConn>,
     next_token: usize,
+    /// One log line per kind of trouble per peer per minute.
+    log_limit: super::log_limit::LogLimiter,
 }
 
 fn identity(net: &NetInner) -> Identity {
@@ -94,6 +96,7 @@ impl IoLoop {
             listener,
             commands,
             conns: HashMap::new(),
+            log_limit: super::log_limit::LogLimiter::new(),
             next_token: 2,
         })
     }
@@ -171,9 +174,17 @@ impl IoLoop {
                         .filter(|c| !matches!(c.hs, Hs::Done))
                         .count();
                     if handshaking >= MAX_HANDSHAKING {
-                        log::warn!(
-                            "refusing connection from {from}: {handshaking} handshakes in progress"
-                        );
+                        if let Some(n) = self.log_limit.check(
+                            &from.ip().to_string(),
+                            "too many handshakes",
+                            Instant::now(),
+                        ) {
+                            log::warn!(
+                                "refusing connection from {from}: {handshaking} handshakes in \
+                                 progress{}",
+                                super::log_limit::left_out(n)
+                            );
+                        }
                         continue;
                     }
                     match self.register(stream) {
@@ -337,6 +348,9 @@ impl IoLoop {
                 Ok(Some(f)) => f,
                 Ok(None) => return true,
                 Err(e) => {
+                    self.warn_peer(token, "bad frame", |who| {
+                        format!("closing {who}: bad frame: {e}")
+                    });
                     self.close(net, token, &format!("bad frame: {e}"));
                     return false;
                 }
@@ -364,6 +378,7 @@ impl IoLoop {
                 }
                 Ok(None) => {}
                 Err(e) => {
+                    self.warn_peer(token, "bad message", |who| format!("closing {who}: {e}"));
                     self.close(net, token, &e.to_string());
                     return false;
                 }
@@ -440,11 +455,34 @@ impl IoLoop {
                     ) => {
                         log::debug!("handshake with {} refused: {e}", self.describe(token))
                     }
-                    _ => log::warn!("handshake with {} refused: {e}", self.describe(token)),
+                    _ => self.warn_peer(token, "handshake refused", |who| {
+                        format!("handshake with {who} refused: {e}")
+                    }),
                 }
                 self.flush_handshake(net, token);
                 false
             }
+        }
+    }
+
+    /// Logs a warning about the peer on `token`, unless one of the same `kind` about the
+    /// same peer was logged in the last minute (see [`super::log_limit`]).
+    fn warn_peer(&mut self, token: Token, kind: &'static str, line: impl FnOnce(&str) -> String) {
+        let Some(io) = self.conns.get(&token) else {
+            return;
+        };
+        let key = match (io.peer, &io.conn) {
+            (Some(p), _) => p.as_str().to_owned(),
+            (None, Some(c)) => c.peer.as_str().to_owned(),
+            _ => io
+                .stream
+                .peer_addr()
+                .map(|a| a.ip().to_string())
+                .unwrap_or_else(|_| "?".into()),
+        };
+        if let Some(n) = self.log_limit.check(&key, kind, Instant::now()) {
+            let who = self.describe(token);
+            log::warn!("{}{}", line(&who), super::log_limit::left_out(n));
         }
     }
 
@@ -475,7 +513,9 @@ impl IoLoop {
                     io.conn = None;
                 }
             }
-            _ => log::warn!("handshake with {who} failed: {e}"),
+            _ => self.warn_peer(token, "handshake failed", |who| {
+                format!("handshake with {who} failed: {e}")
+            }),
         }
         self.close(net, token, &format!("handshake failed: {e}"));
     }
@@ -571,13 +611,29 @@ impl IoLoop {
             Wire::Tick => {}
             Wire::Signal { to, signal } => {
                 if to.node() != net.name {
-                    log::warn!("from {peer}: signal for {to:?}, not a pid of this node; dropped");
+                    if let Some(n) =
+                        self.log_limit
+                            .check(peer.as_str(), "dropped signal", Instant::now())
+                    {
+                        log::warn!(
+                            "from {peer}: signal for {to:?}, not a pid of this node; dropped{}",
+                            super::log_limit::left_out(n)
+                        );
+                    }
                     return;
                 }
                 let from = signal.sender();
                 if let Some(from) = from {
                     if from.node() != peer {
-                        log::warn!("from {peer}: signal claiming to come from {from:?}; dropped");
+                        if let Some(n) =
+                            self.log_limit
+                                .check(peer.as_str(), "dropped signal", Instant::now())
+                        {
+                            log::warn!(
+                                "from {peer}: signal claiming to come from {from:?}; dropped{}",
+                                super::log_limit::left_out(n)
+                            );
+                        }
                         return;
                     }
                     Conn::note_signal(&mut conn.state.lock(), to, from, &signal, false);
@@ -597,7 +653,15 @@ impl IoLoop {
                 monitor,
             } => {
                 if from.node() != peer {
-                    log::warn!("from {peer}: spawn request for {from:?}; dropped");
+                    if let Some(n) =
+                        self.log_limit
+                            .check(peer.as_str(), "dropped signal", Instant::now())
+                    {
+                        log::warn!(
+                            "from {peer}: spawn request for {from:?}; dropped{}",
+                            super::log_limit::left_out(n)
+                        );
+                    }
                     return;
                 }
                 match net.node.prepare_mfa(
@@ -735,6 +799,10 @@ impl IoLoop {
                     "{}: no traffic for {tick:?}; declared down",
                     self.describe(t)
                 );
+            } else {
+                self.warn_peer(t, "handshake timed out", |who| {
+                    format!("closing {who}: handshake timed out")
+                });
             }
             self.close(net, t, why);
         }

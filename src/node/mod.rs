@@ -12,6 +12,7 @@ pub mod epmd;
 pub mod frame;
 pub mod handshake;
 mod io;
+pub mod log_limit;
 pub mod net;
 pub mod outbound;
 pub mod wire;

@@ -67,6 +67,7 @@ impl EpmdServer {
             conns: HashMap::new(),
             nodes: BTreeMap::new(),
             next_token: FIRST_CONN,
+            log_limit: crate::node::log_limit::LogLimiter::new(),
             next_creation: rand::random(),
             stop: Arc::clone(&stop),
             port,
@@ -153,6 +154,8 @@ struct Server {
     stop: Arc<AtomicBool>,
     port: u16,
     idle_timeout: Duration,
+    /// One log line per kind of trouble per client address per minute.
+    log_limit: crate::node::log_limit::LogLimiter,
 }
 
 impl Server {
@@ -196,10 +199,18 @@ impl Server {
             match self.listener.accept() {
                 Ok((mut stream, peer)) => {
                     if self.conns.len() >= MAX_CONNECTIONS {
-                        log::warn!(
-                            "port mapper on {}: refusing {peer}: {MAX_CONNECTIONS} connections open",
-                            self.port
-                        );
+                        if let Some(n) = self.log_limit.check(
+                            &peer.ip().to_string(),
+                            "too many connections",
+                            std::time::Instant::now(),
+                        ) {
+                            log::warn!(
+                                "port mapper on {}: refusing {peer}: {MAX_CONNECTIONS} connections \
+                                 open{}",
+                                self.port,
+                                crate::node::log_limit::left_out(n)
+                            );
+                        }
                         continue;
                     }
                     let token = Token(self.next_token);
@@ -407,12 +418,22 @@ impl Server {
     }
 
     fn close(&mut self, token: Token, mut conn: Conn, reason: Option<String>) {
-        let peer = conn
-            .stream
-            .peer_addr()
-            .map_or_else(|_| "a client".to_string(), |a| a.to_string());
+        let addr = conn.stream.peer_addr().ok();
+        let peer = addr.map_or_else(|| "a client".to_string(), |a| a.to_string());
+        let ip = addr.map_or_else(|| "?".to_string(), |a| a.ip().to_string());
         match &reason {
-            Some(why) => log::warn!("port mapper on {}: closing {peer}: {why}", self.port),
+            Some(why) => {
+                if let Some(n) = self
+                    .log_limit
+                    .check(&ip, "bad request", std::time::Instant::now())
+                {
+                    log::warn!(
+                        "port mapper on {}: closing {peer}: {why}{}",
+                        self.port,
+                        crate::node::log_limit::left_out(n)
+                    );
+                }
+            }
             None => log::trace!("port mapper on {}: {peer} done", self.port),
         }
         if let Some(name) = conn.registered.take()

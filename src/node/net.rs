@@ -157,6 +157,8 @@ pub(crate) struct NetInner {
     resolver: Sender<Option<Arc<Conn>>>,
     /// Ports given in `name@host:port` connects, used instead of the mapper.
     explicit_ports: Mutex<HashMap<Atom, u16>>,
+    /// Ports set with [`Net::set_peer_port`], used for every connection to that peer.
+    peer_ports: Mutex<HashMap<Atom, u16>>,
     mapper: Mutex<Option<Mapper>>,
     threads: Mutex<Vec<std::thread::JoinHandle<()>>>,
 }
@@ -229,6 +231,7 @@ impl Net {
             waker,
             resolver,
             explicit_ports: Mutex::new(HashMap::new()),
+            peer_ports: Mutex::new(HashMap::new()),
             mapper: Mutex::new(mapper),
             threads: Mutex::new(Vec::new()),
         });
@@ -312,6 +315,18 @@ impl Net {
             c.per_peer
                 .insert(peer.as_str().to_owned(), cookie.as_bytes().to_vec());
         }
+    }
+
+    /// Reaches `peer` at `port` on loopback from now on, every time this node connects
+    /// to it, instead of asking the port mapper (`None`: back to the mapper). For
+    /// routing a peer through something in between, e.g. a fault-injecting proxy in
+    /// tests. Connections it accepts are not affected.
+    pub fn set_peer_port(&self, peer: Atom, port: Option<u16>) {
+        let mut ports = self.0.peer_ports.lock();
+        match port {
+            Some(p) => ports.insert(peer, p),
+            None => ports.remove(&peer),
+        };
     }
 
     /// Traffic counters of each live connection, by peer (the console's `stats`).
@@ -551,7 +566,11 @@ fn resolve_main(net: std::sync::Weak<NetInner>, requests: Receiver<Option<Arc<Co
     while let Ok(Some(conn)) = requests.recv() {
         let Some(net) = net.upgrade() else { return };
         let text = conn.peer.as_str();
-        let explicit = net.explicit_ports.lock().remove(&conn.peer);
+        let explicit = net
+            .explicit_ports
+            .lock()
+            .remove(&conn.peer)
+            .or_else(|| net.peer_ports.lock().get(&conn.peer).copied());
         let port = match (parse_node(text), explicit) {
             (_, Some(p)) => Ok(p),
             (Err(e), None) => Err(e),

@@ -62,6 +62,9 @@ struct IoConn {
     closing: Option<String>,
 }
 
+/// How long the I/O loop keeps looking for events without sleeping after some came.
+const IO_SPIN: Duration = Duration::from_micros(50);
+
 pub(crate) struct IoLoop {
     net: Weak<NetInner>,
     poll: Poll,
@@ -104,18 +107,32 @@ impl IoLoop {
     pub(crate) fn run(mut self) {
         ON_IO_THREAD.with(|f| f.set(true));
         let mut events = Events::with_capacity(256);
+        // After traffic, the loop looks for more without sleeping for a moment: a reply
+        // often comes within tens of microseconds, and waking a sleeping thread costs
+        // as much again. An idle node never spins.
+        let mut spin_until: Option<Instant> = None;
         loop {
             let Some(net) = self.net.upgrade() else {
                 return;
             };
             let timeout = self.next_timeout(&net);
             drop(net);
-            if let Err(e) = self.poll.poll(&mut events, Some(timeout))
+            let mut woke = false;
+            while spin_until.is_some_and(|t| Instant::now() < t) {
+                if self.poll.poll(&mut events, Some(Duration::ZERO)).is_ok() && !events.is_empty() {
+                    woke = true;
+                    break;
+                }
+                std::thread::yield_now();
+            }
+            if !woke
+                && let Err(e) = self.poll.poll(&mut events, Some(timeout))
                 && e.kind() != io::ErrorKind::Interrupted
             {
                 log::error!("net poll failed: {e}");
                 return;
             }
+            spin_until = (!events.is_empty()).then(|| Instant::now() + IO_SPIN);
             let Some(net) = self.net.upgrade() else {
                 return;
             };

@@ -352,22 +352,26 @@ fn servers(ctx: &mut Ctx) -> Vec<Pid> {
     all
 }
 
+/// Asks every server for lock `id` at once (each answers at once: granted or not); any
+/// refusal gives back what was granted, so two requesters never both hold it, and the
+/// loser retries after a random backoff.
 fn try_lock(ctx: &mut Ctx, servers: &[Pid], id: &Term, holder: Pid) -> bool {
-    let mut granted = Vec::new();
-    for s in servers {
-        let req = Term::tuple(vec![Term::atom("lock"), id.clone(), Term::Pid(holder)]);
-        match gen_server::call(ctx, *s, req, Some(Duration::from_secs(10))) {
-            Ok(t) if t == Term::from(true) => granted.push(*s),
-            // Refused, or a server that is gone: give back what we got.
-            _ => {
-                for g in granted {
-                    ctx.send(g, (Term::atom("unlock"), id.clone(), holder));
-                }
-                return false;
-            }
-        }
+    let req = Term::tuple(vec![Term::atom("lock"), id.clone(), Term::Pid(holder)]);
+    let answers = gen_server::multi_call(ctx, servers, &req, Some(Duration::from_secs(10)));
+    let granted: Vec<Pid> = servers
+        .iter()
+        .zip(&answers)
+        .filter(|(_, a)| matches!(a, Ok(t) if *t == Term::from(true)))
+        .map(|(s, _)| *s)
+        .collect();
+    if granted.len() == servers.len() {
+        return true;
     }
-    true
+    // Refused, or a server that is gone: give back what we got.
+    for g in granted {
+        ctx.send(g, (Term::atom("unlock"), id.clone(), holder));
+    }
+    false
 }
 
 fn backoff(attempt: u32) {
@@ -444,9 +448,8 @@ pub fn register_name_with(ctx: &mut Ctx, name: Atom, pid: Pid, resolver: Resolve
             Term::Pid(pid),
             resolver.to_term(),
         ]);
-        for s in servers(ctx) {
-            let _ = gen_server::call(ctx, s, req.clone(), Some(Duration::from_secs(10)));
-        }
+        let all = servers(ctx);
+        let _ = gen_server::multi_call(ctx, &all, &req, Some(Duration::from_secs(10)));
         true
     })
     .unwrap_or(false)
@@ -456,14 +459,9 @@ pub fn register_name_with(ctx: &mut Ctx, name: Atom, pid: Pid, resolver: Resolve
 pub fn unregister_name(ctx: &mut Ctx, name: Atom) {
     let lock = Term::tuple(vec![Term::atom("global"), Term::Atom(name)]);
     trans(ctx, lock, None, |ctx| {
-        for s in servers(ctx) {
-            let _ = gen_server::call(
-                ctx,
-                s,
-                Term::tuple(vec![Term::atom("unregister"), Term::Atom(name)]),
-                Some(Duration::from_secs(10)),
-            );
-        }
+        let all = servers(ctx);
+        let req = Term::tuple(vec![Term::atom("unregister"), Term::Atom(name)]);
+        let _ = gen_server::multi_call(ctx, &all, &req, Some(Duration::from_secs(10)));
     });
 }
 
@@ -485,9 +483,8 @@ pub fn re_register_name(ctx: &mut Ctx, name: Atom, pid: Pid) {
             Term::Pid(pid),
             Resolver::ExitOne.to_term(),
         ]);
-        for s in servers(ctx) {
-            let _ = gen_server::call(ctx, s, req.clone(), Some(Duration::from_secs(10)));
-        }
+        let all = servers(ctx);
+        let _ = gen_server::multi_call(ctx, &all, &req, Some(Duration::from_secs(10)));
     });
 }
 

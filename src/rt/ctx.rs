@@ -310,8 +310,10 @@ impl Ctx {
                 // `block_begin` does nothing.
                 if blocking.is_none() {
                     if spins == 0 {
-                        // Output held back in a burst goes out before we wait.
+                        // Output held back in a burst goes out before we wait, and work
+                        // queued behind us (the server we just called) can be stolen.
                         super::flush::flush_all();
+                        self.node.scheduler().share_local_work();
                     }
                     // A reply often comes within microseconds: look again a few times,
                     // yielding the CPU (the peer may need it), before paying for the

@@ -345,6 +345,78 @@ pub fn call(
     }
 }
 
+/// Calls several servers at once with the same request and waits for every answer (up
+/// to `timeout` in all): one round trip for all of them instead of one each. Results
+/// come in the order of `servers`, each as [`call`] would give it.
+pub fn multi_call(
+    ctx: &mut Ctx,
+    servers: &[Pid],
+    request: &Term,
+    timeout: Option<Duration>,
+) -> Vec<Result<Term, CallError>> {
+    let me = ctx.pid();
+    let mut tags = Vec::with_capacity(servers.len());
+    for &pid in servers {
+        if pid == me {
+            tags.push(None);
+            continue;
+        }
+        let tag = ctx.monitor(pid);
+        let from = Term::tuple(vec![Term::Pid(me), Term::Ref(tag)]);
+        ctx.send(
+            pid,
+            Term::tuple(vec![Term::Atom(Atom::GEN_CALL), from, request.clone()]),
+        );
+        tags.push(Some(tag));
+    }
+    let deadline = timeout.map(|t| std::time::Instant::now() + t);
+    let mut results: Vec<Option<Result<Term, CallError>>> = tags
+        .iter()
+        .map(|t| t.is_none().then_some(Err(CallError::CallingSelf)))
+        .collect();
+    while results.iter().any(Option::is_none) {
+        let left = deadline.map(|d| d.saturating_duration_since(std::time::Instant::now()));
+        let got = ctx.receive_with(
+            |m| {
+                let (tag, outcome) = match m.as_tuple() {
+                    Some([Term::Ref(t), reply]) => (*t, Ok(reply.clone())),
+                    _ => match m.tagged("DOWN") {
+                        Some([Term::Ref(r), _, _, reason]) => (*r, Err(reason.clone())),
+                        _ => return None,
+                    },
+                };
+                let i = tags.iter().position(|t| *t == Some(tag))?;
+                results[i].is_none().then_some((i, outcome))
+            },
+            left,
+        );
+        let Some((i, outcome)) = got else { break };
+        results[i] = Some(match outcome {
+            Ok(reply) => {
+                ctx.demonitor_flush(tags[i].expect("a tag for a sent call"));
+                Ok(reply)
+            }
+            Err(reason) => Err(match reason.as_atom() {
+                Some(Atom::NOPROC) => CallError::NoProc,
+                Some(Atom::NOCONNECTION) => CallError::NoConnection,
+                _ => CallError::Exit(reason),
+            }),
+        });
+    }
+    results
+        .into_iter()
+        .zip(tags)
+        .map(|(r, tag)| {
+            r.unwrap_or_else(|| {
+                let tag = tag.expect("only sent calls can be unanswered");
+                ctx.demonitor_flush(tag);
+                ctx.abandon_tag(tag);
+                Err(CallError::Timeout)
+            })
+        })
+        .collect()
+}
+
 /// A call to `{name, node}` on another node. There is no monitor by name yet, so a
 /// server that is not there (or dies) shows as a timeout, not `noproc`; a late reply
 /// is dropped as for any timed-out call.

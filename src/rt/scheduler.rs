@@ -168,6 +168,22 @@ impl Scheduler {
         true
     }
 
+    /// Called by a process on a worker that is about to wait for a message without
+    /// giving its thread up yet (a short spin): work in this worker's private next slot
+    /// (typically the process it just sent a request to) moves to its stealable queue,
+    /// and an idle worker is woken to take it, so the answer can come during the spin.
+    pub(crate) fn share_local_work(&self) {
+        let Some(w) = current_worker(&self.shared) else {
+            return;
+        };
+        if let Some(c) = w.next.take() {
+            w.queue.push(c);
+        }
+        if !w.queue.is_empty() {
+            self.shared.notify_work();
+        }
+    }
+
     /// Ends a blocking section begun with [`Scheduler::block_begin`].
     pub(crate) fn block_end(&self) {
         if let Some(w) = current_worker(&self.shared) {

@@ -338,6 +338,10 @@ fn servers(ctx: &mut Ctx) -> Vec<Pid> {
         return Vec::new();
     };
     let mut all = vec![me];
+    // Only servers on nodes connected now: the server may not have seen a `nodedown`
+    // yet, and asking a server on a node that is gone would dial it again (a send to a
+    // pid connects, as in Erlang), undoing a partition.
+    let connected = Net::of(ctx.node()).map(|n| n.nodes()).unwrap_or_default();
     if let Ok(peers) = gen_server::call(ctx, me, Term::atom("peers"), Some(Duration::from_secs(10)))
     {
         all.extend(
@@ -345,7 +349,8 @@ fn servers(ctx: &mut Ctx) -> Vec<Pid> {
                 .as_list()
                 .unwrap_or(&[])
                 .iter()
-                .filter_map(|p| p.as_pid()),
+                .filter_map(|p| p.as_pid())
+                .filter(|p| connected.contains(&p.node())),
         );
     }
     all.sort();

@@ -345,17 +345,19 @@ fn node_call(s: &mut Session, f: &str, a: &[Term]) -> Result<Option<Term>, EvalE
         }
         ("get_cookie", []) => atom_term(&net.cookie())?,
         ("set_cookie", [c]) => {
-            net.set_cookie(atom_arg(c, "a cookie atom")?.as_str());
+            net.set_cookie(atom_arg(c, "a cookie atom")?.as_str())
+                .map_err(EvalError::arg)?;
             Term::from(true)
         }
         ("set_cookie", [n, c]) => {
             let n = node_arg(n)?;
             let c = atom_arg(c, "a cookie atom")?;
             if n == net.name() {
-                net.set_cookie(c.as_str());
+                net.set_cookie(c.as_str())
             } else {
-                net.set_peer_cookie(n, c.as_str());
+                net.set_peer_cookie(n, c.as_str())
             }
+            .map_err(EvalError::arg)?;
             Term::from(true)
         }
         _ => return Ok(None),

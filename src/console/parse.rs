@@ -88,10 +88,20 @@ const CLOSURE_HELP: &str = "anonymous functions (fn ... end) are not supported: 
 cross nodes. Use the MFA form instead: spawn(Module, :fun, [args]) or \
 Node.spawn(:node2@localhost, IO, :puts, [\"hi\"])";
 
+/// How deep an expression may nest. Brackets, calls, unary operators and each link of a
+/// chain of operators (`1 + 2 + ...`, `x |> f |> ...`, `a.b.c`) are a level: the parser,
+/// the evaluator and dropping an [`Expr`] each recurse once per level, so a pasted
+/// `[[[[...` or a million `+1`s would overflow the stack and kill the node.
+pub const MAX_NESTING: usize = 256;
+
 /// Parses a whole input (one or more expressions).
 pub fn parse(src: &str) -> Result<Vec<Expr>, ParseError> {
     let tokens = tokenize(src)?;
-    let mut p = Parser { tokens, pos: 0 };
+    let mut p = Parser {
+        tokens,
+        pos: 0,
+        depth: 0,
+    };
     let mut out = Vec::new();
     loop {
         p.skip_separators();
@@ -109,6 +119,8 @@ pub fn parse(src: &str) -> Result<Vec<Expr>, ParseError> {
 struct Parser {
     tokens: Vec<Token>,
     pos: usize,
+    /// Levels of nesting of the expression being parsed (at most [`MAX_NESTING`]).
+    depth: usize,
 }
 
 impl Parser {
@@ -181,19 +193,42 @@ impl Parser {
         }
     }
 
+    /// One level deeper; an error past [`MAX_NESTING`].
+    fn deeper(&mut self) -> Result<(), ParseError> {
+        if self.depth >= MAX_NESTING {
+            return Err(self.error(format!("expression nests deeper than {MAX_NESTING} levels")));
+        }
+        self.depth += 1;
+        Ok(())
+    }
+
+    /// `parse` one level deeper.
+    fn nested(
+        &mut self,
+        parse: fn(&mut Parser) -> Result<Expr, ParseError>,
+    ) -> Result<Expr, ParseError> {
+        let base = self.depth;
+        self.deeper()?;
+        let e = parse(self);
+        self.depth = base;
+        e
+    }
+
     fn expr(&mut self) -> Result<Expr, ParseError> {
         let left = self.pipe()?;
         if self.eat("=") {
             self.skip_newlines();
-            let right = self.expr()?;
+            let right = self.nested(Self::expr)?;
             return Ok(Expr::Match(Box::new(left), Box::new(right)));
         }
         Ok(left)
     }
 
     fn pipe(&mut self) -> Result<Expr, ParseError> {
+        let base = self.depth;
         let mut left = self.compare()?;
         while self.eat("|>") {
+            self.deeper()?;
             self.skip_newlines();
             left = match self.compare()? {
                 Expr::Local(f, mut args) => {
@@ -208,6 +243,7 @@ impl Parser {
                 _ => return Err(self.error("the right side of |> must be a call")),
             };
         }
+        self.depth = base;
         Ok(left)
     }
 
@@ -240,7 +276,7 @@ impl Parser {
         for op in ["++", "--", "<>"] {
             if self.eat(op) {
                 self.skip_newlines();
-                let right = self.concat()?;
+                let right = self.nested(Self::concat)?;
                 return Ok(Expr::BinOp(op, Box::new(left), Box::new(right)));
             }
         }
@@ -248,6 +284,7 @@ impl Parser {
     }
 
     fn additive(&mut self) -> Result<Expr, ParseError> {
+        let base = self.depth;
         let mut left = self.product()?;
         loop {
             let op = if self.is("+") {
@@ -255,8 +292,10 @@ impl Parser {
             } else if self.is("-") {
                 "-"
             } else {
+                self.depth = base;
                 return Ok(left);
             };
+            self.deeper()?;
             self.pos += 1;
             self.skip_newlines();
             let right = self.product()?;
@@ -265,6 +304,7 @@ impl Parser {
     }
 
     fn product(&mut self) -> Result<Expr, ParseError> {
+        let base = self.depth;
         let mut left = self.unary()?;
         loop {
             let op = if self.is("*") {
@@ -272,8 +312,10 @@ impl Parser {
             } else if self.is("/") {
                 "/"
             } else {
+                self.depth = base;
                 return Ok(left);
             };
+            self.deeper()?;
             self.pos += 1;
             self.skip_newlines();
             let right = self.unary()?;
@@ -282,6 +324,10 @@ impl Parser {
     }
 
     fn unary(&mut self) -> Result<Expr, ParseError> {
+        self.nested(Self::unary_op)
+    }
+
+    fn unary_op(&mut self) -> Result<Expr, ParseError> {
         if self.eat("-") {
             return Ok(match self.unary()? {
                 Expr::Int(i) => Expr::Int(-i),
@@ -308,9 +354,13 @@ impl Parser {
     }
 
     fn postfix(&mut self) -> Result<Expr, ParseError> {
+        let base = self.depth;
         let mut e = self.primary()?;
         while self.is(".") {
+            self.deeper()?;
             self.pos += 1;
+            // `Node.` at the end of a line is incomplete: the name may follow on the next.
+            self.skip_newlines();
             match self.next() {
                 Some(Tok::Ident(f)) => {
                     let args = self.call_args(true)?;
@@ -332,6 +382,7 @@ impl Parser {
                 None => return Err(self.incomplete("a function name")),
             }
         }
+        self.depth = base;
         Ok(e)
     }
 
@@ -416,17 +467,23 @@ impl Parser {
             self.skip_newlines();
             let v = self.expr()?;
             pairs.push(Expr::Tuple(vec![Expr::Atom(k), v]));
+            // A newline ends the statement unless a `,` follows (`f a: 1\ng()` is two).
+            let end = self.pos;
             self.skip_newlines();
             if !(self.is(",")
                 && matches!(
                     self.tokens.get(self.pos + 1).map(|t| &t.kind),
-                    Some(Tok::KwKey(_)) | Some(Tok::Newline)
+                    Some(Tok::KwKey(_)) | Some(Tok::Newline) | None
                 ))
             {
+                self.pos = end;
                 break;
             }
             self.pos += 1;
             self.skip_newlines();
+            if self.at_end() {
+                return Err(self.incomplete("a keyword"));
+            }
         }
         Ok(pairs)
     }

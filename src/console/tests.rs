@@ -160,6 +160,7 @@ fn unsupported_forms_give_one_error_and_the_session_goes_on() {
         ("Node.connect(42)", "expected a node name"),
         ("\"#{x}\"", "interpolation"),
         (":global.trans(:x, 1)", "closures"),
+        ("Node.set_cookie(:\"a\\0b\")", "NUL byte"),
         ("%{a: 1", "<incomplete>"),
     ] {
         let out = value(&mut s, src);

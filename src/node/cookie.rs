@@ -93,7 +93,32 @@ fn non_empty(cookie: String, source: &str) -> io::Result<String> {
             format!("{source} is empty"),
         ));
     }
+    check(&cookie)
+        .map_err(|e| io::Error::new(io::ErrorKind::InvalidInput, format!("{source}: {e}")))?;
     Ok(cookie)
+}
+
+/// The most bytes a cookie may have: HMAC-SHA256 hashes keys longer than its 64-byte
+/// block, so a longer cookie would be equivalent to its own hash.
+pub const MAX_COOKIE_LEN: usize = 64;
+
+/// Whether `cookie` can be used: not empty, at most [`MAX_COOKIE_LEN`] bytes, and no NUL
+/// byte (HMAC pads short keys with zeros, so `secret` and `secret\0` would be the same
+/// cookie; found by fuzzing the handshake).
+pub fn check(cookie: &str) -> Result<(), String> {
+    if cookie.is_empty() {
+        return Err("a cookie cannot be empty".into());
+    }
+    if cookie.len() > MAX_COOKIE_LEN {
+        return Err(format!(
+            "a cookie has at most {MAX_COOKIE_LEN} bytes (this one has {})",
+            cookie.len()
+        ));
+    }
+    if cookie.contains('\0') {
+        return Err("a cookie cannot contain a NUL byte".into());
+    }
+    Ok(())
 }
 
 /// Reads the cookie file at `path`, creating it first if it does not exist.
@@ -146,6 +171,12 @@ fn read_existing(path: &Path) -> io::Result<String> {
         })?;
         let cookie = text.trim_end();
         if !cookie.is_empty() {
+            check(cookie).map_err(|e| {
+                io::Error::new(
+                    io::ErrorKind::InvalidData,
+                    format!("cookie file {}: {e}", path.display()),
+                )
+            })?;
             warn_if_shared(path);
             return Ok(cookie.to_owned());
         }
@@ -210,6 +241,16 @@ fn generate_cookie() -> io::Result<String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn cookies_that_hmac_would_confuse_are_refused() {
+        assert!(check("secret").is_ok());
+        assert!(check("").is_err());
+        assert!(check("secret\0").unwrap_err().contains("NUL"));
+        assert!(check(&"x".repeat(MAX_COOKIE_LEN)).is_ok());
+        assert!(check(&"x".repeat(MAX_COOKIE_LEN + 1)).is_err());
+        assert!(resolve_from(Some("a\0"), None, || None).is_err());
+    }
     use std::sync::{Arc, Barrier};
 
     /// A fresh directory under the system temp dir, removed on drop.

@@ -300,14 +300,17 @@ impl Net {
 
     /// Sets the default cookie (`Node.set_cookie(cookie)`) for connections made from
     /// now on; connections already up stay up, as in Erlang.
-    pub fn set_cookie(&self, cookie: &str) {
+    pub fn set_cookie(&self, cookie: &str) -> Result<(), String> {
+        super::cookie::check(cookie)?;
         self.0.cookies.write().default = cookie.as_bytes().to_vec();
+        Ok(())
     }
 
     /// Sets the cookie used with one peer (`Node.set_cookie(node, cookie)`), both when
     /// this node connects to it and when it connects here. Setting it to the default
     /// cookie forgets the override.
-    pub fn set_peer_cookie(&self, peer: Atom, cookie: &str) {
+    pub fn set_peer_cookie(&self, peer: Atom, cookie: &str) -> Result<(), String> {
+        super::cookie::check(cookie)?;
         let mut c = self.0.cookies.write();
         if c.default == cookie.as_bytes() {
             c.per_peer.remove(peer.as_str());
@@ -315,6 +318,7 @@ impl Net {
             c.per_peer
                 .insert(peer.as_str().to_owned(), cookie.as_bytes().to_vec());
         }
+        Ok(())
     }
 
     /// Reaches `peer` at `port` on loopback from now on, every time this node connects
@@ -509,13 +513,17 @@ impl Net {
         }) {
             return Err(Term::Atom(Atom::NOCONNECTION));
         }
-        let reply = ctx.receive_with(
-            |m| match m.tagged("$spawn_reply") {
-                Some([Term::Ref(r), result]) if *r == reference => Some(result.clone()),
-                _ => None,
-            },
-            Some(timeout),
-        );
+        let is_reply = |m: &Term| match m.tagged("$spawn_reply") {
+            Some([Term::Ref(r), result]) if *r == reference => Some(result.clone()),
+            _ => None,
+        };
+        let mut reply = ctx.receive_with(is_reply, Some(timeout));
+        if reply.is_none() && conn.state.lock().spawns.remove(&reference).is_none() {
+            // Too late to give up: the I/O thread took the reply as we timed out and is
+            // delivering it (or the connection went down, which answers it too). Take it,
+            // so that it neither stays in the mailbox nor leaves a process unobserved.
+            reply = ctx.receive_with(is_reply, Some(std::time::Duration::from_secs(5)));
+        }
         match reply.as_ref().and_then(|r| r.as_tuple()) {
             Some([tag, Term::Pid(pid)]) if tag.is_atom("ok") => {
                 if link {
@@ -527,10 +535,7 @@ impl Net {
                 Ok((*pid, monitor.then_some(reference)))
             }
             Some([tag, reason]) if tag.is_atom("error") => Err(reason.clone()),
-            _ => {
-                conn.state.lock().spawns.remove(&reference);
-                Err(Term::Atom(Atom::TIMEOUT))
-            }
+            _ => Err(Term::Atom(Atom::TIMEOUT)),
         }
     }
 

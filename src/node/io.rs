@@ -62,6 +62,17 @@ struct IoConn {
     closing: Option<String>,
 }
 
+/// Whether an I/O error means the peer closed or reset the connection (not a local
+/// failure): reported as `:connection_closed`, as OTP does.
+fn is_peer_gone(e: &io::Error) -> bool {
+    matches!(
+        e.kind(),
+        io::ErrorKind::ConnectionReset
+            | io::ErrorKind::BrokenPipe
+            | io::ErrorKind::ConnectionAborted
+    )
+}
+
 /// How long the I/O loop keeps looking for events without sleeping after some came.
 const IO_SPIN: Duration = Duration::from_micros(50);
 
@@ -291,7 +302,12 @@ impl IoLoop {
             let mut st = conn.state.lock();
             if let Err(e) = conn.flush_locked(&mut st) {
                 drop(st);
-                self.close(net, token, &format!("write failed: {e}"));
+                let why = if is_peer_gone(&e) {
+                    "connection_closed".to_owned()
+                } else {
+                    format!("write failed: {e}")
+                };
+                self.close(net, token, &why);
             }
         }
     }
@@ -350,6 +366,11 @@ impl IoLoop {
                 }
                 Err(e) if e.kind() == io::ErrorKind::WouldBlock => return,
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                // A peer that went away with unread bytes resets the connection: for
+                // the watchers that is the same as a close.
+                Err(e) if is_peer_gone(&e) => {
+                    return self.close(net, token, "connection_closed");
+                }
                 Err(e) => return self.close(net, token, &format!("read failed: {e}")),
             }
         }
@@ -526,8 +547,20 @@ impl IoLoop {
             HandshakeError::Refused(RefuseReason::Simultaneous)
             | HandshakeError::Refused(RefuseReason::Duplicate) => {
                 log::debug!("handshake with {who}: {e}");
-                if let Some(io) = self.conns.get_mut(&token) {
-                    io.conn = None;
+                if let Some(io) = self.conns.get_mut(&token)
+                    && let Some(conn) = io.conn.take()
+                {
+                    // The peer's connection to us should take this one over within
+                    // moments. If none comes (the address belonged to another node,
+                    // e.g. a stale or bogus port mapper entry), the connection fails
+                    // after a short grace instead of the whole connect timeout.
+                    let mut st = conn.state.lock();
+                    if matches!(st.phase, Phase::Connecting) {
+                        let grace = Duration::from_secs(1).min(net.config.connect_timeout);
+                        st.since = Instant::now()
+                            .checked_sub(net.config.connect_timeout.saturating_sub(grace))
+                            .unwrap_or(st.since);
+                    }
                 }
             }
             _ => self.warn_peer(token, "handshake failed", |who| {

@@ -596,7 +596,9 @@ fn resolve_main(net: std::sync::Weak<NetInner>, requests: Receiver<Option<Arc<Co
             }
             Err(e) => {
                 log::warn!("cannot reach {text}: {e}");
-                net.conn_down(&conn, &e);
+                // Only a connection still being set up fails: the peer may have
+                // connected to us meanwhile, and that connection is up and stays.
+                net.conn_down_when(&conn, &e, |phase| matches!(phase, Phase::Connecting));
             }
         }
     }
@@ -640,9 +642,20 @@ impl NetInner {
 
     /// A connection went down (or never came up): everyone who must know, knows.
     pub(crate) fn conn_down(&self, conn: &Arc<Conn>, reason: &str) {
+        self.conn_down_when(conn, reason, |_| true);
+    }
+
+    /// [`NetInner::conn_down`] if `when` holds for the phase, judged under the same lock
+    /// that takes the connection down.
+    pub(crate) fn conn_down_when(
+        &self,
+        conn: &Arc<Conn>,
+        reason: &str,
+        when: impl FnOnce(&Phase) -> bool,
+    ) {
         let (was_up, links, monitors, spawns) = {
             let mut st = conn.state.lock();
-            if matches!(st.phase, Phase::Down(_)) {
+            if matches!(st.phase, Phase::Down(_)) || !when(&st.phase) {
                 return;
             }
             let was_up = match st.phase {

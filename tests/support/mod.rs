@@ -6,6 +6,7 @@ use std::time::{Duration, Instant};
 use oxbeam::rt::{Config, Node};
 
 pub mod console;
+pub mod fault;
 pub mod proxy;
 
 /// Polls `cond` until it holds or `timeout` passes; panics with `what` and the last

@@ -326,3 +326,49 @@ fn name_at_host_port_works_without_a_port_mapper() {
         n.shutdown();
     }
 }
+
+#[test]
+fn a_message_over_the_size_limit_is_refused_by_the_sender_and_the_link_stays() {
+    let cookie = test_cookie();
+    let mut ca = NetConfig::named("f9a@localhost");
+    ca.cookie = Some(cookie.clone());
+    ca.use_mapper = false;
+    ca.max_message = 1 << 20;
+    let a = Net::start(ca).unwrap();
+    let mut cb = NetConfig::named("f9b@localhost");
+    cb.cookie = Some(cookie.clone());
+    cb.use_mapper = false;
+    cb.max_message = 1 << 20;
+    let b = Net::start(cb).unwrap();
+    oxbeam::dist::start(&a).unwrap();
+    oxbeam::dist::start(&b).unwrap();
+    assert!(a.connect(&format!("f9b@localhost:{}", b.address().port())));
+    let mut me = a.node().attach();
+    let mut there = b.node().attach();
+    // Too large: not sent (the sender's node logs why); the connection stays up.
+    let big = Term::binary(&vec![7u8; 2 << 20]);
+    me.send(there.pid(), big.clone());
+    me.send(there.pid(), Term::atom("small"));
+    assert_eq!(there.receive_timeout(SOON), Some(Term::atom("small")));
+    assert_eq!(a.nodes(), vec![b.name()]);
+    // An rpc with a too large argument: a clear error at the caller.
+    let r = oxbeam::dist::rpc::call(
+        &mut me,
+        b.name(),
+        Atom::new("erlang"),
+        Atom::new("node"),
+        vec![big],
+        Some(SOON),
+    );
+    match r {
+        Err(oxbeam::dist::rpc::RpcError::Exit(reason)) => {
+            assert!(reason.tagged("too_large").is_some(), "{reason}")
+        }
+        other => panic!("expected a too_large error, got {other:?}"),
+    }
+    assert_eq!(a.nodes(), vec![b.name()]);
+    drop(me);
+    drop(there);
+    a.shutdown();
+    b.shutdown();
+}

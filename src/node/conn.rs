@@ -30,7 +30,7 @@ use parking_lot::{Condvar, Mutex};
 use super::outbound::Outbound;
 use super::wire::{FRAGMENT, Wire};
 use crate::rt::{Node, Signal, flush};
-use crate::term::{Atom, Pid, Ref};
+use crate::term::{Atom, Pid, Ref, Term};
 
 /// Where a connection stands.
 #[derive(Clone, Debug)]
@@ -81,6 +81,9 @@ pub struct Conn {
     pub(crate) state: Mutex<ConnState>,
     pub(crate) changed: Condvar,
     pub(crate) busy_limit: usize,
+    /// The largest message the peer accepts (its reassembly limit, assumed the same as
+    /// ours): a larger one is refused here, so it cannot take the connection down.
+    max_message: usize,
     /// When this side last queued something (ms since `epoch`), for ticks.
     pub(crate) last_sent: AtomicU64,
     pub(crate) epoch: Instant,
@@ -156,7 +159,13 @@ pub fn stream_of(msg: &Wire) -> u64 {
 }
 
 impl Conn {
-    pub(crate) fn new(node: Node, peer: Atom, busy_limit: usize, epoch: Instant) -> Arc<Conn> {
+    pub(crate) fn new(
+        node: Node,
+        peer: Atom,
+        busy_limit: usize,
+        max_message: usize,
+        epoch: Instant,
+    ) -> Arc<Conn> {
         Arc::new_cyclic(|me| Conn {
             me: me.clone(),
             peer,
@@ -172,6 +181,7 @@ impl Conn {
             }),
             changed: Condvar::new(),
             busy_limit,
+            max_message,
             last_sent: AtomicU64::new(0),
             counters: Counters::default(),
             epoch,
@@ -197,13 +207,38 @@ impl Conn {
     /// bookkeeping under the same lock. Returns false if the connection is down (nothing
     /// was queued). A sender over the busy limit first waits, its worker handed off.
     pub(crate) fn send(&self, msg: &Wire, record: impl FnOnce(&mut ConnState)) -> bool {
+        self.send_checked(msg, record).is_ok()
+    }
+
+    /// [`Conn::send`], saying why a message was not sent: `:noconnection`, or
+    /// `{:too_large, bytes, max_message}` for a message the peer would refuse.
+    pub(crate) fn send_checked(
+        &self,
+        msg: &Wire,
+        record: impl FnOnce(&mut ConnState),
+    ) -> Result<(), Term> {
         let bytes = match super::wire::encode(msg) {
             Ok(b) => b,
             Err(e) => {
                 log::error!("to {}: {e}; message dropped", self.peer);
-                return false;
+                return Err(Term::tuple(vec![Term::atom("badarg"), Term::str(&e)]));
             }
         };
+        if bytes.len() > self.max_message {
+            // The peer would close the connection on it, taking everything else on it
+            // down too: refuse it here, with a reason the sender's node logs.
+            log::error!(
+                "to {}: a message of {} bytes exceeds the {}-byte limit (max_message); not sent",
+                self.peer,
+                bytes.len(),
+                self.max_message
+            );
+            return Err(Term::tuple(vec![
+                Term::atom("too_large"),
+                Term::from(bytes.len()),
+                Term::from(self.max_message),
+            ]));
+        }
         let mut st = self.state.lock();
         if st.out.bytes() > self.busy_limit && !ON_IO_THREAD.with(|f| f.get()) {
             drop(st);
@@ -219,7 +254,7 @@ impl Conn {
             st = self.state.lock();
         }
         if matches!(st.phase, Phase::Down(_)) {
-            return false;
+            return Err(Term::Atom(Atom::NOCONNECTION));
         }
         record(&mut st);
         let len = bytes.len() as u64;
@@ -245,7 +280,7 @@ impl Conn {
         if st.socket.is_some() && !hold {
             let _ = self.flush_locked(&mut st);
         }
-        true
+        Ok(())
     }
 
     /// Writes queued bytes until done or the socket is full; errors are left for the

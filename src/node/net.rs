@@ -508,11 +508,9 @@ impl Net {
             link,
             monitor,
         };
-        if !conn.send(&msg, |st| {
+        conn.send_checked(&msg, |st| {
             st.spawns.insert(reference, wait);
-        }) {
-            return Err(Term::Atom(Atom::NOCONNECTION));
-        }
+        })?;
         let is_reply = |m: &Term| match m.tagged("$spawn_reply") {
             Some([Term::Ref(r), result]) if *r == reference => Some(result.clone()),
             _ => None,
@@ -628,7 +626,13 @@ impl NetInner {
         {
             return c.clone();
         }
-        let conn = Conn::new(self.node.clone(), peer, self.config.busy_limit, self.epoch);
+        let conn = Conn::new(
+            self.node.clone(),
+            peer,
+            self.config.busy_limit,
+            self.config.max_message,
+            self.epoch,
+        );
         conns.insert(peer, conn.clone());
         drop(conns);
         if dial {

@@ -11,17 +11,9 @@ use oxbeam::dist::{self, global, pg};
 use oxbeam::rt::{Ctx, Flow};
 use oxbeam::term::{Pid, Term};
 use support::fault::cluster::{a, expect, os_node, rpc_on, spawn_on, test_fn};
-use support::{SOON, free_port, net, test_cookie, wait_for};
+use support::{SOON, free_port, net, send_signal, test_cookie, wait_for};
 
 const TICK: Duration = Duration::from_secs(2);
-
-fn signal(pid: u32, sig: &str) {
-    let ok = std::process::Command::new("kill")
-        .args([sig, &pid.to_string()])
-        .status()
-        .is_ok_and(|s| s.success());
-    assert!(ok, "kill {sig} {pid}");
-}
 
 #[test]
 fn a_thawed_node_rejoins_with_global_conflicts_resolved_and_pg_merged() {
@@ -64,7 +56,7 @@ fn a_thawed_node_rejoins_with_global_conflicts_resolved_and_pg_merged() {
     let watch_pb = me.monitor(pb);
 
     // Freeze it: declared down within the tick time; its name and member go here.
-    signal(n1.os_pid(), "-STOP");
+    send_signal(n1.os_pid(), "-STOP");
     wait_for("the frozen node declared down", TICK * 3, || {
         (ctl.nodes().is_empty(), ctl.nodes())
     });
@@ -84,7 +76,7 @@ fn a_thawed_node_rejoins_with_global_conflicts_resolved_and_pg_merged() {
     assert_eq!(down, Term::atom("noconnection"));
 
     // Thaw and reconnect: one process keeps the name on both nodes, the other is killed.
-    signal(n1.os_pid(), "-CONT");
+    send_signal(n1.os_pid(), "-CONT");
     wait_for("reconnected", SOON * 2, || {
         let up = ctl.connect(&n1.name);
         (up && ctl.nodes().len() == 1, ctl.nodes())

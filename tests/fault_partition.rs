@@ -67,8 +67,7 @@ fn sorted(mut v: Vec<Atom>) -> Vec<Atom> {
     v
 }
 
-fn idle(ctx: &mut Ctx, _: Term) -> Flow {
-    let _ = ctx;
+fn idle(_: &mut Ctx, _: Term) -> Flow {
     Flow::Continue
 }
 
@@ -143,12 +142,11 @@ fn a_silent_cut_between_two_nodes_leaves_a_partial_mesh_and_heals() {
     // Heal: the next send from A to B re-forms the link, and global and pg resync.
     ab.set(Mode::Pass);
     ba.set(Mode::Pass);
-    let healed = wait_for("A and B connected again", SOON * 2, || {
+    wait_for("A and B connected again", SOON * 2, || {
         me_a.send(on_b, Term::atom("knock"));
         let (na, nb) = (a.nodes(), b.nodes());
         (na.len() == 2 && nb.len() == 2, (na, nb))
     });
-    let _ = healed;
     assert!(global::sync(&mut me_a, SOON));
     wait_for("names and members back on both sides", SOON, || {
         let name_b = global::whereis_name(b.node(), Atom::new("pp_name"));

@@ -145,11 +145,7 @@ fn raise(reason: Term) -> EvalError {
 pub fn call_local(s: &mut Session, f: &str, args: Vec<Term>) -> Result<Option<Term>, EvalError> {
     let a = args.as_slice();
     Ok(Some(match (f, a) {
-        ("h" | "help", []) => {
-            s.output.extend(HELP.lines().map(str::to_owned));
-            Term::atom("ok")
-        }
-        ("h" | "help", [_]) => {
+        ("h" | "help", [] | [_]) => {
             s.output.extend(HELP.lines().map(str::to_owned));
             Term::atom("ok")
         }

@@ -37,8 +37,8 @@ enum Input {
 }
 
 impl Input {
-    /// The next line, `None` at end of input. `echo` prints the prompt and line when the
-    /// input is not a terminal.
+    /// The next line, `None` at end of input. Lines from a pipe are echoed to `out`
+    /// after the prompt, so the output reads as a transcript.
     fn read(&mut self, prompt: &str, out: &mut impl Write) -> Option<String> {
         match self {
             Input::Editor(ed) => loop {

@@ -284,43 +284,31 @@ impl Parser {
     }
 
     fn additive(&mut self) -> Result<Expr, ParseError> {
-        let base = self.depth;
-        let mut left = self.product()?;
-        loop {
-            let op = if self.is("+") {
-                "+"
-            } else if self.is("-") {
-                "-"
-            } else {
-                self.depth = base;
-                return Ok(left);
-            };
-            self.deeper()?;
-            self.pos += 1;
-            self.skip_newlines();
-            let right = self.product()?;
-            left = Expr::BinOp(op, Box::new(left), Box::new(right));
-        }
+        self.left_assoc(["+", "-"], Self::product)
     }
 
     fn product(&mut self) -> Result<Expr, ParseError> {
+        self.left_assoc(["*", "/"], Self::unary)
+    }
+
+    /// `next (op next)*` for the operators `ops`, left-associative; each link of the
+    /// chain counts as a nesting level.
+    fn left_assoc(
+        &mut self,
+        ops: [&'static str; 2],
+        next: fn(&mut Self) -> Result<Expr, ParseError>,
+    ) -> Result<Expr, ParseError> {
         let base = self.depth;
-        let mut left = self.unary()?;
-        loop {
-            let op = if self.is("*") {
-                "*"
-            } else if self.is("/") {
-                "/"
-            } else {
-                self.depth = base;
-                return Ok(left);
-            };
+        let mut left = next(self)?;
+        while let Some(op) = ops.into_iter().find(|op| self.is(op)) {
             self.deeper()?;
             self.pos += 1;
             self.skip_newlines();
-            let right = self.unary()?;
+            let right = next(self)?;
             left = Expr::BinOp(op, Box::new(left), Box::new(right));
         }
+        self.depth = base;
+        Ok(left)
     }
 
     fn unary(&mut self) -> Result<Expr, ParseError> {

@@ -7,7 +7,10 @@
 //! Writing: the thread that queues a message also writes (under the state lock) until
 //! the socket is full; the I/O thread writes the rest when the socket becomes writable
 //! again (it is registered edge-triggered for writability). So a send normally costs
-//! one `write` on the sender's own thread, with no hand-off.
+//! one `write` on the sender's own thread, with no hand-off. A burst of sends from a
+//! process on a worker is held and written once, when the process waits or its slice
+//! ends ([`crate::rt::flush`]; at most 64 KiB held). A message over `max_message` is
+//! refused here (the peer would close the connection on it).
 //!
 //! Backpressure: a sender that finds more than `busy_limit` bytes queued waits (its
 //! worker handed to another thread) until the queue drains below the limit or the
@@ -131,13 +134,6 @@ thread_local! {
 
 /// Held-back bytes of a burst beyond this are written at once.
 const HOLD_LIMIT: usize = 64 * 1024;
-
-/// Stands in for a connection being dropped (nothing to flush).
-struct NoFlush;
-
-impl flush::Deferred for NoFlush {
-    fn flush_deferred(&self) {}
-}
 
 impl flush::Deferred for Conn {
     fn flush_deferred(&self) {
@@ -263,10 +259,7 @@ impl Conn {
         let hold = st.socket.is_some()
             && st.out.bytes() + bytes.len() < HOLD_LIMIT
             && flush::note_send(self as *const Conn as *const (), || {
-                self.me.upgrade().map_or_else(
-                    || Arc::new(NoFlush) as Arc<dyn flush::Deferred>,
-                    |c| c as Arc<dyn flush::Deferred>,
-                )
+                self.me.upgrade().map(|c| c as Arc<dyn flush::Deferred>)
             });
         if st.out.is_empty() && bytes.len() <= FRAGMENT && st.socket.is_some() {
             st.out.frame_whole(&bytes);

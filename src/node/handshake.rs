@@ -21,9 +21,9 @@
 //!  |               nonce_a }                           |
 //!  |   (checks version and, if given, the peer's name) |
 //!  |-- Proof { mac_i }                               ->|
-//!  |<- Refuse { BadCookie }                           -|  wrong mac_i: A fails (logged)
+//!  |<- Refuse { BadCookie }                           -|  wrong mac_i: A fails
 //!  |<- Accept { mac_a }                               -|  right mac_i: A is done
-//!  |   (checks mac_a: wrong fails, logged; right done) |
+//!  |   (checks mac_a: wrong fails; right: done)        |
 //! ```
 //!
 //! States. Initiator: `await-challenge` -> `await-accept` -> `done`. Acceptor:

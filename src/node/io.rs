@@ -5,7 +5,14 @@
 //! mailboxes), writes what senders could not (on writability), and keeps time: ticks on
 //! quiet connections, `net_tick_timeout` for silent peers, and connection attempts that
 //! take too long. Nothing here blocks: look-ups that may block (the port mapper) run on
-//! the resolver thread.
+//! the resolver thread. After traffic the loop polls without sleeping for 50 us, so a
+//! prompt reply finds it awake; an idle node sleeps in `poll`.
+//!
+//! Trouble from a peer (bad frames, failed or timed-out handshakes, too many handshakes,
+//! forged signals) closes only that connection and is logged once per kind per peer per
+//! minute ([`log_limit`](super::log_limit)). A refusal as `Duplicate`/`Simultaneous`
+//! gives the peer's own connection 1 s to take over before the attempt fails; a reset
+//! or broken connection is down with `connection_closed`.
 //!
 //! Admission (who may connect) is decided here, on the acceptor side, when a `Hello`
 //! arrives from node X:

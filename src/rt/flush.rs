@@ -53,8 +53,9 @@ pub(crate) fn slice_end() {
 }
 
 /// Called for each send to `target` (identified by `key`): `true` to hold the output
-/// back (a flush point will come), `false` to write it now.
-pub fn note_send(key: *const (), target: impl FnOnce() -> Arc<dyn Deferred>) -> bool {
+/// back (a flush point will come), `false` to write it now. `target` is asked for the
+/// thing to flush only when the key is first seen; `None` means write now.
+pub fn note_send(key: *const (), target: impl FnOnce() -> Option<Arc<dyn Deferred>>) -> bool {
     if !IN_SLICE.with(Cell::get) {
         return false;
     }
@@ -72,12 +73,14 @@ pub fn note_send(key: *const (), target: impl FnOnce() -> Arc<dyn Deferred>) -> 
                 false
             }
             None => {
-                entries.push(Entry {
-                    key,
-                    target: target(),
-                    last: now,
-                    dirty: false,
-                });
+                if let Some(target) = target() {
+                    entries.push(Entry {
+                        key,
+                        target,
+                        last: now,
+                        dirty: false,
+                    });
+                }
                 false
             }
         }
@@ -117,7 +120,7 @@ mod tests {
     fn bursts_are_held_until_the_flush_point_and_lone_sends_are_not() {
         let c = Arc::new(Counter(AtomicUsize::new(0)));
         let key = Arc::as_ptr(&c) as *const ();
-        let make = || c.clone() as Arc<dyn Deferred>;
+        let make = || Some(c.clone() as Arc<dyn Deferred>);
         // Outside a slice: never held.
         assert!(!note_send(key, make));
         slice_begin();

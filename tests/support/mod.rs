@@ -113,11 +113,7 @@ impl NodeProc {
     }
 
     fn signal(&self, sig: &str) {
-        let ok = std::process::Command::new("kill")
-            .args([sig, &self.child.id().to_string()])
-            .status()
-            .map(|s| s.success());
-        assert_eq!(ok.ok(), Some(true), "kill {sig}");
+        send_signal(self.child.id(), sig);
     }
 
     /// SIGKILL, and reap.
@@ -159,6 +155,15 @@ impl Drop for NodeProc {
         // on stopped processes on Linux, so kill is enough.
         self.kill();
     }
+}
+
+/// Sends `sig` (`-STOP`, `-CONT`, `-TERM`...) to OS process `pid`, with `kill`.
+pub fn send_signal(pid: u32, sig: &str) {
+    let ok = std::process::Command::new("kill")
+        .args([sig, &pid.to_string()])
+        .status()
+        .is_ok_and(|s| s.success());
+    assert!(ok, "kill {sig} {pid}");
 }
 
 /// A cookie unique to this test run.

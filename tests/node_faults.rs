@@ -141,6 +141,55 @@ fn disconnect_is_seen_on_both_sides() {
     b.shutdown();
 }
 
+/// Erlang's `[noconnect]`: after a disconnect, a noconnect send (to a pid or a name) is
+/// dropped and a noconnect monitor is `DOWN` with `noconnection` at once; an ordinary
+/// send still reconnects, and what it carries is the first thing the peer gets (so the
+/// noconnect messages went nowhere, not merely late).
+#[test]
+fn noconnect_sends_and_monitors_never_redial_a_disconnected_node() {
+    use oxbeam::rt::Dest;
+    let epmd = free_port();
+    let cookie = test_cookie();
+    let a = net("f3na", epmd, &cookie);
+    let b = net("f3nb", epmd, &cookie);
+    let bname = Atom::new("f3nb@localhost");
+    let mut wa = a.node().attach();
+    let mut wb = b.node().attach();
+    wb.register(Atom::new("catcher")).unwrap();
+    assert!(a.connect("f3nb@localhost"));
+    a.monitor_nodes(wa.pid(), true, false);
+    assert!(a.disconnect(bname));
+    assert_eq!(
+        wa.receive_timeout(SOON),
+        Some((Term::atom("nodedown"), bname).into())
+    );
+    let target = wb.pid();
+    wa.send_noconnect(target, "lost_by_pid").unwrap();
+    wa.send_noconnect(Dest::NameAt(Atom::new("catcher"), bname), "lost_by_name")
+        .unwrap();
+    let r = wa.monitor_noconnect(target);
+    let down = wa.receive_timeout(SOON).expect("a DOWN at once");
+    assert_eq!(
+        down,
+        Term::tuple(vec![
+            Term::atom("DOWN"),
+            Term::Ref(r),
+            Term::atom("process"),
+            Term::Pid(target),
+            Term::atom("noconnection"),
+        ])
+    );
+    assert!(a.nodes().is_empty(), "nothing redialled: {:?}", a.nodes());
+    // An ordinary send connects again; it is the first message to arrive.
+    wa.send(target, "after");
+    assert_eq!(wb.receive_timeout(SOON), Some(Term::str("after")));
+    assert_eq!(wb.receive_timeout(Duration::from_millis(50)), None);
+    assert_eq!(a.nodes(), vec![bname]);
+    drop((wa, wb));
+    a.shutdown();
+    b.shutdown();
+}
+
 #[test]
 fn hidden_nodes_connect_but_stay_out_of_the_mesh() {
     let epmd = free_port();

@@ -5,12 +5,17 @@
 //! `nodeup`, answered with `{:sync, pid, names}`), so each knows its peers' server pids
 //! and holds a full copy of the name table: [`whereis_name`] is a local read.
 //!
-//! **Locks.** A lock `id` is held by a pid on a set of nodes. [`set_lock`] asks every
-//! node's server in turn (`{:lock, id, holder}`); a server grants it if free or already
-//! held by the same holder. If any refuses, the granted ones are released and the whole
-//! attempt is retried after a random back-off, so two requesters can't deadlock and
-//! never both hold it. A server monitors each holder: a holder that dies (or whose node
-//! goes) releases its locks there.
+//! **Locks.** A lock `id` is held by a pid on a set of nodes. [`set_lock`] asks the
+//! servers of every node connected now at once (`{:lock, id, holder}`); a server grants
+//! it if free or already held by the same holder. If any refuses, the granted ones are
+//! released and the whole attempt is retried after a random back-off, so two requesters
+//! can't deadlock and never both hold it. A server monitors each holder: a holder that
+//! dies (or whose node goes) releases its locks there.
+//!
+//! **No reconnecting behind the user's back.** Everything a server sends to its peers
+//! (`discover`, `sync`, `unlock`, and its monitors of them) goes `noconnect`: a message
+//! prompted by something that arrived just before a `disconnect` is dropped instead of
+//! dialling the node again and undoing the partition. pg does the same.
 //!
 //! **Names.** [`register_name`] takes the lock `{:global, name}` on every known node,
 //! checks the name is free everywhere (its own copy is current: every registration
@@ -233,7 +238,7 @@ impl GenServer for Server {
             }
         } else if let Some([Term::Pid(peer)]) = msg.tagged("discover") {
             let peer = *peer;
-            ctx.send(
+            let _ = ctx.send_noconnect(
                 peer,
                 Term::tuple(vec![
                     Term::atom("sync"),
@@ -243,13 +248,13 @@ impl GenServer for Server {
             );
             if let std::collections::hash_map::Entry::Vacant(e) = self.peers.entry(peer) {
                 e.insert(peer.node());
-                ctx.monitor(peer);
-                ctx.send(peer, (Term::atom("discover"), ctx.pid()));
+                ctx.monitor_noconnect(peer);
+                let _ = ctx.send_noconnect(peer, (Term::atom("discover"), ctx.pid()));
             }
         } else if let Some([Term::Pid(peer), names]) = msg.tagged("sync") {
             if !self.peers.contains_key(peer) {
                 self.peers.insert(*peer, peer.node());
-                ctx.monitor(*peer);
+                ctx.monitor_noconnect(*peer);
             }
             for entry in names.as_list().unwrap_or(&[]) {
                 if let Some([Term::Atom(n), Term::Pid(p), r]) = entry.as_tuple() {
@@ -267,7 +272,7 @@ impl GenServer for Server {
                 self.publish();
             }
         } else if let Some([Term::Atom(node)]) = msg.tagged("nodeup") {
-            let _ = ctx.send_to(
+            let _ = ctx.send_noconnect(
                 Dest::NameAt(Atom::new(SERVER), *node),
                 (Term::atom("discover"), ctx.pid()),
             );
@@ -374,7 +379,7 @@ fn try_lock(ctx: &mut Ctx, servers: &[Pid], id: &Term, holder: Pid) -> bool {
     }
     // Refused, or a server that is gone: give back what we got.
     for g in granted {
-        ctx.send(g, (Term::atom("unlock"), id.clone(), holder));
+        let _ = ctx.send_noconnect(g, (Term::atom("unlock"), id.clone(), holder));
     }
     false
 }
@@ -410,7 +415,7 @@ pub fn del_lock(ctx: &mut Ctx, id: impl Into<Term>) {
     let id = id.into();
     let me = ctx.pid();
     for s in servers(ctx) {
-        ctx.send(s, (Term::atom("unlock"), id.clone(), me));
+        let _ = ctx.send_noconnect(s, (Term::atom("unlock"), id.clone(), me));
     }
 }
 

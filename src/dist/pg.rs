@@ -10,7 +10,10 @@
 //!   pids}`); a peer applies them to its copy;
 //! - local members are monitored: a member that dies leaves every group;
 //! - a peer scope that goes (`DOWN`, e.g. `noconnection` when its node goes) takes its
-//!   members with it.
+//!   members with it;
+//! - everything a scope sends to its peers goes `noconnect` (as OTP's pg does): a
+//!   broadcast or sync prompted by something that arrived just before a `disconnect`
+//!   never dials the node again.
 //!
 //! Races absorbed: a join broadcast that reaches a peer before its sync is overwritten
 //! by the sync (which carries the full state, joins included); a peer seen twice (two
@@ -115,7 +118,7 @@ impl Scope {
 
     fn broadcast(&self, ctx: &Ctx, msg: Term) {
         for peer in self.peers.keys() {
-            ctx.send(*peer, msg.clone());
+            let _ = ctx.send_noconnect(*peer, msg.clone());
         }
     }
 
@@ -124,7 +127,7 @@ impl Scope {
             return;
         };
         for node in net.nodes() {
-            let _ = ctx.send_to(
+            let _ = ctx.send_noconnect(
                 Dest::NameAt(self.name, node),
                 (Term::atom("discover"), ctx.pid()),
             );
@@ -246,7 +249,7 @@ impl GenServer for Scope {
     fn handle_info(&mut self, ctx: &mut Ctx, msg: Term) -> Flow {
         if let Some([Term::Pid(peer)]) = msg.tagged("discover") {
             let peer = *peer;
-            ctx.send(
+            let _ = ctx.send_noconnect(
                 peer,
                 Term::tuple(vec![
                     Term::atom("sync"),
@@ -256,8 +259,8 @@ impl GenServer for Scope {
             );
             if let std::collections::hash_map::Entry::Vacant(e) = self.peers.entry(peer) {
                 e.insert(BTreeMap::new());
-                ctx.monitor(peer);
-                ctx.send(peer, (Term::atom("discover"), ctx.pid()));
+                ctx.monitor_noconnect(peer);
+                let _ = ctx.send_noconnect(peer, (Term::atom("discover"), ctx.pid()));
             }
         } else if let Some([Term::Pid(peer), Term::Map(groups)]) = msg.tagged("sync") {
             let new: BTreeMap<Term, Vec<Pid>> = groups
@@ -265,7 +268,7 @@ impl GenServer for Scope {
                 .map(|(g, ps)| (g.clone(), pids_of(ps)))
                 .collect();
             if !self.peers.contains_key(peer) {
-                ctx.monitor(*peer);
+                ctx.monitor_noconnect(*peer);
             }
             let old = self.peers.insert(*peer, new.clone()).unwrap_or_default();
             for (g, ps) in &old {
@@ -327,7 +330,7 @@ impl GenServer for Scope {
                 self.subscribers.retain(|_, (p, _)| *p != pid);
             }
         } else if let Some([Term::Atom(node)]) = msg.tagged("nodeup") {
-            let _ = ctx.send_to(
+            let _ = ctx.send_noconnect(
                 Dest::NameAt(self.name, *node),
                 (Term::atom("discover"), ctx.pid()),
             );

@@ -608,6 +608,19 @@ impl NetInner {
         self.conn_entry(peer, port, true)
     }
 
+    /// The connection to `peer`: with `connect`, as [`NetInner::conn_for`]; without, only
+    /// one that exists and is not down (Erlang's `[noconnect]`).
+    fn conn_to(self: &Arc<Self>, peer: Atom, connect: bool) -> Option<Arc<Conn>> {
+        if connect {
+            return Some(self.conn_for(peer, None));
+        }
+        self.conns
+            .read()
+            .get(&peer)
+            .filter(|c| !matches!(c.phase(), Phase::Down(_)))
+            .cloned()
+    }
+
     /// The connection to `peer`, creating it if needed; `dial` starts connecting.
     pub(crate) fn conn_entry(
         self: &Arc<Self>,
@@ -769,12 +782,15 @@ impl NetInner {
 struct NetRouter(std::sync::Weak<NetInner>);
 
 impl Router for NetRouter {
-    fn route(&self, to: Pid, signal: Signal) {
+    fn route(&self, to: Pid, signal: Signal, connect: bool) {
         let Some(net) = self.0.upgrade() else {
             return;
         };
         let local = signal.sender();
-        let conn = net.conn_for(to.node(), None);
+        let Some(conn) = net.conn_to(to.node(), connect) else {
+            net.node.answer_dead(to, signal, Atom::NOCONNECTION);
+            return;
+        };
         let msg = Wire::Signal { to, signal };
         let sent = conn.send(&msg, |st| {
             if let (Some(local), Wire::Signal { signal, .. }) = (local, &msg) {
@@ -786,9 +802,12 @@ impl Router for NetRouter {
         }
     }
 
-    fn send_named(&self, node: Atom, name: Atom, msg: Term) {
+    fn send_named(&self, node: Atom, name: Atom, msg: Term, connect: bool) {
         let Some(net) = self.0.upgrade() else { return };
-        let conn = net.conn_for(node, None);
+        let Some(conn) = net.conn_to(node, connect) else {
+            log::debug!("{node} not connected: message to {name} dropped (noconnect)");
+            return;
+        };
         let from = net.node.system_pid();
         conn.send(&Wire::RegSend { from, name, msg }, |_| {});
     }

@@ -105,6 +105,12 @@ impl Ctx {
         self.node.send_to(to, msg)
     }
 
+    /// [`Ctx::send_to`] that never starts a connection (`erlang:send(D, M, [noconnect])`):
+    /// a message for a node not connected now is dropped. See [`Node::send_noconnect`].
+    pub fn send_noconnect(&self, to: impl Into<Dest>, msg: impl Into<Term>) -> Result<(), Term> {
+        self.node.send_noconnect(to, msg)
+    }
+
     /// Spawns a process running `body`.
     pub fn spawn(&mut self, body: impl Behaviour) -> Pid {
         self.spawn_opts(body, SpawnOpts::default()).0
@@ -182,14 +188,25 @@ impl Ctx {
     /// Monitors `pid`: when it exits (or if it is already gone), a
     /// `{:DOWN, ref, :process, pid, reason}` message arrives.
     pub fn monitor(&mut self, pid: Pid) -> Ref {
+        self.monitor_with(pid, true)
+    }
+
+    /// [`Ctx::monitor`] that never starts a connection: a pid on a node not connected
+    /// now gets its `DOWN` with `noconnection` at once.
+    pub fn monitor_noconnect(&mut self, pid: Pid) -> Ref {
+        self.monitor_with(pid, false)
+    }
+
+    fn monitor_with(&mut self, pid: Pid, connect: bool) -> Ref {
         let reference = self.make_ref();
         self.monitors.insert(reference, pid);
-        self.node.deliver(
+        self.node.deliver_with(
             pid,
             Signal::Monitor {
                 from: self.pid(),
                 reference,
             },
+            connect,
         );
         reference
     }

@@ -140,8 +140,11 @@ impl From<&str> for Dest {
 /// The seam to the distribution layer: carries signals to other nodes.
 pub trait Router: Send + Sync {
     /// Delivers `signal` to `to`, a pid on another node. When that node is unreachable,
-    /// the router answers like [`Node::answer_dead`] with `noconnection`.
-    fn route(&self, to: Pid, signal: Signal);
-    /// Sends `msg` to the process registered as `name` on `node`.
-    fn send_named(&self, node: Atom, name: Atom, msg: Term);
+    /// the router answers like [`Node::answer_dead`] with `noconnection`. With
+    /// `connect` false (Erlang's `[noconnect]`), a node not connected (or connecting)
+    /// now is unreachable: no connection is started for this signal.
+    fn route(&self, to: Pid, signal: Signal, connect: bool);
+    /// Sends `msg` to the process registered as `name` on `node` (`connect` as for
+    /// [`Router::route`]; a message that cannot go is dropped).
+    fn send_named(&self, node: Atom, name: Atom, msg: Term, connect: bool);
 }

@@ -383,9 +383,21 @@ impl Node {
 
     /// Sends to a pid or a name; an unregistered name is an error (`badarg`).
     pub fn send_to(&self, to: impl Into<Dest>, msg: impl Into<Term>) -> Result<(), Term> {
-        match to.into() {
+        self.send_to_with(to.into(), msg.into(), true)
+    }
+
+    /// [`Node::send_to`] without starting a connection (Erlang's `[noconnect]`): a
+    /// message for a node not connected now is dropped. Services that talk to their
+    /// peers on other nodes send this way, so a message sent in reaction to something
+    /// that arrived just before a `disconnect` does not undo it.
+    pub fn send_noconnect(&self, to: impl Into<Dest>, msg: impl Into<Term>) -> Result<(), Term> {
+        self.send_to_with(to.into(), msg.into(), false)
+    }
+
+    fn send_to_with(&self, to: Dest, msg: Term, connect: bool) -> Result<(), Term> {
+        match to {
             Dest::Pid(pid) => {
-                self.send(pid, msg);
+                self.deliver_with(pid, Signal::Message(msg), connect);
                 Ok(())
             }
             Dest::Name(name) => match self.whereis(name) {
@@ -395,10 +407,12 @@ impl Node {
                 }
                 None => Err(Term::Atom(Atom::BADARG)),
             },
-            Dest::NameAt(name, node) if node == self.0.name => self.send_to(Dest::Name(name), msg),
+            Dest::NameAt(name, node) if node == self.0.name => {
+                self.send_to_with(Dest::Name(name), msg, connect)
+            }
             Dest::NameAt(name, node) => {
                 match self.router() {
-                    Some(r) => r.send_named(node, name, msg.into()),
+                    Some(r) => r.send_named(node, name, msg, connect),
                     None => log::debug!("no route to {node}: message to {name} dropped"),
                 }
                 Ok(())
@@ -593,6 +607,12 @@ impl Node {
     /// answered as Erlang does: a link gets an exit `noproc`, a monitor a `DOWN` `noproc`
     /// (`noconnection` if the pid's node is unreachable), the rest is dropped.
     pub fn deliver(&self, to: Pid, signal: Signal) {
+        self.deliver_with(to, signal, true);
+    }
+
+    /// [`Node::deliver`]; with `connect` false, a pid on a node not connected now is
+    /// unreachable (`noconnection`) rather than a reason to connect.
+    pub fn deliver_with(&self, to: Pid, signal: Signal, connect: bool) {
         if self.is_local(to) {
             self.deliver_local(to, signal);
         } else if to.node() == self.0.name {
@@ -600,7 +620,7 @@ impl Node {
             self.answer_dead(to, signal, Atom::NOPROC);
         } else {
             match self.router() {
-                Some(router) => router.route(to, signal),
+                Some(router) => router.route(to, signal, connect),
                 None => self.answer_dead(to, signal, Atom::NOCONNECTION),
             }
         }

@@ -19,8 +19,10 @@
 //!
 //! **Names.** [`register_name`] takes the lock `{:global, name}` on every known node,
 //! checks the name is free everywhere (its own copy is current: every registration
-//! happens under that same lock), tells every server, and releases the lock; so under
-//! concurrent registration from any number of nodes exactly one gets `yes`. Servers
+//! happens under that same lock), and tells every server, which releases the lock as
+//! it registers (`{:then_unlock, id, holder, update}`: two rounds in all); so under
+//! concurrent registration from any number of nodes exactly one gets `yes`, and every
+//! node has the name when `yes` returns. Servers
 //! monitor registered pids: a name goes when its process dies or its node goes.
 //!
 //! **Partitions.** When two servers sync and both have a name for different pids, both
@@ -81,8 +83,14 @@ impl Resolver {
 #[derive(Default)]
 pub struct Names(RwLock<HashMap<Atom, Pid>>);
 
+/// The peer servers this node's server knows (a node extension, so a registering
+/// process reads it without a call to the server).
+#[derive(Default)]
+struct Peers(RwLock<Vec<Pid>>);
+
 struct Server {
     view: Arc<Names>,
+    peer_view: Arc<Peers>,
     names: HashMap<Atom, (Pid, Resolver)>,
     watched: HashMap<Pid, Ref>,
     locks: HashMap<Term, Pid>,
@@ -101,6 +109,10 @@ fn names_term(names: &HashMap<Atom, (Pid, Resolver)>) -> Term {
 impl Server {
     fn publish(&self) {
         *self.view.0.write() = self.names.iter().map(|(n, (p, _))| (*n, *p)).collect();
+    }
+
+    fn publish_peers(&self) {
+        *self.peer_view.0.write() = self.peers.keys().copied().collect();
     }
 
     fn watch(&mut self, ctx: &mut Ctx, pid: Pid) {
@@ -181,24 +193,10 @@ impl Server {
         self.watch(ctx, pid);
         self.publish();
     }
-}
 
-impl GenServer for Server {
-    fn init(&mut self, ctx: &mut Ctx) -> Result<(), Term> {
-        if let Some(net) = Net::of(ctx.node()) {
-            net.monitor_nodes(ctx.pid(), true, false);
-            for node in net.nodes() {
-                let _ = ctx.send_to(
-                    Dest::NameAt(Atom::new(SERVER), node),
-                    (Term::atom("discover"), ctx.pid()),
-                );
-            }
-        }
-        Ok(())
-    }
-
-    fn handle_call(&mut self, ctx: &mut Ctx, request: Term, _from: From) -> CallReply {
-        let reply = match request.as_tuple() {
+    /// A request to this server (a lock or a name update), answered.
+    fn apply(&mut self, ctx: &mut Ctx, request: &Term) -> Term {
+        match request.as_tuple() {
             Some([op, id, Term::Pid(holder)]) if op.is_atom("lock") => match self.locks.get(id) {
                 Some(h) if h != holder => Term::from(false),
                 _ => {
@@ -223,12 +221,36 @@ impl GenServer for Server {
                 self.publish();
                 Term::ok()
             }
-            _ if request.is_atom("peers") => {
-                Term::list(self.peers.keys().map(|p| Term::Pid(*p)).collect::<Vec<_>>())
+            // An update made under a lock, which it then releases (one round instead
+            // of an update round and an unlock round).
+            Some([op, id, Term::Pid(holder), update]) if op.is_atom("then_unlock") => {
+                let reply = self.apply(ctx, update);
+                if self.locks.get(id) == Some(holder) {
+                    self.locks.remove(id);
+                }
+                reply
             }
             _ => Term::atom("badarg"),
-        };
-        CallReply::Reply(reply)
+        }
+    }
+}
+
+impl GenServer for Server {
+    fn init(&mut self, ctx: &mut Ctx) -> Result<(), Term> {
+        if let Some(net) = Net::of(ctx.node()) {
+            net.monitor_nodes(ctx.pid(), true, false);
+            for node in net.nodes() {
+                let _ = ctx.send_noconnect(
+                    Dest::NameAt(Atom::new(SERVER), node),
+                    (Term::atom("discover"), ctx.pid()),
+                );
+            }
+        }
+        Ok(())
+    }
+
+    fn handle_call(&mut self, ctx: &mut Ctx, request: Term, _from: From) -> CallReply {
+        CallReply::Reply(self.apply(ctx, &request))
     }
 
     fn handle_info(&mut self, ctx: &mut Ctx, msg: Term) -> Flow {
@@ -248,12 +270,14 @@ impl GenServer for Server {
             );
             if let std::collections::hash_map::Entry::Vacant(e) = self.peers.entry(peer) {
                 e.insert(peer.node());
+                self.publish_peers();
                 ctx.monitor_noconnect(peer);
                 let _ = ctx.send_noconnect(peer, (Term::atom("discover"), ctx.pid()));
             }
         } else if let Some([Term::Pid(peer), names]) = msg.tagged("sync") {
             if !self.peers.contains_key(peer) {
                 self.peers.insert(*peer, peer.node());
+                self.publish_peers();
                 ctx.monitor_noconnect(*peer);
             }
             for entry in names.as_list().unwrap_or(&[]) {
@@ -263,7 +287,9 @@ impl GenServer for Server {
             }
         } else if let Some([_, _, Term::Pid(pid), _]) = msg.tagged("DOWN") {
             let pid = *pid;
-            self.peers.remove(&pid);
+            if self.peers.remove(&pid).is_some() {
+                self.publish_peers();
+            }
             self.watched.remove(&pid);
             let before = self.names.len();
             self.names.retain(|_, (p, _)| *p != pid);
@@ -312,8 +338,11 @@ pub fn start(node: &Node) -> Result<Pid, Term> {
     }
     let view = Arc::new(Names::default());
     node.set_extension(view.clone());
+    let peer_view = Arc::new(Peers::default());
+    node.set_extension(peer_view.clone());
     let server = Server {
         view,
+        peer_view,
         names: HashMap::new(),
         watched: HashMap::new(),
         locks: HashMap::new(),
@@ -337,7 +366,7 @@ pub fn registered_names(node: &Node) -> Vec<Atom> {
     v
 }
 
-/// The name servers of this node and its peers.
+/// The name servers of this node and its peers (as this node's server knows them).
 fn servers(ctx: &mut Ctx) -> Vec<Pid> {
     let Some(me) = ctx.node().whereis(Atom::new(SERVER)) else {
         return Vec::new();
@@ -347,14 +376,12 @@ fn servers(ctx: &mut Ctx) -> Vec<Pid> {
     // yet, and asking a server on a node that is gone would dial it again (a send to a
     // pid connects, as in Erlang), undoing a partition.
     let connected = Net::of(ctx.node()).map(|n| n.nodes()).unwrap_or_default();
-    if let Ok(peers) = gen_server::call(ctx, me, Term::atom("peers"), Some(Duration::from_secs(10)))
-    {
+    if let Some(peers) = ctx.node().extension::<Peers>() {
         all.extend(
             peers
-                .as_list()
-                .unwrap_or(&[])
+                .0
+                .read()
                 .iter()
-                .filter_map(|p| p.as_pid())
                 .filter(|p| connected.contains(&p.node())),
         );
     }
@@ -442,37 +469,57 @@ pub fn register_name(ctx: &mut Ctx, name: Atom, pid: Pid) -> bool {
 
 /// [`register_name`] with a conflict resolver for partition heals.
 pub fn register_name_with(ctx: &mut Ctx, name: Atom, pid: Pid, resolver: Resolver) -> bool {
-    let lock = Term::tuple(vec![Term::atom("global"), Term::Atom(name)]);
-    trans(ctx, lock, None, |ctx| {
+    update_name(ctx, name, |ctx| {
         // As OTP: a name that is taken, or a pid that already has a name, gives `no`.
         let taken = ctx.node().extension::<Names>().is_some_and(|n| {
             let n = n.0.read();
             n.contains_key(&name) || n.values().any(|p| *p == pid)
         });
-        if taken {
-            return false;
-        }
-        let req = Term::tuple(vec![
-            Term::atom("register"),
-            Term::Atom(name),
-            Term::Pid(pid),
-            resolver.to_term(),
-        ]);
-        let all = servers(ctx);
-        let _ = gen_server::multi_call(ctx, &all, &req, Some(Duration::from_secs(10)));
-        true
+        (!taken).then(|| {
+            Term::tuple(vec![
+                Term::atom("register"),
+                Term::Atom(name),
+                Term::Pid(pid),
+                resolver.to_term(),
+            ])
+        })
     })
-    .unwrap_or(false)
 }
 
 /// Removes `name` cluster-wide.
 pub fn unregister_name(ctx: &mut Ctx, name: Atom) {
-    let lock = Term::tuple(vec![Term::atom("global"), Term::Atom(name)]);
-    trans(ctx, lock, None, |ctx| {
-        let all = servers(ctx);
-        let req = Term::tuple(vec![Term::atom("unregister"), Term::Atom(name)]);
-        let _ = gen_server::multi_call(ctx, &all, &req, Some(Duration::from_secs(10)));
+    update_name(ctx, name, |_| {
+        Some(Term::tuple(vec![
+            Term::atom("unregister"),
+            Term::Atom(name),
+        ]))
     });
+}
+
+/// Under the lock `{:global, name}` (waiting for it as long as it takes), asks every
+/// server for the update `update` gives (`None`: none, say false), each server
+/// releasing the lock as it applies it: two rounds in all, the lock and the update.
+/// Every server has applied it when this returns true.
+fn update_name(ctx: &mut Ctx, name: Atom, update: impl FnOnce(&mut Ctx) -> Option<Term>) -> bool {
+    let id = Term::tuple(vec![Term::atom("global"), Term::Atom(name)]);
+    if !set_lock(ctx, id.clone(), None) {
+        return false;
+    }
+    let Some(request) = update(ctx) else {
+        del_lock(ctx, id);
+        return false;
+    };
+    let request = Term::tuple(vec![
+        Term::atom("then_unlock"),
+        id,
+        Term::Pid(ctx.pid()),
+        request,
+    ]);
+    let all = servers(ctx);
+    // A server that does not answer is gone (its lock went with our monitor of it) or
+    // stuck (it applies the update and the unlock when it comes to them).
+    let _ = gen_server::multi_call(ctx, &all, &request, Some(Duration::from_secs(10)));
+    true
 }
 
 /// Sends `msg` to the process registered as `name`; an unregistered name is an error.
@@ -485,16 +532,13 @@ pub fn send(ctx: &Ctx, name: Atom, msg: impl Into<Term>) -> Result<Pid, Term> {
 
 /// Moves `name` to `pid` (registering it if free), cluster-wide.
 pub fn re_register_name(ctx: &mut Ctx, name: Atom, pid: Pid) {
-    let lock = Term::tuple(vec![Term::atom("global"), Term::Atom(name)]);
-    trans(ctx, lock, None, |ctx| {
-        let req = Term::tuple(vec![
+    update_name(ctx, name, |_| {
+        Some(Term::tuple(vec![
             Term::atom("reregister"),
             Term::Atom(name),
             Term::Pid(pid),
             Resolver::ExitOne.to_term(),
-        ]);
-        let all = servers(ctx);
-        let _ = gen_server::multi_call(ctx, &all, &req, Some(Duration::from_secs(10)));
+        ]))
     });
 }
 

@@ -148,7 +148,11 @@ impl ProcessCell {
         if st.closed {
             return Err(signal);
         }
+        let lazy = signal.is_lazy();
         st.queue.push_back(signal);
+        if lazy {
+            return Ok(Pushed::Nothing);
+        }
         if st.waiting {
             self.mailbox.wakeup.notify_one();
         }

@@ -83,6 +83,16 @@ impl Signal {
             | Signal::Info { from, .. } => Some(*from),
         }
     }
+
+    /// A signal that changes only what the receiver does when it exits, so it need not
+    /// wake the receiver: it waits in the queue for the next time the process runs
+    /// anyway. A monitor still queued when the process exits is answered with the real
+    /// reason (see `Ctx::finish`), and a `DOWN` for a reference its watcher has
+    /// demonitored meanwhile is dropped by the watcher. This spares a server a second
+    /// run per call: every `gen_server` call ends with a demonitor of the server.
+    pub(crate) fn is_lazy(&self) -> bool {
+        matches!(self, Signal::Monitor { .. } | Signal::Demonitor { .. })
+    }
 }
 
 /// What a process does with an exit signal.

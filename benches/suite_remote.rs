@@ -6,6 +6,7 @@
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
+use oxbeam::dist::rpc;
 use oxbeam::node::{Net, NetConfig};
 use oxbeam::rt::Attached;
 use oxbeam::term::{Atom, Pid, Term};
@@ -249,33 +250,54 @@ pub fn remote_throughput(ctl: &Ctl) -> Vec<Metric> {
 
 pub fn node_down(ctl: &Ctl) -> Vec<Metric> {
     let mut i = 0;
-    let samples = repeat("node_down_sigkill_ms", 0, 5, || {
-        i += 1;
-        let mut victim = peer(&format!("victim{i}"), ctl.epmd, None);
-        let mut me = ctl.net.node().attach();
-        let p = spawn(ctl, &mut me, &victim.name, "oxbeam_test", "echo", vec![]);
-        me.monitor(p);
-        ctl.net
-            .monitor_node(me.pid(), Atom::new(&victim.name), true);
-        // Settle: a round trip through the victim.
-        me.send(p, (me.pid(), 1));
-        me.receive_timeout(Duration::from_secs(10));
-        let t0 = Instant::now();
-        let _ = victim.child.kill();
-        let down = me.receive_match(
-            |m| m.tagged("DOWN").is_some(),
-            Some(Duration::from_secs(60)),
-        );
-        let ms = t0.elapsed().as_secs_f64() * 1e3;
-        let _ = victim.child.wait();
-        if down.is_some() { ms } else { f64::NAN }
-    });
-    vec![Metric {
-        name: "node_down_sigkill_ms",
+    let mut down_after = |how: &str, reps: usize| {
+        repeat(&format!("node_down_{how}_ms"), 0, reps, || {
+            i += 1;
+            let mut victim = peer(&format!("victim{i}"), ctl.epmd, None);
+            let mut me = ctl.net.node().attach();
+            let p = spawn(ctl, &mut me, &victim.name, "oxbeam_test", "echo", vec![]);
+            me.monitor(p);
+            let v = Atom::new(&victim.name);
+            ctl.net.monitor_node(me.pid(), v, true);
+            // Settle: a round trip through the victim.
+            me.send(p, (me.pid(), 1));
+            me.receive_timeout(Duration::from_secs(10));
+            let t0 = Instant::now();
+            match how {
+                "sigkill" => {
+                    let _ = victim.child.kill();
+                }
+                // As `erpc:cast(V, erlang, halt, [0])` resp. `init:stop()`.
+                "halt" => rpc::cast(&mut me, v, bench_mod(), Atom::new("halt"), vec![0.into()]),
+                _ => rpc::cast(&mut me, v, bench_mod(), Atom::new("stop"), vec![]),
+            }
+            let down = me.receive_match(
+                |m| m.tagged("DOWN").is_some(),
+                Some(Duration::from_secs(60)),
+            );
+            let ms = t0.elapsed().as_secs_f64() * 1e3;
+            let _ = victim.child.wait();
+            if down.is_some() { ms } else { f64::NAN }
+        })
+    };
+    let metric = |name: &'static str, samples| Metric {
+        name,
         unit: "ms",
         samples,
         params: "{}".into(),
-    }]
+    };
+    let sigkill = down_after("sigkill", 5);
+    let halt = down_after("halt", 5);
+    let stop = down_after("init_stop", 3);
+    vec![
+        metric("node_down_sigkill_ms", sigkill),
+        metric("node_down_halt_ms", halt),
+        metric("node_down_init_stop_ms", stop),
+    ]
+}
+
+fn bench_mod() -> Atom {
+    Atom::new("oxbeam_bench")
 }
 
 pub fn mesh_connect(ctl: &Ctl) -> Vec<Metric> {
@@ -356,19 +378,37 @@ fn await_mesh(ctl: &Ctl, me: &mut Attached, node: &str, count: i64) {
 pub fn rpc_call(ctl: &Ctl) -> Vec<Metric> {
     let a = peer("rpa", ctl.epmd, None);
     let b = peer("rpb", ctl.epmd, None);
-    let samples = repeat("rpc_call_latency_us", 0, 5, || {
+    let run = |label: &str| {
         let mut me = ctl.net.node().attach();
         let me_pid = me.pid();
         let args = vec![Term::atom(&b.name), Term::Int(20_000), Term::Pid(me_pid)];
         spawn(ctl, &mut me, &a.name, "oxbeam_bench", "rpc_calls", args);
-        result(&mut me).as_float().unwrap_or(f64::NAN)
-    });
-    vec![Metric {
-        name: "rpc_call_latency_us",
-        unit: "us",
-        samples,
-        params: "{\"calls\":20000}".into(),
-    }]
+        let us = result(&mut me).as_float().unwrap_or(f64::NAN);
+        eprintln!("  {label} {us:.3}");
+        us
+    };
+    // rpc and erpc interleaved per repetition, as the BEAM harness does. Here they
+    // are one mechanism (`rpc::call`; `:erpc.call` only raises instead of returning
+    // `{:badrpc, _}`), so the two lines measure the same path twice.
+    let (mut rpc, mut erpc) = (Vec::new(), Vec::new());
+    for _ in 0..5 {
+        rpc.push(run("rpc_call_latency_us"));
+        erpc.push(run("erpc_call_latency_us"));
+    }
+    vec![
+        Metric {
+            name: "rpc_call_latency_us",
+            unit: "us",
+            samples: rpc,
+            params: "{\"calls\":20000}".into(),
+        },
+        Metric {
+            name: "erpc_call_latency_us",
+            unit: "us",
+            samples: erpc,
+            params: "{\"calls\":20000}".into(),
+        },
+    ]
 }
 
 pub fn global(ctl: &Ctl) -> Vec<Metric> {
@@ -529,22 +569,47 @@ pub fn pg_propagation(ctl: &Ctl) -> Vec<Metric> {
         );
     }
     await_mesh(ctl, &mut me, &a.name, 2);
-    let watcher = spawn(ctl, &mut me, &b.name, "oxbeam_bench", "pg_watch", vec![]);
-    let samples = repeat("pg_join_propagation_us", 0, 3, || {
-        spawn(
-            ctl,
-            &mut me,
-            &a.name,
-            "oxbeam_bench",
-            "pg_join_prop",
-            vec![Term::Pid(watcher), Term::Int(500), Term::Pid(me_pid)],
-        );
-        result(&mut me).as_float().unwrap_or(f64::NAN)
-    });
-    vec![Metric {
-        name: "pg_join_propagation_us",
-        unit: "us",
-        samples,
-        params: "{\"joins\":500}".into(),
-    }]
+    let spinner = spawn(ctl, &mut me, &b.name, "oxbeam_bench", "pg_watch", vec![]);
+    let blocker = spawn(
+        ctl,
+        &mut me,
+        &b.name,
+        "oxbeam_bench",
+        "pg_watch_monitor",
+        vec![],
+    );
+    let (mut spin, mut monitor) = (Vec::new(), Vec::new());
+    // The busy-polling watcher and the one blocked on a pg monitor, interleaved.
+    for rep in 0..3 {
+        for (watcher, samples, label) in [
+            (spinner, &mut spin, "pg_join_propagation_us"),
+            (blocker, &mut monitor, "pg_join_propagation_monitor_us"),
+        ] {
+            spawn(
+                ctl,
+                &mut me,
+                &a.name,
+                "oxbeam_bench",
+                "pg_join_prop",
+                vec![Term::Pid(watcher), Term::Int(500), Term::Pid(me_pid)],
+            );
+            let us = result(&mut me).as_float().unwrap_or(f64::NAN);
+            eprintln!("  {label} rep {rep}: {us:.3}");
+            samples.push(us);
+        }
+    }
+    vec![
+        Metric {
+            name: "pg_join_propagation_us",
+            unit: "us",
+            samples: spin,
+            params: "{\"joins\":500}".into(),
+        },
+        Metric {
+            name: "pg_join_propagation_monitor_us",
+            unit: "us",
+            samples: monitor,
+            params: "{\"joins\":500}".into(),
+        },
+    ]
 }

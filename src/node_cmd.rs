@@ -519,6 +519,51 @@ pub fn register_bench_functions(node: &Node) {
             ctx.send(*from, (Term::atom("seen"), unix_us()));
         }
     });
+    // pg_watch_monitor(): as pg_watch, but blocks on a pg monitor of the group until
+    // its join notification comes.
+    f.register(bench, Atom::new("pg_watch_monitor"), 0, |ctx: &mut Ctx, _| {
+        use oxbeam::dist::pg;
+        loop {
+            let m = ctx.receive();
+            // A notification that crossed our demonitor is dropped.
+            let Some([group, Term::Pid(from)]) = m.tagged("watch") else {
+                if m.is_atom("stop") {
+                    return Term::ok();
+                }
+                continue;
+            };
+            let Ok((r, _)) = pg::monitor(ctx, pg::default_scope(), group.clone()) else {
+                return Term::atom("no_scope");
+            };
+            ctx.send(*from, Term::atom("watching"));
+            ctx.receive_match(
+                |m| matches!(m.as_tuple(), Some([Term::Ref(x), k, ..]) if *x == r && k.is_atom("join")),
+                None,
+            );
+            ctx.send(*from, (Term::atom("seen"), unix_us()));
+            let _ = pg::demonitor(ctx, pg::default_scope(), r);
+        }
+    });
+    // halt(code): ends this OS process at once (`erlang:halt/1`).
+    f.register(
+        bench,
+        Atom::new("halt"),
+        1,
+        |_: &mut Ctx, args: Vec<Term>| {
+            let code = args[0].as_int().unwrap_or(0);
+            std::process::exit(i32::try_from(code).unwrap_or(1))
+        },
+    );
+    // stop(): stops this node cleanly, as SIGTERM does (`init:stop/0`).
+    f.register(
+        bench,
+        Atom::new("stop"),
+        0,
+        |_: &mut Ctx, _| match signal_hook::low_level::raise(signal_hook::consts::SIGTERM) {
+            Ok(()) => Term::ok(),
+            Err(e) => Term::str(&e.to_string()),
+        },
+    );
     // pg_join_prop(watcher, n, report): n joins to fresh groups, each timed from just
     // before the join to the watcher seeing it; reports {:result, median us}.
     f.register(

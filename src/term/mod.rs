@@ -473,7 +473,8 @@ macro_rules! from_tuple {
         impl<$($name: Into<Term>),+> From<($($name,)+)> for Term {
             #[allow(non_snake_case)]
             fn from(($($name,)+): ($($name,)+)) -> Term {
-                Term::tuple(vec![$($name.into()),+])
+                // From an array: one allocation (a Vec would be a second, and a copy).
+                Term::Tuple(Arc::from([$($name.into()),+]))
             }
         }
     };

@@ -31,7 +31,7 @@ fn decode_in_pieces(
         d.push(&stream[at..end]);
         at = end;
         while let Some(f) = d.next_frame()? {
-            out.push(f);
+            out.push(f.to_vec());
         }
     }
     Ok(out)

@@ -32,7 +32,7 @@ fn frames(max: usize, stream: &[u8], cuts: &[usize]) -> (Vec<Vec<u8>>, Option<Fr
                 Ok(Some(f)) => {
                     assert!(f.len() <= max, "frame of {} > max {max}", f.len());
                     taken += HEADER + f.len();
-                    out.push(f);
+                    out.push(f.to_vec());
                 }
                 Ok(None) => break,
                 Err(e) => return (out, Some(e)),

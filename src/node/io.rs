@@ -23,7 +23,7 @@
 //! - otherwise: admitted.
 
 use std::collections::HashMap;
-use std::io::{self, Read};
+use std::io;
 use std::net::SocketAddr;
 use std::sync::{Arc, Weak};
 use std::time::{Duration, Instant};
@@ -357,16 +357,15 @@ impl IoLoop {
     }
 
     fn on_readable(&mut self, net: &Arc<NetInner>, token: Token) {
-        let mut buf = [0u8; 64 * 1024];
         loop {
             let Some(io) = self.conns.get_mut(&token) else {
                 return;
             };
-            match (&*io.stream).read(&mut buf) {
+            // Straight into the decoder's buffer: no copy on the way.
+            match io.decoder.fill_from(&mut &*io.stream) {
                 Ok(0) => return self.close(net, token, "connection_closed"),
-                Ok(n) => {
+                Ok(_) => {
                     io.last_recv = Instant::now();
-                    io.decoder.push(&buf[..n]);
                     if !self.frames(net, token) {
                         return;
                     }
@@ -401,6 +400,7 @@ impl IoLoop {
                 }
             };
             if !matches!(io.hs, Hs::Done) {
+                let frame = frame.to_vec();
                 if !self.handshake_frame(net, token, &frame) {
                     return false;
                 }
@@ -411,7 +411,8 @@ impl IoLoop {
                     .bytes_in
                     .fetch_add(frame.len() as u64, std::sync::atomic::Ordering::Relaxed);
             }
-            match io.reassembly.on_frame(&frame) {
+            // Decoded from the decoder's buffer, where the frame still lies.
+            match io.reassembly.on_frame(frame) {
                 Ok(Some(msg)) => {
                     let conn = io.conn.clone();
                     if let Some(conn) = conn {

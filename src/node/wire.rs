@@ -19,7 +19,7 @@ use crate::rt::Signal;
 use crate::term::{Atom, Pid, Ref, Term};
 
 /// Largest piece of a message sent in one frame.
-pub const FRAGMENT: usize = 64 * 1024;
+pub const FRAGMENT: usize = 128 * 1024;
 
 /// Frame kind: a whole message.
 pub const KIND_WHOLE: u8 = 0;
@@ -245,7 +245,7 @@ mod tests {
         let mut re = Reassembly::new(1 << 20, 4);
         let mut got = Vec::new();
         while let Some(frame) = dec.next_frame().unwrap() {
-            if let Some(m) = re.on_frame(&frame).unwrap() {
+            if let Some(m) = re.on_frame(frame).unwrap() {
                 got.push(m);
             }
         }

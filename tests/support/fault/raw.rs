@@ -50,7 +50,7 @@ impl RawConn {
         let mut buf = [0u8; 16 * 1024];
         loop {
             if let Some(f) = self.decoder.next_frame().expect("frame from the node") {
-                return Some(f);
+                return Some(f.to_vec());
             }
             let left = deadline.saturating_duration_since(Instant::now());
             if left.is_zero() {
@@ -216,7 +216,12 @@ impl Proxy {
         let mut d = FrameDecoder::new(64 << 20);
         d.push(&self.from_client.lock());
         (0..n)
-            .map(|_| d.next_frame().unwrap().expect("enough frames recorded"))
+            .map(|_| {
+                d.next_frame()
+                    .unwrap()
+                    .expect("enough frames recorded")
+                    .to_vec()
+            })
             .collect()
     }
 }

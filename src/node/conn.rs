@@ -213,25 +213,27 @@ impl Conn {
         msg: &Wire,
         record: impl FnOnce(&mut ConnState),
     ) -> Result<(), Term> {
-        let bytes = match super::wire::encode(msg) {
+        let bytes = match super::wire::encode_framed(msg) {
             Ok(b) => b,
             Err(e) => {
                 log::error!("to {}: {e}; message dropped", self.peer);
                 return Err(Term::tuple(vec![Term::atom("badarg"), Term::str(&e)]));
             }
         };
-        if bytes.len() > self.max_message {
+        // The message's size on the wire, without its frame prefix.
+        let size = bytes.len() - super::wire::FRAMED_PREFIX;
+        if size > self.max_message {
             // The peer would close the connection on it, taking everything else on it
             // down too: refuse it here, with a reason the sender's node logs.
             log::error!(
                 "to {}: a message of {} bytes exceeds the {}-byte limit (max_message); not sent",
                 self.peer,
-                bytes.len(),
+                size,
                 self.max_message
             );
             return Err(Term::tuple(vec![
                 Term::atom("too_large"),
-                Term::from(bytes.len()),
+                Term::from(size),
                 Term::from(self.max_message),
             ]));
         }
@@ -253,18 +255,18 @@ impl Conn {
             return Err(Term::Atom(Atom::NOCONNECTION));
         }
         record(&mut st);
-        let len = bytes.len() as u64;
+        let len = size as u64;
         // In a burst from a process on a worker, hold the bytes back until the process
         // waits or its slice ends (one write for the burst), unless 64 KiB are queued.
         let hold = st.socket.is_some()
-            && st.out.bytes() + bytes.len() < HOLD_LIMIT
+            && st.out.bytes() + size < HOLD_LIMIT
             && flush::note_send(self as *const Conn as *const (), || {
                 self.me.upgrade().map(|c| c as Arc<dyn flush::Deferred>)
             });
-        if st.out.is_empty() && bytes.len() <= FRAGMENT && st.socket.is_some() {
-            st.out.frame_whole(&bytes);
+        if st.out.is_empty() && size <= FRAGMENT && st.socket.is_some() {
+            st.out.frame_whole(bytes);
         } else {
-            st.out.push(stream_of(msg), bytes);
+            st.out.push_framed(stream_of(msg), bytes);
         }
         self.last_sent
             .store(self.epoch.elapsed().as_millis() as u64, Ordering::Relaxed);

@@ -6,7 +6,10 @@
 //! quiet connections, `net_tick_timeout` for silent peers, and connection attempts that
 //! take too long. Nothing here blocks: look-ups that may block (the port mapper) run on
 //! the resolver thread. After traffic the loop polls without sleeping for 50 us, so a
-//! prompt reply finds it awake; an idle node sleeps in `poll`.
+//! prompt reply finds it awake; an idle node sleeps in `poll`. A socket is read for at
+//! most [`READ_BUDGET`] chunks per turn of the loop, then read on in the next turn: a
+//! peer flooding this node can't keep it from ticking (or serving other peers), or the
+//! flooding peer, hearing nothing back, would declare it down after the tick time.
 //!
 //! Trouble from a peer (bad frames, failed or timed-out handshakes, too many handshakes,
 //! forged signals) closes only that connection and is logged once per kind per peer per
@@ -83,12 +86,20 @@ fn is_peer_gone(e: &io::Error) -> bool {
 /// How long the I/O loop keeps looking for events without sleeping after some came.
 const IO_SPIN: Duration = Duration::from_micros(50);
 
+/// Reads (each up to the decoder's free room, 64 KiB or more once traffic flows) from
+/// one socket per turn of the loop, before the loop turns
+/// (timers, ticks, other sockets) and comes back to it.
+const READ_BUDGET: usize = 16;
+
 pub(crate) struct IoLoop {
     net: Weak<NetInner>,
     poll: Poll,
     listener: TcpListener,
     commands: Receiver<Command>,
     conns: HashMap<Token, IoConn>,
+    /// Sockets that used up their read budget with bytes maybe left unread: read on in
+    /// the next turn (edge-triggered, they get no new event for those bytes).
+    unread: Vec<Token>,
     next_token: usize,
     /// One log line per kind of trouble per peer per minute.
     log_limit: super::log_limit::LogLimiter,
@@ -117,6 +128,7 @@ impl IoLoop {
             listener,
             commands,
             conns: HashMap::new(),
+            unread: Vec::new(),
             log_limit: super::log_limit::LogLimiter::new(),
             next_token: 2,
         })
@@ -133,10 +145,15 @@ impl IoLoop {
             let Some(net) = self.net.upgrade() else {
                 return;
             };
-            let timeout = self.next_timeout(&net);
+            // Bytes left unread last turn: look for events without waiting.
+            let timeout = if self.unread.is_empty() {
+                self.next_timeout(&net)
+            } else {
+                Duration::ZERO
+            };
             drop(net);
             let mut woke = false;
-            while spin_until.is_some_and(|t| Instant::now() < t) {
+            while self.unread.is_empty() && spin_until.is_some_and(|t| Instant::now() < t) {
                 if self.poll.poll(&mut events, Some(Duration::ZERO)).is_ok() && !events.is_empty() {
                     woke = true;
                     break;
@@ -154,6 +171,9 @@ impl IoLoop {
             let Some(net) = self.net.upgrade() else {
                 return;
             };
+            for t in std::mem::take(&mut self.unread) {
+                self.on_readable(&net, t);
+            }
             for ev in events.iter() {
                 match ev.token() {
                     LISTENER => self.accept(&net),
@@ -357,7 +377,7 @@ impl IoLoop {
     }
 
     fn on_readable(&mut self, net: &Arc<NetInner>, token: Token) {
-        loop {
+        for _ in 0..READ_BUDGET {
             let Some(io) = self.conns.get_mut(&token) else {
                 return;
             };
@@ -379,6 +399,10 @@ impl IoLoop {
                 }
                 Err(e) => return self.close(net, token, &format!("read failed: {e}")),
             }
+        }
+        // The budget is spent and the socket may hold more: next turn.
+        if !self.unread.contains(&token) {
+            self.unread.push(token);
         }
     }
 

@@ -11,14 +11,26 @@ use std::collections::{HashMap, VecDeque};
 use std::io::{self, Write};
 
 use super::frame::HEADER;
-use super::wire::{FRAGMENT, KIND_FIRST, KIND_MORE, KIND_WHOLE};
+use super::wire::{FRAGMENT, FRAMED_PREFIX, KIND_FIRST, KIND_MORE, KIND_WHOLE};
 
 const BATCH: usize = 256 * 1024;
 
+/// A message at least this large that goes out whole is written from its own buffer
+/// instead of being copied into the batch buffer.
+const HAND_OVER: usize = 8 * 1024;
+
 struct Pending {
     id: u64,
-    data: Vec<u8>,
+    /// As [`encode_framed`](super::wire::encode_framed) made it: a whole-frame prefix,
+    /// then the payload.
+    framed: Vec<u8>,
     sent: usize,
+}
+
+impl Pending {
+    fn payload(&self) -> &[u8] {
+        &self.framed[FRAMED_PREFIX..]
+    }
 }
 
 /// The queue of frames waiting for the socket.
@@ -39,13 +51,23 @@ impl Outbound {
         Outbound::default()
     }
 
-    /// Queues an encoded message on `stream`.
+    /// Queues an encoded message on `stream` (a copy behind a frame prefix; the send
+    /// path uses [`Outbound::push_framed`]).
     pub fn push(&mut self, stream: u64, data: Vec<u8>) {
-        self.queued += data.len();
+        let mut framed = Vec::with_capacity(FRAMED_PREFIX + data.len());
+        push_header(&mut framed, data.len() + 1, KIND_WHOLE);
+        framed.extend_from_slice(&data);
+        self.push_framed(stream, framed);
+    }
+
+    /// Queues a message made by [`encode_framed`](super::wire::encode_framed).
+    pub fn push_framed(&mut self, stream: u64, framed: Vec<u8>) {
+        debug_assert!(framed.len() >= FRAMED_PREFIX);
+        self.queued += framed.len() - FRAMED_PREFIX;
         self.next_id += 1;
         let pending = Pending {
             id: self.next_id,
-            data,
+            framed,
             sent: 0,
         };
         let q = self.streams.entry(stream).or_default();
@@ -65,14 +87,19 @@ impl Outbound {
         self.queued + (self.buf.len() - self.written)
     }
 
-    /// Frames `data` as one whole message directly into the write buffer, ahead of
-    /// nothing (only valid when the queue is empty: the fast path of a send).
-    pub fn frame_whole(&mut self, data: &[u8]) {
+    /// Puts a message made by [`encode_framed`](super::wire::encode_framed) next in
+    /// line to be written, ahead of nothing (only valid when the queue is empty: the
+    /// fast path of a send). A large one becomes the write buffer itself (no copy);
+    /// a small one is copied, so the batch buffer keeps its capacity for bursts.
+    pub fn frame_whole(&mut self, framed: Vec<u8>) {
         debug_assert!(self.is_empty());
-        self.buf.clear();
         self.written = 0;
-        push_header(&mut self.buf, data.len() + 1, KIND_WHOLE);
-        self.buf.extend_from_slice(data);
+        if framed.len() >= HAND_OVER {
+            self.buf = framed;
+        } else {
+            self.buf.clear();
+            self.buf.extend_from_slice(&framed);
+        }
     }
 
     /// Writes as much as `w` takes; `Ok(true)` when everything went out, `Ok(false)`
@@ -110,14 +137,14 @@ impl Outbound {
                 self.streams.remove(&stream);
                 continue;
             };
-            let total = p.data.len();
+            let total = p.payload().len();
             if p.sent == 0 && total <= FRAGMENT {
-                push_header(&mut self.buf, total + 1, KIND_WHOLE);
-                self.buf.extend_from_slice(&p.data);
+                // Header and payload as encoded.
+                self.buf.extend_from_slice(&p.framed);
                 p.sent = total;
             } else {
                 let end = (p.sent + FRAGMENT).min(total);
-                let chunk = &p.data[p.sent..end];
+                let chunk = &p.framed[FRAMED_PREFIX + p.sent..FRAMED_PREFIX + end];
                 if p.sent == 0 {
                     push_header(&mut self.buf, 1 + 16 + chunk.len(), KIND_FIRST);
                     self.buf.extend_from_slice(&p.id.to_le_bytes());

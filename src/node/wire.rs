@@ -119,6 +119,22 @@ pub fn encode(msg: &Wire) -> Result<Vec<u8>, String> {
     postcard::to_stdvec(msg).map_err(|e| format!("cannot encode: {e}"))
 }
 
+/// Bytes in front of a message encoded by [`encode_framed`]: the frame length and
+/// the kind byte.
+pub const FRAMED_PREFIX: usize = super::frame::HEADER + 1;
+
+/// Encodes `msg` behind room for its frame header, already filled in for a whole
+/// message (`KIND_WHOLE`, payload length + 1), so a message that goes out in one
+/// frame is written from this very buffer. The payload is `[FRAMED_PREFIX..]`.
+pub fn encode_framed(msg: &Wire) -> Result<Vec<u8>, String> {
+    let mut out = Vec::with_capacity(64);
+    out.extend_from_slice(&[0, 0, 0, 0, KIND_WHOLE]);
+    let mut out = postcard::to_extend(msg, out).map_err(|e| format!("cannot encode: {e}"))?;
+    let len = (out.len() - super::frame::HEADER) as u32;
+    out[..super::frame::HEADER].copy_from_slice(&len.to_be_bytes());
+    Ok(out)
+}
+
 /// Decodes a whole message.
 pub fn decode(bytes: &[u8]) -> Result<Wire, WireError> {
     let (msg, rest) = postcard::take_from_bytes::<Wire>(bytes)

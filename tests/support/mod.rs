@@ -42,6 +42,13 @@ pub fn node(workers: usize) -> Node {
 /// The standard timeout for anything that should happen "at once".
 pub const SOON: Duration = Duration::from_secs(10);
 
+/// The tick time of every test node, in this process ([`net`]) or not ([`NodeProc`]).
+/// Both ends must agree: a node ticks a quiet connection every quarter of its own tick
+/// time and declares the peer down after a whole one without traffic, so an `oxbeam
+/// node` left at its default (15 s, a tick every 3.75 s) is declared down by a 2 s peer
+/// whenever it has nothing to send for 2 s (a sink being flooded, say).
+pub const TICK: Duration = Duration::from_secs(2);
+
 /// A free TCP port on loopback (bound then released; good enough for tests).
 pub fn free_port() -> u16 {
     std::net::TcpListener::bind("127.0.0.1:0")
@@ -62,7 +69,8 @@ pub struct NodeProc {
 
 impl NodeProc {
     /// Starts `oxbeam node --sname short` with the cookie `cookie`, the port mapper on
-    /// `epmd_port`, and `extra` options; waits for its "listening" line.
+    /// `epmd_port`, the tick time [`TICK`] (a `--tick-ms` in `extra` overrides it), and
+    /// `extra` options; waits for its "listening" line.
     pub fn start(short: &str, cookie: &str, epmd_port: u16, extra: &[&str]) -> NodeProc {
         use std::io::BufRead;
         let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_oxbeam"))
@@ -74,6 +82,8 @@ impl NodeProc {
                 cookie,
                 "--epmd-port",
                 &epmd_port.to_string(),
+                "--tick-ms",
+                &TICK.as_millis().to_string(),
             ])
             .args(extra)
             .arg("--stop-on-eof")
@@ -177,7 +187,7 @@ pub fn net(short: &str, epmd_port: u16, cookie: &str) -> oxbeam::node::Net {
     let mut config = oxbeam::node::NetConfig::named(&format!("{short}@localhost"));
     config.cookie = Some(cookie.to_owned());
     config.epmd_port = Some(epmd_port);
-    config.tick_time = Duration::from_secs(2);
+    config.tick_time = TICK;
     config.runtime.workers = 2;
     oxbeam::node::Net::start(config).unwrap_or_else(|e| panic!("start {short}: {e}"))
 }

@@ -190,6 +190,52 @@ fn noconnect_sends_and_monitors_never_redial_a_disconnected_node() {
     b.shutdown();
 }
 
+/// A connection given up on one side (A declared B down and closed its end) while the
+/// other side still holds it (a frozen link kept the close from B): A's redial is
+/// refused as a duplicate for as long as B holds on, and what A sent meanwhile waits
+/// and arrives, in order, once B lets go (OTP replaces the old connection at once).
+#[test]
+fn a_redial_refused_as_duplicate_is_retried_and_loses_nothing() {
+    use support::proxy::{Mode, Proxy};
+    let epmd = free_port();
+    let cookie = test_cookie();
+    let mut ca = cfg("f3da", epmd, &cookie);
+    ca.tick_time = Duration::from_secs(1);
+    let mut cb = cfg("f3db", epmd, &cookie);
+    cb.tick_time = Duration::from_secs(30);
+    let (a, b) = (Net::start(ca).unwrap(), Net::start(cb).unwrap());
+    let (aname, bname) = (a.name(), b.name());
+    let ab = Proxy::start(b.address().port());
+    a.set_peer_port(bname, Some(ab.port));
+    assert!(a.connect(bname.as_str()));
+    let mut wa = a.node().attach();
+    let mut wb = b.node().attach();
+    a.monitor_nodes(wa.pid(), true, false);
+    ab.set(Mode::Freeze);
+    assert_eq!(
+        wa.receive_timeout(SOON),
+        Some((Term::atom("nodedown"), bname).into()),
+        "A declares B down after its 1 s tick time"
+    );
+    assert_eq!(b.nodes(), vec![aname], "B holds its end (30 s tick time)");
+    // A dials B directly now; B refuses it as a duplicate while it holds the old one.
+    a.set_peer_port(bname, None);
+    for i in 1..=3 {
+        wa.send(wb.pid(), Term::Int(i));
+    }
+    // B lets go only after longer than the 1 s grace a refused attempt used to get.
+    std::thread::sleep(Duration::from_millis(1500));
+    assert!(!a.nodes().contains(&bname), "refused while B holds on");
+    ab.set(Mode::Drop);
+    for i in 1..=3 {
+        assert_eq!(wb.receive_timeout(SOON), Some(Term::Int(i)));
+    }
+    assert_eq!(a.nodes(), vec![bname]);
+    drop((wa, wb));
+    a.shutdown();
+    b.shutdown();
+}
+
 #[test]
 fn hidden_nodes_connect_but_stay_out_of_the_mesh() {
     let epmd = free_port();

@@ -73,6 +73,10 @@ pub(crate) struct ConnState {
     pub(crate) spawns: HashMap<Ref, SpawnWait>,
     /// When the connection was asked for (connecting too long is a failure).
     pub(crate) since: Instant,
+    /// It was started after one with the same peer had been up and gone down: a
+    /// refusal as a duplicate means the peer still holds that one, and is worth
+    /// dialling again.
+    pub(crate) follows_up: bool,
 }
 
 /// One peer connection (see the module docs).
@@ -174,6 +178,7 @@ impl Conn {
                 monitors: HashMap::new(),
                 spawns: HashMap::new(),
                 since: Instant::now(),
+                follows_up: false,
             }),
             changed: Condvar::new(),
             busy_limit,

@@ -13,9 +13,13 @@
 //!
 //! Trouble from a peer (bad frames, failed or timed-out handshakes, too many handshakes,
 //! forged signals) closes only that connection and is logged once per kind per peer per
-//! minute ([`log_limit`](super::log_limit)). A refusal as `Duplicate`/`Simultaneous`
-//! gives the peer's own connection 1 s to take over before the attempt fails; a reset
-//! or broken connection is down with `connection_closed`.
+//! minute ([`log_limit`](super::log_limit)). A refusal as `Simultaneous` gives the
+//! peer's own connection 1 s to take over before the attempt fails. One as `Duplicate`
+//! from a peer this node was connected to before (it has not yet seen the end of the
+//! connection this side gave up) dials again every 50 ms until the connect timeout;
+//! from any other name (a port mapper entry pointing at a node connected under its
+//! own name) it gets the same 1 s. A reset or broken connection is down with
+//! `connection_closed`.
 //!
 //! Admission (who may connect) is decided here, on the acceptor side, when a `Hello`
 //! arrives from node X:
@@ -100,6 +104,9 @@ pub(crate) struct IoLoop {
     /// Sockets that used up their read budget with bytes maybe left unread: read on in
     /// the next turn (edge-triggered, they get no new event for those bytes).
     unread: Vec<Token>,
+    /// Connections whose attempt was refused as `Duplicate`, to dial again at the time
+    /// given (see [`IoLoop::handshake_failed`]).
+    redials: Vec<(Instant, Arc<Conn>, SocketAddr)>,
     next_token: usize,
     /// One log line per kind of trouble per peer per minute.
     log_limit: super::log_limit::LogLimiter,
@@ -129,6 +136,7 @@ impl IoLoop {
             commands,
             conns: HashMap::new(),
             unread: Vec::new(),
+            redials: Vec::new(),
             log_limit: super::log_limit::LogLimiter::new(),
             next_token: 2,
         })
@@ -203,6 +211,9 @@ impl IoLoop {
             if let Some(d) = c.deadline {
                 t = t.min(d.saturating_duration_since(now));
             }
+        }
+        for (at, _, _) in &self.redials {
+            t = t.min(at.saturating_duration_since(now));
         }
         t
     }
@@ -575,9 +586,8 @@ impl IoLoop {
     fn handshake_failed(&mut self, net: &Arc<NetInner>, token: Token, e: &HandshakeError) {
         let who = self.describe(token);
         match e {
-            // The peer's own connection to us wins, or is already there: not a failure.
-            HandshakeError::Refused(RefuseReason::Simultaneous)
-            | HandshakeError::Refused(RefuseReason::Duplicate) => {
+            // The peer's own connection to us wins: not a failure.
+            HandshakeError::Refused(RefuseReason::Simultaneous) => {
                 log::debug!("handshake with {who}: {e}");
                 if let Some(io) = self.conns.get_mut(&token)
                     && let Some(conn) = io.conn.take()
@@ -586,12 +596,32 @@ impl IoLoop {
                     // moments. If none comes (the address belonged to another node,
                     // e.g. a stale or bogus port mapper entry), the connection fails
                     // after a short grace instead of the whole connect timeout.
-                    let mut st = conn.state.lock();
-                    if matches!(st.phase, Phase::Connecting) {
-                        let grace = Duration::from_secs(1).min(net.config.connect_timeout);
-                        st.since = Instant::now()
-                            .checked_sub(net.config.connect_timeout.saturating_sub(grace))
-                            .unwrap_or(st.since);
+                    Self::shorten_to_grace(net, &conn);
+                }
+            }
+            // The peer still holds a connection with us that this side has given up
+            // (declared down, disconnected) and it has not seen closed yet. Unless a
+            // connection came up meanwhile, dial again shortly, until the connect
+            // timeout: what waits to be sent waits, and goes out once the peer has
+            // caught up (OTP's acceptor asks instead and replaces the old connection).
+            HandshakeError::Refused(RefuseReason::Duplicate) => {
+                log::debug!("handshake with {who}: {e}; dialling again");
+                if let Some(io) = self.conns.get_mut(&token)
+                    && let Ok(addr) = io.stream.peer_addr()
+                    && let Some(conn) = io.conn.take()
+                {
+                    let (connecting, follows_up) = {
+                        let st = conn.state.lock();
+                        (matches!(st.phase, Phase::Connecting), st.follows_up)
+                    };
+                    if connecting && follows_up {
+                        let at = Instant::now() + Duration::from_millis(50);
+                        self.redials.push((at, conn, addr));
+                    } else if connecting {
+                        // Never connected to this name: more likely an address that
+                        // belongs to a node we are connected to under its own name (a
+                        // stale or bogus port mapper entry). Fail after the short grace.
+                        Self::shorten_to_grace(net, &conn);
                     }
                 }
             }
@@ -600,6 +630,18 @@ impl IoLoop {
             }),
         }
         self.close(net, token, &format!("handshake failed: {e}"));
+    }
+
+    /// Leaves a connection still being set up 1 s (at most its connect timeout) before
+    /// it fails.
+    fn shorten_to_grace(net: &NetInner, conn: &Conn) {
+        let mut st = conn.state.lock();
+        if matches!(st.phase, Phase::Connecting) {
+            let grace = Duration::from_secs(1).min(net.config.connect_timeout);
+            st.since = Instant::now()
+                .checked_sub(net.config.connect_timeout.saturating_sub(grace))
+                .unwrap_or(st.since);
+        }
     }
 
     /// The admission rule (see the module docs).
@@ -905,6 +947,16 @@ impl IoLoop {
             .collect();
         for c in stale {
             net.conn_down(&c, "connect timed out");
+        }
+        // Attempts refused as duplicates, due again.
+        let (due, later) = std::mem::take(&mut self.redials)
+            .into_iter()
+            .partition(|(at, _, _)| *at <= now);
+        self.redials = later;
+        for (_, conn, addr) in due {
+            if matches!(conn.phase(), Phase::Connecting) {
+                self.dial(net, conn, addr);
+            }
         }
     }
 

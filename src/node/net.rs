@@ -159,6 +159,8 @@ pub(crate) struct NetInner {
     explicit_ports: Mutex<HashMap<Atom, u16>>,
     /// Ports set with [`Net::set_peer_port`], used for every connection to that peer.
     peer_ports: Mutex<HashMap<Atom, u16>>,
+    /// Peers this node has been connected to (one name per peer: bounded like atoms).
+    ever_up: Mutex<std::collections::HashSet<Atom>>,
     mapper: Mutex<Option<Mapper>>,
     threads: Mutex<Vec<std::thread::JoinHandle<()>>>,
 }
@@ -232,6 +234,7 @@ impl Net {
             resolver,
             explicit_ports: Mutex::new(HashMap::new()),
             peer_ports: Mutex::new(HashMap::new()),
+            ever_up: Mutex::new(std::collections::HashSet::new()),
             mapper: Mutex::new(mapper),
             threads: Mutex::new(Vec::new()),
         });
@@ -646,6 +649,9 @@ impl NetInner {
             self.config.max_message,
             self.epoch,
         );
+        if self.ever_up.lock().contains(&peer) {
+            conn.state.lock().follows_up = true;
+        }
         conns.insert(peer, conn.clone());
         drop(conns);
         if dial {
@@ -697,6 +703,7 @@ impl NetInner {
             }
         }
         if let Some(hidden) = was_up {
+            self.ever_up.lock().insert(conn.peer);
             log::info!("node {} down: {reason}", conn.peer);
             self.notify_watchers(conn.peer, false, hidden, reason);
         }

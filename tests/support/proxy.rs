@@ -21,6 +21,9 @@ pub enum Mode {
     /// Keep connections open but forward nothing (a silent partition: read and
     /// discarded, as a dead link or a frozen switch would).
     Blackhole,
+    /// As `Blackhole`, and a side that closes its end is not told to the other: that
+    /// side holds its end until its own tick timeout (or until `Drop`).
+    Freeze,
 }
 
 struct Shared {
@@ -43,6 +46,7 @@ fn mode_of(v: u8) -> Mode {
         1 => Mode::Delay,
         2 => Mode::Drop,
         3 => Mode::Blackhole,
+        4 => Mode::Freeze,
         _ => Mode::Pass,
     }
 }
@@ -137,6 +141,10 @@ fn pump(s: Arc<Shared>, mut from: TcpStream, mut to: TcpStream) {
         let mut buf = vec![0u8; 64 * 1024];
         loop {
             let n = match from.read(&mut buf) {
+                // Frozen: the other side keeps its end (`Drop` closes it later).
+                Ok(0) | Err(_) if mode_of(s.mode.load(Ordering::SeqCst)) == Mode::Freeze => {
+                    return;
+                }
                 Ok(0) | Err(_) => break,
                 Ok(n) => n,
             };
@@ -145,7 +153,7 @@ fn pump(s: Arc<Shared>, mut from: TcpStream, mut to: TcpStream) {
                 Mode::Delay => {
                     std::thread::sleep(Duration::from_millis(s.delay_ms.load(Ordering::SeqCst)))
                 }
-                Mode::Blackhole => continue,
+                Mode::Blackhole | Mode::Freeze => continue,
                 Mode::Drop => break,
             }
             if to.write_all(&buf[..n]).is_err() {

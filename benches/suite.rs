@@ -5,6 +5,9 @@
 //! repetitions) as the BEAM harness, so the two compare line by line. All samples go to
 //! a JSON file (`OXBEAM_BENCH_JSON`, default `target/oxbeam-bench.json`).
 //! `OXBEAM_BENCH_ONLY=spawn_rate,ring` runs a subset (the BEAM harness's group names).
+//! The group `scaling` (ours only, after the BEAM's workloads) is issue #6's scaling
+//! run: a million idle processes on one node (spawn time, bytes each) and a 10-node
+//! mesh on this machine (connect time, CPU of the idle cluster).
 //!
 //! Memory per process is measured in a fresh child process (this binary re-run), as the
 //! growth of its resident set while it spawns N idle processes: freed memory reused
@@ -139,6 +142,72 @@ fn spawn_memory_child() {
     }
     drop(me);
     node.shutdown();
+}
+
+/// The scaling run's node half, in a fresh process: spawns a million idle processes
+/// and prints the milliseconds that took (until all have run their first slice) and
+/// the resident bytes per process (the pid list kept meanwhile included: 16 B each).
+fn scale_child() {
+    const N: usize = 1_000_000;
+    let node = node();
+    let mut me = node.attach();
+    let before = resident_bytes();
+    let start = Instant::now();
+    let mut keep: Vec<Pid> = Vec::with_capacity(N);
+    for _ in 0..N {
+        keep.push(node.spawn(|_: &mut Ctx, _: Term| Flow::stop_normal()));
+    }
+    let probe = node.spawn(|ctx: &mut Ctx, m: Term| {
+        if let Some(p) = m.as_pid() {
+            ctx.send(p, Term::ok());
+        }
+        Flow::Continue
+    });
+    me.send(probe, me.pid());
+    let _ = me.receive_timeout(Duration::from_secs(120));
+    let ms = start.elapsed().as_secs_f64() * 1e3;
+    let per_proc = (resident_bytes() - before) / N as f64;
+    println!("{ms} {per_proc}");
+    for p in keep {
+        node.send(p, Term::ok());
+    }
+    drop(me);
+    node.shutdown();
+}
+
+/// The scaling run's local half: a million idle processes (3 fresh processes).
+fn scaling_local() -> Vec<Metric> {
+    let exe = std::env::current_exe().expect("own path");
+    let (mut ms, mut bytes) = (Vec::new(), Vec::new());
+    for rep in 0..3 {
+        let out = std::process::Command::new(&exe)
+            .env("OXBEAM_BENCH_CHILD", "scale_1m")
+            .output();
+        let text = out
+            .map(|o| String::from_utf8_lossy(&o.stdout).into_owned())
+            .unwrap_or_default();
+        let mut v = text
+            .split_whitespace()
+            .map(|x| x.parse().unwrap_or(f64::NAN));
+        let (m, b) = (v.next().unwrap_or(f64::NAN), v.next().unwrap_or(f64::NAN));
+        eprintln!("  scaling rep {rep}: 1M idle processes in {m:.0} ms, {b:.0} B each");
+        ms.push(m);
+        bytes.push(b);
+    }
+    vec![
+        Metric {
+            name: "scale_1m_idle_spawn_ms",
+            unit: "ms",
+            samples: ms,
+            params: "{\"n\":1000000}".into(),
+        },
+        Metric {
+            name: "scale_1m_idle_bytes_per_proc",
+            unit: "bytes",
+            samples: bytes,
+            params: "{\"n\":1000000}".into(),
+        },
+    ]
 }
 
 fn spawn_memory() -> Metric {
@@ -341,8 +410,10 @@ fn json(metrics: &[Metric]) -> String {
 }
 
 fn main() {
-    if std::env::var("OXBEAM_BENCH_CHILD").as_deref() == Ok("spawn_memory") {
-        return spawn_memory_child();
+    match std::env::var("OXBEAM_BENCH_CHILD").as_deref() {
+        Ok("spawn_memory") => return spawn_memory_child(),
+        Ok("scale_1m") => return scale_child(),
+        _ => {}
     }
     // `cargo bench` passes `--bench`; a filter argument is not supported (use ONLY).
     let only: Option<Vec<String>> = std::env::var("OXBEAM_BENCH_ONLY")
@@ -366,7 +437,7 @@ fn main() {
         println!("{} {} {}", m.name, fmt_value(median(&m.samples)), m.unit);
         metrics.push(m);
     }
-    let remote_groups: [(&str, RemoteWorkload); 8] = [
+    let remote_groups: [(&str, RemoteWorkload); 9] = [
         ("remote_pingpong", remote::remote_pingpong),
         ("remote_small", remote::remote_throughput),
         ("rpc_call", remote::rpc_call),
@@ -375,7 +446,14 @@ fn main() {
         ("pg_members", remote::pg_members),
         ("node_down", remote::node_down),
         ("mesh_connect", remote::mesh_connect),
+        ("scaling", remote::scaling_mesh),
     ];
+    if wanted("scaling") {
+        for m in scaling_local() {
+            println!("{} {} {}", m.name, fmt_value(median(&m.samples)), m.unit);
+            metrics.push(m);
+        }
+    }
     let mut ctl = None;
     for (group, run) in remote_groups {
         // remote_small also runs the large-message workload (one pair of nodes).

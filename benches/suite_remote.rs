@@ -358,6 +358,92 @@ pub fn mesh_connect(ctl: &Ctl) -> Vec<Metric> {
     }]
 }
 
+/// The scaling run's cluster half: 10 nodes on this machine form a mesh from one
+/// connect each (time until all see 9 peers), then sit idle for 5 s: the CPU time
+/// all ten use meanwhile (ticks, timers), as a percentage of one CPU.
+pub fn scaling_mesh(ctl: &Ctl) -> Vec<Metric> {
+    const NODES: usize = 10;
+    let peers: Vec<Peer> = (1..=NODES)
+        .map(|k| peer(&format!("scale{k}"), ctl.epmd, None))
+        .collect();
+    let mut me = ctl.net.node().attach();
+    let me_pid = me.pid();
+    for p in &peers {
+        let args = vec![Term::Int(NODES as i64 - 1), Term::Pid(me_pid)];
+        spawn(ctl, &mut me, &p.name, "oxbeam_bench", "await_nodes", args);
+    }
+    let t0 = Instant::now();
+    for p in &peers[1..] {
+        let args = vec![Term::atom(&peers[0].name)];
+        spawn(ctl, &mut me, &p.name, "oxbeam_bench", "connect", args);
+    }
+    let mut meshed = 0;
+    while meshed < NODES
+        && me
+            .receive_match(
+                |m| m.tagged("meshed").is_some(),
+                Some(Duration::from_secs(60)),
+            )
+            .is_some()
+    {
+        meshed += 1;
+    }
+    let connect_ms = if meshed == NODES {
+        t0.elapsed().as_secs_f64() * 1e3
+    } else {
+        f64::NAN
+    };
+    drop(me);
+    // The measurement window: the cluster does nothing for 5 s.
+    let window = Duration::from_secs(5);
+    let before: u64 = peers.iter().map(|p| cpu_ticks(p.child.id())).sum();
+    std::thread::sleep(window);
+    let after: u64 = peers.iter().map(|p| cpu_ticks(p.child.id())).sum();
+    let pct = (after - before) as f64 / clock_ticks_per_s() / window.as_secs_f64() * 100.0;
+    eprintln!(
+        "  scaling: {NODES}-node mesh in {connect_ms:.1} ms; idle cluster {pct:.2}% of a CPU"
+    );
+    vec![
+        Metric {
+            name: "scale_mesh_10_connect_ms",
+            unit: "ms",
+            samples: vec![connect_ms],
+            params: "{\"nodes\":10}".into(),
+        },
+        Metric {
+            name: "scale_mesh_10_idle_cpu_pct",
+            unit: "%",
+            samples: vec![pct],
+            params: "{\"nodes\":10,\"window_s\":5}".into(),
+        },
+    ]
+}
+
+/// User plus system CPU time of process `pid` so far, in clock ticks (`/proc`).
+fn cpu_ticks(pid: u32) -> u64 {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
+    // Fields after the command name (which may hold spaces): state is field 3, utime
+    // field 14, stime field 15.
+    let rest = stat.rsplit_once(')').map(|(_, r)| r).unwrap_or("");
+    let fields: Vec<&str> = rest.split_whitespace().collect();
+    let get = |i: usize| {
+        fields
+            .get(i)
+            .and_then(|f| f.parse::<u64>().ok())
+            .unwrap_or(0)
+    };
+    get(11) + get(12)
+}
+
+fn clock_ticks_per_s() -> f64 {
+    Command::new("getconf")
+        .arg("CLK_TCK")
+        .output()
+        .ok()
+        .and_then(|o| String::from_utf8_lossy(&o.stdout).trim().parse().ok())
+        .unwrap_or(100.0)
+}
+
 /// Waits until `node` sees `count` visible peers (its mesh is complete).
 fn await_mesh(ctl: &Ctl, me: &mut Attached, node: &str, count: i64) {
     let me_pid = me.pid();

@@ -29,6 +29,10 @@ pub(crate) struct ProcessExit(pub(crate) Term);
 /// a receive hands its worker's queue over and blocks.
 const RECEIVE_SPINS: u32 = 50;
 
+/// Slices of other processes a waiting process runs on its own thread before it spins
+/// (see `Scheduler::run_next_inline`).
+const INLINE_RUNS: u32 = 4;
+
 /// ... and for no longer than this: on a CPU shared with busy threads one yield can cost
 /// a whole time slice (4 ms), and 50 of them made each blocking call cost 200 ms.
 const RECEIVE_SPIN_TIME: Duration = Duration::from_micros(200);
@@ -315,6 +319,7 @@ impl Ctx {
         let deadline = timeout.map(|d| Instant::now() + d);
         let mut blocking: Option<BlockGuard> = None;
         let mut spins = 0;
+        let mut inline_runs = 0;
         let mut spin_until: Option<Instant> = None;
         loop {
             let Some(signal) = self.pop_signal(false) else {
@@ -327,9 +332,15 @@ impl Ctx {
                 // `block_begin` does nothing.
                 if blocking.is_none() {
                     if spins == 0 {
-                        // Output held back in a burst goes out before we wait, and work
-                        // queued behind us (the server we just called) can be stolen.
+                        // Output held back in a burst goes out before we wait.
                         super::flush::flush_all();
+                        // The process we just made runnable (the server we called) runs
+                        // here and now, a few times at most; then what is left queued
+                        // behind us can be stolen.
+                        if inline_runs < INLINE_RUNS && self.node.scheduler().run_next_inline() {
+                            inline_runs += 1;
+                            continue;
+                        }
                         self.node.scheduler().share_local_work();
                     }
                     // A reply often comes within microseconds: look again a few times,

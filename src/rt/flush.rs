@@ -46,6 +46,11 @@ pub(crate) fn slice_begin() {
     IN_SLICE.with(|s| s.set(true));
 }
 
+/// Whether this thread is inside a slice (for a nested one to restore it).
+pub(crate) fn in_slice() -> bool {
+    IN_SLICE.with(Cell::get)
+}
+
 /// Ends a slice: writes everything held back.
 pub(crate) fn slice_end() {
     IN_SLICE.with(|s| s.set(false));

@@ -92,6 +92,9 @@ struct WorkerLocal {
 
 thread_local! {
     static WORKER: RefCell<Option<Rc<WorkerLocal>>> = const { RefCell::new(None) };
+    /// Whether this thread is running a slice on behalf of a waiting process (see
+    /// [`Scheduler::run_next_inline`]).
+    static INLINE: std::cell::Cell<bool> = const { std::cell::Cell::new(false) };
 }
 
 fn current_worker(shared: &Arc<Shared>) -> Option<Rc<WorkerLocal>> {
@@ -182,6 +185,48 @@ impl Scheduler {
         if !w.queue.is_empty() {
             self.shared.notify_work();
         }
+    }
+
+    /// Called by a scheduler-run process that is about to wait (for a reply, typically):
+    /// runs one slice of the process in this worker's private next slot, the one it
+    /// most recently made runnable (typically the server it just sent a request to),
+    /// on this very thread, as a BEAM scheduler runs the next process when the current
+    /// one waits. Without this the request waits for another thread to wake (25 us or
+    /// more on a small VM) while this one spins. True when it ran one.
+    ///
+    /// Only one level deep (a process run this way that waits in turn hands its work
+    /// to other threads as usual), and never on a worker that has blocked. The waiting
+    /// process is below on the stack until the slice ends: a server that replies and
+    /// then keeps working delays its caller by the rest of its slice, and a call cycle
+    /// (the server calling back its caller) waits for its timeout, as in Erlang, where
+    /// a caller also answers nothing while it waits for a reply.
+    pub(crate) fn run_next_inline(&self) -> bool {
+        if INLINE.with(std::cell::Cell::get) {
+            return false;
+        }
+        let Some(w) = current_worker(&self.shared) else {
+            return false;
+        };
+        if w.blocked.get() {
+            return false;
+        }
+        let Some(cell) = w.next.take() else {
+            return false;
+        };
+        INLINE.with(|i| i.set(true));
+        let outer = super::flush::in_slice();
+        super::flush::slice_begin();
+        let again = self.shared.runner.run_slice(cell.clone());
+        super::flush::slice_end();
+        if outer {
+            super::flush::slice_begin();
+        }
+        INLINE.with(|i| i.set(false));
+        if again {
+            w.queue.push(cell);
+            self.shared.notify_work();
+        }
+        true
     }
 
     /// Ends a blocking section begun with [`Scheduler::block_begin`].

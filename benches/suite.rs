@@ -19,6 +19,11 @@ use std::time::{Duration, Instant};
 
 use oxbeam::rt::{Behaviour, Config, Ctx, Flow, Node, Task};
 
+/// As the `oxbeam` binary (see `src/main.rs`).
+#[cfg(feature = "mimalloc")]
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 #[path = "suite_remote.rs"]
 mod remote;
 use oxbeam::term::{Atom, Pid, Term};

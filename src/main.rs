@@ -4,6 +4,12 @@
 
 use std::process::ExitCode;
 
+/// glibc's malloc serialises threads that free what another thread allocated (every
+/// process's memory is freed by whichever worker runs its exit); mimalloc does not.
+#[cfg(feature = "mimalloc")]
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 mod node_cmd;
 
 const USAGE: &str = "usage: oxbeam <command>

@@ -7,7 +7,9 @@
 //! `OXBEAM_BENCH_ONLY=spawn_rate,ring` runs a subset (the BEAM harness's group names).
 //! The group `scaling` (ours only, after the BEAM's workloads) is issue #6's scaling
 //! run: a million idle processes on one node (spawn time, bytes each) and a 10-node
-//! mesh on this machine (connect time, CPU of the idle cluster).
+//! mesh on this machine (connect time, CPU of the idle cluster). The group `physics`
+//! (ours only) measures the machine itself: plain loopback TCP round trips and
+//! throughput with no runtime at all (see `suite_physics.rs`).
 //!
 //! Memory per process is measured in a fresh child process (this binary re-run), as the
 //! growth of its resident set while it spawns N idle processes: freed memory reused
@@ -24,6 +26,8 @@ use oxbeam::rt::{Behaviour, Config, Ctx, Flow, Node, Task};
 #[global_allocator]
 static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
+#[path = "suite_physics.rs"]
+mod physics;
 #[path = "suite_remote.rs"]
 mod remote;
 use oxbeam::term::{Atom, Pid, Term};
@@ -415,9 +419,15 @@ fn json(metrics: &[Metric]) -> String {
 }
 
 fn main() {
-    match std::env::var("OXBEAM_BENCH_CHILD").as_deref() {
-        Ok("spawn_memory") => return spawn_memory_child(),
-        Ok("scale_1m") => return scale_child(),
+    let child = std::env::var("OXBEAM_BENCH_CHILD").unwrap_or_default();
+    let parts: Vec<&str> = child.split(':').collect();
+    match parts.as_slice() {
+        ["spawn_memory"] => return spawn_memory_child(),
+        ["scale_1m"] => return scale_child(),
+        ["tcp_echo", mode] => return physics::echo_child(mode),
+        ["tcp_client", mode, port] => {
+            return physics::client_child(mode, port.parse().unwrap_or(0));
+        }
         _ => {}
     }
     // `cargo bench` passes `--bench`; a filter argument is not supported (use ONLY).
@@ -453,6 +463,12 @@ fn main() {
         ("mesh_connect", remote::mesh_connect),
         ("scaling", remote::scaling_mesh),
     ];
+    if wanted("physics") {
+        for m in physics::physics() {
+            println!("{} {} {}", m.name, fmt_value(median(&m.samples)), m.unit);
+            metrics.push(m);
+        }
+    }
     if wanted("scaling") {
         for m in scaling_local() {
             println!("{} {} {}", m.name, fmt_value(median(&m.samples)), m.unit);

@@ -607,15 +607,8 @@ fn run(total: u64, kill_every: u64, interval: u64) -> Result<bool, String> {
         check(leak, format!("{name}: processes {s3} -> {x3} (bound +3)"));
         let leak = matches!((w[1], e[1]), (Some(w), Some(e)) if e <= w + 8);
         check(leak, format!("{name}: threads {w2} -> {e2} (bound +8)"));
-        // +20 %, and the allocator's heap of each thread started after the warm-up
-        // (mimalloc: up to 4 MiB for a thread that allocates).
-        let new_threads = e[1].unwrap_or(0).saturating_sub(w[1].unwrap_or(0));
-        let flat = matches!((w[0], e[0]), (Some(w), Some(e))
-            if e * 5 <= w * 6 + 5 * 4096 * new_threads);
-        check(
-            flat,
-            format!("{name}: rss {w1} -> {e1} KiB (bound +20%, +4 MiB per new thread)"),
-        );
+        let flat = matches!((w[0], e[0]), (Some(w), Some(e)) if e * 5 <= w * 6);
+        check(flat, format!("{name}: rss {w1} -> {e1} KiB (bound +20%)"));
     }
     let problems = *PROBLEMS.lock().unwrap_or_else(|e| e.into_inner());
     println!("   {problems} problem(s) noted (the !! lines)");

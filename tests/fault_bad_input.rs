@@ -32,13 +32,6 @@ use support::{SOON, free_port, net, test_cookie};
 /// the I/O loop each log a refused proof (issue #7 wants one line per peer instead).
 const MAX_LINES_PER_ATTEMPT: usize = 2;
 
-/// How much a node's resident memory may grow over a case: what it keeps for good
-/// (caches, a buffer grown once) and the allocator's own (mimalloc keeps segments of a
-/// few MiB per thread that touched them). Growth with the size or the number of the
-/// bad inputs (a buffer sized by a hostile length prefix, state per half-open peer)
-/// overshoots this by far: the cases send hundreds of MiB worth of claims.
-const GROWTH_KIB: u64 = 16 << 10;
-
 /// A node under attack, its real peer (a node in this process) and a process there.
 struct Target {
     node: LoggedNode,
@@ -189,7 +182,7 @@ fn garbage_bytes_close_only_their_connection() {
         }
         t.check(
             &format!("garbage: {case} x{REPEAT}"),
-            GROWTH_KIB,
+            8 << 10,
             MAX_LINES_PER_ATTEMPT * REPEAT as usize,
         );
     }
@@ -206,7 +199,7 @@ fn a_4_gib_length_prefix_is_refused_before_buffering() {
         }
         t.check(
             &format!("length prefix {prefix} before the handshake x{REPEAT}"),
-            GROWTH_KIB,
+            8 << 10,
             MAX_LINES_PER_ATTEMPT * REPEAT as usize,
         );
     }
@@ -219,7 +212,7 @@ fn a_4_gib_length_prefix_is_refused_before_buffering() {
     // Each of these is a different (named) peer: up, down, and the refused frame.
     t.check(
         &format!("4 GiB prefix after the handshake x{REPEAT}"),
-        GROWTH_KIB,
+        8 << 10,
         3 * REPEAT as usize,
     );
 }
@@ -231,7 +224,7 @@ fn a_4_gib_length_prefix_is_refused_before_buffering() {
 fn a_frame_refused_before_the_handshake_is_logged_once_per_peer() {
     let mut t = Target::start("fb9");
     assert!(closed_after(t.node.port, &u32::MAX.to_be_bytes()));
-    let lines = t.check("a refused frame", GROWTH_KIB, MAX_LINES_PER_ATTEMPT);
+    let lines = t.check("a refused frame", 8 << 10, MAX_LINES_PER_ATTEMPT);
     assert!(
         !lines.is_empty(),
         "a 4 GiB prefix refused without a log line"
@@ -239,7 +232,7 @@ fn a_frame_refused_before_the_handshake_is_logged_once_per_peer() {
     for _ in 0..20 {
         assert!(closed_after(t.node.port, b"GET / HTTP/1.0\r\n\r\n"));
     }
-    let again = t.check("the same again x20", GROWTH_KIB, MAX_LINES_PER_ATTEMPT);
+    let again = t.check("the same again x20", 8 << 10, MAX_LINES_PER_ATTEMPT);
     assert!(
         again.is_empty(),
         "repeats within a minute were logged: {again:?}"
@@ -257,7 +250,7 @@ fn truncated_frames_cost_a_bounded_buffer_and_go() {
     }
     t.check(
         &format!("truncated frame, then close x{REPEAT}"),
-        GROWTH_KIB,
+        8 << 10,
         2 * REPEAT as usize,
     );
     for k in 0..REPEAT {
@@ -267,7 +260,7 @@ fn truncated_frames_cost_a_bounded_buffer_and_go() {
     }
     t.check(
         &format!("truncated frame after the handshake, then close x{REPEAT}"),
-        GROWTH_KIB,
+        8 << 10,
         MAX_LINES_PER_ATTEMPT * REPEAT as usize,
     );
     // Many connections each holding the largest frame but one byte, at once: the node
@@ -284,7 +277,7 @@ fn truncated_frames_cost_a_bounded_buffer_and_go() {
             s
         })
         .collect();
-    let bound = (HELD * 2 * MAX_FRAME / 1024) as u64 + (GROWTH_KIB);
+    let bound = (HELD * 2 * MAX_FRAME / 1024) as u64 + (8 << 10);
     t.check(
         &format!("{HELD} near-max truncated frames held"),
         bound,
@@ -343,12 +336,12 @@ fn a_100k_deep_term_from_an_authenticated_peer_is_refused() {
         assert_eq!(deep.len() > MAX_FRAME, depth == 100_000, "{case}");
         c.stream.write_all(&deep).unwrap();
         assert!(c.closed_within(SOON), "{case}: the connection stays open");
-        t.check(&format!("{depth}-deep term, {case}"), GROWTH_KIB, 4);
+        t.check(&format!("{depth}-deep term, {case}"), 8 << 10, 4);
     }
     // Pre-handshake, the same bytes are no handshake message at all.
     let deep = raw::nested_message(t.echo, 30_000);
     assert!(closed_after(t.node.port, &frame(&deep)));
-    t.check("30000-deep term before the handshake", GROWTH_KIB, 2);
+    t.check("30000-deep term before the handshake", 8 << 10, 2);
     assert!(t.ctl.nodes().contains(&node));
 }
 
@@ -430,7 +423,7 @@ fn a_replayed_handshake_is_refused() {
     // While the recorded node is connected: a duplicate.
     let got = replay(&frames);
     assert!(refused(&got, RefuseReason::Duplicate), "{got:?}");
-    t.check("replayed handshake while the original is up", GROWTH_KIB, 2);
+    t.check("replayed handshake while the original is up", 8 << 10, 2);
     // Once it is gone: the recorded proof is for another nonce.
     let rec_name = rec.name();
     rec.shutdown();
@@ -445,7 +438,7 @@ fn a_replayed_handshake_is_refused() {
     }
     t.check(
         &format!("replayed handshake x{REPEAT}"),
-        GROWTH_KIB,
+        8 << 10,
         MAX_LINES_PER_ATTEMPT * REPEAT as usize + 1, // + the recorded node's nodedown
     );
 }
@@ -472,7 +465,7 @@ fn a_thousand_wrong_cookies_are_refused() {
     let took = started.elapsed();
     let lines = t.check(
         &format!("wrong cookie x{N} (one peer name)"),
-        GROWTH_KIB,
+        8 << 10,
         MAX_LINES_PER_ATTEMPT * N,
     );
     println!(
@@ -534,7 +527,7 @@ fn port_mapper_abuse_leaves_lookups_working() {
         lookups_work(&t, &[]);
         t.check(
             &format!("mapper: {case} x{REPEAT}"),
-            GROWTH_KIB,
+            8 << 10,
             2 * REPEAT as usize,
         );
     }
@@ -594,7 +587,7 @@ fn port_mapper_abuse_leaves_lookups_working() {
         q.elapsed()
     );
     assert!(!t.ctl.connect("bogus5@localhost"), "nothing listens there");
-    t.check("mapper: 101 bogus registrations, a squat", GROWTH_KIB, 8);
+    t.check("mapper: 101 bogus registrations, a squat", 8 << 10, 8);
     drop((bogus, evil));
     support::wait_for("bogus names gone", SOON, || {
         let names = epmd::names(port, SOON).unwrap();

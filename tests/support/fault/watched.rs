@@ -36,10 +36,6 @@ impl LoggedNode {
             .args(extra)
             .arg("--stop-on-eof")
             .env("RUST_LOG", level)
-            // These nodes' resident memory is what the fault tests bound: have the
-            // allocator (mimalloc) give freed pages back at once rather than after a
-            // delay, so the figure is live memory, not a cache kept for reuse.
-            .env("MIMALLOC_PURGE_DELAY", "0")
             .stdin(Stdio::piped())
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())

@@ -21,8 +21,11 @@ fn a_call_timed_out_before_its_spawn_was_acknowledged_leaves_no_late_reply() {
     let node = a(&n1.name);
     let echo = spawn_on(&ctl, &mut me, &n1.name, test_fn("echo", vec![]));
     for round in 0..20 {
-        // No time at all: the spawn's acknowledgement can't be back in time; the
-        // function (no sleep) runs anyway and answers at once.
+        // No time at all: the spawn's acknowledgement is almost never back in time;
+        // the function (no sleep) runs anyway and answers at once. When the I/O thread
+        // takes the acknowledgement just as the call times out, the call waits for it
+        // (a process that runs must not go unobserved) and the answer may be there by
+        // then: the call returns it. Either way nothing may be left over.
         let sleep0 = vec![Term::Int(0)];
         let quick = rpc::call(
             &mut me,
@@ -32,7 +35,10 @@ fn a_call_timed_out_before_its_spawn_was_acknowledged_leaves_no_late_reply() {
             sleep0,
             Some(Duration::ZERO),
         );
-        assert_eq!(quick, Err(RpcError::Timeout));
+        assert!(
+            matches!(&quick, Err(RpcError::Timeout)) || quick == Ok(Term::atom("slept")),
+            "{quick:?}"
+        );
         // A call that takes 50 ms, then a round trip through n1: the timed-out call's
         // answer, sent within microseconds, has long been delivered or dropped.
         let slow = rpc::call(

@@ -19,7 +19,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
-use oxbeam::rt::{Behaviour, Config, Ctx, Flow, Node, Task};
+use oxbeam::rt::{Attached, Behaviour, Config, Ctx, Flow, Node, Task};
 
 /// As the `oxbeam` binary (see `src/main.rs`).
 #[cfg(feature = "mimalloc")]
@@ -122,20 +122,14 @@ fn resident_bytes() -> f64 {
 }
 
 /// In the child: RSS growth per idle process.
-fn spawn_memory_child() {
-    let node = node();
-    let mut me = node.attach();
-    // Warm the allocator and the process table with a first batch that stays alive.
-    let mut keep: Vec<Pid> = (0..1000)
-        .map(|_| node.spawn(|_: &mut Ctx, _: Term| Flow::stop_normal()))
-        .collect();
-    let before = resident_bytes();
-    for _ in 0..MEMORY_N {
-        keep.push(node.spawn(|_: &mut Ctx, _: Term| Flow::stop_normal()));
-    }
-    // Every process has run its first slice (it is idle, waiting) once the queues are
-    // empty: a message to each of the first and last and a reply prove the scheduler got
-    // through them.
+/// An idle process: it waits for a message, then stops.
+fn idle(_: &mut Ctx, _: Term) -> Flow {
+    Flow::stop_normal()
+}
+
+/// Returns once every process spawned so far has run its first slice (is idle,
+/// waiting): a probe spawned after them answers only when the scheduler got to it.
+fn await_spawned(node: &Node, me: &mut Attached, timeout: Duration) {
     let probe = node.spawn(|ctx: &mut Ctx, m: Term| {
         if let Some(p) = m.as_pid() {
             ctx.send(p, Term::ok());
@@ -143,7 +137,19 @@ fn spawn_memory_child() {
         Flow::Continue
     });
     me.send(probe, me.pid());
-    let _ = me.receive_timeout(Duration::from_secs(60));
+    let _ = me.receive_timeout(timeout);
+}
+
+fn spawn_memory_child() {
+    let node = node();
+    let mut me = node.attach();
+    // Warm the allocator and the process table with a first batch that stays alive.
+    let mut keep: Vec<Pid> = (0..1000).map(|_| node.spawn(idle)).collect();
+    let before = resident_bytes();
+    for _ in 0..MEMORY_N {
+        keep.push(node.spawn(idle));
+    }
+    await_spawned(&node, &mut me, Duration::from_secs(60));
     let after = resident_bytes();
     println!("{}", (after - before) / MEMORY_N as f64);
     for p in keep {
@@ -164,16 +170,9 @@ fn scale_child() {
     let start = Instant::now();
     let mut keep: Vec<Pid> = Vec::with_capacity(N);
     for _ in 0..N {
-        keep.push(node.spawn(|_: &mut Ctx, _: Term| Flow::stop_normal()));
+        keep.push(node.spawn(idle));
     }
-    let probe = node.spawn(|ctx: &mut Ctx, m: Term| {
-        if let Some(p) = m.as_pid() {
-            ctx.send(p, Term::ok());
-        }
-        Flow::Continue
-    });
-    me.send(probe, me.pid());
-    let _ = me.receive_timeout(Duration::from_secs(120));
+    await_spawned(&node, &mut me, Duration::from_secs(120));
     let ms = start.elapsed().as_secs_f64() * 1e3;
     let per_proc = (resident_bytes() - before) / N as f64;
     println!("{ms} {per_proc}");

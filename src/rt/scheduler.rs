@@ -26,6 +26,11 @@
 //! so nested calls never deadlock the runtime even with one worker. When the blocking
 //! ends the thread takes a permit back unconditionally (briefly exceeding `target`) and
 //! parks at its next pick if it is over the limit.
+//!
+//! Before it blocks, a process that waits first runs, on its own thread, the process in
+//! its worker's next slot (`Scheduler::run_next_inline`: the one it just made runnable,
+//! typically the server it called), one slice and one level deep, as a BEAM scheduler
+//! runs the next process when the current one waits.
 
 use std::cell::{Cell, RefCell};
 use std::rc::Rc;
@@ -94,7 +99,7 @@ thread_local! {
     static WORKER: RefCell<Option<Rc<WorkerLocal>>> = const { RefCell::new(None) };
     /// Whether this thread is running a slice on behalf of a waiting process (see
     /// [`Scheduler::run_next_inline`]).
-    static INLINE: std::cell::Cell<bool> = const { std::cell::Cell::new(false) };
+    static INLINE: Cell<bool> = const { Cell::new(false) };
 }
 
 fn current_worker(shared: &Arc<Shared>) -> Option<Rc<WorkerLocal>> {
@@ -201,7 +206,7 @@ impl Scheduler {
     /// (the server calling back its caller) waits for its timeout, as in Erlang, where
     /// a caller also answers nothing while it waits for a reply.
     pub(crate) fn run_next_inline(&self) -> bool {
-        if INLINE.with(std::cell::Cell::get) {
+        if INLINE.with(Cell::get) {
             return false;
         }
         let Some(w) = current_worker(&self.shared) else {

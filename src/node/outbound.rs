@@ -5,7 +5,9 @@
 //! messages stay in order while a large message from one sender (cut into
 //! [`FRAGMENT`]-byte fragments) lets other senders' messages through between its
 //! fragments. Frames are gathered into one buffer of up to `BATCH` bytes per write
-//! call, so a burst of small messages costs few syscalls.
+//! call, so a burst of small messages costs few syscalls. Messages arrive encoded
+//! behind their frame header (`wire::encode_framed`); one of 8 KiB or more that goes
+//! out whole ahead of nothing is written from its own buffer, not copied.
 
 use std::collections::{HashMap, VecDeque};
 use std::io::{self, Write};

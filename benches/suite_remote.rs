@@ -34,9 +34,13 @@ fn free_port() -> u16 {
 }
 
 /// Starts `oxbeam node` (under `taskset -c cpu` if given) and waits for its first line.
+/// `OXBEAM_BENCH_NODE_EXE` names another `oxbeam` binary to run the nodes with (an A/B
+/// comparison of two builds in one sitting).
 pub fn peer(short: &str, epmd: u16, cpu: Option<usize>) -> Peer {
     use std::io::BufRead;
-    let exe = env!("CARGO_BIN_EXE_oxbeam");
+    let exe = std::env::var("OXBEAM_BENCH_NODE_EXE")
+        .unwrap_or_else(|_| env!("CARGO_BIN_EXE_oxbeam").to_owned());
+    let exe = exe.as_str();
     let mut cmd = match cpu {
         Some(c) => {
             let mut t = Command::new("taskset");

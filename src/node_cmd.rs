@@ -514,7 +514,7 @@ pub fn register_bench_functions(node: &Node) {
             };
             ctx.send(*from, Term::atom("watching"));
             while pg::get_members(ctx.node(), pg::default_scope(), group).is_empty() {
-                std::thread::yield_now();
+                ctx.yield_now();
             }
             ctx.send(*from, (Term::atom("seen"), unix_us()));
         }

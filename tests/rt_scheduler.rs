@@ -349,3 +349,56 @@ fn a_node_level_start_from_inside_a_process_does_not_stall_one_worker() {
     drop(me);
     node.shutdown();
 }
+
+/// `yield_now` on a one-worker node lets the process it woke and work that came from
+/// another thread run while the caller polls: without it the poll never ends, since the
+/// caller holds the only worker.
+#[test]
+fn a_polling_process_that_yields_lets_others_run_on_one_worker() {
+    use std::sync::atomic::AtomicBool;
+    let node = support::node(1);
+    let mut me = node.attach();
+    let me_pid = me.pid();
+    let from_spawn = Arc::new(AtomicBool::new(false));
+    let from_outside = Arc::new(AtomicBool::new(false));
+    let (a, b) = (from_spawn.clone(), from_outside.clone());
+    // The setter of the second flag, made runnable later by a message from this thread
+    // (a non-worker thread, so it goes through the injector).
+    let setter_b = b.clone();
+    let setter = node.spawn(move |_: &mut Ctx, _m: Term| {
+        setter_b.store(true, Ordering::SeqCst);
+        Flow::stop_normal()
+    });
+    me.spawn(Task::new(move |ctx: &mut Ctx| {
+        let setter_a = a.clone();
+        ctx.spawn(Task::new(move |_: &mut Ctx| {
+            setter_a.store(true, Ordering::SeqCst)
+        }));
+        let deadline = std::time::Instant::now() + SOON;
+        while !a.load(Ordering::SeqCst) && std::time::Instant::now() < deadline {
+            ctx.yield_now();
+        }
+        // Whether the flag was seen while polling (not after the slice ended).
+        ctx.send(me_pid, (Term::atom("first"), a.load(Ordering::SeqCst)));
+        let deadline = std::time::Instant::now() + SOON;
+        while !b.load(Ordering::SeqCst) && std::time::Instant::now() < deadline {
+            ctx.yield_now();
+        }
+        ctx.send(me_pid, (Term::atom("second"), b.load(Ordering::SeqCst)));
+    }));
+    let seen = |m: Option<Term>, tag: &str| m.and_then(|m| m.tagged(tag).map(|r| r[0].clone()));
+    assert_eq!(
+        seen(me.receive_timeout(2 * SOON), "first"),
+        Some(Term::from(true)),
+        "the spawned process ran while the caller polled"
+    );
+    me.send(setter, Term::atom("go"));
+    assert_eq!(
+        seen(me.receive_timeout(2 * SOON), "second"),
+        Some(Term::from(true)),
+        "the process woken from outside ran while the caller polled"
+    );
+    assert!(from_spawn.load(Ordering::SeqCst) && from_outside.load(Ordering::SeqCst));
+    drop(me);
+    node.shutdown();
+}

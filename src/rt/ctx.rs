@@ -295,6 +295,21 @@ impl Ctx {
         self.receive_with(|m| Some(m.clone()), Some(timeout))
     }
 
+    /// Lets other processes run (`erlang:yield/0`): a process that polls in a loop
+    /// calls this between polls. On a scheduler worker it runs one slice of another
+    /// runnable process on this thread (the one this process woke last, else this
+    /// worker's queue, else work from outside, such as a message a connection just
+    /// delivered), so what the poller waits for can happen without waking another
+    /// thread; with nothing runnable, or on other threads, it yields the CPU to the
+    /// operating system. Output held back in a burst goes out first.
+    pub fn yield_now(&mut self) {
+        self.ensure_alive();
+        super::flush::flush_all();
+        if !self.node.scheduler().run_any_inline() {
+            std::thread::yield_now();
+        }
+    }
+
     /// Selective receive: the first message (oldest first) for which `pred` holds,
     /// waiting up to `timeout` (`None`: forever). Other messages stay queued, in order.
     pub fn receive_match(

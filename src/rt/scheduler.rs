@@ -206,6 +206,24 @@ impl Scheduler {
     /// (the server calling back its caller) waits for its timeout, as in Erlang, where
     /// a caller also answers nothing while it waits for a reply.
     pub(crate) fn run_next_inline(&self) -> bool {
+        self.run_inline(|w| w.next.take())
+    }
+
+    /// `erlang:yield/0` for a process running on a worker: runs one slice of another
+    /// runnable process on this thread (the next slot, else this worker's queue, else
+    /// the injector), as the BEAM runs other processes when one yields. Same rules as
+    /// [`Scheduler::run_next_inline`]: one level deep, never on a blocked worker. True
+    /// when it ran one.
+    pub(crate) fn run_any_inline(&self) -> bool {
+        self.run_inline(|w| {
+            w.next
+                .take()
+                .or_else(|| w.queue.pop())
+                .or_else(|| w.steal_injector())
+        })
+    }
+
+    fn run_inline(&self, pick: impl FnOnce(&WorkerLocal) -> Option<Task>) -> bool {
         if INLINE.with(Cell::get) {
             return false;
         }
@@ -215,7 +233,7 @@ impl Scheduler {
         if w.blocked.get() {
             return false;
         }
-        let Some(cell) = w.next.take() else {
+        let Some(cell) = pick(&w) else {
             return false;
         };
         INLINE.with(|i| i.set(true));

@@ -34,32 +34,33 @@ pub use pid::{Pid, Ref};
 pub use serde_term::{TermConvError, from_term, to_term};
 
 /// A binary: shared bytes, sliced without copying.
+///
+/// Sixteen bytes (one thin pointer and two 32-bit offsets), so that a [`Term`] is 24
+/// bytes: every tuple element, list element and queued message is a `Term`, and their
+/// size is most of the memory a message costs. A binary holds at most `u32::MAX` bytes
+/// (4 GiB; a distribution frame is far smaller).
 #[derive(Clone)]
 pub struct Binary {
-    data: Arc<[u8]>,
-    start: usize,
-    end: usize,
+    data: Arc<Vec<u8>>,
+    start: u32,
+    end: u32,
 }
 
 impl Binary {
-    /// A binary holding a copy of `bytes`.
-    pub fn from_slice(bytes: &[u8]) -> Binary {
-        Binary::from_arc(Arc::from(bytes))
-    }
+    /// The most bytes one binary holds.
+    pub const MAX_LEN: usize = u32::MAX as usize;
 
-    /// A binary sharing `data`.
-    pub fn from_arc(data: Arc<[u8]>) -> Binary {
-        let end = data.len();
-        Binary {
-            data,
-            start: 0,
-            end,
-        }
+    /// A binary holding a copy of `bytes`.
+    ///
+    /// # Panics
+    /// If `bytes` is longer than [`Binary::MAX_LEN`].
+    pub fn from_slice(bytes: &[u8]) -> Binary {
+        Binary::from(bytes.to_vec())
     }
 
     /// The bytes.
     pub fn as_slice(&self) -> &[u8] {
-        &self.data[self.start..self.end]
+        &self.data[self.start as usize..self.end as usize]
     }
 
     /// A sub-binary of `range` sharing the same bytes; `None` if out of bounds.
@@ -67,16 +68,17 @@ impl Binary {
         if range.start > range.end || range.end > self.len() {
             return None;
         }
+        // In bounds of a binary whose offsets fit in u32, so these do too.
         Some(Binary {
             data: self.data.clone(),
-            start: self.start + range.start,
-            end: self.start + range.end,
+            start: self.start + range.start as u32,
+            end: self.start + range.end as u32,
         })
     }
 
     /// Length in bytes.
     pub fn len(&self) -> usize {
-        self.end - self.start
+        (self.end - self.start) as usize
     }
 
     /// Whether the binary is empty.
@@ -100,8 +102,23 @@ impl PartialEq for Binary {
 impl Eq for Binary {}
 
 impl From<Vec<u8>> for Binary {
+    /// Takes the bytes over without copying them.
+    ///
+    /// # Panics
+    /// If `v` is longer than [`Binary::MAX_LEN`].
     fn from(v: Vec<u8>) -> Binary {
-        Binary::from_arc(Arc::from(v))
+        let end = u32::try_from(v.len()).unwrap_or_else(|_| {
+            panic!(
+                "a binary of {} bytes: at most {} are allowed",
+                v.len(),
+                Binary::MAX_LEN
+            )
+        });
+        Binary {
+            data: Arc::new(v),
+            start: 0,
+            end,
+        }
     }
 }
 
@@ -532,6 +549,14 @@ mod tests {
         assert_eq!(&*s, b"world");
         assert!(Arc::ptr_eq(&b.data, &s.data));
         assert!(b.slice(5..20).is_none());
+    }
+
+    #[test]
+    fn a_term_is_three_words() {
+        // Every tuple element, list element and queued message is a Term: its size is
+        // most of what a message costs in memory (see `Binary`).
+        assert_eq!(std::mem::size_of::<Binary>(), 16);
+        assert_eq!(std::mem::size_of::<Term>(), 24);
     }
 
     #[test]

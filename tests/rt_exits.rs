@@ -311,3 +311,49 @@ fn attached_process_dies_of_a_linked_crash_when_not_trapping() {
     let _ = Atom::new("x");
     node.shutdown();
 }
+
+/// A sender keeps the process it last sent to at hand (no table lookup per send): once
+/// that process has exited, further sends to it are dropped like sends to any dead pid,
+/// and the sender goes on sending to others.
+#[test]
+fn sends_to_a_process_that_exited_after_earlier_sends_are_dropped() {
+    let node = support::node(2);
+    let mut me = node.attach();
+    let echo = |ctx: &mut Ctx, msg: Term| {
+        if let Some([Term::Pid(from), n]) = msg.tagged("echo") {
+            ctx.send(*from, n.clone());
+        }
+        if msg.is_atom("stop") {
+            return Flow::stop_normal();
+        }
+        Flow::Continue
+    };
+    let first = node.spawn(echo);
+    let me_pid = me.pid();
+    for i in 0..3 {
+        me.send(first, (Term::atom("echo"), me_pid, i));
+        assert_eq!(me.receive_timeout(SOON), Some(Term::Int(i)));
+    }
+    let r = me.monitor(first);
+    me.send(first, Term::atom("stop"));
+    assert_eq!(
+        me.receive_timeout(SOON)
+            .and_then(|m| m.as_tuple().map(|t| t[1].clone())),
+        Some(Term::Ref(r))
+    );
+    for i in 0..3 {
+        me.send(first, (Term::atom("echo"), me_pid, i));
+    }
+    let second = node.spawn(echo);
+    me.send(second, (Term::atom("echo"), me_pid, 7));
+    assert_eq!(
+        me.receive_timeout(SOON),
+        Some(Term::Int(7)),
+        "only the live one answers"
+    );
+    assert_eq!(me.receive_timeout(Duration::from_millis(50)), None);
+    assert!(!node.is_alive(first));
+    me.send(second, Term::atom("stop"));
+    drop(me);
+    node.shutdown();
+}

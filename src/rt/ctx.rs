@@ -11,6 +11,7 @@
 //! with that reason (its `terminate` runs); an attached thread panics with a message
 //! naming the reason, after its links and monitors have been told.
 
+use std::cell::Cell;
 use std::collections::{HashMap, HashSet, VecDeque};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -59,6 +60,10 @@ pub struct Ctx {
     pub(crate) exited: Option<Term>,
     /// Tags of calls that timed out: a late `{tag, reply}` is dropped, not delivered.
     abandoned: VecDeque<Ref>,
+    /// The local process this one last sent a message to: a process that sends to the
+    /// same one again and again (a producer, a ring, a ping-pong, a client of one
+    /// server) skips the process table's lock on each send.
+    last_dest: Cell<Option<Arc<ProcessCell>>>,
 }
 
 impl Ctx {
@@ -75,6 +80,7 @@ impl Ctx {
             parent,
             exited: None,
             abandoned: VecDeque::new(),
+            last_dest: Cell::new(None),
         }
     }
 
@@ -101,7 +107,15 @@ impl Ctx {
     /// Sends `msg` to `to` (local or remote). Never fails: a message to a dead process
     /// is dropped, as in Erlang.
     pub fn send(&self, to: Pid, msg: impl Into<Term>) {
-        self.node.send(to, msg);
+        let signal = Signal::Message(msg.into());
+        let cached = self.last_dest.take().filter(|c| c.pid == to);
+        match cached.or_else(|| self.node.local_cell(to)) {
+            Some(cell) => {
+                self.node.push_to(&cell, signal);
+                self.last_dest.set(Some(cell));
+            }
+            None => self.node.deliver(to, signal),
+        }
     }
 
     /// Sends to a pid or a registered name; an unregistered name is an error (`badarg`).

@@ -646,6 +646,28 @@ impl Node {
         }
     }
 
+    /// The live local process `to`, for a sender that will send to it again (see
+    /// [`Node::push_to`]).
+    pub(crate) fn local_cell(&self, to: Pid) -> Option<Arc<ProcessCell>> {
+        if self.is_local(to) {
+            self.0.processes.get(to.id())
+        } else {
+            None
+        }
+    }
+
+    /// Delivers `signal` to the local process `cell` (found before with
+    /// [`Node::local_cell`]), without the process table: pids are never reused, so the
+    /// cell is that process's for good, and once it has exited its mailbox refuses the
+    /// push, which is answered as for a pid not in the table (`noproc`).
+    pub(crate) fn push_to(&self, cell: &Arc<ProcessCell>, signal: Signal) {
+        match cell.push(signal) {
+            Ok(Pushed::Schedule) => self.scheduler().schedule(cell.clone()),
+            Ok(Pushed::Nothing) => {}
+            Err(signal) => self.answer_dead(cell.pid, signal, Atom::NOPROC),
+        }
+    }
+
     /// A snapshot of every live process (the console's `processes`), by pid.
     pub fn process_summaries(&self) -> Vec<ProcessSummary> {
         let mut v: Vec<ProcessSummary> = self

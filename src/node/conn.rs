@@ -24,13 +24,13 @@
 use std::collections::{HashMap, HashSet};
 use std::io;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::Instant;
 
 use mio::net::TcpStream;
 use parking_lot::{Condvar, Mutex};
 
-use super::outbound::Outbound;
+use super::outbound::{HAND_OVER, Outbound};
 use super::wire::{FRAGMENT, Wire};
 use crate::rt::{Node, Signal, flush};
 use crate::term::{Atom, Pid, Ref, Term};
@@ -91,8 +91,11 @@ pub struct Conn {
     /// The largest message the peer accepts (its reassembly limit, assumed the same as
     /// ours): a larger one is refused here, so it cannot take the connection down.
     max_message: usize,
-    /// When this side last queued something (ms since `epoch`), for ticks.
+    /// When this side last wrote something to the socket (ms since `epoch`), for ticks.
     pub(crate) last_sent: AtomicU64,
+    /// Set (under the state lock) when the phase becomes `Down`: lets a sender pass
+    /// over a dead connection without taking the lock (see [`Conn::is_down`]).
+    down: AtomicBool,
     pub(crate) epoch: Instant,
     /// Messages and encoded bytes each way, for the console's `stats`.
     pub(crate) counters: Counters,
@@ -139,6 +142,14 @@ thread_local! {
 /// Held-back bytes of a burst beyond this are written at once.
 const HOLD_LIMIT: usize = 64 * 1024;
 
+/// The scratch buffer a thread encodes into is kept up to this capacity.
+const SCRATCH_KEEP: usize = 64 * 1024;
+
+thread_local! {
+    /// Where this thread encodes outgoing messages (see [`Conn::send_checked`]).
+    static SCRATCH: std::cell::RefCell<Vec<u8>> = const { std::cell::RefCell::new(Vec::new()) };
+}
+
 impl flush::Deferred for Conn {
     fn flush_deferred(&self) {
         let mut st = self.state.lock();
@@ -184,6 +195,7 @@ impl Conn {
             busy_limit,
             max_message,
             last_sent: AtomicU64::new(0),
+            down: AtomicBool::new(false),
             counters: Counters::default(),
             epoch,
         })
@@ -197,6 +209,18 @@ impl Conn {
     /// The current phase.
     pub fn phase(&self) -> Phase {
         self.state.lock().phase.clone()
+    }
+
+    /// Whether the phase is `Down` (for good: a connection never comes back up; a
+    /// new one replaces it). Without the lock, so it may lag a moment behind: a send
+    /// that passes it still finds `Down` under the lock and says `noconnection`.
+    pub(crate) fn is_down(&self) -> bool {
+        self.down.load(Ordering::Acquire)
+    }
+
+    /// Marks the connection down (with the state lock held, the phase set `Down`).
+    pub(crate) fn mark_down(&self) {
+        self.down.store(true, Ordering::Release);
     }
 
     /// Whether the connection is up.
@@ -218,13 +242,40 @@ impl Conn {
         msg: &Wire,
         record: impl FnOnce(&mut ConnState),
     ) -> Result<(), Term> {
-        let bytes = match super::wire::encode_framed(msg) {
-            Ok(b) => b,
-            Err(e) => {
-                log::error!("to {}: {e}; message dropped", self.peer);
-                return Err(Term::tuple(vec![Term::atom("badarg"), Term::str(&e)]));
+        // Encoded into this thread's scratch buffer: a small message costs no
+        // allocation of its own, only a copy into the connection's write buffer.
+        SCRATCH.with(|scratch| {
+            let mut scratch = scratch.borrow_mut();
+            let framed = super::wire::encode_framed_into(msg, std::mem::take(&mut *scratch));
+            let result = match framed {
+                Ok(framed) => {
+                    let (result, keep) = self.send_framed(msg, framed, record);
+                    if let Some(keep) = keep {
+                        *scratch = keep;
+                    }
+                    result
+                }
+                Err(e) => {
+                    log::error!("to {}: {e}; message dropped", self.peer);
+                    Err(Term::tuple(vec![Term::atom("badarg"), Term::str(&e)]))
+                }
+            };
+            if scratch.capacity() > SCRATCH_KEEP {
+                *scratch = Vec::new();
             }
-        };
+            result
+        })
+    }
+
+    /// Queues `bytes` (`msg` as [`encode_framed`](super::wire::encode_framed) makes
+    /// it), and writes unless a burst holds it back. Hands `bytes` back when it was
+    /// only copied, for the scratch buffer to keep.
+    fn send_framed(
+        &self,
+        msg: &Wire,
+        bytes: Vec<u8>,
+        record: impl FnOnce(&mut ConnState),
+    ) -> (Result<(), Term>, Option<Vec<u8>>) {
         // The message's size on the wire, without its frame prefix.
         let size = bytes.len() - super::wire::FRAMED_PREFIX;
         if size > self.max_message {
@@ -236,11 +287,12 @@ impl Conn {
                 size,
                 self.max_message
             );
-            return Err(Term::tuple(vec![
+            let reason = Term::tuple(vec![
                 Term::atom("too_large"),
                 Term::from(size),
                 Term::from(self.max_message),
-            ]));
+            ]);
+            return (Err(reason), Some(bytes));
         }
         let mut st = self.state.lock();
         if st.out.bytes() > self.busy_limit && !ON_IO_THREAD.with(|f| f.get()) {
@@ -257,10 +309,9 @@ impl Conn {
             st = self.state.lock();
         }
         if matches!(st.phase, Phase::Down(_)) {
-            return Err(Term::Atom(Atom::NOCONNECTION));
+            return (Err(Term::Atom(Atom::NOCONNECTION)), Some(bytes));
         }
         record(&mut st);
-        let len = size as u64;
         // In a burst from a process on a worker, hold the bytes back until the process
         // waits or its slice ends (one write for the burst), unless 64 KiB are queued.
         let hold = st.socket.is_some()
@@ -268,19 +319,22 @@ impl Conn {
             && flush::note_send(self as *const Conn as *const (), || {
                 self.me.upgrade().map(|c| c as Arc<dyn flush::Deferred>)
             });
-        if st.out.is_empty() && size <= FRAGMENT && st.socket.is_some() {
-            st.out.frame_whole(bytes);
+        let mut keep = None;
+        if size <= FRAGMENT && st.socket.is_some() && st.out.is_empty() {
+            keep = st.out.frame_whole(bytes);
+        } else if size < HAND_OVER && st.out.append_whole(&bytes) {
+            keep = Some(bytes);
         } else {
             st.out.push_framed(stream_of(msg), bytes);
         }
-        self.last_sent
-            .store(self.epoch.elapsed().as_millis() as u64, Ordering::Relaxed);
         self.counters.msgs_out.fetch_add(1, Ordering::Relaxed);
-        self.counters.bytes_out.fetch_add(len, Ordering::Relaxed);
+        self.counters
+            .bytes_out
+            .fetch_add(size as u64, Ordering::Relaxed);
         if st.socket.is_some() && !hold {
             let _ = self.flush_locked(&mut st);
         }
-        Ok(())
+        (Ok(()), keep)
     }
 
     /// Writes queued bytes until done or the socket is full; errors are left for the
@@ -291,8 +345,12 @@ impl Conn {
         };
         let before = st.out.bytes();
         let done = st.out.flush(&mut &*sock);
-        if st.out.bytes() < before && before > self.busy_limit / 2 {
-            self.changed.notify_all();
+        if st.out.bytes() < before {
+            self.last_sent
+                .store(self.epoch.elapsed().as_millis() as u64, Ordering::Relaxed);
+            if before > self.busy_limit / 2 {
+                self.changed.notify_all();
+            }
         }
         done
     }

@@ -110,6 +110,8 @@ pub(crate) struct IoLoop {
     next_token: usize,
     /// One log line per kind of trouble per peer per minute.
     log_limit: super::log_limit::LogLimiter,
+    /// Plain messages read for one local process, not yet handed over.
+    batch: super::delivery::DeliveryBatch,
 }
 
 fn identity(net: &NetInner) -> Identity {
@@ -139,6 +141,7 @@ impl IoLoop {
             redials: Vec::new(),
             log_limit: super::log_limit::LogLimiter::new(),
             next_token: 2,
+            batch: Default::default(),
         })
     }
 
@@ -417,8 +420,15 @@ impl IoLoop {
         }
     }
 
-    /// Processes buffered frames; false if the connection was closed.
+    /// Processes buffered frames; false if the connection was closed. The messages
+    /// they bring are all handed over to their processes before it returns.
     fn frames(&mut self, net: &Arc<NetInner>, token: Token) -> bool {
+        let open = self.frames_in_batches(net, token);
+        self.batch.flush(&net.node);
+        open
+    }
+
+    fn frames_in_batches(&mut self, net: &Arc<NetInner>, token: Token) -> bool {
         loop {
             let Some(io) = self.conns.get_mut(&token) else {
                 return false;
@@ -731,6 +741,19 @@ impl IoLoop {
 
     fn dispatch(&mut self, net: &Arc<NetInner>, conn: &Arc<Conn>, msg: Wire) {
         let peer = conn.peer;
+        // A plain message for a process here joins the batch; anything else is acted
+        // on after the batch is handed over, so everything keeps its order.
+        let msg = match msg {
+            Wire::Signal {
+                to,
+                signal: signal @ Signal::Message(_),
+            } if to.node() == net.name => {
+                self.batch.push(&net.node, to, signal);
+                return;
+            }
+            other => other,
+        };
+        self.batch.flush(&net.node);
         match msg {
             Wire::Tick => {}
             Wire::Signal { to, signal } => {
@@ -879,6 +902,9 @@ impl IoLoop {
     }
 
     fn close(&mut self, net: &Arc<NetInner>, token: Token, reason: &str) {
+        // What was read before the close reaches its processes before the close's
+        // `noconnection` signals do.
+        self.batch.flush(&net.node);
         let Some(io) = self.conns.remove(&token) else {
             return;
         };

@@ -8,6 +8,7 @@
 //! - [`frame`], [`wire`], [`outbound`]: framing, messages, fragmentation.
 pub mod conn;
 pub mod cookie;
+mod delivery;
 pub mod epmd;
 pub mod frame;
 pub mod handshake;

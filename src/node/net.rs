@@ -22,6 +22,7 @@ use parking_lot::{Mutex, RwLock};
 use super::conn::{Conn, Phase, SpawnWait};
 use super::epmd::{self, Mapper, NodeEntry};
 use super::wire::Wire;
+use crate::rt::IdBuild;
 use crate::rt::{self, Ctx, Node, Router, Signal};
 use crate::term::{Atom, Pid, Ref, Term};
 
@@ -150,7 +151,7 @@ pub(crate) struct NetInner {
     pub(crate) addr: SocketAddr,
     pub(crate) config: NetConfig,
     pub(crate) epoch: Instant,
-    pub(crate) conns: RwLock<HashMap<Atom, Arc<Conn>>>,
+    pub(crate) conns: RwLock<HashMap<Atom, Arc<Conn>, IdBuild>>,
     watchers: Mutex<NodeWatchers>,
     pub(crate) commands: Sender<Command>,
     pub(crate) waker: Arc<mio::Waker>,
@@ -227,7 +228,7 @@ impl Net {
             addr: local,
             config,
             epoch: Instant::now(),
-            conns: RwLock::new(HashMap::new()),
+            conns: RwLock::new(HashMap::default()),
             watchers: Mutex::new(NodeWatchers::default()),
             commands,
             waker,
@@ -620,7 +621,7 @@ impl NetInner {
         self.conns
             .read()
             .get(&peer)
-            .filter(|c| !matches!(c.phase(), Phase::Down(_)))
+            .filter(|c| !c.is_down())
             .cloned()
     }
 
@@ -632,7 +633,7 @@ impl NetInner {
         dial: bool,
     ) -> Arc<Conn> {
         if let Some(c) = self.conns.read().get(&peer)
-            && !matches!(c.phase(), Phase::Down(_))
+            && !c.is_down()
         {
             return c.clone();
         }
@@ -686,6 +687,7 @@ impl NetInner {
                 _ => None,
             };
             st.phase = Phase::Down(reason.to_owned());
+            conn.mark_down();
             st.socket = None;
             st.out = super::outbound::Outbound::new();
             (

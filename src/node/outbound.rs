@@ -19,7 +19,7 @@ const BATCH: usize = 256 * 1024;
 
 /// A message at least this large that goes out whole is written from its own buffer
 /// instead of being copied into the batch buffer.
-const HAND_OVER: usize = 8 * 1024;
+pub(crate) const HAND_OVER: usize = 8 * 1024;
 
 struct Pending {
     id: u64,
@@ -93,15 +93,36 @@ impl Outbound {
     /// line to be written, ahead of nothing (only valid when the queue is empty: the
     /// fast path of a send). A large one becomes the write buffer itself (no copy);
     /// a small one is copied, so the batch buffer keeps its capacity for bursts.
-    pub fn frame_whole(&mut self, framed: Vec<u8>) {
+    /// Hands `framed` back when it was copied (for the caller to reuse).
+    pub fn frame_whole(&mut self, framed: Vec<u8>) -> Option<Vec<u8>> {
         debug_assert!(self.is_empty());
         self.written = 0;
         if framed.len() >= HAND_OVER {
             self.buf = framed;
+            None
         } else {
             self.buf.clear();
             self.buf.extend_from_slice(&framed);
+            Some(framed)
         }
+    }
+
+    /// Appends a message made by [`encode_framed`](super::wire::encode_framed) (one
+    /// that fits in a frame) straight to the write buffer, when no stream has anything
+    /// queued: then everything queued is already in the buffer, in order, and the
+    /// message goes behind it. The fast path of a burst of small messages: no queue
+    /// entry, no allocation. False (nothing done) when streams are queued.
+    pub fn append_whole(&mut self, framed: &[u8]) -> bool {
+        debug_assert!(framed.len() - FRAMED_PREFIX <= FRAGMENT);
+        if !self.ready.is_empty() {
+            return false;
+        }
+        if self.written == self.buf.len() {
+            self.buf.clear();
+            self.written = 0;
+        }
+        self.buf.extend_from_slice(framed);
+        true
     }
 
     /// Writes as much as `w` takes; `Ok(true)` when everything went out, `Ok(false)`
@@ -223,5 +244,32 @@ mod tests {
             expect.extend_from_slice(&[i; 10]);
         }
         assert_eq!(w.out, expect);
+    }
+
+    #[test]
+    fn small_messages_join_the_write_buffer_only_behind_nothing_queued() {
+        let framed = |b: u8, n: usize| {
+            let mut f = Vec::new();
+            push_header(&mut f, n + 1, KIND_WHOLE);
+            f.extend(std::iter::repeat_n(b, n));
+            f
+        };
+        let mut q = Outbound::new();
+        assert!(q.append_whole(&framed(1, 10)));
+        assert!(q.append_whole(&framed(2, 10)));
+        // A queued stream: a small message must go behind it, through the queue.
+        q.push_framed(7, framed(3, 10));
+        assert!(!q.append_whole(&framed(4, 10)));
+        q.push_framed(8, framed(4, 10));
+        let mut w = Choppy {
+            out: Vec::new(),
+            chunk: 5,
+            calls: 0,
+        };
+        while !q.flush(&mut w).unwrap() {}
+        let expect: Vec<u8> = (1..=4).flat_map(|b| framed(b, 10)).collect();
+        assert_eq!(w.out, expect);
+        assert!(q.is_empty());
+        assert!(q.append_whole(&framed(5, 10)), "nothing queued any more");
     }
 }

@@ -127,9 +127,14 @@ pub const FRAMED_PREFIX: usize = super::frame::HEADER + 1;
 /// message (`KIND_WHOLE`, payload length + 1), so a message that goes out in one
 /// frame is written from this very buffer. The payload is `[FRAMED_PREFIX..]`.
 pub fn encode_framed(msg: &Wire) -> Result<Vec<u8>, String> {
-    let mut out = Vec::with_capacity(64);
-    out.extend_from_slice(&[0, 0, 0, 0, KIND_WHOLE]);
-    let mut out = postcard::to_extend(msg, out).map_err(|e| format!("cannot encode: {e}"))?;
+    encode_framed_into(msg, Vec::with_capacity(64))
+}
+
+/// [`encode_framed`] into `buf` (cleared first; its capacity is reused).
+pub fn encode_framed_into(msg: &Wire, mut buf: Vec<u8>) -> Result<Vec<u8>, String> {
+    buf.clear();
+    buf.extend_from_slice(&[0, 0, 0, 0, KIND_WHOLE]);
+    let mut out = postcard::to_extend(msg, buf).map_err(|e| format!("cannot encode: {e}"))?;
     let len = (out.len() - super::frame::HEADER) as u32;
     out[..super::frame::HEADER].copy_from_slice(&len.to_be_bytes());
     Ok(out)

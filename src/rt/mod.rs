@@ -28,6 +28,7 @@ pub mod timer;
 pub use attached::Attached;
 pub use ctx::Ctx;
 pub use node::{Config, Node, Prepared, ProcessSummary};
+pub(crate) use process::IdBuild;
 pub use signal::Signal;
 pub use timer::TimerRef;
 

@@ -646,6 +646,35 @@ impl Node {
         }
     }
 
+    /// Delivers `signals` (drained, in order) to `to` as [`Node::deliver`] would one
+    /// by one, but to a local process under one lock with at most one wake-up (the
+    /// I/O loop hands over a burst from a connection this way).
+    pub fn deliver_batch(&self, to: Pid, signals: &mut Vec<Signal>) {
+        if !self.is_local(to) {
+            for signal in signals.drain(..) {
+                self.deliver(to, signal);
+            }
+            return;
+        }
+        let pushed = self.0.processes.with(to.id(), |cell| match cell {
+            None => Err(()),
+            Some(cell) => match cell.push_batch(signals) {
+                Ok(Pushed::Schedule) => Ok(Some(cell.clone())),
+                Ok(Pushed::Nothing) => Ok(None),
+                Err(()) => Err(()),
+            },
+        });
+        match pushed {
+            Ok(Some(cell)) => self.scheduler().schedule(cell),
+            Ok(None) => {}
+            Err(()) => {
+                for signal in signals.drain(..) {
+                    self.answer_dead(to, signal, Atom::NOPROC);
+                }
+            }
+        }
+    }
+
     /// The live local process `to`, for a sender that will send to it again (see
     /// [`Node::push_to`]).
     pub(crate) fn local_cell(&self, to: Pid) -> Option<Arc<ProcessCell>> {

@@ -163,6 +163,28 @@ impl ProcessCell {
         Ok(Pushed::Nothing)
     }
 
+    /// Pushes every signal of `signals` (drained, in order) under one lock, with at
+    /// most one wake-up; `Err` (nothing taken) if the process has exited.
+    pub(crate) fn push_batch(&self, signals: &mut Vec<Signal>) -> Result<Pushed, ()> {
+        let mut st = self.mailbox.lock();
+        if st.closed {
+            return Err(());
+        }
+        let wake = signals.iter().any(|s| !s.is_lazy());
+        st.queue.extend(signals.drain(..));
+        if !wake {
+            return Ok(Pushed::Nothing);
+        }
+        if st.waiting {
+            self.mailbox.wakeup.notify_one();
+        }
+        if self.is_job && !st.scheduled {
+            st.scheduled = true;
+            return Ok(Pushed::Schedule);
+        }
+        Ok(Pushed::Nothing)
+    }
+
     /// Marks the process exited; returns the signals it never handled and its
     /// registered name.
     pub(crate) fn close(&self) -> (VecDeque<Signal>, Option<Atom>) {

@@ -67,9 +67,9 @@ impl Ctx<'_> {
         }
         let elems = v.newtype_variant_seed(ElemsSeed(inner))?;
         Ok(if t == tag::TUPLE {
-            Term::Tuple(elems.into())
+            Term::Tuple(elems)
         } else {
-            Term::List(elems.into())
+            Term::List(elems)
         })
     }
 }
@@ -149,26 +149,54 @@ impl Visitor<'_> for TagVisitor {
 struct ElemsSeed<'s>(Nested<'s>);
 
 impl<'de> DeserializeSeed<'de> for ElemsSeed<'_> {
-    type Value = Vec<Term>;
+    type Value = Arc<[Term]>;
 
-    fn deserialize<D: Deserializer<'de>>(self, d: D) -> Result<Vec<Term>, D::Error> {
+    fn deserialize<D: Deserializer<'de>>(self, d: D) -> Result<Arc<[Term]>, D::Error> {
         d.deserialize_seq(self)
     }
 }
 
+/// Containers of up to this many elements are gathered on the stack and moved into
+/// their `Arc` in one allocation (most messages are small tuples); larger ones go
+/// through a `Vec` (two allocations and a move).
+const STACK_ELEMS: usize = 8;
+
 impl<'de> Visitor<'de> for ElemsSeed<'_> {
-    type Value = Vec<Term>;
+    type Value = Arc<[Term]>;
 
     fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str("a sequence of terms")
     }
 
-    fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Vec<Term>, A::Error> {
-        let mut elems = Vec::with_capacity(seq.size_hint().unwrap_or(0).min(MAX_PREALLOC));
+    fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Arc<[Term]>, A::Error> {
+        let hint = seq.size_hint();
+        if hint.is_some_and(|n| n <= STACK_ELEMS) {
+            let mut buf: [Term; STACK_ELEMS] = std::array::from_fn(|_| Term::Int(0));
+            let mut n = 0;
+            while let Some(t) = seq.next_element_seed(self.0)? {
+                if n == STACK_ELEMS {
+                    // More than announced: finish the slow way.
+                    let mut elems: Vec<Term> = buf.into_iter().collect();
+                    elems.push(t);
+                    while let Some(t) = seq.next_element_seed(self.0)? {
+                        elems.push(t);
+                    }
+                    return Ok(elems.into());
+                }
+                buf[n] = t;
+                n += 1;
+            }
+            // An exact-size iterator: the Arc is allocated once, the terms moved in.
+            return Ok(buf[..n]
+                .iter_mut()
+                .map(|t| std::mem::replace(t, Term::Int(0)))
+                .collect());
+        }
+        let mut elems = Vec::with_capacity(hint.unwrap_or(0).min(MAX_PREALLOC));
         while let Some(t) = seq.next_element_seed(self.0)? {
             elems.push(t);
         }
-        Ok(elems)
+        Ok(elems.into())
     }
 }
 

@@ -140,7 +140,7 @@ thread_local! {
 }
 
 /// Held-back bytes of a burst beyond this are written at once.
-const HOLD_LIMIT: usize = 64 * 1024;
+const HOLD_LIMIT: usize = 1024 * 1024;
 
 /// The scratch buffer a thread encodes into is kept up to this capacity.
 const SCRATCH_KEEP: usize = 64 * 1024;
@@ -249,10 +249,11 @@ impl Conn {
             let framed = super::wire::encode_framed_into(msg, std::mem::take(&mut *scratch));
             let result = match framed {
                 Ok(framed) => {
+                    let len = framed.len();
                     let (result, keep) = self.send_framed(msg, framed, record);
-                    if let Some(keep) = keep {
-                        *scratch = keep;
-                    }
+                    // A message handed over whole takes the buffer along: the next one
+                    // likely has the same size, so start there, not from empty.
+                    *scratch = keep.unwrap_or_else(|| Vec::with_capacity(len.min(SCRATCH_KEEP)));
                     result
                 }
                 Err(e) => {

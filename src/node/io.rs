@@ -957,6 +957,8 @@ impl IoLoop {
             self.close(net, t, why);
         }
         for conn in tick_due {
+            // Idle for a while: a burst's large write buffer can go.
+            conn.state.lock().out.trim();
             conn.send(&Wire::Tick, |_| {});
         }
         // Connections that never came up.

@@ -15,7 +15,16 @@ use std::io::{self, Write};
 use super::frame::HEADER;
 use super::wire::{FRAGMENT, FRAMED_PREFIX, KIND_FIRST, KIND_MORE, KIND_WHOLE};
 
-const BATCH: usize = 256 * 1024;
+/// Bytes gathered for one write call. Large: on loopback a 64 KiB message per write
+/// costs the receiving thread a wake-up per message, and batches of 1 MiB moved 64 KiB
+/// messages 40 % faster than batches of 256 KiB (2.86-3.14 vs 1.99-2.27 GB/s, 4
+/// interleaved runs), the extra copy into the batch included.
+const BATCH: usize = 1024 * 1024;
+
+/// A write buffer grown past this is let go when the connection is idle (see
+/// [`Outbound::trim`]), so it does not keep a burst's megabyte. Not sooner: freeing and
+/// growing it again for each burst cost 15 % of the 64 KiB throughput.
+const BATCH_KEEP: usize = 256 * 1024;
 
 /// A message at least this large that goes out whole is written from its own buffer
 /// instead of being copied into the batch buffer.
@@ -123,6 +132,15 @@ impl Outbound {
         }
         self.buf.extend_from_slice(framed);
         true
+    }
+
+    /// Lets a large write buffer go if nothing waits in it (the I/O thread calls this
+    /// for connections idle for a quarter of the tick time).
+    pub fn trim(&mut self) {
+        if self.written == self.buf.len() && self.buf.capacity() > BATCH_KEEP {
+            self.buf = Vec::new();
+            self.written = 0;
+        }
     }
 
     /// Writes as much as `w` takes; `Ok(true)` when everything went out, `Ok(false)`
@@ -271,5 +289,26 @@ mod tests {
         assert_eq!(w.out, expect);
         assert!(q.is_empty());
         assert!(q.append_whole(&framed(5, 10)), "nothing queued any more");
+    }
+
+    #[test]
+    fn an_idle_queue_lets_a_large_buffer_go() {
+        let mut q = Outbound::new();
+        for i in 0..40u8 {
+            q.push(1, vec![i; 32 * 1024]);
+        }
+        let mut w = Choppy {
+            out: Vec::new(),
+            chunk: usize::MAX,
+            calls: 0,
+        };
+        while !q.flush(&mut w).unwrap() {}
+        assert!(
+            q.buf.capacity() > BATCH_KEEP,
+            "a burst grows the batch buffer"
+        );
+        q.trim();
+        assert_eq!(q.buf.capacity(), 0);
+        assert!(q.is_empty());
     }
 }

@@ -12,10 +12,11 @@
 //! naming the reason, after its links and monitors have been told.
 
 use std::cell::Cell;
-use std::collections::{HashMap, HashSet, VecDeque};
+use std::collections::{HashMap, VecDeque};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use super::few::{Few, FewSet};
 use super::node::Node;
 use super::process::{IdBuild, ProcessCell};
 use super::signal::{ExitAction, Signal, down_message, exit_action};
@@ -45,11 +46,11 @@ const MAX_ABANDONED_TAGS: usize = 1024;
 pub struct Ctx {
     node: Node,
     pub(crate) cell: Arc<ProcessCell>,
-    pub(crate) links: HashSet<Pid, IdBuild>,
+    pub(crate) links: FewSet<Pid>,
     /// Monitors this process holds, by reference: the watched pid.
     pub(crate) monitors: HashMap<Ref, Pid, IdBuild>,
     /// Monitors on this process, by reference: the watcher.
-    pub(crate) watchers: HashMap<Ref, Pid, IdBuild>,
+    pub(crate) watchers: Few<Ref, Pid>,
     pub(crate) saved: VecDeque<Term>,
     /// Signals taken from the shared queue in one batch, not yet acted on (so the
     /// process locks its mailbox once per batch, not once per signal).
@@ -71,9 +72,9 @@ impl Ctx {
         Ctx {
             node,
             cell,
-            links: HashSet::default(),
+            links: FewSet::default(),
             monitors: HashMap::default(),
-            watchers: HashMap::default(),
+            watchers: Few::default(),
             saved: VecDeque::new(),
             inbox: VecDeque::new(),
             trap_exit: false,

@@ -97,9 +97,9 @@ pub(crate) fn run_slice(cell: &Arc<ProcessCell>, budget: usize) -> bool {
 }
 
 /// Ends a job: `terminate` (unless killed), then the exit bookkeeping.
-pub(crate) fn finish(mut job: Box<Job>, reason: Term) {
+pub(crate) fn finish(mut job: Job, reason: Term) {
     if reason.as_atom() != Some(Atom::KILLED) {
-        let Job { ctx, body, .. } = &mut *job;
+        let Job { ctx, body, .. } = &mut job;
         if let Err(payload) = catch_unwind(AssertUnwindSafe(|| body.terminate(ctx, &reason))) {
             log::warn!(
                 "process {}: terminate failed: {}",

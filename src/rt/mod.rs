@@ -13,6 +13,7 @@
 
 mod attached;
 mod ctx;
+mod few;
 pub mod flush;
 pub mod functions;
 pub mod gen_server;

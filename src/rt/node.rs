@@ -357,11 +357,11 @@ impl Node {
         if let Some((w, r)) = watcher {
             ctx.watchers.insert(r, w);
         }
-        *cell.job.lock() = Some(Box::new(Job {
+        *cell.job.lock() = Some(Job {
             ctx,
             body,
             started: false,
-        }));
+        });
         self.0.processes.insert(cell.clone());
         cell
     }

@@ -129,7 +129,7 @@ pub(crate) struct ProcessCell {
     pub(crate) mailbox: Mailbox,
     /// The job's behaviour and context while it is not running (taken by the worker
     /// that runs it; `None` for attached threads and after exit).
-    pub(crate) job: Mutex<Option<Box<super::job::Job>>>,
+    pub(crate) job: Mutex<Option<super::job::Job>>,
 }
 
 impl ProcessCell {

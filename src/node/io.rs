@@ -87,8 +87,13 @@ fn is_peer_gone(e: &io::Error) -> bool {
     )
 }
 
-/// How long the I/O loop keeps looking for events without sleeping after some came.
-const IO_SPIN: Duration = Duration::from_micros(50);
+/// How long the I/O loop keeps looking for events without sleeping after some came
+/// (yielding the CPU between looks). A node in a conversation (a call, a lock round,
+/// a pg broadcast) usually hears back within this, and a sleeping I/O thread costs
+/// 25 us or more to wake on a small VM. 200 us against 50: rpc 55 -> 38 us, global
+/// register 202 -> 175 us, pg propagation 62 -> 33 us (medians of 3 interleaved runs).
+/// An idle node never spins; a tick costs one spin per quarter tick time.
+const IO_SPIN: Duration = Duration::from_micros(200);
 
 /// Reads (each up to the decoder's free room, 64 KiB or more once traffic flows) from
 /// one socket per turn of the loop, before the loop turns

@@ -9,8 +9,10 @@
 //! again (it is registered edge-triggered for writability). So a send normally costs
 //! one `write` on the sender's own thread, with no hand-off. A burst of sends from a
 //! process on a worker is held and written once, when the process waits or its slice
-//! ends ([`crate::rt::flush`]; at most 64 KiB held). A message over `max_message` is
-//! refused here (the peer would close the connection on it).
+//! ends ([`crate::rt::flush`]; at most 1 MiB held). Messages are encoded into a
+//! per-thread scratch buffer; a small one is copied straight into the write buffer
+//! when nothing else is queued, so a message costs no allocation of its own. A message
+//! over `max_message` is refused here (the peer would close the connection on it).
 //!
 //! Backpressure: a sender that finds more than `busy_limit` bytes queued waits (its
 //! worker handed to another thread) until the queue drains below the limit or the
@@ -314,7 +316,7 @@ impl Conn {
         }
         record(&mut st);
         // In a burst from a process on a worker, hold the bytes back until the process
-        // waits or its slice ends (one write for the burst), unless 64 KiB are queued.
+        // waits or its slice ends (one write for the burst), unless 1 MiB is queued.
         let hold = st.socket.is_some()
             && st.out.bytes() + size < HOLD_LIMIT
             && flush::note_send(self as *const Conn as *const (), || {

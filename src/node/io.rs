@@ -4,8 +4,9 @@
 //! deadline each, reads frames and dispatches what arrives (signals straight into local
 //! mailboxes), writes what senders could not (on writability), and keeps time: ticks on
 //! quiet connections, `net_tick_timeout` for silent peers, and connection attempts that
-//! take too long. Nothing here blocks: look-ups that may block (the port mapper) run on
-//! the resolver thread. After traffic the loop polls without sleeping for 50 us, so a
+//! take too long. Plain messages read for one process are handed to its mailbox in
+//! batches ([`delivery`](super::delivery)). Nothing here blocks: look-ups that may
+//! block (the port mapper) run on the resolver thread. After traffic the loop polls without sleeping for 200 us, so a
 //! prompt reply finds it awake; an idle node sleeps in `poll`. A socket is read for at
 //! most [`READ_BUDGET`] chunks per turn of the loop, then read on in the next turn: a
 //! peer flooding this node can't keep it from ticking (or serving other peers), or the
@@ -46,8 +47,9 @@ use super::handshake::{
 };
 use super::net::{Command, NetInner};
 use super::wire::{Reassembly, Wire};
-use crate::rt::Signal;
-use crate::term::{Atom, Term};
+use crate::term::Atom;
+
+mod dispatch;
 
 pub(crate) const LISTENER: Token = Token(0);
 pub(crate) const WAKER: Token = Token(1);
@@ -742,168 +744,6 @@ impl IoLoop {
             conn.send(&Wire::Peers { nodes }, |_| {});
         }
         true
-    }
-
-    fn dispatch(&mut self, net: &Arc<NetInner>, conn: &Arc<Conn>, msg: Wire) {
-        let peer = conn.peer;
-        // A plain message for a process here joins the batch; anything else is acted
-        // on after the batch is handed over, so everything keeps its order.
-        let msg = match msg {
-            Wire::Signal {
-                to,
-                signal: signal @ Signal::Message(_),
-            } if to.node() == net.name => {
-                self.batch.push(&net.node, to, signal);
-                return;
-            }
-            other => other,
-        };
-        self.batch.flush(&net.node);
-        match msg {
-            Wire::Tick => {}
-            Wire::Signal { to, signal } => {
-                if to.node() != net.name {
-                    if let Some(n) =
-                        self.log_limit
-                            .check(peer.as_str(), "dropped signal", Instant::now())
-                    {
-                        log::warn!(
-                            "from {peer}: signal for {to:?}, not a pid of this node; dropped{}",
-                            super::log_limit::left_out(n)
-                        );
-                    }
-                    return;
-                }
-                let from = signal.sender();
-                if let Some(from) = from {
-                    if from.node() != peer {
-                        if let Some(n) =
-                            self.log_limit
-                                .check(peer.as_str(), "dropped signal", Instant::now())
-                        {
-                            log::warn!(
-                                "from {peer}: signal claiming to come from {from:?}; dropped{}",
-                                super::log_limit::left_out(n)
-                            );
-                        }
-                        return;
-                    }
-                    Conn::note_signal(&mut conn.state.lock(), to, from, &signal, false);
-                }
-                net.node.deliver(to, signal);
-            }
-            Wire::RegSend { name, msg, .. } => {
-                let _ = net.node.send_to(name, msg);
-            }
-            Wire::SpawnRequest {
-                reference,
-                from,
-                module,
-                function,
-                args,
-                link,
-                monitor,
-            } => {
-                if from.node() != peer {
-                    if let Some(n) =
-                        self.log_limit
-                            .check(peer.as_str(), "dropped signal", Instant::now())
-                    {
-                        log::warn!(
-                            "from {peer}: spawn request for {from:?}; dropped{}",
-                            super::log_limit::left_out(n)
-                        );
-                    }
-                    return;
-                }
-                match net.node.prepare_mfa(
-                    module,
-                    function,
-                    args,
-                    link.then_some(from),
-                    monitor.then_some((from, reference)),
-                ) {
-                    Ok(prepared) => {
-                        let pid = prepared.pid();
-                        let reply = Wire::SpawnReply {
-                            reference,
-                            to: from,
-                            result: Ok(pid),
-                        };
-                        conn.send(&reply, |st| {
-                            if link {
-                                st.links.insert((pid, from));
-                            }
-                        });
-                        prepared.start();
-                    }
-                    Err(e) => {
-                        conn.send(
-                            &Wire::SpawnReply {
-                                reference,
-                                to: from,
-                                result: Err(e),
-                            },
-                            |_| {},
-                        );
-                    }
-                }
-            }
-            Wire::SpawnReply {
-                reference,
-                to,
-                result,
-            } => {
-                let wait = conn.state.lock().spawns.remove(&reference);
-                let Some(wait) = wait else {
-                    // The requester gave up waiting (timeout): the process it asked
-                    // for must not run on unobserved, so it is killed.
-                    if let Ok(pid) = result {
-                        conn.send(
-                            &Wire::Signal {
-                                to: pid,
-                                signal: Signal::Exit {
-                                    from: to,
-                                    reason: Term::Atom(Atom::KILL),
-                                    linked: false,
-                                },
-                            },
-                            |_| {},
-                        );
-                    }
-                    return;
-                };
-                let result = match result {
-                    Ok(pid) => {
-                        let mut st = conn.state.lock();
-                        if wait.link {
-                            st.links.insert((to, pid));
-                        }
-                        if wait.monitor {
-                            st.monitors.insert(reference, (to, pid));
-                        }
-                        (Term::ok(), pid).into()
-                    }
-                    Err(e) => (Term::Atom(Atom::ERROR), e).into(),
-                };
-                let msg = Term::tuple(vec![
-                    Term::atom("$spawn_reply"),
-                    Term::Ref(reference),
-                    result,
-                ]);
-                net.node.deliver_local(to, Signal::Message(msg));
-            }
-            Wire::Peers { nodes } => {
-                for n in nodes {
-                    match Atom::try_new(&n) {
-                        Ok(a) if a != net.name && !net.conns.read().contains_key(&a) => {
-                            net.conn_for(a, None);
-                        }
-                        _ => {}
-                    }
-                }
-            }
-        }
     }
 
     fn close(&mut self, net: &Arc<NetInner>, token: Token, reason: &str) {

@@ -107,8 +107,23 @@ fn names_term(names: &HashMap<Atom, (Pid, Resolver)>) -> Term {
 }
 
 impl Server {
+    /// Rebuilds the readers' view of every name (after a change to many).
     fn publish(&self) {
         *self.view.0.write() = self.names.iter().map(|(n, (p, _))| (*n, *p)).collect();
+    }
+
+    /// Brings the readers' view of `name` in line with the table (after a change to
+    /// that name alone: a registration costs O(1), not a copy of every name).
+    fn publish_name(&self, name: Atom) {
+        let mut view = self.view.0.write();
+        match self.names.get(&name) {
+            Some((p, _)) => {
+                view.insert(name, *p);
+            }
+            None => {
+                view.remove(&name);
+            }
+        }
     }
 
     fn publish_peers(&self) {
@@ -191,7 +206,7 @@ impl Server {
             self.names.insert(name, (pid, resolver));
         }
         self.watch(ctx, pid);
-        self.publish();
+        self.publish_name(name);
     }
 
     /// A request to this server (a lock or a name update), answered.
@@ -213,12 +228,12 @@ impl Server {
                 self.names
                     .insert(*name, (*pid, Resolver::from_term(resolver)));
                 self.watch(ctx, *pid);
-                self.publish();
+                self.publish_name(*name);
                 Term::ok()
             }
             Some([op, Term::Atom(name)]) if op.is_atom("unregister") => {
                 self.names.remove(name);
-                self.publish();
+                self.publish_name(*name);
                 Term::ok()
             }
             // An update made under a lock, which it then releases (one round instead

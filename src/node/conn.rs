@@ -161,6 +161,12 @@ impl flush::Deferred for Conn {
     }
 }
 
+/// Whether `msg` is a signal that can wait for the sender's next flush point (see
+/// [`flush::note_send`]).
+fn is_lazy(msg: &Wire) -> bool {
+    matches!(msg, Wire::Signal { signal, .. } if signal.is_lazy())
+}
+
 /// The stream a message goes on: messages to one process stay in order.
 pub fn stream_of(msg: &Wire) -> u64 {
     match msg {
@@ -319,7 +325,7 @@ impl Conn {
         // waits or its slice ends (one write for the burst), unless 1 MiB is queued.
         let hold = st.socket.is_some()
             && st.out.bytes() + size < HOLD_LIMIT
-            && flush::note_send(self as *const Conn as *const (), || {
+            && flush::note_send(self as *const Conn as *const (), is_lazy(msg), || {
                 self.me.upgrade().map(|c| c as Arc<dyn flush::Deferred>)
             });
         let mut keep = None;

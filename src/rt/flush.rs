@@ -60,7 +60,16 @@ pub(crate) fn slice_end() {
 /// Called for each send to `target` (identified by `key`): `true` to hold the output
 /// back (a flush point will come), `false` to write it now. `target` is asked for the
 /// thing to flush only when the key is first seen; `None` means write now.
-pub fn note_send(key: *const (), target: impl FnOnce() -> Option<Arc<dyn Deferred>>) -> bool {
+///
+/// A `lazy` send (a signal the receiver only needs before it next runs, such as a
+/// monitor: see `Signal::is_lazy`) is always held, even as the first of a slice, and
+/// what follows it soon is held with it: a call's monitor and request go out in one
+/// write when the caller waits, not in two.
+pub fn note_send(
+    key: *const (),
+    lazy: bool,
+    target: impl FnOnce() -> Option<Arc<dyn Deferred>>,
+) -> bool {
     if !IN_SLICE.with(Cell::get) {
         return false;
     }
@@ -68,7 +77,7 @@ pub fn note_send(key: *const (), target: impl FnOnce() -> Option<Arc<dyn Deferre
     ENTRIES.with(|e| {
         let mut entries = e.borrow_mut();
         match entries.iter_mut().find(|x| x.key == key) {
-            Some(x) if now.duration_since(x.last) < BURST_GAP => {
+            Some(x) if lazy || now.duration_since(x.last) < BURST_GAP => {
                 x.last = now;
                 x.dirty = true;
                 true
@@ -77,17 +86,18 @@ pub fn note_send(key: *const (), target: impl FnOnce() -> Option<Arc<dyn Deferre
                 x.last = now;
                 false
             }
-            None => {
-                if let Some(target) = target() {
+            None => match target() {
+                Some(target) => {
                     entries.push(Entry {
                         key,
                         target,
                         last: now,
-                        dirty: false,
+                        dirty: lazy,
                     });
+                    lazy
                 }
-                false
-            }
+                None => false,
+            },
         }
     })
 }
@@ -127,20 +137,49 @@ mod tests {
         let key = Arc::as_ptr(&c) as *const ();
         let make = || Some(c.clone() as Arc<dyn Deferred>);
         // Outside a slice: never held.
-        assert!(!note_send(key, make));
+        assert!(!note_send(key, false, make));
         slice_begin();
-        assert!(!note_send(key, make), "the first send goes at once");
-        assert!(note_send(key, make), "a second one right after is held");
-        assert!(note_send(key, make));
+        assert!(!note_send(key, false, make), "the first send goes at once");
+        assert!(
+            note_send(key, false, make),
+            "a second one right after is held"
+        );
+        assert!(note_send(key, false, make));
         flush_all();
         assert_eq!(c.0.load(Ordering::SeqCst), 1);
         assert!(
-            !note_send(key, make),
+            !note_send(key, false, make),
             "after a flush point, the first goes at once"
         );
         std::thread::sleep(BURST_GAP * 2);
-        assert!(!note_send(key, make), "a send after a pause goes at once");
+        assert!(
+            !note_send(key, false, make),
+            "a send after a pause goes at once"
+        );
         slice_end();
         assert_eq!(c.0.load(Ordering::SeqCst), 1, "nothing was held");
+    }
+
+    #[test]
+    fn a_lazy_send_is_held_even_first_and_what_follows_soon_with_it() {
+        let c = Arc::new(Counter(AtomicUsize::new(0)));
+        let key = Arc::as_ptr(&c) as *const ();
+        let make = || Some(c.clone() as Arc<dyn Deferred>);
+        assert!(!note_send(key, true, make), "outside a slice: never held");
+        slice_begin();
+        assert!(note_send(key, true, make), "a lazy first send is held");
+        assert!(
+            note_send(key, false, make),
+            "the request right after it too"
+        );
+        flush_all();
+        assert_eq!(c.0.load(Ordering::SeqCst), 1, "both went out in one flush");
+        assert!(
+            !note_send(key, false, make),
+            "a plain first send goes at once"
+        );
+        assert!(note_send(key, true, make), "a lazy one after it is held");
+        slice_end();
+        assert_eq!(c.0.load(Ordering::SeqCst), 2);
     }
 }

@@ -24,8 +24,8 @@
 //! ```
 //!
 //! ## Layers (each sees only the ones below)
-//! - [`term`]: the Erlang data model ([`Term`], atoms, pids, refs) and its wire codec.
-//! - [`rt`]: one node without sockets: [`Node`](rt::Node), processes ([`Ctx`](rt::Ctx),
+//! - [`term`](mod@term): the Erlang data model ([`Term`], atoms, pids, refs) and its wire codec.
+//! - [`rt`]: one node without sockets: [`rt::Node`], processes ([`rt::Ctx`],
 //!   [`Behaviour`](rt::Behaviour)), the scheduler, links/monitors/exits, registry,
 //!   timers, [`gen_server`](rt::gen_server), [`supervisor`](rt::supervisor),
 //!   [`table`](rt::table).

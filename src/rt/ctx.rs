@@ -63,7 +63,8 @@ pub struct Ctx {
     abandoned: VecDeque<Ref>,
     /// The local process this one last sent a message to: a process that sends to the
     /// same one again and again (a producer, a ring, a ping-pong, a client of one
-    /// server) skips the process table's lock on each send.
+    /// server) skips the process table's lock on each send. It may outlive that
+    /// process until the next send (at most one cell per process).
     last_dest: Cell<Option<Arc<ProcessCell>>>,
 }
 
@@ -111,9 +112,12 @@ impl Ctx {
         let signal = Signal::Message(msg.into());
         let cached = self.last_dest.take().filter(|c| c.pid == to);
         match cached.or_else(|| self.node.local_cell(to)) {
+            // A cell whose process has exited is let go, so a cache never keeps a
+            // dead process's memory beyond the first send that finds it gone.
             Some(cell) => {
-                self.node.push_to(&cell, signal);
-                self.last_dest.set(Some(cell));
+                if self.node.push_to(&cell, signal) {
+                    self.last_dest.set(Some(cell));
+                }
             }
             None => self.node.deliver(to, signal),
         }

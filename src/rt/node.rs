@@ -689,12 +689,17 @@ impl Node {
     /// [`Node::local_cell`]), without the process table: pids are never reused, so the
     /// cell is that process's for good, and once it has exited its mailbox refuses the
     /// push, which is answered as for a pid not in the table (`noproc`).
-    pub(crate) fn push_to(&self, cell: &Arc<ProcessCell>, signal: Signal) {
+    /// False when the process has exited (the caller should not keep the cell).
+    pub(crate) fn push_to(&self, cell: &Arc<ProcessCell>, signal: Signal) -> bool {
         match cell.push(signal) {
             Ok(Pushed::Schedule) => self.scheduler().schedule(cell.clone()),
             Ok(Pushed::Nothing) => {}
-            Err(signal) => self.answer_dead(cell.pid, signal, Atom::NOPROC),
+            Err(signal) => {
+                self.answer_dead(cell.pid, signal, Atom::NOPROC);
+                return false;
+            }
         }
+        true
     }
 
     /// A snapshot of every live process (the console's `processes`), by pid.

@@ -90,6 +90,8 @@ struct Shared {
     name: String,
     /// When work last came from a thread that is not a worker (ns since `epoch`).
     last_external: AtomicU64,
+    /// Workers looking for work without sleeping (see `notify_work`).
+    spinning: AtomicUsize,
     epoch: Instant,
 }
 
@@ -147,6 +149,7 @@ impl Scheduler {
             runner,
             name: name.to_owned(),
             last_external: AtomicU64::new(0),
+            spinning: AtomicUsize::new(0),
             epoch: Instant::now(),
         });
         for _ in 0..target {
@@ -369,10 +372,15 @@ impl Shared {
         !self.injector.is_empty() || self.stealers.read().iter().any(|s| !s.is_empty())
     }
 
-    /// Wakes one idle thread if there is a free permit (after work was published).
+    /// Wakes one idle thread if there is a free permit (after work was published) and
+    /// no worker is spinning: a spinner finds the work itself (and passes the wake-up
+    /// on if it finds more than it takes), as Go's scheduler does. Either the spinner
+    /// is still counted here and looks again before it parks (its `park_idle` checks
+    /// for work after a fence), or this load sees it gone and wakes a thread.
     fn notify_work(&self) {
         fence(Ordering::SeqCst);
-        if self.idle_count.load(Ordering::SeqCst) == 0 {
+        if self.idle_count.load(Ordering::SeqCst) == 0 || self.spinning.load(Ordering::SeqCst) > 0
+        {
             return;
         }
         let mut idle = self.idle.lock();
@@ -441,6 +449,31 @@ impl WorkerLocal {
                     Steal::Empty => break,
                     Steal::Retry => continue,
                 }
+            }
+        }
+        None
+    }
+
+    /// Spins briefly, then (for a node in a conversation) yields for up to
+    /// `YIELD_SPIN`, looking for work each time.
+    fn idle_search(&self) -> Option<Task> {
+        let sh = &self.shared;
+        for _ in 0..SPIN_ROUNDS {
+            for _ in 0..32 {
+                std::hint::spin_loop();
+            }
+            if let Some(cell) = self.find_work() {
+                return Some(cell);
+            }
+        }
+        let idle_since = Instant::now();
+        while sh.in_conversation()
+            && idle_since.elapsed() < YIELD_SPIN
+            && !sh.shutdown.load(Ordering::Relaxed)
+        {
+            std::thread::yield_now();
+            if let Some(cell) = self.find_work() {
+                return Some(cell);
             }
         }
         None
@@ -540,26 +573,19 @@ fn worker_main(local: WorkerLocal) {
             run(&local, cell);
             continue;
         }
-        for _ in 0..SPIN_ROUNDS {
-            for _ in 0..32 {
-                std::hint::spin_loop();
+        // Looking for work without sleeping: counted in `spinning`, so that a push
+        // meanwhile need not wake a parked thread (this one will find the work).
+        shared.spinning.fetch_add(1, Ordering::SeqCst);
+        if let Some(cell) = local.idle_search() {
+            shared.spinning.fetch_sub(1, Ordering::SeqCst);
+            // More may have been pushed on the strength of this spinner: pass it on.
+            if shared.has_work() {
+                shared.notify_work();
             }
-            if let Some(cell) = local.find_work() {
-                run(&local, cell);
-                continue 'outer;
-            }
+            run(&local, cell);
+            continue 'outer;
         }
-        let idle_since = Instant::now();
-        while shared.in_conversation()
-            && idle_since.elapsed() < YIELD_SPIN
-            && !shared.shutdown.load(Ordering::Relaxed)
-        {
-            std::thread::yield_now();
-            if let Some(cell) = local.find_work() {
-                run(&local, cell);
-                continue 'outer;
-            }
-        }
+        shared.spinning.fetch_sub(1, Ordering::SeqCst);
         local.park_idle();
     }
     WORKER.with(|w| *w.borrow_mut() = None);

@@ -379,8 +379,7 @@ impl Shared {
     /// for work after a fence), or this load sees it gone and wakes a thread.
     fn notify_work(&self) {
         fence(Ordering::SeqCst);
-        if self.idle_count.load(Ordering::SeqCst) == 0 || self.spinning.load(Ordering::SeqCst) > 0
-        {
+        if self.idle_count.load(Ordering::SeqCst) == 0 || self.spinning.load(Ordering::SeqCst) > 0 {
             return;
         }
         let mut idle = self.idle.lock();

@@ -17,11 +17,30 @@ use std::sync::Arc;
 use super::atom::Atom;
 
 /// A process identifier: node, node creation, and a number unique on that node.
-#[derive(Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+#[derive(Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
 pub struct Pid {
     node: Atom,
     id: u64,
     creation: u32,
+}
+
+/// The one word a pid or ref hashes as: the number in the low bits (so that
+/// `rt::process::IdHasher` puts the consecutive numbers of one node in nearby buckets),
+/// node and creation folded into the high bits.
+fn id_word(node: Atom, creation: u32, id: u64) -> u64 {
+    id ^ (u64::from(node.index()) << 40) ^ (u64::from(creation) << 52)
+}
+
+impl std::hash::Hash for Pid {
+    fn hash<H: std::hash::Hasher>(&self, state: &mut H) {
+        state.write_u64(id_word(self.node, self.creation, self.id));
+    }
+}
+
+impl std::hash::Hash for Ref {
+    fn hash<H: std::hash::Hasher>(&self, state: &mut H) {
+        state.write_u64(id_word(self.node, self.creation, self.id));
+    }
 }
 
 impl Pid {
@@ -47,7 +66,7 @@ impl Pid {
 }
 
 /// A reference: unique per node incarnation (`make_ref()`).
-#[derive(Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+#[derive(Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
 pub struct Ref {
     node: Atom,
     id: u64,

@@ -78,3 +78,60 @@ fn membership_follows_joins_leaves_deaths_and_node_loss() {
     drop(me);
     ctl.shutdown();
 }
+
+/// Joins and leaves update the readers' view of their group only (not a copy of every
+/// group): after a mix of them over many groups, every reader agrees with what was done.
+#[test]
+fn the_view_follows_joins_and_leaves_group_by_group() {
+    let node = support::node(2);
+    let scope = Atom::new("view_scope");
+    pg::start_scope(&node, scope).expect("scope starts");
+    let mut me = node.attach();
+    let (a, b) = (
+        me.pid(),
+        node.spawn(|_: &mut oxbeam::rt::Ctx, _: Term| oxbeam::rt::Flow::Continue),
+    );
+    let g = |i: i64| Term::tuple(vec![Term::atom("g"), Term::Int(i)]);
+    for i in 0..200 {
+        pg::join(&mut me, scope, g(i), &[a]).unwrap();
+        if i % 2 == 0 {
+            pg::join(&mut me, scope, g(i), &[b, b]).unwrap();
+        }
+    }
+    for i in (0..200).step_by(4) {
+        pg::leave(&mut me, scope, g(i), &[a]).unwrap();
+    }
+    for i in (0..200).step_by(8) {
+        pg::leave(&mut me, scope, g(i), &[b, b]).unwrap();
+    }
+    let mut groups = pg::which_groups(&node, scope);
+    groups.sort();
+    let mut expect = Vec::new();
+    for i in 0..200 {
+        let mut members = Vec::new();
+        if i % 4 != 0 {
+            members.push(a);
+        }
+        if i % 2 == 0 && i % 8 != 0 {
+            members.extend([b, b]);
+        }
+        let mut got = pg::get_members(&node, scope, &g(i));
+        got.sort();
+        members.sort();
+        assert_eq!(got, members, "group {i}");
+        assert_eq!(
+            pg::get_local_members(&node, scope, &g(i)).len(),
+            members.len()
+        );
+        if !members.is_empty() {
+            expect.push(g(i));
+        }
+    }
+    expect.sort();
+    assert_eq!(
+        groups, expect,
+        "which_groups lists exactly the groups with members"
+    );
+    drop(me);
+    node.shutdown();
+}

@@ -88,6 +88,36 @@ fn remove_each(from: &mut Vec<Pid>, pids: &[Pid]) {
 }
 
 impl Scope {
+    /// Brings the readers' view of `group` in line (after a change to that group
+    /// alone): a join or leave costs O(peers), not a copy of every group.
+    fn publish_group(&self, group: &Term) {
+        let local = self.local.get(group);
+        let mut all: Vec<Pid> = local.cloned().unwrap_or_default();
+        for groups in self.peers.values() {
+            if let Some(ps) = groups.get(group) {
+                all.extend(ps.iter().copied());
+            }
+        }
+        {
+            let mut view = self.view.all.write();
+            if all.is_empty() {
+                view.remove(group);
+            } else {
+                view.insert(group.clone(), all);
+            }
+        }
+        let mut view = self.view.local.write();
+        match local {
+            Some(ms) => {
+                view.insert(group.clone(), ms.clone());
+            }
+            None => {
+                view.remove(group);
+            }
+        }
+    }
+
+    /// Rebuilds the readers' view of every group (after a change to many).
     fn publish(&self) {
         let mut all = self.local.clone();
         for groups in self.peers.values() {
@@ -155,7 +185,7 @@ impl Scope {
             ]),
         );
         self.notify(ctx, "join", &group, &pids);
-        self.publish();
+        self.publish_group(&group);
     }
 
     fn leave(&mut self, ctx: &mut Ctx, group: &Term, pids: &[Pid]) -> bool {
@@ -186,7 +216,7 @@ impl Scope {
                 ]),
             );
             self.notify(ctx, "leave", group, pids);
-            self.publish();
+            self.publish_group(group);
         }
         left
     }
@@ -290,7 +320,7 @@ impl GenServer for Scope {
                     .or_default()
                     .extend(pids.iter().copied());
                 self.notify(ctx, "join", group, &pids);
-                self.publish();
+                self.publish_group(group);
             }
         } else if let Some([Term::Pid(peer), group, pids]) = msg.tagged("leave") {
             if let Some(groups) = self.peers.get_mut(peer) {
@@ -302,7 +332,7 @@ impl GenServer for Scope {
                     }
                 }
                 self.notify(ctx, "leave", group, &pids);
-                self.publish();
+                self.publish_group(group);
             }
         } else if let Some([_, _, Term::Pid(pid), _]) = msg.tagged("DOWN") {
             let pid = *pid;

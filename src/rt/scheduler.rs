@@ -14,10 +14,13 @@
 //!
 //! ## Permits, parking and blocking
 //! At most `target` threads (one per core by default) run processes at once: `active`
-//! counts threads that hold a run permit. A thread with no work spins briefly, then gives
-//! its permit back and parks in the idle list. Pushing work wakes one idle thread if a
-//! permit is free. The two sides order themselves with SeqCst fences: the parker
-//! registers as idle *then* looks for work; the pusher publishes work *then* looks for
+//! counts threads that hold a run permit. A thread with no work spins briefly (and, when
+//! work came from outside the workers in the last millisecond, keeps looking for 200 us,
+//! yielding the CPU between looks), then gives its permit back and parks in the idle
+//! list. Pushing work wakes one idle thread if a permit is free and no worker is still
+//! looking (`spinning`: the looker finds the work, and passes a wake-up on if it sees
+//! more). The two sides order themselves with SeqCst fences: the parker registers as
+//! idle *then* looks for work; the pusher publishes work *then* looks for spinners and
 //! idle threads; one of them sees the other, so no wake-up is lost.
 //!
 //! A process may block its thread (a GenServer call, a receive). Before blocking, the

@@ -611,3 +611,72 @@ fn a_connect_to_a_name_registered_at_a_connected_nodes_port_fails_at_once() {
         q.elapsed()
     );
 }
+
+/// An authenticated peer that forges a sender on another node, sends to a pid of
+/// another node, or asks for a spawn on behalf of another node's process: each is
+/// dropped (the forged `kill` reaches nobody), the connection stays open and serves
+/// what follows, in order, and the node logs it once for that peer.
+#[test]
+fn forged_and_misaddressed_signals_are_dropped_and_logged_once() {
+    let mut t = Target::start("fba");
+    let name = "forger@localhost";
+    let mut c = authenticated(&t, name);
+    let me = Pid::from_parts(Atom::new(name), 4242, 1);
+    let not_mine = t.me.pid();
+    let forged = [
+        Wire::Signal {
+            to: t.echo,
+            signal: Signal::Exit {
+                from: not_mine,
+                reason: Term::atom("kill"),
+                linked: false,
+            },
+        },
+        Wire::Signal {
+            to: Pid::from_parts(Atom::new("elsewhere@localhost"), 1, 5),
+            signal: Signal::Message(Term::atom("lost")),
+        },
+        Wire::SpawnRequest {
+            reference: oxbeam::term::Ref::from_parts(not_mine.node(), not_mine.creation(), 99),
+            from: not_mine,
+            module: Atom::new("oxbeam_test"),
+            function: Atom::new("echo"),
+            args: vec![],
+            link: true,
+            monitor: false,
+        },
+        Wire::Signal {
+            to: t.echo,
+            signal: Signal::Message((Term::Pid(me), (Term::ok(), 2)).into()),
+        },
+    ];
+    for msg in &forged {
+        c.stream
+            .write_all(&raw::framed(1, wire::encode(msg).unwrap()))
+            .unwrap();
+    }
+    let reply = loop {
+        let f = c
+            .recv_frame(SOON)
+            .expect("the echo's reply to the last message");
+        match wire::decode(&f[1..]) {
+            Ok(Wire::Tick | Wire::Peers { .. }) => continue,
+            other => break other,
+        }
+    };
+    assert_eq!(
+        reply,
+        Ok(Wire::Signal {
+            to: me,
+            signal: Signal::Message((Term::ok(), 2).into())
+        }),
+        "only the well-formed message was acted on, after the dropped ones"
+    );
+    // `check` makes sure the echo still answers its real peer (the forged kill did not
+    // reach it) and bounds the lines; the three drops are one line for this peer.
+    let lines = t.check("forged and misaddressed signals", 8 << 10, 4);
+    let dropped: Vec<_> = lines.iter().filter(|l| l.contains("dropped")).collect();
+    assert_eq!(dropped.len(), 1, "{lines:#?}");
+    assert!(dropped[0].contains(name), "{dropped:?}");
+    drop(c);
+}

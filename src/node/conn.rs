@@ -254,7 +254,7 @@ impl Conn {
         // allocation of its own, only a copy into the connection's write buffer.
         SCRATCH.with(|scratch| {
             let mut scratch = scratch.borrow_mut();
-            let framed = super::wire::encode_framed_into(msg, std::mem::take(&mut *scratch));
+            let framed = super::wire::encode_framed(msg, std::mem::take(&mut *scratch));
             let result = match framed {
                 Ok(framed) => {
                     let len = framed.len();

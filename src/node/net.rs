@@ -639,7 +639,7 @@ impl NetInner {
         }
         let mut conns = self.conns.write();
         if let Some(c) = conns.get(&peer)
-            && !matches!(c.phase(), Phase::Down(_))
+            && !c.is_down()
         {
             return c.clone();
         }

@@ -123,15 +123,11 @@ pub fn encode(msg: &Wire) -> Result<Vec<u8>, String> {
 /// the kind byte.
 pub const FRAMED_PREFIX: usize = super::frame::HEADER + 1;
 
-/// Encodes `msg` behind room for its frame header, already filled in for a whole
-/// message (`KIND_WHOLE`, payload length + 1), so a message that goes out in one
-/// frame is written from this very buffer. The payload is `[FRAMED_PREFIX..]`.
-pub fn encode_framed(msg: &Wire) -> Result<Vec<u8>, String> {
-    encode_framed_into(msg, Vec::with_capacity(64))
-}
-
-/// [`encode_framed`] into `buf` (cleared first; its capacity is reused).
-pub fn encode_framed_into(msg: &Wire, mut buf: Vec<u8>) -> Result<Vec<u8>, String> {
+/// Encodes `msg` into `buf` (cleared first; its capacity is reused) behind room for
+/// its frame header, already filled in for a whole message (`KIND_WHOLE`, payload
+/// length + 1), so a message that goes out in one frame is written from this very
+/// buffer. The payload is `[FRAMED_PREFIX..]`.
+pub fn encode_framed(msg: &Wire, mut buf: Vec<u8>) -> Result<Vec<u8>, String> {
     buf.clear();
     buf.extend_from_slice(&[0, 0, 0, 0, KIND_WHOLE]);
     let mut out = postcard::to_extend(msg, buf).map_err(|e| format!("cannot encode: {e}"))?;

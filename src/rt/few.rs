@@ -23,24 +23,22 @@ pub(crate) enum Few<K, V> {
 impl<K: Eq + Hash, V> Few<K, V> {
     /// Inserts; returns the value `k` had before, if any.
     pub(crate) fn insert(&mut self, k: K, v: V) -> Option<V> {
-        match self {
-            Few::Empty => {
-                *self = Few::One(k, v);
-                None
-            }
-            Few::One(k0, v0) if *k0 == k => Some(std::mem::replace(v0, v)),
-            Few::One(..) => {
-                let Few::One(k0, v0) = std::mem::take(self) else {
-                    unreachable!("matched One above")
-                };
+        let (next, old) = match std::mem::take(self) {
+            Few::Empty => (Few::One(k, v), None),
+            Few::One(k0, v0) if k0 == k => (Few::One(k0, v), Some(v0)),
+            Few::One(k0, v0) => {
                 let mut m = HashMap::default();
                 m.insert(k0, v0);
                 m.insert(k, v);
-                *self = Few::Many(m);
-                None
+                (Few::Many(m), None)
             }
-            Few::Many(m) => m.insert(k, v),
-        }
+            Few::Many(mut m) => {
+                let old = m.insert(k, v);
+                (Few::Many(m), old)
+            }
+        };
+        *self = next;
+        old
     }
 
     /// Removes `k`; returns its value, if it was there.

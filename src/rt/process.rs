@@ -157,19 +157,9 @@ impl ProcessCell {
         if st.closed {
             return Err(signal);
         }
-        let lazy = signal.is_lazy();
+        let wake = !signal.is_lazy();
         st.queue.push_back(signal);
-        if lazy {
-            return Ok(Pushed::Nothing);
-        }
-        if st.waiting {
-            self.mailbox.wakeup.notify_one();
-        }
-        if self.is_job && !st.scheduled {
-            st.scheduled = true;
-            return Ok(Pushed::Schedule);
-        }
-        Ok(Pushed::Nothing)
+        Ok(self.pushed(&mut st, wake))
     }
 
     /// Pushes every signal of `signals` (drained, in order) under one lock, with at
@@ -181,17 +171,23 @@ impl ProcessCell {
         }
         let wake = signals.iter().any(|s| !s.is_lazy());
         st.queue.extend(signals.drain(..));
+        Ok(self.pushed(&mut st, wake))
+    }
+
+    /// After a push (the lock held): unless only lazy signals came (`wake` false),
+    /// wakes a thread waiting in a receive, and claims the scheduling of an idle job.
+    fn pushed(&self, st: &mut MailboxState, wake: bool) -> Pushed {
         if !wake {
-            return Ok(Pushed::Nothing);
+            return Pushed::Nothing;
         }
         if st.waiting {
             self.mailbox.wakeup.notify_one();
         }
         if self.is_job && !st.scheduled {
             st.scheduled = true;
-            return Ok(Pushed::Schedule);
+            return Pushed::Schedule;
         }
-        Ok(Pushed::Nothing)
+        Pushed::Nothing
     }
 
     /// Marks the process exited; returns the signals it never handled and its

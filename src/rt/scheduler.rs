@@ -567,7 +567,7 @@ fn worker_main(local: WorkerLocal) {
     WORKER.with(|w| *w.borrow_mut() = Some(local.clone()));
     let shared = local.shared.clone();
     shared.runner.on_thread_start();
-    'outer: while !shared.shutdown.load(Ordering::SeqCst) {
+    while !shared.shutdown.load(Ordering::SeqCst) {
         if shared.active.load(Ordering::SeqCst) > shared.target && local.shed_excess_permit() {
             continue;
         }
@@ -585,7 +585,7 @@ fn worker_main(local: WorkerLocal) {
                 shared.notify_work();
             }
             run(&local, cell);
-            continue 'outer;
+            continue;
         }
         shared.spinning.fetch_sub(1, Ordering::SeqCst);
         local.park_idle();

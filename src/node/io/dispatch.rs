@@ -35,29 +35,17 @@ impl IoLoop {
             Wire::Tick => {}
             Wire::Signal { to, signal } => {
                 if to.node() != net.name {
-                    if let Some(n) =
-                        self.log_limit
-                            .check(peer.as_str(), "dropped signal", Instant::now())
-                    {
-                        log::warn!(
-                            "from {peer}: signal for {to:?}, not a pid of this node; dropped{}",
-                            crate::node::log_limit::left_out(n)
-                        );
-                    }
+                    self.warn_dropped(peer, || {
+                        format!("signal for {to:?}, not a pid of this node")
+                    });
                     return;
                 }
                 let from = signal.sender();
                 if let Some(from) = from {
                     if from.node() != peer {
-                        if let Some(n) =
-                            self.log_limit
-                                .check(peer.as_str(), "dropped signal", Instant::now())
-                        {
-                            log::warn!(
-                                "from {peer}: signal claiming to come from {from:?}; dropped{}",
-                                crate::node::log_limit::left_out(n)
-                            );
-                        }
+                        self.warn_dropped(peer, || {
+                            format!("signal claiming to come from {from:?}")
+                        });
                         return;
                     }
                     Conn::note_signal(&mut conn.state.lock(), to, from, &signal, false);
@@ -77,15 +65,7 @@ impl IoLoop {
                 monitor,
             } => {
                 if from.node() != peer {
-                    if let Some(n) =
-                        self.log_limit
-                            .check(peer.as_str(), "dropped signal", Instant::now())
-                    {
-                        log::warn!(
-                            "from {peer}: spawn request for {from:?}; dropped{}",
-                            crate::node::log_limit::left_out(n)
-                        );
-                    }
+                    self.warn_dropped(peer, || format!("spawn request for {from:?}"));
                     return;
                 }
                 match net.node.prepare_mfa(
@@ -175,6 +155,21 @@ impl IoLoop {
                     }
                 }
             }
+        }
+    }
+
+    /// Logs a message from `peer` dropped as forged or misaddressed (one line per
+    /// peer per minute, see `log_limit`).
+    fn warn_dropped(&mut self, peer: Atom, what: impl FnOnce() -> String) {
+        if let Some(n) = self
+            .log_limit
+            .check(peer.as_str(), "dropped signal", Instant::now())
+        {
+            log::warn!(
+                "from {peer}: {}; dropped{}",
+                what(),
+                crate::node::log_limit::left_out(n)
+            );
         }
     }
 }

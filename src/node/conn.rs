@@ -9,7 +9,8 @@
 //! again (it is registered edge-triggered for writability). So a send normally costs
 //! one `write` on the sender's own thread, with no hand-off. A burst of sends from a
 //! process on a worker is held and written once, when the process waits or its slice
-//! ends ([`crate::rt::flush`]; at most 1 MiB held). Messages are encoded into a
+//! ends ([`crate::rt::flush`]; at most 1 MiB held; a remote monitor or demonitor waits
+//! for that point even when it is the first send). Messages are encoded into a
 //! per-thread scratch buffer; a small one is copied straight into the write buffer
 //! when nothing else is queued, so a message costs no allocation of its own. A message
 //! over `max_message` is refused here (the peer would close the connection on it).

@@ -402,3 +402,56 @@ fn a_polling_process_that_yields_lets_others_run_on_one_worker() {
     drop(me);
     node.shutdown();
 }
+
+/// A process that sends in a loop to a consumer waiting on its worker does not queue its
+/// whole output first: every 64th send lets the consumer run a slice on the sender's
+/// thread (as the BEAM switches out a sender whose reductions are spent). One worker, so
+/// without that the consumer could only run once the loop ended. Order is kept.
+#[test]
+fn a_sending_loop_lets_its_consumer_keep_up_in_order() {
+    const N: i64 = 100_000;
+    let node = support::node(1);
+    let mut me = node.attach();
+    let me_pid = me.pid();
+    me.spawn(Task::new(move |ctx: &mut Ctx| {
+        let mut next = 0i64;
+        let consumer = ctx.spawn(move |ctx: &mut Ctx, msg: Term| {
+            if let Some([Term::Pid(to)]) = msg.tagged("done") {
+                ctx.send(*to, (Term::atom("count"), next));
+                return Flow::stop_normal();
+            }
+            // Messages arrive in the order sent.
+            assert_eq!(msg.tagged("n").and_then(|r| r[0].as_int()), Some(next));
+            next += 1;
+            Flow::Continue
+        });
+        let mut longest = 0;
+        for i in 0..N {
+            ctx.send(consumer, (Term::atom("n"), i));
+            if i % 1000 == 999 {
+                longest = longest.max(ctx.node().message_queue_len(consumer).unwrap_or(0));
+            }
+        }
+        ctx.send(consumer, (Term::atom("done"), me_pid));
+        ctx.send(me_pid, (Term::atom("longest"), longest as i64));
+    }));
+    let mut got = Vec::new();
+    for _ in 0..2 {
+        got.push(
+            me.receive_timeout(2 * SOON)
+                .expect("producer and consumer report"),
+        );
+    }
+    let field = |tag: &str| {
+        got.iter()
+            .find_map(|m| m.tagged(tag).and_then(|r| r[0].as_int()))
+    };
+    assert_eq!(field("count"), Some(N), "every message arrived, in order");
+    let longest = field("longest").expect("the producer reported");
+    assert!(
+        longest <= 256,
+        "the consumer kept up: its queue reached {longest} messages"
+    );
+    drop(me);
+    node.shutdown();
+}

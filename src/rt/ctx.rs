@@ -39,6 +39,16 @@ const INLINE_RUNS: u32 = 4;
 /// a whole time slice (4 ms), and 50 of them made each blocking call cost 200 ms.
 const RECEIVE_SPIN_TIME: Duration = Duration::from_micros(200);
 
+/// A process's every this-many-th send to a local process lets the process waiting in
+/// its worker's next slot (usually the one it is sending to) run one slice on this
+/// thread, as the BEAM charges reductions for a send and switches a sending process
+/// out: a producer in a loop on the worker its consumer waits on then stays about this
+/// many messages ahead of it instead of queueing its whole output (memory stays
+/// bounded, and both stay in the CPU's cache). Before
+/// this, 2M sends in a loop queued 272 MB before the consumer ran; local fan-out went
+/// from 8.1-8.2M to 12.7-12.9M msgs/s (8 and 16 measured within 3 % of 64).
+const SENDS_PER_INLINE_RUN: u32 = 64;
+
 /// The most call tags remembered after a timed-out call, to drop a late reply.
 const MAX_ABANDONED_TAGS: usize = 1024;
 
@@ -66,6 +76,8 @@ pub struct Ctx {
     /// server) skips the process table's lock on each send. It may outlive that
     /// process until the next send (at most one cell per process).
     last_dest: Cell<Option<Arc<ProcessCell>>>,
+    /// Local sends since the last one that ran the next slot inline.
+    local_sends: Cell<u32>,
 }
 
 impl Ctx {
@@ -83,6 +95,7 @@ impl Ctx {
             exited: None,
             abandoned: VecDeque::new(),
             last_dest: Cell::new(None),
+            local_sends: Cell::new(0),
         }
     }
 
@@ -108,6 +121,11 @@ impl Ctx {
 
     /// Sends `msg` to `to` (local or remote). Never fails: a message to a dead process
     /// is dropped, as in Erlang.
+    ///
+    /// Like the BEAM, which charges a send reductions and switches a sender out, every
+    /// 64th local send of a process on a scheduler worker first lets the process
+    /// waiting in the worker's next slot (usually the receiver) run one slice on this
+    /// thread; so do not hold a lock across a send that another process takes.
     pub fn send(&self, to: Pid, msg: impl Into<Term>) {
         let signal = Signal::Message(msg.into());
         let cached = self.last_dest.take().filter(|c| c.pid == to);
@@ -117,6 +135,13 @@ impl Ctx {
             Some(cell) => {
                 if self.node.push_to(&cell, signal) {
                     self.last_dest.set(Some(cell));
+                }
+                let n = self.local_sends.get() + 1;
+                if n < SENDS_PER_INLINE_RUN {
+                    self.local_sends.set(n);
+                } else {
+                    self.local_sends.set(0);
+                    self.node.scheduler().run_next_inline();
                 }
             }
             None => self.node.deliver(to, signal),

@@ -680,3 +680,52 @@ fn forged_and_misaddressed_signals_are_dropped_and_logged_once() {
     assert!(dropped[0].contains(name), "{dropped:?}");
     drop(c);
 }
+
+/// A small plain message reaches its process undecoded (the process decodes it on its
+/// own thread): one whose term does not decode is found there, and the connection it
+/// came on is closed (logged once), as one found bad by the I/O thread is. What came
+/// before it was delivered; the process itself goes on.
+#[test]
+fn a_small_message_that_does_not_decode_closes_its_connection() {
+    let mut t = Target::start("fbm");
+    let name = "badterm@localhost";
+    let mut c = authenticated(&t, name);
+    let me = Pid::from_parts(Atom::new(name), 4242, 1);
+    let good = wire::encode(&Wire::Signal {
+        to: t.echo,
+        signal: Signal::Message((Term::Pid(me), (Term::ok(), 1)).into()),
+    })
+    .unwrap();
+    // The same head, with a term that does not decode (an unfinished variant tag).
+    let (to, term) = wire::split_message(&good).expect("a plain message");
+    assert_eq!(to, t.echo);
+    let mut bad = good[..good.len() - term.len()].to_vec();
+    bad.extend_from_slice(&[0xff, 0xff, 0xff]);
+    for msg in [good, bad] {
+        c.stream.write_all(&raw::framed(1, msg)).unwrap();
+    }
+    let reply = loop {
+        let f = c
+            .recv_frame(SOON)
+            .expect("the echo's reply to the good message");
+        match wire::decode(&f[1..]) {
+            Ok(Wire::Tick | Wire::Peers { .. }) => continue,
+            other => break other,
+        }
+    };
+    assert_eq!(
+        reply,
+        Ok(Wire::Signal {
+            to: me,
+            signal: Signal::Message((Term::ok(), 1).into())
+        })
+    );
+    assert!(c.closed_within(SOON), "the connection stays open");
+    let lines = t.check("a small message that does not decode", 8 << 10, 4);
+    let bad: Vec<_> = lines
+        .iter()
+        .filter(|l| l.contains("WARN") && l.contains("malformed"))
+        .collect();
+    assert_eq!(bad.len(), 1, "{lines:#?}");
+    assert!(bad[0].contains(name), "{bad:?}");
+}

@@ -271,3 +271,34 @@ fn a_frozen_node_is_declared_down_within_the_tick_time() {
     drop(me);
     ctl.shutdown();
 }
+
+/// Messages from another node wait undecoded in batches until their process looks at
+/// them: `message_queue_len` still counts each message, and they come out in order.
+#[test]
+fn remote_messages_waiting_in_batches_count_one_by_one() {
+    let epmd = free_port();
+    let cookie = test_cookie();
+    let a = net("c9a", epmd, &cookie);
+    let b = net("c9b", epmd, &cookie);
+    assert!(a.connect(b.name().as_str()));
+    let from = a.node().attach();
+    let mut to = b.node().attach();
+    const N: i64 = 1000;
+    for i in 0..N {
+        from.send(to.pid(), (Term::atom("n"), i));
+    }
+    let deadline = std::time::Instant::now() + SOON;
+    while to.message_queue_len() < N as usize && std::time::Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    assert_eq!(to.message_queue_len(), N as usize);
+    assert_eq!(b.node().message_queue_len(to.pid()), Some(N as usize));
+    for i in 0..N {
+        let m = to.receive_timeout(SOON).expect("a queued message");
+        assert_eq!(m, (Term::atom("n"), i).into());
+        assert_eq!(to.message_queue_len(), (N - 1 - i) as usize);
+    }
+    drop((from, to));
+    a.shutdown();
+    b.shutdown();
+}

@@ -145,8 +145,11 @@ thread_local! {
 /// Held-back bytes of a burst beyond this are written at once.
 const HOLD_LIMIT: usize = 1024 * 1024;
 
-/// The scratch buffer a thread encodes into is kept up to this capacity.
-const SCRATCH_KEEP: usize = 64 * 1024;
+/// The scratch buffer a thread encodes into is kept up to this capacity: room for a
+/// whole frame (larger messages go out in fragments), so a stream of 64 KiB messages
+/// does not grow a fresh buffer for each (at 64 KiB it did, and each growth copied
+/// and page-faulted).
+const SCRATCH_KEEP: usize = 2 * super::wire::FRAGMENT;
 
 thread_local! {
     /// Where this thread encodes outgoing messages (see [`Conn::send_checked`]).

@@ -6,12 +6,24 @@
 //! and hands them over together ([`Node::deliver_batch`]): one lock, at most one
 //! wake-up or scheduling per batch.
 //!
+//! A plain message in a whole frame is not even decoded here: its destination is read
+//! from the frame's head (`wire::split_message`) and its term's bytes join an
+//! [`EncodedMessages`] run that the receiving process decodes on its own thread. A
+//! term that does not decode there closes the connection it came on (through
+//! [`BadMessage`]), as one found bad here does.
+//!
 //! Order is kept: a batch only ever holds consecutive messages to one destination,
 //! and it is handed over before anything else is acted on (another destination, a
 //! control signal, a closed connection), at the end of each read, and every
 //! [`MAX_BATCH`] messages, so a receiver starts on a long burst early.
 
-use crate::rt::{Node, Signal};
+use std::sync::{Arc, Weak};
+
+use crossbeam_channel::Sender;
+
+use super::conn::Conn;
+use super::net::Command;
+use crate::rt::{EncodedMessages, MessageSource, Node, Signal};
 use crate::term::Pid;
 
 /// The most messages held before they are handed over.
@@ -22,30 +34,102 @@ pub(crate) const MAX_BATCH: usize = 256;
 pub(crate) struct DeliveryBatch {
     to: Option<Pid>,
     signals: Vec<Signal>,
+    /// Still-encoded messages after `signals`, in order.
+    encoded: Option<EncodedMessages>,
+    /// A run that held one message, decoded here; its buffers serve the next run.
+    spare: Option<EncodedMessages>,
 }
 
 impl DeliveryBatch {
     /// Adds a plain message for `to`, handing over what was gathered for another
     /// process first.
     pub(crate) fn push(&mut self, node: &Node, to: Pid, message: Signal) {
-        if self.to != Some(to) {
-            self.flush(node);
-            self.to = Some(to);
-        }
+        self.start(node, to);
+        self.end_run();
         self.signals.push(message);
         if self.signals.len() >= MAX_BATCH {
             self.flush(node);
         }
     }
 
+    /// Adds a plain message for `to` as its term's bytes (decoded by the receiver),
+    /// from `source`.
+    pub(crate) fn push_encoded(
+        &mut self,
+        node: &Node,
+        to: Pid,
+        term: &[u8],
+        source: &Arc<dyn MessageSource>,
+    ) {
+        self.start(node, to);
+        if self.encoded.as_ref().is_some_and(|e| !e.is_from(source)) {
+            self.end_run();
+        }
+        if self.encoded.is_none() {
+            let spare = self.spare.take().filter(|s| s.is_from(source));
+            self.encoded = Some(spare.unwrap_or_else(|| EncodedMessages::new(source.clone())));
+        }
+        let Some(run) = &mut self.encoded else {
+            return;
+        };
+        run.push(term);
+        if self.signals.len() + run.len() >= MAX_BATCH {
+            self.flush(node);
+        }
+    }
+
     /// Hands over everything gathered.
     pub(crate) fn flush(&mut self, node: &Node) {
+        self.end_run();
         if let Some(to) = self.to
             && !self.signals.is_empty()
         {
             node.deliver_batch(to, &mut self.signals);
         }
         self.signals.clear();
+    }
+
+    fn start(&mut self, node: &Node, to: Pid) {
+        if self.to != Some(to) {
+            self.flush(node);
+            self.to = Some(to);
+        }
+    }
+
+    /// Closes the run of encoded messages: it takes its place among the signals. A
+    /// lone message is decoded here instead: handed over encoded, it would cost the
+    /// receiver more (allocations, a wake-up's worth of latency) than its decoding
+    /// costs this thread; it is runs of messages that are worth passing on.
+    fn end_run(&mut self) {
+        let Some(mut run) = self.encoded.take() else {
+            return;
+        };
+        if run.len() == 1 {
+            let signals = &mut self.signals;
+            // One message: a failure is reported at once (nothing came before it).
+            let _ = run.decode_each(|m| signals.push(Signal::Message(m)));
+            run.clear();
+            self.spare = Some(run);
+        } else {
+            self.signals.push(Signal::Encoded(Box::new(run)));
+        }
+    }
+}
+
+/// A connection's [`MessageSource`]: a message that its receiver cannot decode has the
+/// I/O loop close the connection (logged there like any bad message).
+pub(crate) struct BadMessage {
+    pub(crate) conn: Weak<Conn>,
+    pub(crate) commands: Sender<Command>,
+    pub(crate) waker: Arc<mio::Waker>,
+}
+
+impl MessageSource for BadMessage {
+    fn malformed(&self, why: String) {
+        if let Some(conn) = self.conn.upgrade() {
+            let _ = self.commands.send(Command::BadMessage { conn, why });
+            let _ = self.waker.wake();
+        }
     }
 }
 

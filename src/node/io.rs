@@ -5,7 +5,10 @@
 //! mailboxes), writes what senders could not (on writability), and keeps time: ticks on
 //! quiet connections, `net_tick_timeout` for silent peers, and connection attempts that
 //! take too long. Plain messages read for one process are handed to its mailbox in
-//! batches ([`delivery`](super::delivery)). Nothing here blocks: look-ups that may
+//! batches ([`delivery`](super::delivery)); a run of small ones goes undecoded, for the
+//! process to decode on its own thread, and a large message is decoded from a buffer
+//! of its own that its binaries share and that comes back for reuse
+//! ([`Reassembly`]). Nothing here blocks: look-ups that may
 //! block (the port mapper) run on the resolver thread. After traffic the loop polls without sleeping for 200 us, so a
 //! prompt reply finds it awake; an idle node sleeps in `poll`. A socket is read for at
 //! most [`READ_BUDGET`] chunks per turn of the loop, then read on in the next turn: a
@@ -13,8 +16,8 @@
 //! flooding peer, hearing nothing back, would declare it down after the tick time.
 //!
 //! Trouble from a peer (bad frames, failed or timed-out handshakes, too many handshakes,
-//! forged signals) closes only that connection and is logged once per kind per peer per
-//! minute ([`log_limit`](super::log_limit)). A refusal as `Simultaneous` gives the
+//! forged signals, a message that its receiver finds does not decode) closes only that
+//! connection and is logged once per kind per peer per minute ([`log_limit`](super::log_limit)). A refusal as `Simultaneous` gives the
 //! peer's own connection 1 s to take over before the attempt fails. One as `Duplicate`
 //! from a peer this node was connected to before (it has not yet seen the end of the
 //! connection this side gave up) dials again every 50 ms until the connect timeout;
@@ -33,6 +36,7 @@
 use std::collections::HashMap;
 use std::io;
 use std::net::SocketAddr;
+use std::sync::atomic::Ordering::Relaxed;
 use std::sync::{Arc, Weak};
 use std::time::{Duration, Instant};
 
@@ -41,12 +45,14 @@ use mio::net::{TcpListener, TcpStream};
 use mio::{Events, Interest, Poll, Token};
 
 use super::conn::{Conn, ON_IO_THREAD, Phase};
+use super::delivery::BadMessage;
 use super::frame::{FrameDecoder, write_frame};
 use super::handshake::{
     Acceptor, HandshakeError, HandshakeMsg, Identity, Initiator, PeerInfo, RefuseReason, Step,
 };
 use super::net::{Command, NetInner};
-use super::wire::{Reassembly, Wire};
+use super::wire::{KIND_WHOLE, Reassembly, Wire, split_message};
+use crate::rt::MessageSource;
 use crate::term::Atom;
 
 mod dispatch;
@@ -71,6 +77,8 @@ struct IoConn {
     hs_out: Vec<u8>,
     /// The shared connection: the one being dialled, or the one installed when up.
     conn: Option<Arc<Conn>>,
+    /// Told when a message of this connection turns out malformed in its receiver.
+    source: Option<Arc<dyn MessageSource>>,
     deadline: Option<Instant>,
     last_recv: Instant,
     peer: Option<Atom>,
@@ -101,6 +109,9 @@ const IO_SPIN: Duration = Duration::from_micros(200);
 /// one socket per turn of the loop, before the loop turns
 /// (timers, ticks, other sockets) and comes back to it.
 const READ_BUDGET: usize = 16;
+
+/// The largest message handed to its process undecoded (see `delivery`).
+const ENCODED_MAX: usize = 1024;
 
 pub(crate) struct IoLoop {
     net: Weak<NetInner>,
@@ -290,6 +301,18 @@ impl IoLoop {
             match cmd {
                 Command::Stop => return true,
                 Command::Dial { conn, addr } => self.dial(net, conn, addr),
+                Command::BadMessage { conn, why } => {
+                    let token = self
+                        .conns
+                        .iter()
+                        .find(|(_, c)| c.conn.as_ref().is_some_and(|c| Arc::ptr_eq(c, &conn)))
+                        .map(|(t, _)| *t);
+                    if let Some(t) = token {
+                        let why = format!("malformed message: {why}");
+                        self.warn_peer(t, "bad message", |who| format!("closing {who}: {why}"));
+                        self.close(net, t, &why);
+                    }
+                }
                 Command::Disconnect(node) => {
                     let tokens: Vec<Token> = self
                         .conns
@@ -462,6 +485,19 @@ impl IoLoop {
                 conn.counters
                     .bytes_in
                     .fetch_add(frame.len() as u64, std::sync::atomic::Ordering::Relaxed);
+            }
+            // A plain message for a process here goes to it undecoded (see `delivery`).
+            // A large one is decoded here: copied into a batch, it would be copied twice.
+            if let (Some(source), [KIND_WHOLE, body @ ..]) = (&io.source, frame)
+                && body.len() <= ENCODED_MAX
+                && let Some((to, term)) = split_message(body)
+                && to.node() == net.name
+            {
+                if let Some(conn) = &io.conn {
+                    conn.counters.msgs_in.fetch_add(1, Relaxed);
+                }
+                self.batch.push_encoded(&net.node, to, term, source);
+                continue;
             }
             // Decoded from the decoder's buffer, where the frame still lies.
             match io.reassembly.on_frame(frame) {
@@ -729,6 +765,11 @@ impl IoLoop {
             net.notify_watchers(name, true, hidden, "");
         }
         conn.changed.notify_all();
+        io.source = Some(Arc::new(BadMessage {
+            conn: Arc::downgrade(&conn),
+            commands: net.commands.clone(),
+            waker: net.waker.clone(),
+        }));
         io.conn = Some(conn.clone());
         io.peer = Some(name);
         io.hs = Hs::Done;
@@ -773,10 +814,14 @@ impl IoLoop {
         let tick = net.config.tick_time;
         let mut expired = Vec::new();
         let mut tick_due = Vec::new();
-        for (t, io) in &self.conns {
+        for (t, io) in &mut self.conns {
             if io.deadline.is_some_and(|d| now >= d) {
                 expired.push((*t, "handshake timed out"));
             } else if matches!(io.hs, Hs::Done) {
+                if now.duration_since(io.last_recv) > tick / 4 {
+                    // Quiet for a while: buffers kept for large messages can go.
+                    io.reassembly.trim();
+                }
                 if now.duration_since(io.last_recv) > tick {
                     expired.push((*t, "net_tick_timeout"));
                 } else if let Some(conn) = &io.conn {
@@ -854,6 +899,7 @@ fn new_io(net: &NetInner, stream: Arc<TcpStream>, hs: Hs, conn: Option<Arc<Conn>
         hs,
         hs_out: Vec::new(),
         conn,
+        source: None,
         deadline: Some(Instant::now() + net.config.handshake_timeout),
         last_recv: Instant::now(),
         peer: None,

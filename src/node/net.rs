@@ -129,6 +129,13 @@ pub(crate) enum Command {
     Dial { conn: Arc<Conn>, addr: SocketAddr },
     /// Close the connection to a node.
     Disconnect(Atom),
+    /// A process could not decode a message that came on `conn`: close it.
+    BadMessage {
+        /// The connection the message came on (not a newer one to the same node).
+        conn: Arc<Conn>,
+        /// What was wrong with it.
+        why: String,
+    },
     /// Stop the loop.
     Stop,
 }

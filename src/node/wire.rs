@@ -10,13 +10,21 @@
 //! messages of other senders (see [`outbound`](super::outbound)), so a 64 MiB message
 //! does not hold up small ones behind it. The receiver reassembles fragments by message
 //! id (bounded: see [`Reassembly`]) and decodes the whole.
+//!
+//! The I/O thread does not always decode a whole message at once: [`split_message`]
+//! reads only the destination of a plain message (its term comes last), so small
+//! ones can go to their process undecoded (see `node::delivery`); and a
+//! large one is decoded from a buffer whose binaries share it instead of copying
+//! ([`Reassembly::on_frame`]). The bytes on the wire are the same either way.
 
 use std::collections::HashMap;
+use std::sync::Arc;
 
 use serde::{Deserialize, Serialize};
 
 use crate::rt::Signal;
-use crate::term::{Atom, Pid, Ref, Term};
+use crate::term::codec::{SHARE_MIN, decode_sharing};
+use crate::term::{Atom, BinBytes, Pid, Ref, Term};
 
 /// Largest piece of a message sent in one frame.
 pub const FRAGMENT: usize = 128 * 1024;
@@ -130,10 +138,33 @@ pub const FRAMED_PREFIX: usize = super::frame::HEADER + 1;
 pub fn encode_framed(msg: &Wire, mut buf: Vec<u8>) -> Result<Vec<u8>, String> {
     buf.clear();
     buf.extend_from_slice(&[0, 0, 0, 0, KIND_WHOLE]);
-    let mut out = postcard::to_extend(msg, buf).map_err(|e| format!("cannot encode: {e}"))?;
+    let mut out = postcard::serialize_with_flavor(msg, Append(buf))
+        .map_err(|e| format!("cannot encode: {e}"))?;
     let len = (out.len() - super::frame::HEADER) as u32;
     out[..super::frame::HEADER].copy_from_slice(&len.to_be_bytes());
     Ok(out)
+}
+
+/// Postcard output appended to a `Vec` a slice at a time (`postcard::to_extend` goes
+/// byte by byte: a 64 KiB binary cost more than its copy).
+struct Append(Vec<u8>);
+
+impl postcard::ser_flavors::Flavor for Append {
+    type Output = Vec<u8>;
+
+    fn try_push(&mut self, byte: u8) -> postcard::Result<()> {
+        self.0.push(byte);
+        Ok(())
+    }
+
+    fn try_extend(&mut self, data: &[u8]) -> postcard::Result<()> {
+        self.0.extend_from_slice(data);
+        Ok(())
+    }
+
+    fn finalize(self) -> postcard::Result<Vec<u8>> {
+        Ok(self.0)
+    }
 }
 
 /// Decodes a whole message.
@@ -149,6 +180,23 @@ pub fn decode(bytes: &[u8]) -> Result<Wire, WireError> {
     Ok(msg)
 }
 
+/// The destination and the term's bytes of a whole message that is a plain message to
+/// a process (`Wire::Signal` with `Signal::Message`), without decoding the term: the
+/// term comes last, so it is the rest of the message (`term::codec::decode_embedded`
+/// reads it). `None` for any other message, or one whose head does not parse.
+pub fn split_message(body: &[u8]) -> Option<(Pid, &[u8])> {
+    // Postcard writes an enum's variant as a varint, as it writes a u32.
+    const WIRE_SIGNAL: u32 = 1;
+    const SIGNAL_MESSAGE: u32 = 0;
+    let (variant, rest) = postcard::take_from_bytes::<u32>(body).ok()?;
+    if variant != WIRE_SIGNAL {
+        return None;
+    }
+    let (to, rest) = postcard::take_from_bytes::<Pid>(rest).ok()?;
+    let (variant, term) = postcard::take_from_bytes::<u32>(rest).ok()?;
+    (variant == SIGNAL_MESSAGE).then_some((to, term))
+}
+
 fn read_u64(bytes: &[u8], at: usize) -> Result<u64, WireError> {
     bytes
         .get(at..at + 8)
@@ -156,21 +204,35 @@ fn read_u64(bytes: &[u8], at: usize) -> Result<u64, WireError> {
         .ok_or_else(|| WireError::Malformed("fragment header truncated".into()))
 }
 
+/// Buffers of large whole messages that come back to a connection for reuse, at most
+/// (64 KiB to 128 KiB each; let go when the connection is quiet).
+const RETURNED_MAX: usize = 64;
+
 /// Reassembles fragmented messages of one connection.
 #[derive(Debug)]
 pub struct Reassembly {
     partial: HashMap<u64, (usize, Vec<u8>)>,
     max_message: usize,
     max_partial: usize,
+    /// Large whole messages are copied into a buffer of their own to be decoded:
+    /// their binaries share it (no second copy), and it comes back here when the
+    /// last of them is dropped, so a stream of 64 KiB messages allocates nothing per
+    /// message. (Allocated here and freed by the receiving process's thread, 64 KiB
+    /// blocks made glibc trim and page-fault this thread's heap over and over.)
+    home: crossbeam_channel::Sender<Vec<u8>>,
+    returned: crossbeam_channel::Receiver<Vec<u8>>,
 }
 
 impl Reassembly {
     /// Accepts messages up to `max_message` bytes, at most `max_partial` at once.
     pub fn new(max_message: usize, max_partial: usize) -> Reassembly {
+        let (home, returned) = crossbeam_channel::bounded(RETURNED_MAX);
         Reassembly {
             partial: HashMap::new(),
             max_message,
             max_partial,
+            home,
+            returned,
         }
     }
 
@@ -180,6 +242,10 @@ impl Reassembly {
             return Err(WireError::Malformed("empty frame".into()));
         };
         match kind {
+            KIND_WHOLE if body.len() >= SHARE_MIN => {
+                let buf = self.pooled(body);
+                decode_sharing(&buf, decode).map(Some)
+            }
             KIND_WHOLE => decode(body).map(Some),
             KIND_FIRST => {
                 let id = read_u64(body, 0)?;
@@ -228,7 +294,21 @@ impl Reassembly {
             return Ok(None);
         }
         let (_, buf) = self.partial.remove(&id).unwrap_or_default();
-        decode(&buf).map(Some)
+        decode_sharing(&Arc::new(BinBytes::new(buf, None)), decode).map(Some)
+    }
+
+    /// `bytes` in a buffer that comes back here when the last binary using it is
+    /// dropped (one that came back, or a new one).
+    fn pooled(&mut self, bytes: &[u8]) -> Arc<BinBytes> {
+        let mut buf = self.returned.try_recv().unwrap_or_default();
+        buf.clear();
+        buf.extend_from_slice(bytes);
+        Arc::new(BinBytes::new(buf, Some(self.home.clone())))
+    }
+
+    /// Lets the buffers that came back go (the connection has been quiet).
+    pub fn trim(&mut self) {
+        while self.returned.try_recv().is_ok() {}
     }
 }
 
@@ -268,6 +348,88 @@ mod tests {
         }
         // The small message (another sender) overtakes the fragmented one.
         assert_eq!(got, vec![small, big]);
+    }
+
+    #[test]
+    fn a_plain_message_splits_into_destination_and_term() {
+        let term = Term::tuple(vec![Term::atom("msg"), Term::Int(-7), Term::Pid(pid(9))]);
+        let msg = Wire::Signal {
+            to: pid(3),
+            signal: Signal::Message(term.clone()),
+        };
+        let bytes = encode(&msg).unwrap();
+        let (to, rest) = split_message(&bytes).expect("a plain message");
+        assert_eq!(to, pid(3));
+        assert_eq!(crate::term::codec::decode_embedded(rest), Ok(term));
+        // Anything else is decoded whole.
+        let others = [
+            Wire::Tick,
+            Wire::Signal {
+                to: pid(3),
+                signal: Signal::Link { from: pid(4) },
+            },
+            Wire::RegSend {
+                from: pid(4),
+                name: Atom::new("x"),
+                msg: Term::Int(1),
+            },
+            Wire::Peers { nodes: vec![] },
+        ];
+        for other in others {
+            assert_eq!(split_message(&encode(&other).unwrap()), None, "{other:?}");
+        }
+        assert_eq!(split_message(&[]), None);
+        assert_eq!(split_message(&[1, 0xff]), None);
+    }
+
+    #[test]
+    fn large_binaries_share_a_pooled_buffer_used_again_once_free() {
+        let bin = |fill: u8| Term::binary(&vec![fill; 64 * 1024]);
+        let frame = |fill: u8| {
+            let msg = Wire::Signal {
+                to: pid(1),
+                signal: Signal::Message(Term::tuple(vec![Term::atom("msg"), bin(fill)])),
+            };
+            let mut f = vec![KIND_WHOLE];
+            f.extend(encode(&msg).unwrap());
+            f
+        };
+        let payload = |w: Wire| match w {
+            Wire::Signal {
+                signal: Signal::Message(Term::Tuple(t)),
+                ..
+            } => match &t[1] {
+                Term::Binary(b) => b.clone(),
+                other => panic!("{other:?}"),
+            },
+            other => panic!("{other:?}"),
+        };
+        let mut re = Reassembly::new(1 << 20, 4);
+        let first = payload(re.on_frame(&frame(1)).unwrap().unwrap());
+        assert_eq!(first.as_slice(), &vec![1u8; 64 * 1024][..]);
+        let at = first.as_slice().as_ptr();
+        // Still held: the next message gets another buffer, and both stay right.
+        let second = payload(re.on_frame(&frame(2)).unwrap().unwrap());
+        assert_ne!(second.as_slice().as_ptr(), at);
+        assert_eq!(first.as_slice(), &vec![1u8; 64 * 1024][..]);
+        assert_eq!(second.as_slice(), &vec![2u8; 64 * 1024][..]);
+        // Let go: its buffer is used again, without a copy being made of it elsewhere.
+        drop(first);
+        let third = payload(re.on_frame(&frame(3)).unwrap().unwrap());
+        assert_eq!(third.as_slice().as_ptr(), at);
+        assert_eq!(third.as_slice(), &vec![3u8; 64 * 1024][..]);
+        assert_eq!(second.as_slice(), &vec![2u8; 64 * 1024][..]);
+        // A small binary is a copy of its own (it would pin the whole frame).
+        let small = Wire::Signal {
+            to: pid(1),
+            signal: Signal::Message(Term::tuple(vec![
+                Term::binary(&[5u8; 100]),
+                Term::binary(&vec![6u8; 4000]),
+            ])),
+        };
+        let mut f = vec![KIND_WHOLE];
+        f.extend(encode(&small).unwrap());
+        assert_eq!(re.on_frame(&f).unwrap(), Some(small));
     }
 
     #[test]

@@ -65,6 +65,8 @@ pub struct Ctx {
     /// Signals taken from the shared queue in one batch, not yet acted on (so the
     /// process locks its mailbox once per batch, not once per signal).
     inbox: VecDeque<Signal>,
+    /// Messages in `inbox` beyond one per entry (see `MailboxState::batched_extra`).
+    inbox_extra: usize,
     pub(crate) trap_exit: bool,
     pub(crate) parent: Option<Pid>,
     /// Set once the process has exited (attached threads outlive their process).
@@ -90,6 +92,7 @@ impl Ctx {
             watchers: Few::default(),
             saved: VecDeque::new(),
             inbox: VecDeque::new(),
+            inbox_extra: 0,
             trap_exit: false,
             parent,
             exited: None,
@@ -292,7 +295,7 @@ impl Ctx {
 
     /// The number of messages waiting (saved ones plus queued signals).
     pub fn message_queue_len(&self) -> usize {
-        self.saved.len() + self.inbox.len() + self.cell.queue_len()
+        self.saved.len() + self.inbox.len() + self.inbox_extra + self.cell.queue_len()
     }
 
     /// Ends this process with `reason` (Erlang's `exit/1`). Never returns.
@@ -478,25 +481,45 @@ impl Ctx {
     /// the next batch. With `end_slice`, finding both empty also clears `scheduled` in
     /// the same critical section (see the mailbox lock notes in `process`).
     fn pop_signal(&mut self, end_slice: bool) -> Option<Signal> {
-        if let Some(s) = self.inbox.pop_front() {
-            return Some(s);
-        }
-        let mut st = self.cell.mailbox.lock();
-        if st.queue.is_empty() {
-            if end_slice && self.saved.is_empty() {
-                st.scheduled = false;
+        loop {
+            let signal = match self.inbox.pop_front() {
+                Some(s) => s,
+                None => {
+                    let mut st = self.cell.mailbox.lock();
+                    if st.queue.is_empty() {
+                        if end_slice && self.saved.is_empty() {
+                            st.scheduled = false;
+                        }
+                        return None;
+                    }
+                    std::mem::swap(&mut st.queue, &mut self.inbox);
+                    self.inbox_extra += std::mem::take(&mut st.batched_extra);
+                    drop(st);
+                    self.inbox.pop_front()?
+                }
+            };
+            let Signal::Encoded(batch) = signal else {
+                return Some(signal);
+            };
+            // Messages from another node, decoded here, on the receiver's thread: they
+            // go in front of the rest, in order.
+            self.inbox_extra -= batch.len().saturating_sub(1);
+            let mut decoded = Vec::with_capacity(batch.len());
+            if let Some(bad) = batch.decode_each(|m| decoded.push(Signal::Message(m))) {
+                self.inbox.push_front(Signal::Encoded(Box::new(bad)));
             }
-            return None;
+            for s in decoded.into_iter().rev() {
+                self.inbox.push_front(s);
+            }
         }
-        std::mem::swap(&mut st.queue, &mut self.inbox);
-        drop(st);
-        self.inbox.pop_front()
     }
 
     /// Acts on one signal: `Ok(Some(msg))` for a message to deliver, `Ok(None)` when it
     /// was a control signal, `Err(reason)` when the process must exit.
     fn handle_signal(&mut self, signal: Signal) -> Result<Option<Term>, Term> {
         match signal {
+            // Expanded by `pop_signal` before anything acts on it.
+            Signal::Encoded(_) => Ok(None),
             Signal::Message(m) => {
                 if !self.abandoned.is_empty()
                     && let Some([Term::Ref(tag), _]) = m.as_tuple()
@@ -588,7 +611,7 @@ impl Ctx {
             (Term::atom("trap_exit"), Term::from(self.trap_exit)),
             (
                 Term::atom("saved_messages"),
-                Term::from(self.saved.len() + self.inbox.len()),
+                Term::from(self.saved.len() + self.inbox.len() + self.inbox_extra),
             ),
         ])
     }
@@ -626,6 +649,7 @@ impl Ctx {
         let me = self.pid();
         let (unhandled, name) = self.cell.close();
         let batch = std::mem::take(&mut self.inbox);
+        self.inbox_extra = 0;
         for signal in batch.into_iter().chain(unhandled) {
             match signal {
                 // A link or monitor that reached the process before it exited is

@@ -70,6 +70,9 @@ pub type IdBuild = BuildHasherDefault<IdHasher>;
 
 pub(crate) struct MailboxState {
     pub(crate) queue: VecDeque<Signal>,
+    /// Messages in the queue beyond one per entry: a `Signal::Encoded` of n messages
+    /// adds n - 1 (so the queue's length in messages is `queue.len()` plus this).
+    pub(crate) batched_extra: usize,
     pub(crate) scheduled: bool,
     pub(crate) waiting: bool,
     pub(crate) closed: bool,
@@ -96,6 +99,7 @@ impl Mailbox {
         Mailbox {
             state: Mutex::new(MailboxState {
                 queue: VecDeque::new(),
+                batched_extra: 0,
                 // A new job counts as scheduled until its spawner first enqueues it, so
                 // a signal that reaches it before then can't enqueue it a second time.
                 scheduled: is_job,
@@ -158,6 +162,7 @@ impl ProcessCell {
             return Err(signal);
         }
         let wake = !signal.is_lazy();
+        st.batched_extra += signal.extra_messages();
         st.queue.push_back(signal);
         Ok(self.pushed(&mut st, wake))
     }
@@ -170,6 +175,7 @@ impl ProcessCell {
             return Err(());
         }
         let wake = signals.iter().any(|s| !s.is_lazy());
+        st.batched_extra += signals.iter().map(Signal::extra_messages).sum::<usize>();
         st.queue.extend(signals.drain(..));
         Ok(self.pushed(&mut st, wake))
     }
@@ -195,12 +201,14 @@ impl ProcessCell {
     pub(crate) fn close(&self) -> (VecDeque<Signal>, Option<Atom>) {
         let mut st = self.mailbox.lock();
         st.closed = true;
+        st.batched_extra = 0;
         (std::mem::take(&mut st.queue), st.name.take())
     }
 
     /// Number of signals waiting (for introspection).
     pub(crate) fn queue_len(&self) -> usize {
-        self.mailbox.lock().queue.len()
+        let st = self.mailbox.lock();
+        st.queue.len() + st.batched_extra
     }
 }
 

@@ -8,6 +8,9 @@
 //! The enum is public because the distribution layer carries the same signals between
 //! nodes (see [`Router`](super::Router)).
 
+use std::sync::Arc;
+
+use crate::term::codec::decode_embedded;
 use crate::term::{Atom, Pid, Ref, Term};
 
 /// A signal from one process to another.
@@ -66,6 +69,113 @@ pub enum Signal {
         /// Tags the answer.
         reference: Ref,
     },
+    /// Plain messages from another node still in their wire form, in order: the
+    /// receiving process decodes them on its own thread when it comes to them (see
+    /// [`EncodedMessages`]). Made only by the distribution layer for a local process;
+    /// never sent to another node.
+    #[serde(skip)]
+    Encoded(Box<EncodedMessages>),
+}
+
+/// Where [`EncodedMessages`] came from: told when one of them does not decode (a
+/// connection closes itself, as the BEAM closes a connection that brought a bad
+/// message).
+pub trait MessageSource: Send + Sync {
+    /// The message does not decode, for the reason given; the ones after it in the
+    /// same batch are dropped.
+    fn malformed(&self, why: String);
+}
+
+/// Consecutive plain messages for one process, as the bytes their terms arrived in.
+///
+/// A connection's I/O thread finds a message's destination without decoding the
+/// term, and the receiving process decodes it on its own thread: the I/O thread stays
+/// free to read, and the term is allocated on the thread that also frees it (with
+/// glibc's allocator, a block freed by another thread than the one that allocated it
+/// takes the slow path). The BEAM decodes distributed messages in the receiving
+/// process too.
+#[derive(Clone)]
+pub struct EncodedMessages {
+    bytes: Vec<u8>,
+    ends: Vec<u32>,
+    source: Arc<dyn MessageSource>,
+}
+
+impl EncodedMessages {
+    /// An empty batch of messages from `source`.
+    pub fn new(source: Arc<dyn MessageSource>) -> EncodedMessages {
+        EncodedMessages {
+            bytes: Vec::new(),
+            ends: Vec::new(),
+            source,
+        }
+    }
+
+    /// Adds a message: its term as [`decode_embedded`] reads it.
+    pub fn push(&mut self, term: &[u8]) {
+        self.bytes.extend_from_slice(term);
+        // A batch is one read's worth of frames: far below 4 GiB.
+        self.ends.push(self.bytes.len() as u32);
+    }
+
+    /// Drops the messages, keeping the memory for more.
+    pub fn clear(&mut self) {
+        self.bytes.clear();
+        self.ends.clear();
+    }
+
+    /// Messages held.
+    pub fn len(&self) -> usize {
+        self.ends.len()
+    }
+
+    /// Whether it holds none.
+    pub fn is_empty(&self) -> bool {
+        self.ends.is_empty()
+    }
+
+    /// Whether the messages came from `source`.
+    pub fn is_from(&self, source: &Arc<dyn MessageSource>) -> bool {
+        Arc::ptr_eq(&self.source, source)
+    }
+
+    /// Decodes the messages in order, handing each to `each`, up to the first that does
+    /// not decode: that one comes back as a batch of its own, for the receiver to
+    /// report when it comes to it (after acting on the ones before it, which may
+    /// answer over the same connection); the ones after it are dropped. A batch whose
+    /// first message does not decode tells its source at once.
+    pub(crate) fn decode_each(&self, mut each: impl FnMut(Term)) -> Option<EncodedMessages> {
+        let mut start = 0;
+        for (i, &end) in self.ends.iter().enumerate() {
+            let bytes = &self.bytes[start..end as usize];
+            match decode_embedded(bytes) {
+                Ok(term) => each(term),
+                Err(why) if i == 0 => {
+                    self.source.malformed(why);
+                    return None;
+                }
+                Err(_) => {
+                    let mut bad = EncodedMessages::new(self.source.clone());
+                    bad.push(bytes);
+                    return Some(bad);
+                }
+            }
+            start = end as usize;
+        }
+        None
+    }
+}
+
+impl std::fmt::Debug for EncodedMessages {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "EncodedMessages({} messages)", self.ends.len())
+    }
+}
+
+impl PartialEq for EncodedMessages {
+    fn eq(&self, other: &Self) -> bool {
+        self.bytes == other.bytes && self.ends == other.ends
+    }
 }
 
 impl Signal {
@@ -73,7 +183,7 @@ impl Signal {
     /// doesn't say).
     pub fn sender(&self) -> Option<Pid> {
         match self {
-            Signal::Message(_) => None,
+            Signal::Message(_) | Signal::Encoded(_) => None,
             Signal::Exit { from, .. }
             | Signal::Link { from }
             | Signal::Unlink { from }
@@ -81,6 +191,14 @@ impl Signal {
             | Signal::Demonitor { from, .. }
             | Signal::Down { from, .. }
             | Signal::Info { from, .. } => Some(*from),
+        }
+    }
+
+    /// Messages this signal holds beyond one (a [`Signal::Encoded`] batch holds many).
+    pub(crate) fn extra_messages(&self) -> usize {
+        match self {
+            Signal::Encoded(m) => m.len().saturating_sub(1),
+            _ => 0,
         }
     }
 

@@ -48,13 +48,14 @@ mod ser;
 
 use std::cell::Cell;
 use std::fmt;
+use std::sync::Arc;
 
 use serde::de::DeserializeSeed;
 use serde::{Deserialize, Serialize};
 
-use super::Term;
 use super::atom::Atom;
 use super::pid::{Pid, Ref};
+use super::{BinBytes, Binary, Term};
 use ser::Enc;
 
 /// The version byte that starts every frame.
@@ -300,6 +301,52 @@ pub fn encode_into(term: &Term, out: &mut Vec<u8>, limits: &Limits) -> Result<()
     };
     out.truncate(start);
     Err(err)
+}
+
+/// Binaries at least this long decoded by [`decode_sharing`] share its input.
+pub const SHARE_MIN: usize = 1024;
+
+thread_local! {
+    /// The input [`decode_sharing`] is decoding, if any.
+    static SHARED_INPUT: std::cell::RefCell<Option<Arc<BinBytes>>> =
+        const { std::cell::RefCell::new(None) };
+}
+
+/// Runs `decode` on `input` so that every binary of at least [`SHARE_MIN`] bytes that
+/// it decodes is a slice of `input` instead of a copy (a distribution frame read into
+/// a buffer of its own: its 64 KiB payload is not copied again, and not allocated on
+/// the reading thread to be freed on another).
+pub fn decode_sharing<T>(input: &Arc<BinBytes>, decode: impl FnOnce(&[u8]) -> T) -> T {
+    let previous = SHARED_INPUT.with(|s| s.replace(Some(input.clone())));
+    let out = decode(input);
+    SHARED_INPUT.with(|s| *s.borrow_mut() = previous);
+    out
+}
+
+/// `bytes` as a slice of the input of the [`decode_sharing`] running on this thread,
+/// if they lie in it and are long enough to be worth it.
+pub(crate) fn shared_binary(bytes: &[u8]) -> Option<Binary> {
+    if bytes.len() < SHARE_MIN {
+        return None;
+    }
+    SHARED_INPUT.with(|s| {
+        let input = s.borrow();
+        let input = input.as_ref()?;
+        // Where `bytes` starts in `input`, by address (no unsafe: only compared).
+        let start = (bytes.as_ptr() as usize).checked_sub(input.as_ptr() as usize)?;
+        Binary::shared(input, start..start + bytes.len())
+            .filter(|b| b.as_slice().as_ptr() == bytes.as_ptr())
+    })
+}
+
+/// Decodes a term as it lies inside a node-to-node message (postcard, no version
+/// byte, at most [`DEFAULT_MAX_DEPTH`] deep), with nothing after it.
+pub fn decode_embedded(bytes: &[u8]) -> Result<Term, String> {
+    match postcard::take_from_bytes::<Term>(bytes) {
+        Ok((term, [])) => Ok(term),
+        Ok((_, rest)) => Err(format!("{} trailing bytes", rest.len())),
+        Err(e) => Err(e.to_string()),
+    }
 }
 
 /// Decodes one frame made by [`encode`]: checks its size, version byte, nesting depth,

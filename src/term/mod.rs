@@ -41,9 +41,40 @@ pub use serde_term::{TermConvError, from_term, to_term};
 /// (4 GiB; a distribution frame is far smaller).
 #[derive(Clone)]
 pub struct Binary {
-    data: Arc<Vec<u8>>,
+    data: Arc<BinBytes>,
     start: u32,
     end: u32,
+}
+
+/// The bytes binaries share, and where they go when the last binary using them is
+/// dropped: a connection's I/O thread reads large messages into buffers that come
+/// back to it this way (see `node::wire::Reassembly`), so a stream of large messages
+/// allocates and frees nothing per message.
+pub struct BinBytes {
+    bytes: Vec<u8>,
+    home: Option<crossbeam_channel::Sender<Vec<u8>>>,
+}
+
+impl BinBytes {
+    /// `bytes`, handed to `home` (if it has room) instead of freed when dropped.
+    pub fn new(bytes: Vec<u8>, home: Option<crossbeam_channel::Sender<Vec<u8>>>) -> BinBytes {
+        BinBytes { bytes, home }
+    }
+}
+
+impl std::ops::Deref for BinBytes {
+    type Target = [u8];
+    fn deref(&self) -> &[u8] {
+        &self.bytes
+    }
+}
+
+impl Drop for BinBytes {
+    fn drop(&mut self) {
+        if let Some(home) = &self.home {
+            let _ = home.try_send(std::mem::take(&mut self.bytes));
+        }
+    }
 }
 
 impl Binary {
@@ -56,6 +87,18 @@ impl Binary {
     /// If `bytes` is longer than [`Binary::MAX_LEN`].
     pub fn from_slice(bytes: &[u8]) -> Binary {
         Binary::from(bytes.to_vec())
+    }
+
+    /// A binary of `range` of `data`, sharing it (no copy); `None` if out of bounds.
+    pub(crate) fn shared(data: &Arc<BinBytes>, range: std::ops::Range<usize>) -> Option<Binary> {
+        if range.start > range.end || range.end > data.len() {
+            return None;
+        }
+        Some(Binary {
+            data: data.clone(),
+            start: u32::try_from(range.start).ok()?,
+            end: u32::try_from(range.end).ok()?,
+        })
     }
 
     /// The bytes.
@@ -115,7 +158,7 @@ impl From<Vec<u8>> for Binary {
             )
         });
         Binary {
-            data: Arc::new(v),
+            data: Arc::new(BinBytes::new(v, None)),
             start: 0,
             end,
         }

@@ -299,7 +299,7 @@ impl<'de> Visitor<'de> for BytesSeed {
     }
 
     fn visit_bytes<E: de::Error>(self, v: &[u8]) -> Result<Binary, E> {
-        Ok(Binary::from_slice(v))
+        Ok(super::shared_binary(v).unwrap_or_else(|| Binary::from_slice(v)))
     }
 
     fn visit_byte_buf<E: de::Error>(self, v: Vec<u8>) -> Result<Binary, E> {

@@ -67,6 +67,8 @@ pub struct Ctx {
     inbox: VecDeque<Signal>,
     /// Messages in `inbox` beyond one per entry (see `MailboxState::batched_extra`).
     inbox_extra: usize,
+    /// Whether `inbox` may hold runs of encoded messages (see `pop_decoding`).
+    inbox_encoded: bool,
     pub(crate) trap_exit: bool,
     pub(crate) parent: Option<Pid>,
     /// Set once the process has exited (attached threads outlive their process).
@@ -93,6 +95,7 @@ impl Ctx {
             saved: VecDeque::new(),
             inbox: VecDeque::new(),
             inbox_extra: 0,
+            inbox_encoded: false,
             trap_exit: false,
             parent,
             exited: None,
@@ -481,29 +484,49 @@ impl Ctx {
     /// the next batch. With `end_slice`, finding both empty also clears `scheduled` in
     /// the same critical section (see the mailbox lock notes in `process`).
     fn pop_signal(&mut self, end_slice: bool) -> Option<Signal> {
+        if self.inbox_encoded {
+            return self.pop_decoding(end_slice);
+        }
+        if let Some(s) = self.inbox.pop_front() {
+            return Some(s);
+        }
+        let mut st = self.cell.mailbox.lock();
+        if st.queue.is_empty() {
+            if end_slice && self.saved.is_empty() {
+                st.scheduled = false;
+            }
+            return None;
+        }
+        std::mem::swap(&mut st.queue, &mut self.inbox);
+        self.inbox_extra = std::mem::take(&mut st.batched_extra);
+        drop(st);
+        if self.inbox_extra > 0 {
+            self.inbox_encoded = true;
+            return self.pop_decoding(end_slice);
+        }
+        self.inbox.pop_front()
+    }
+
+    /// `pop_signal` while the inbox holds runs of messages from another node
+    /// (`Signal::Encoded`): each is decoded here, on the receiver's thread, when the
+    /// process comes to it, in its place. A message that does not decode stays
+    /// encoded, alone, and is reported when the process comes to it (`handle_signal`):
+    /// after what came before it.
+    #[cold]
+    #[inline(never)]
+    fn pop_decoding(&mut self, end_slice: bool) -> Option<Signal> {
         loop {
-            let signal = match self.inbox.pop_front() {
-                Some(s) => s,
-                None => {
-                    let mut st = self.cell.mailbox.lock();
-                    if st.queue.is_empty() {
-                        if end_slice && self.saved.is_empty() {
-                            st.scheduled = false;
-                        }
-                        return None;
-                    }
-                    std::mem::swap(&mut st.queue, &mut self.inbox);
-                    self.inbox_extra += std::mem::take(&mut st.batched_extra);
-                    drop(st);
-                    self.inbox.pop_front()?
-                }
+            let Some(signal) = self.inbox.pop_front() else {
+                self.inbox_encoded = false;
+                return self.pop_signal(end_slice);
             };
             let Signal::Encoded(batch) = signal else {
                 return Some(signal);
             };
-            // Messages from another node, decoded here, on the receiver's thread: they
-            // go in front of the rest, in order.
-            self.inbox_extra -= batch.len().saturating_sub(1);
+            if batch.len() < 2 {
+                return Some(Signal::Encoded(batch));
+            }
+            self.inbox_extra -= batch.len() - 1;
             let mut decoded = Vec::with_capacity(batch.len());
             if let Some(bad) = batch.decode_each(|m| decoded.push(Signal::Message(m))) {
                 self.inbox.push_front(Signal::Encoded(Box::new(bad)));
@@ -518,8 +541,13 @@ impl Ctx {
     /// was a control signal, `Err(reason)` when the process must exit.
     fn handle_signal(&mut self, signal: Signal) -> Result<Option<Term>, Term> {
         match signal {
-            // Expanded by `pop_signal` before anything acts on it.
-            Signal::Encoded(_) => Ok(None),
+            // A message that did not decode (see `pop_decoding`): its source is told.
+            // `pop_decoding` hands over only a run of one.
+            Signal::Encoded(batch) => {
+                let mut first = None;
+                let _ = batch.decode_each(|m| first = first.take().or(Some(m)));
+                Ok(first)
+            }
             Signal::Message(m) => {
                 if !self.abandoned.is_empty()
                     && let Some([Term::Ref(tag), _]) = m.as_tuple()

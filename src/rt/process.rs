@@ -71,7 +71,9 @@ pub type IdBuild = BuildHasherDefault<IdHasher>;
 pub(crate) struct MailboxState {
     pub(crate) queue: VecDeque<Signal>,
     /// Messages in the queue beyond one per entry: a `Signal::Encoded` of n messages
-    /// adds n - 1 (so the queue's length in messages is `queue.len()` plus this).
+    /// adds n - 1 (so the queue's length in messages is `queue.len()` plus this). Such
+    /// a run holds two messages or more, so this is not zero exactly when the queue
+    /// holds runs for the receiver to decode when it takes the queue.
     pub(crate) batched_extra: usize,
     pub(crate) scheduled: bool,
     pub(crate) waiting: bool,
@@ -162,7 +164,8 @@ impl ProcessCell {
             return Err(signal);
         }
         let wake = !signal.is_lazy();
-        st.batched_extra += signal.extra_messages();
+        // Runs of encoded messages come only through `push_batch` (which counts them).
+        debug_assert!(!matches!(signal, Signal::Encoded(_)));
         st.queue.push_back(signal);
         Ok(self.pushed(&mut st, wake))
     }

@@ -70,8 +70,8 @@ pub enum Signal {
         reference: Ref,
     },
     /// Plain messages from another node still in their wire form, in order: the
-    /// receiving process decodes them on its own thread when it comes to them (see
-    /// [`EncodedMessages`]). Made only by the distribution layer for a local process;
+    /// receiving process decodes them on its own thread when it takes them from its
+    /// mailbox (see [`EncodedMessages`]). Made only by the distribution layer for a local process;
     /// never sent to another node.
     #[serde(skip)]
     Encoded(Box<EncodedMessages>),

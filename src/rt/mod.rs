@@ -30,7 +30,8 @@ pub use attached::Attached;
 pub use ctx::Ctx;
 pub use node::{Config, Node, Prepared, ProcessSummary};
 pub(crate) use process::IdBuild;
-pub use signal::{EncodedMessages, MessageSource, Signal};
+pub(crate) use signal::MessageSource;
+pub use signal::{EncodedMessages, Signal};
 pub use timer::TimerRef;
 
 use crate::term::{Atom, Pid, Term};

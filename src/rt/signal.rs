@@ -71,8 +71,9 @@ pub enum Signal {
     },
     /// Plain messages from another node still in their wire form, in order: the
     /// receiving process decodes them on its own thread when it takes them from its
-    /// mailbox (see [`EncodedMessages`]). Made only by the distribution layer for a local process;
-    /// never sent to another node.
+    /// mailbox (see [`EncodedMessages`]). Made only by the distribution layer, for a
+    /// local process (nothing outside the crate can make one); never sent to another
+    /// node.
     #[serde(skip)]
     Encoded(Box<EncodedMessages>),
 }
@@ -80,7 +81,7 @@ pub enum Signal {
 /// Where [`EncodedMessages`] came from: told when one of them does not decode (a
 /// connection closes itself, as the BEAM closes a connection that brought a bad
 /// message).
-pub trait MessageSource: Send + Sync {
+pub(crate) trait MessageSource: Send + Sync {
     /// The message does not decode, for the reason given; the ones after it in the
     /// same batch are dropped.
     fn malformed(&self, why: String);
@@ -103,7 +104,7 @@ pub struct EncodedMessages {
 
 impl EncodedMessages {
     /// An empty batch of messages from `source`.
-    pub fn new(source: Arc<dyn MessageSource>) -> EncodedMessages {
+    pub(crate) fn new(source: Arc<dyn MessageSource>) -> EncodedMessages {
         EncodedMessages {
             bytes: Vec::new(),
             ends: Vec::new(),
@@ -112,14 +113,14 @@ impl EncodedMessages {
     }
 
     /// Adds a message: its term as [`decode_embedded`] reads it.
-    pub fn push(&mut self, term: &[u8]) {
+    pub(crate) fn push(&mut self, term: &[u8]) {
         self.bytes.extend_from_slice(term);
         // A batch is one read's worth of frames: far below 4 GiB.
         self.ends.push(self.bytes.len() as u32);
     }
 
     /// Drops the messages, keeping the memory for more.
-    pub fn clear(&mut self) {
+    pub(crate) fn clear(&mut self) {
         self.bytes.clear();
         self.ends.clear();
     }
@@ -135,7 +136,7 @@ impl EncodedMessages {
     }
 
     /// Whether the messages came from `source`.
-    pub fn is_from(&self, source: &Arc<dyn MessageSource>) -> bool {
+    pub(crate) fn is_from(&self, source: &Arc<dyn MessageSource>) -> bool {
         Arc::ptr_eq(&self.source, source)
     }
 

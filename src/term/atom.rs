@@ -55,7 +55,21 @@ type NameChunk = [OnceLock<&'static str>; CHUNK];
 /// handed out, so `as_str` is two atomic loads.
 fn names() -> &'static [OnceLock<Box<NameChunk>>] {
     static NAMES: OnceLock<Vec<OnceLock<Box<NameChunk>>>> = OnceLock::new();
-    NAMES.get_or_init(|| (0..MAX_ATOMS / CHUNK).map(|_| OnceLock::new()).collect())
+    NAMES.get_or_init(|| {
+        let chunks: Vec<OnceLock<Box<NameChunk>>> =
+            (0..MAX_ATOMS / CHUNK).map(|_| OnceLock::new()).collect();
+        // The predefined atoms (constants, never made by `try_new`) are readable as
+        // soon as the names are: `as_str` need not make sure the table exists.
+        let first: Box<NameChunk> = Box::new(std::array::from_fn(|i| {
+            let slot = OnceLock::new();
+            if let Some(name) = PREDEFINED.get(i) {
+                let _ = slot.set(*name);
+            }
+            slot
+        }));
+        let _ = chunks[0].set(first);
+        chunks
+    })
 }
 
 fn store_name(i: usize, name: &'static str) {
@@ -167,9 +181,9 @@ impl Atom {
 
     /// The atom's text.
     pub fn as_str(self) -> &'static str {
-        // Every Atom value was made by `try_new`, which stored its text first.
+        // Every Atom value is predefined (stored with the names) or was made by
+        // `try_new`, which stored its text first.
         let i = self.0 as usize;
-        table();
         names()[i / CHUNK]
             .get()
             .and_then(|c| c[i % CHUNK].get())

@@ -65,12 +65,13 @@ impl DeliveryBatch {
         if self.encoded.as_ref().is_some_and(|e| !e.is_from(source)) {
             self.end_run();
         }
-        if self.encoded.is_none() {
-            let spare = self.spare.take().filter(|s| s.is_from(source));
-            self.encoded = Some(spare.unwrap_or_else(|| EncodedMessages::new(source.clone())));
-        }
-        let Some(run) = &mut self.encoded else {
-            return;
+        let run = match &mut self.encoded {
+            Some(run) => run,
+            None => {
+                let spare = self.spare.take().filter(|s| s.is_from(source));
+                self.encoded
+                    .insert(spare.unwrap_or_else(|| EncodedMessages::new(source.clone())))
+            }
         };
         run.push(term);
         if self.signals.len() + run.len() >= MAX_BATCH {

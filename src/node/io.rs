@@ -17,8 +17,9 @@
 //!
 //! Trouble from a peer (bad frames, failed or timed-out handshakes, too many handshakes,
 //! forged signals, a message that its receiver finds does not decode) closes only that
-//! connection and is logged once per kind per peer per minute ([`log_limit`](super::log_limit)). A refusal as `Simultaneous` gives the
-//! peer's own connection 1 s to take over before the attempt fails. One as `Duplicate`
+//! connection and is logged once per kind per peer per minute
+//! ([`log_limit`](super::log_limit)). A refusal as `Simultaneous` gives the peer's own
+//! connection 1 s to take over before the attempt fails. One as `Duplicate`
 //! from a peer this node was connected to before (it has not yet seen the end of the
 //! connection this side gave up) dials again every 50 ms until the connect timeout;
 //! from any other name (a port mapper entry pointing at a node connected under its

@@ -300,7 +300,12 @@ impl Ctx {
 
     /// The number of messages waiting (saved ones plus queued signals).
     pub fn message_queue_len(&self) -> usize {
-        self.saved.len() + self.inbox.len() + self.inbox_extra + self.cell.queue_len()
+        self.taken_len() + self.cell.queue_len()
+    }
+
+    /// Messages already taken from the shared queue: saved ones and the inbox.
+    fn taken_len(&self) -> usize {
+        self.saved.len() + self.inbox.len() + self.inbox_extra
     }
 
     /// Ends this process with `reason` (Erlang's `exit/1`). Never returns.
@@ -543,12 +548,12 @@ impl Ctx {
     /// was a control signal, `Err(reason)` when the process must exit.
     fn handle_signal(&mut self, signal: Signal) -> Result<Option<Term>, Term> {
         match signal {
-            // A message that did not decode (see `pop_decoding`): its source is told.
-            // `pop_decoding` hands over only a run of one.
+            // A run of one, from `pop_decoding`: a message that did not decode (its
+            // source is told).
             Signal::Encoded(batch) => {
-                let mut first = None;
-                let _ = batch.decode_each(|m| first = first.take().or(Some(m)));
-                Ok(first)
+                let mut message = None;
+                let _ = batch.decode_each(|m| message = Some(m));
+                Ok(message)
             }
             Signal::Message(m) => {
                 if !self.abandoned.is_empty()
@@ -639,10 +644,7 @@ impl Ctx {
                 pids(self.watchers.values().copied().collect()),
             ),
             (Term::atom("trap_exit"), Term::from(self.trap_exit)),
-            (
-                Term::atom("saved_messages"),
-                Term::from(self.saved.len() + self.inbox.len() + self.inbox_extra),
-            ),
+            (Term::atom("saved_messages"), Term::from(self.taken_len())),
         ])
     }
 

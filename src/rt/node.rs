@@ -722,7 +722,7 @@ impl Node {
                     pid: cell.pid,
                     name: st.name,
                     status,
-                    queue_len: st.queue.len() + st.batched_extra,
+                    queue_len: st.len(),
                     thread: !cell.is_job,
                 }
             })

@@ -82,6 +82,13 @@ pub(crate) struct MailboxState {
     pub(crate) name: Option<Atom>,
 }
 
+impl MailboxState {
+    /// Messages and other signals in the queue, each message of a run counted.
+    pub(crate) fn len(&self) -> usize {
+        self.queue.len() + self.batched_extra
+    }
+}
+
 /// What a successful push asks the sender to do next.
 pub(crate) enum Pushed {
     /// Nothing: the process is already scheduled or is a thread.
@@ -208,10 +215,9 @@ impl ProcessCell {
         (std::mem::take(&mut st.queue), st.name.take())
     }
 
-    /// Number of signals waiting (for introspection).
+    /// Number of messages and other signals waiting (for introspection).
     pub(crate) fn queue_len(&self) -> usize {
-        let st = self.mailbox.lock();
-        st.queue.len() + st.batched_extra
+        self.mailbox.lock().len()
     }
 }
 

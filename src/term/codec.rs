@@ -304,7 +304,7 @@ pub fn encode_into(term: &Term, out: &mut Vec<u8>, limits: &Limits) -> Result<()
 }
 
 /// Binaries at least this long decoded by [`decode_sharing`] share its input.
-pub const SHARE_MIN: usize = 1024;
+pub(crate) const SHARE_MIN: usize = 1024;
 
 thread_local! {
     /// The input [`decode_sharing`] is decoding, if any.
@@ -316,7 +316,7 @@ thread_local! {
 /// it decodes is a slice of `input` instead of a copy (a distribution frame read into
 /// a buffer of its own: its 64 KiB payload is not copied again, and not allocated on
 /// the reading thread to be freed on another).
-pub fn decode_sharing<T>(input: &Arc<BinBytes>, decode: impl FnOnce(&[u8]) -> T) -> T {
+pub(crate) fn decode_sharing<T>(input: &Arc<BinBytes>, decode: impl FnOnce(&[u8]) -> T) -> T {
     let previous = SHARED_INPUT.with(|s| s.replace(Some(input.clone())));
     let out = decode(input);
     SHARED_INPUT.with(|s| *s.borrow_mut() = previous);
@@ -341,7 +341,7 @@ pub(crate) fn shared_binary(bytes: &[u8]) -> Option<Binary> {
 
 /// Decodes a term as it lies inside a node-to-node message (postcard, no version
 /// byte, at most [`DEFAULT_MAX_DEPTH`] deep), with nothing after it.
-pub fn decode_embedded(bytes: &[u8]) -> Result<Term, String> {
+pub(crate) fn decode_embedded(bytes: &[u8]) -> Result<Term, String> {
     match postcard::take_from_bytes::<Term>(bytes) {
         Ok((term, [])) => Ok(term),
         Ok((_, rest)) => Err(format!("{} trailing bytes", rest.len())),

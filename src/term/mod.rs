@@ -50,14 +50,17 @@ pub struct Binary {
 /// dropped: a connection's I/O thread reads large messages into buffers that come
 /// back to it this way (see `node::wire::Reassembly`), so a stream of large messages
 /// allocates and frees nothing per message.
-pub struct BinBytes {
+pub(crate) struct BinBytes {
     bytes: Vec<u8>,
     home: Option<crossbeam_channel::Sender<Vec<u8>>>,
 }
 
 impl BinBytes {
     /// `bytes`, handed to `home` (if it has room) instead of freed when dropped.
-    pub fn new(bytes: Vec<u8>, home: Option<crossbeam_channel::Sender<Vec<u8>>>) -> BinBytes {
+    pub(crate) fn new(
+        bytes: Vec<u8>,
+        home: Option<crossbeam_channel::Sender<Vec<u8>>>,
+    ) -> BinBytes {
         BinBytes { bytes, home }
     }
 }

@@ -280,6 +280,68 @@ pub fn down_message(reference: Ref, from: Pid, reason: Term) -> Term {
 mod tests {
     use super::*;
 
+    /// A source that records what it is told.
+    #[derive(Default)]
+    struct Told(parking_lot::Mutex<Vec<String>>);
+
+    impl MessageSource for Told {
+        fn malformed(&self, why: String) {
+            self.0.lock().push(why);
+        }
+    }
+
+    fn run_of(source: &Arc<dyn MessageSource>, terms: &[Option<Term>]) -> EncodedMessages {
+        let mut run = EncodedMessages::new(source.clone());
+        for t in terms {
+            match t {
+                Some(t) => run.push(&postcard::to_stdvec(t).unwrap()),
+                // An unfinished variant tag: does not decode.
+                None => run.push(&[0xff, 0xff, 0xff]),
+            }
+        }
+        run
+    }
+
+    #[test]
+    fn a_run_decodes_in_order_up_to_a_bad_message_told_only_when_reached() {
+        let told = Arc::new(Told::default());
+        let source: Arc<dyn MessageSource> = told.clone();
+        let terms = [Some(Term::Int(1)), None, Some(Term::Int(3))];
+        // Directly: the good one, then the bad one handed back alone, the rest dropped.
+        let mut got = Vec::new();
+        let bad = run_of(&source, &terms).decode_each(|m| got.push(m));
+        assert_eq!(got, [Term::Int(1)]);
+        assert_eq!(bad.as_ref().map(EncodedMessages::len), Some(1));
+        assert!(told.0.lock().is_empty(), "not told before it is reached");
+        // Reached: told at once.
+        assert!(bad.unwrap().decode_each(|_| panic!("it decoded")).is_none());
+        assert_eq!(told.0.lock().len(), 1);
+        told.0.lock().clear();
+
+        // Through a mailbox: counted one by one, the good one received, the bad one
+        // told when the process comes to it, the one after it dropped.
+        let node = crate::rt::Node::start(crate::rt::Config {
+            name: "encoded@localhost".into(),
+            workers: 1,
+            ..crate::rt::Config::default()
+        });
+        let mut me = node.attach();
+        let run = Signal::Encoded(Box::new(run_of(&source, &terms)));
+        node.deliver_batch(me.pid(), &mut vec![run]);
+        assert_eq!(me.message_queue_len(), 3);
+        let short = std::time::Duration::from_millis(200);
+        assert_eq!(me.receive_timeout(short), Some(Term::Int(1)));
+        assert!(
+            told.0.lock().is_empty(),
+            "told before the process came to it"
+        );
+        assert_eq!(me.receive_timeout(short), None);
+        assert_eq!(told.0.lock().len(), 1);
+        assert_eq!(me.message_queue_len(), 0);
+        drop(me);
+        node.shutdown();
+    }
+
     fn pids() -> (Pid, Pid) {
         let n = Atom::new("sig@test");
         (Pid::from_parts(n, 1, 1), Pid::from_parts(n, 1, 2))

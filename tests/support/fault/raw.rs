@@ -64,6 +64,18 @@ impl RawConn {
         }
     }
 
+    /// The next message from a node after the handshake, passing over ticks and peer
+    /// lists; panics with `what` if none comes within `timeout`.
+    pub fn recv_message(&mut self, timeout: Duration, what: &str) -> Result<Wire, wire::WireError> {
+        loop {
+            let f = self.recv_frame(timeout).expect(what);
+            match wire::decode(&f[1..]) {
+                Ok(Wire::Tick | Wire::Peers { .. }) => continue,
+                other => return other,
+            }
+        }
+    }
+
     /// Reads (and drops) until the other side closes; false if it is still open after
     /// `timeout`.
     pub fn closed_within(&mut self, timeout: Duration) -> bool {

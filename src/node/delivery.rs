@@ -6,11 +6,13 @@
 //! and hands them over together ([`Node::deliver_batch`]): one lock, at most one
 //! wake-up or scheduling per batch.
 //!
-//! A plain message in a whole frame is not even decoded here: its destination is read
-//! from the frame's head (`wire::split_message`) and its term's bytes join an
-//! [`EncodedMessages`] run that the receiving process decodes on its own thread. A
-//! term that does not decode there closes the connection it came on (through
-//! [`BadMessage`]), as one found bad here does.
+//! A small plain message (a whole frame of at most 1 KiB) is not decoded at first: its
+//! destination is read from the frame's head (`wire::split_message`) and its term's
+//! bytes join an [`EncodedMessages`] run that the receiving process decodes on its own
+//! thread when it takes its queue. A run that ends with one message is decoded here
+//! after all (for one message that is cheaper). A term that does not decode in the
+//! process closes the connection it came on (through [`BadMessage`]), as one found bad
+//! here does, once the process has acted on the messages before it.
 //!
 //! Order is kept: a batch only ever holds consecutive messages to one destination,
 //! and it is handed over before anything else is acted on (another destination, a

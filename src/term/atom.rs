@@ -52,29 +52,13 @@ type NameChunk = [OnceLock<&'static str>; CHUNK];
 
 /// Atom texts by index, readable without a lock: chunks of 1024 slots allocated on
 /// demand, each slot written once (under the table's write lock) before its index is
-/// handed out, so `as_str` is two atomic loads.
-fn names() -> &'static [OnceLock<Box<NameChunk>>] {
-    static NAMES: OnceLock<Vec<OnceLock<Box<NameChunk>>>> = OnceLock::new();
-    NAMES.get_or_init(|| {
-        let chunks: Vec<OnceLock<Box<NameChunk>>> =
-            (0..MAX_ATOMS / CHUNK).map(|_| OnceLock::new()).collect();
-        // The predefined atoms (constants, never made by `try_new`) are readable as
-        // soon as the names are: `as_str` need not make sure the table exists.
-        let first: Box<NameChunk> = Box::new(std::array::from_fn(|i| {
-            let slot = OnceLock::new();
-            if let Some(name) = PREDEFINED.get(i) {
-                let _ = slot.set(*name);
-            }
-            slot
-        }));
-        let _ = chunks[0].set(first);
-        chunks
-    })
-}
+/// handed out. A static array, so `as_str` follows two pointers (chunk, slot); the
+/// predefined atoms are read from `PREDEFINED` itself.
+static NAMES: [OnceLock<Box<NameChunk>>; MAX_ATOMS / CHUNK] =
+    [const { OnceLock::new() }; MAX_ATOMS / CHUNK];
 
 fn store_name(i: usize, name: &'static str) {
-    let chunk =
-        names()[i / CHUNK].get_or_init(|| Box::new(std::array::from_fn(|_| OnceLock::new())));
+    let chunk = NAMES[i / CHUNK].get_or_init(|| Box::new(std::array::from_fn(|_| OnceLock::new())));
     let _ = chunk[i % CHUNK].set(name);
 }
 
@@ -181,10 +165,13 @@ impl Atom {
 
     /// The atom's text.
     pub fn as_str(self) -> &'static str {
-        // Every Atom value is predefined (stored with the names) or was made by
-        // `try_new`, which stored its text first.
+        // Every Atom value is predefined (a constant: its text is in `PREDEFINED`) or
+        // was made by `try_new`, which stored its text first.
         let i = self.0 as usize;
-        names()[i / CHUNK]
+        if let Some(name) = PREDEFINED.get(i) {
+            return name;
+        }
+        NAMES[i / CHUNK]
             .get()
             .and_then(|c| c[i % CHUNK].get())
             .copied()

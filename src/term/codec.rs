@@ -44,6 +44,7 @@
 //! return it in place of postcard's generic one.
 
 mod de;
+mod fast;
 mod ser;
 
 use std::cell::Cell;
@@ -341,7 +342,17 @@ pub(crate) fn shared_binary(bytes: &[u8]) -> Option<Binary> {
 
 /// Decodes a term as it lies inside a node-to-node message (postcard, no version
 /// byte, at most [`DEFAULT_MAX_DEPTH`] deep), with nothing after it.
+/// The common small terms are read by a direct decoder (`fast`), the rest (and every
+/// error) by the general one.
 pub(crate) fn decode_embedded(bytes: &[u8]) -> Result<Term, String> {
+    match fast::decode(bytes) {
+        Some(term) => Ok(term),
+        None => decode_embedded_general(bytes),
+    }
+}
+
+/// [`decode_embedded`] through serde alone.
+fn decode_embedded_general(bytes: &[u8]) -> Result<Term, String> {
     match postcard::take_from_bytes::<Term>(bytes) {
         Ok((term, [])) => Ok(term),
         Ok((_, rest)) => Err(format!("{} trailing bytes", rest.len())),

@@ -71,6 +71,8 @@ pub struct Ctx {
     inbox_extra: usize,
     /// Whether `inbox` may hold runs of encoded messages (see `pop_decoding`).
     inbox_encoded: bool,
+    /// The run of encoded messages being taken, one by one (see `pop_decoding`).
+    run: Option<Box<super::EncodedMessages>>,
     pub(crate) trap_exit: bool,
     pub(crate) parent: Option<Pid>,
     /// Set once the process has exited (attached threads outlive their process).
@@ -98,6 +100,7 @@ impl Ctx {
             inbox: VecDeque::new(),
             inbox_extra: 0,
             inbox_encoded: false,
+            run: None,
             trap_exit: false,
             parent,
             exited: None,
@@ -305,7 +308,10 @@ impl Ctx {
 
     /// Messages already taken from the shared queue: saved ones and the inbox.
     fn taken_len(&self) -> usize {
-        self.saved.len() + self.inbox.len() + self.inbox_extra
+        self.saved.len()
+            + self.inbox.len()
+            + self.inbox_extra
+            + self.run.as_ref().map_or(0, |r| r.remaining())
     }
 
     /// Ends this process with `reason` (Erlang's `exit/1`). Never returns.
@@ -343,13 +349,22 @@ impl Ctx {
 
     /// Waits for the next message.
     pub fn receive(&mut self) -> Term {
-        self.receive_with(|m| Some(m.clone()), None)
+        self.receive_any(None)
             .expect("a receive without timeout returns a message")
     }
 
     /// Waits up to `timeout` for the next message.
     pub fn receive_timeout(&mut self, timeout: Duration) -> Option<Term> {
-        self.receive_with(|m| Some(m.clone()), Some(timeout))
+        self.receive_any(Some(timeout))
+    }
+
+    /// The next message, whatever it is: handed over as it is, not cloned.
+    fn receive_any(&mut self, timeout: Option<Duration>) -> Option<Term> {
+        self.ensure_alive();
+        if let Some(m) = self.saved.pop_front() {
+            return Some(m);
+        }
+        self.receive_loop(Ok, timeout)
     }
 
     /// Lets other processes run (`erlang:yield/0`): a process that polls in a loop
@@ -388,6 +403,16 @@ impl Ctx {
             let m = self.saved.remove(i).expect("index from position");
             return f(&m);
         }
+        self.receive_loop(|m| f(&m).ok_or(m), timeout)
+    }
+
+    /// Takes queued signals until `take` accepts a message (one it gives back is
+    /// saved, in order), waiting up to `timeout`.
+    fn receive_loop<T>(
+        &mut self,
+        mut take: impl FnMut(Term) -> Result<T, Term>,
+        timeout: Option<Duration>,
+    ) -> Option<T> {
         let deadline = timeout.map(|d| Instant::now() + d);
         let mut blocking: Option<BlockGuard> = None;
         let mut spins = 0;
@@ -435,9 +460,9 @@ impl Ctx {
                 continue;
             };
             match self.handle_signal(signal) {
-                Ok(Some(msg)) => match f(&msg) {
-                    Some(v) => return Some(v),
-                    None => self.saved.push_back(msg),
+                Ok(Some(msg)) => match take(msg) {
+                    Ok(v) => return Some(v),
+                    Err(msg) => self.saved.push_back(msg),
                 },
                 Ok(None) => {}
                 Err(reason) => {
@@ -515,32 +540,32 @@ impl Ctx {
     }
 
     /// `pop_signal` while the inbox holds runs of messages from another node
-    /// (`Signal::Encoded`): each is decoded here, on the receiver's thread, when the
-    /// process comes to it, in its place. A message that does not decode stays
-    /// encoded, alone, and is reported when the process comes to it (`handle_signal`):
-    /// after what came before it.
+    /// (`Signal::Encoded`): a run's messages are decoded here, on the receiver's
+    /// thread, one at a time as the process comes to them. One that does not decode
+    /// is reported to its source (which closes its connection) when the process comes
+    /// to it: after it has taken every message before it; the rest of its run is
+    /// dropped, as the connection they came on is.
     #[cold]
     #[inline(never)]
     fn pop_decoding(&mut self, end_slice: bool) -> Option<Signal> {
         loop {
+            if let Some(run) = &mut self.run {
+                match run.take_next() {
+                    Some(Ok(m)) => return Some(Signal::Message(m)),
+                    Some(Err(why)) => run.malformed(why),
+                    None => {}
+                }
+                self.run = None;
+            }
             let Some(signal) = self.inbox.pop_front() else {
                 self.inbox_encoded = false;
                 return self.pop_signal(end_slice);
             };
-            let Signal::Encoded(batch) = signal else {
+            let Signal::Encoded(run) = signal else {
                 return Some(signal);
             };
-            if batch.len() < 2 {
-                return Some(Signal::Encoded(batch));
-            }
-            self.inbox_extra -= batch.len() - 1;
-            let mut decoded = Vec::with_capacity(batch.len());
-            if let Some(bad) = batch.decode_each(|m| decoded.push(Signal::Message(m))) {
-                self.inbox.push_front(Signal::Encoded(Box::new(bad)));
-            }
-            for s in decoded.into_iter().rev() {
-                self.inbox.push_front(s);
-            }
+            self.inbox_extra -= run.len().saturating_sub(1);
+            self.run = Some(run);
         }
     }
 
@@ -548,12 +573,13 @@ impl Ctx {
     /// was a control signal, `Err(reason)` when the process must exit.
     fn handle_signal(&mut self, signal: Signal) -> Result<Option<Term>, Term> {
         match signal {
-            // A run of one, from `pop_decoding`: a message that did not decode (its
-            // source is told).
-            Signal::Encoded(batch) => {
-                let mut message = None;
-                let _ = batch.decode_each(|m| message = Some(m));
-                Ok(message)
+            // A run that came without its count (the I/O loop hands over none such):
+            // taken apart by `pop_decoding` all the same.
+            Signal::Encoded(run) => {
+                self.inbox_extra += run.len().saturating_sub(1);
+                self.inbox.push_front(Signal::Encoded(run));
+                self.inbox_encoded = true;
+                Ok(None)
             }
             Signal::Message(m) => {
                 if !self.abandoned.is_empty()

@@ -99,6 +99,8 @@ pub(crate) trait MessageSource: Send + Sync {
 pub struct EncodedMessages {
     bytes: Vec<u8>,
     ends: Vec<u32>,
+    /// Messages already taken out by [`EncodedMessages::take_next`].
+    taken: usize,
     source: Arc<dyn MessageSource>,
 }
 
@@ -108,6 +110,7 @@ impl EncodedMessages {
         EncodedMessages {
             bytes: Vec::new(),
             ends: Vec::new(),
+            taken: 0,
             source,
         }
     }
@@ -123,6 +126,29 @@ impl EncodedMessages {
     pub(crate) fn clear(&mut self) {
         self.bytes.clear();
         self.ends.clear();
+        self.taken = 0;
+    }
+
+    /// Decodes the next message not yet taken: `None` once all are, `Err` (with why)
+    /// for one that does not decode (see [`EncodedMessages::malformed`]).
+    pub(crate) fn take_next(&mut self) -> Option<Result<Term, String>> {
+        let end = *self.ends.get(self.taken)? as usize;
+        let start = match self.taken {
+            0 => 0,
+            i => self.ends[i - 1] as usize,
+        };
+        self.taken += 1;
+        Some(decode_embedded(&self.bytes[start..end]))
+    }
+
+    /// Messages not yet taken.
+    pub(crate) fn remaining(&self) -> usize {
+        self.ends.len() - self.taken
+    }
+
+    /// Tells the messages' source that one of them did not decode.
+    pub(crate) fn malformed(&self, why: String) {
+        self.source.malformed(why);
     }
 
     /// Messages held.

@@ -18,7 +18,7 @@ use std::time::{Duration, Instant};
 
 use oxbeam::node::Net;
 use oxbeam::node::handshake::{HandshakeError, HandshakeMsg, RefuseReason};
-use oxbeam::node::wire::{self, Wire};
+use oxbeam::node::wire::{self, ToPid, Wire};
 use oxbeam::rt::{Attached, Signal};
 use oxbeam::term::{Atom, Pid, Term};
 use support::fault::cluster::{expect, lists, rpc_on, spawn_on, test_fn};
@@ -302,7 +302,7 @@ fn a_100k_deep_term_from_an_authenticated_peer_is_refused() {
     assert_eq!(
         three,
         Wire::Signal {
-            to: t.echo,
+            to: ToPid::of(t.echo),
             signal: Signal::Message(want)
         }
     );
@@ -313,7 +313,7 @@ fn a_100k_deep_term_from_an_authenticated_peer_is_refused() {
         // {me, {:ok, 1}} back over it, so the framing here is what a node sends.
         let me = Pid::from_parts(Atom::new(&format!("deep{depth}@localhost")), 4242, 1);
         let hi = wire::encode(&Wire::Signal {
-            to: t.echo,
+            to: ToPid::of(t.echo),
             signal: Signal::Message((Term::Pid(me), (Term::ok(), 1)).into()),
         })
         .unwrap();
@@ -322,7 +322,7 @@ fn a_100k_deep_term_from_an_authenticated_peer_is_refused() {
         assert_eq!(
             reply,
             Ok(Wire::Signal {
-                to: me,
+                to: ToPid::of(me),
                 signal: Signal::Message((Term::ok(), 1).into())
             })
         );
@@ -607,7 +607,7 @@ fn a_connect_to_a_name_registered_at_a_connected_nodes_port_fails_at_once() {
 }
 
 /// An authenticated peer that forges a sender on another node, sends to a pid of
-/// another node, or asks for a spawn on behalf of another node's process: each is
+/// an earlier incarnation of the node, or asks for a spawn on behalf of another node's process: each is
 /// dropped (the forged `kill` reaches nobody), the connection stays open and serves
 /// what follows, in order, and the node logs it once for that peer.
 #[test]
@@ -619,15 +619,19 @@ fn forged_and_misaddressed_signals_are_dropped_and_logged_once() {
     let not_mine = t.me.pid();
     let forged = [
         Wire::Signal {
-            to: t.echo,
+            to: ToPid::of(t.echo),
             signal: Signal::Exit {
                 from: not_mine,
                 reason: Term::atom("kill"),
                 linked: false,
             },
         },
+        // A pid of an earlier incarnation of the node: gone, like any dead pid.
         Wire::Signal {
-            to: Pid::from_parts(Atom::new("elsewhere@localhost"), 1, 5),
+            to: ToPid {
+                creation: t.echo.creation().wrapping_add(1),
+                id: t.echo.id(),
+            },
             signal: Signal::Message(Term::atom("lost")),
         },
         Wire::SpawnRequest {
@@ -640,7 +644,7 @@ fn forged_and_misaddressed_signals_are_dropped_and_logged_once() {
             monitor: false,
         },
         Wire::Signal {
-            to: t.echo,
+            to: ToPid::of(t.echo),
             signal: Signal::Message((Term::Pid(me), (Term::ok(), 2)).into()),
         },
     ];
@@ -653,7 +657,7 @@ fn forged_and_misaddressed_signals_are_dropped_and_logged_once() {
     assert_eq!(
         reply,
         Ok(Wire::Signal {
-            to: me,
+            to: ToPid::of(me),
             signal: Signal::Message((Term::ok(), 2).into())
         }),
         "only the well-formed message was acted on, after the dropped ones"
@@ -678,13 +682,13 @@ fn a_small_message_that_does_not_decode_closes_its_connection() {
     let mut c = authenticated(&t, name);
     let me = Pid::from_parts(Atom::new(name), 4242, 1);
     let good = wire::encode(&Wire::Signal {
-        to: t.echo,
+        to: ToPid::of(t.echo),
         signal: Signal::Message((Term::Pid(me), (Term::ok(), 1)).into()),
     })
     .unwrap();
     // The same head, with a term that does not decode (an unfinished variant tag).
     let (to, term) = wire::split_message(&good).expect("a plain message");
-    assert_eq!(to, t.echo);
+    assert_eq!(to, ToPid::of(t.echo));
     let mut bad = good[..good.len() - term.len()].to_vec();
     bad.extend_from_slice(&[0xff, 0xff, 0xff]);
     // In one write, so that they arrive in one read: a run of two, decoded by the
@@ -696,7 +700,7 @@ fn a_small_message_that_does_not_decode_closes_its_connection() {
     assert_eq!(
         reply,
         Ok(Wire::Signal {
-            to: me,
+            to: ToPid::of(me),
             signal: Signal::Message((Term::ok(), 1).into())
         })
     );

@@ -68,7 +68,7 @@ fn pid(n: u64) -> Pid {
 fn message(s: u64, k: usize, size: usize) -> Wire {
     let body: Vec<u8> = (0..size).map(|i| (i + k) as u8).collect();
     Wire::Signal {
-        to: pid(s),
+        to: wire::ToPid::of(pid(s)),
         signal: Signal::Message(Term::tuple(vec![Term::Int(k as i64), Term::binary(&body)])),
     }
 }
@@ -243,7 +243,7 @@ proptest! {
         for f in frames {
             if let Some(m) = re.on_frame(&f).expect("reassembly") {
                 let Wire::Signal { to, .. } = &m else { panic!("{m:?}") };
-                got.entry(to.id()).or_default().push(m);
+                got.entry(to.id).or_default().push(m);
             }
         }
         prop_assert_eq!(got, sent);

@@ -11,7 +11,7 @@ use oxbeam::node::epmd::NodeEntry;
 use oxbeam::node::epmd::codec::*;
 use oxbeam::node::frame::write_frame;
 use oxbeam::node::handshake::RefuseReason;
-use oxbeam::node::wire::{self, KIND_FIRST, KIND_MORE, KIND_WHOLE, Wire};
+use oxbeam::node::wire::{self, KIND_FIRST, KIND_MORE, KIND_WHOLE, ToPid, Wire};
 use oxbeam::rt::Signal;
 use oxbeam::term::codec::{Limits, encode};
 use oxbeam::{Atom, Pid, Ref, Term, term};
@@ -58,11 +58,11 @@ fn wires() -> Vec<Wire> {
     vec![
         Wire::Tick,
         Wire::Signal {
-            to: pid(1),
+            to: ToPid::of(pid(1)),
             signal: Signal::Message(term!({:hello, 1})),
         },
         Wire::Signal {
-            to: pid(2),
+            to: ToPid::of(pid(2)),
             signal: Signal::Exit {
                 from: pid(3),
                 reason: Term::atom("kill"),
@@ -85,7 +85,7 @@ fn wires() -> Vec<Wire> {
         },
         Wire::SpawnReply {
             reference: Ref::from_parts(Atom::new("a@localhost"), 1, 9),
-            to: pid(5),
+            to: ToPid::of(pid(5)),
             result: Err(Term::atom("undef")),
         },
         Wire::Peers {

@@ -174,7 +174,7 @@ fn is_lazy(msg: &Wire) -> bool {
 /// The stream a message goes on: messages to one process stay in order.
 pub fn stream_of(msg: &Wire) -> u64 {
     match msg {
-        Wire::Signal { to, .. } | Wire::SpawnReply { to, .. } => to.id() + 1,
+        Wire::Signal { to, .. } | Wire::SpawnReply { to, .. } => to.id + 1,
         Wire::RegSend { name, .. } => (u64::from(name.index()) << 40) | 1,
         Wire::SpawnRequest { from, .. } => from.id() + 1,
         Wire::Tick | Wire::Peers { .. } => 0,

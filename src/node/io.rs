@@ -492,12 +492,12 @@ impl IoLoop {
             if let (Some(source), [KIND_WHOLE, body @ ..]) = (&io.source, frame)
                 && body.len() <= ENCODED_MAX
                 && let Some((to, term)) = split_message(body)
-                && to.node() == net.name
             {
                 if let Some(conn) = &io.conn {
                     conn.counters.msgs_in.fetch_add(1, Relaxed);
                 }
-                self.batch.push_encoded(&net.node, to, term, source);
+                self.batch
+                    .push_encoded(&net.node, to.on(net.name), term, source);
                 continue;
             }
             // Decoded from the decoder's buffer, where the frame still lies.

@@ -21,7 +21,7 @@ use parking_lot::{Mutex, RwLock};
 
 use super::conn::{Conn, Phase, SpawnWait};
 use super::epmd::{self, Mapper, NodeEntry};
-use super::wire::Wire;
+use super::wire::{ToPid, Wire};
 use crate::rt::IdBuild;
 use crate::rt::{self, Ctx, Node, Router, Signal};
 use crate::term::{Atom, Pid, Ref, Term};
@@ -807,7 +807,10 @@ impl Router for NetRouter {
             net.node.answer_dead(to, signal, Atom::NOCONNECTION);
             return;
         };
-        let msg = Wire::Signal { to, signal };
+        let msg = Wire::Signal {
+            to: ToPid::of(to),
+            signal,
+        };
         let sent = conn.send(&msg, |st| {
             if let (Some(local), Wire::Signal { signal, .. }) = (local, &msg) {
                 Conn::note_signal(st, local, to, signal, true);

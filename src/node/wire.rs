@@ -36,6 +36,33 @@ pub const KIND_FIRST: u8 = 1;
 /// Frame kind: a further fragment.
 pub const KIND_MORE: u8 = 2;
 
+/// A process of the receiving node, as a message addresses it: its creation and
+/// number, the node being implied (a message only ever goes to the node it is sent
+/// to). Written as two varints, so a small message carries no node name and the
+/// receiver interns none: 13 of the 37 bytes of a `{msg, 42}` to `tb@localhost`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub struct ToPid {
+    /// The creation (incarnation) of the node the pid was made by.
+    pub creation: u32,
+    /// The process number.
+    pub id: u64,
+}
+
+impl ToPid {
+    /// How a message to `pid` (a process of the peer) names it.
+    pub fn of(pid: Pid) -> ToPid {
+        ToPid {
+            creation: pid.creation(),
+            id: pid.id(),
+        }
+    }
+
+    /// The pid on the receiving node, `node`.
+    pub fn on(self, node: Atom) -> Pid {
+        Pid::from_parts(node, self.creation, self.id)
+    }
+}
+
 /// A message between connected nodes.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub enum Wire {
@@ -44,7 +71,7 @@ pub enum Wire {
     /// A signal to a process of the receiving node.
     Signal {
         /// The receiving process.
-        to: Pid,
+        to: ToPid,
         /// What it gets.
         signal: Signal,
     },
@@ -79,7 +106,7 @@ pub enum Wire {
         /// The request's tag.
         reference: Ref,
         /// The requesting process.
-        to: Pid,
+        to: ToPid,
         /// The new process, or the error.
         result: Result<Pid, Term>,
     },
@@ -184,7 +211,7 @@ pub fn decode(bytes: &[u8]) -> Result<Wire, WireError> {
 /// a process (`Wire::Signal` with `Signal::Message`), without decoding the term: the
 /// term comes last, so it is the rest of the message (`term::codec::decode_embedded`
 /// reads it). `None` for any other message, or one whose head does not parse.
-pub fn split_message(body: &[u8]) -> Option<(Pid, &[u8])> {
+pub fn split_message(body: &[u8]) -> Option<(ToPid, &[u8])> {
     // Postcard writes an enum's variant as a varint, as it writes a u32.
     const WIRE_SIGNAL: u32 = 1;
     const SIGNAL_MESSAGE: u32 = 0;
@@ -192,7 +219,7 @@ pub fn split_message(body: &[u8]) -> Option<(Pid, &[u8])> {
     if variant != WIRE_SIGNAL {
         return None;
     }
-    let (to, rest) = postcard::take_from_bytes::<Pid>(rest).ok()?;
+    let (to, rest) = postcard::take_from_bytes::<ToPid>(rest).ok()?;
     let (variant, term) = postcard::take_from_bytes::<u32>(rest).ok()?;
     (variant == SIGNAL_MESSAGE).then_some((to, term))
 }
@@ -325,11 +352,11 @@ mod tests {
     #[test]
     fn large_and_small_messages_survive_fragmentation() {
         let big = Wire::Signal {
-            to: pid(1),
+            to: ToPid::of(pid(1)),
             signal: Signal::Message(Term::binary(&vec![7u8; 300_000])),
         };
         let small = Wire::Signal {
-            to: pid(2),
+            to: ToPid::of(pid(2)),
             signal: Signal::Message(Term::Int(5)),
         };
         let mut out = Outbound::new();
@@ -354,18 +381,19 @@ mod tests {
     fn a_plain_message_splits_into_destination_and_term() {
         let term = Term::tuple(vec![Term::atom("msg"), Term::Int(-7), Term::Pid(pid(9))]);
         let msg = Wire::Signal {
-            to: pid(3),
+            to: ToPid::of(pid(3)),
             signal: Signal::Message(term.clone()),
         };
         let bytes = encode(&msg).unwrap();
         let (to, rest) = split_message(&bytes).expect("a plain message");
-        assert_eq!(to, pid(3));
+        assert_eq!(to, ToPid::of(pid(3)));
+        assert_eq!(to.on(Atom::new("w@localhost")), pid(3));
         assert_eq!(crate::term::codec::decode_embedded(rest), Ok(term));
         // Anything else is decoded whole.
         let others = [
             Wire::Tick,
             Wire::Signal {
-                to: pid(3),
+                to: ToPid::of(pid(3)),
                 signal: Signal::Link { from: pid(4) },
             },
             Wire::RegSend {
@@ -387,7 +415,7 @@ mod tests {
         let bin = |fill: u8| Term::binary(&vec![fill; 64 * 1024]);
         let frame = |fill: u8| {
             let msg = Wire::Signal {
-                to: pid(1),
+                to: ToPid::of(pid(1)),
                 signal: Signal::Message(Term::tuple(vec![Term::atom("msg"), bin(fill)])),
             };
             let mut f = vec![KIND_WHOLE];
@@ -421,7 +449,7 @@ mod tests {
         assert_eq!(second.as_slice(), &vec![2u8; 64 * 1024][..]);
         // A small binary is a copy of its own (it would pin the whole frame).
         let small = Wire::Signal {
-            to: pid(1),
+            to: ToPid::of(pid(1)),
             signal: Signal::Message(Term::tuple(vec![
                 Term::binary(&[5u8; 100]),
                 Term::binary(&vec![6u8; 4000]),

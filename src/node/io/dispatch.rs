@@ -11,7 +11,7 @@ use std::time::Instant;
 use super::IoLoop;
 use crate::node::conn::Conn;
 use crate::node::net::NetInner;
-use crate::node::wire::Wire;
+use crate::node::wire::{ToPid, Wire};
 use crate::rt::Signal;
 use crate::term::{Atom, Term};
 
@@ -24,8 +24,8 @@ impl IoLoop {
             Wire::Signal {
                 to,
                 signal: signal @ Signal::Message(_),
-            } if to.node() == net.name => {
-                self.batch.push(&net.node, to, signal);
+            } => {
+                self.batch.push(&net.node, to.on(net.name), signal);
                 return;
             }
             other => other,
@@ -34,12 +34,7 @@ impl IoLoop {
         match msg {
             Wire::Tick => {}
             Wire::Signal { to, signal } => {
-                if to.node() != net.name {
-                    self.warn_dropped(peer, || {
-                        format!("signal for {to:?}, not a pid of this node")
-                    });
-                    return;
-                }
+                let to = to.on(net.name);
                 let from = signal.sender();
                 if let Some(from) = from {
                     if from.node() != peer {
@@ -79,7 +74,7 @@ impl IoLoop {
                         let pid = prepared.pid();
                         let reply = Wire::SpawnReply {
                             reference,
-                            to: from,
+                            to: ToPid::of(from),
                             result: Ok(pid),
                         };
                         conn.send(&reply, |st| {
@@ -93,7 +88,7 @@ impl IoLoop {
                         conn.send(
                             &Wire::SpawnReply {
                                 reference,
-                                to: from,
+                                to: ToPid::of(from),
                                 result: Err(e),
                             },
                             |_| {},
@@ -106,6 +101,7 @@ impl IoLoop {
                 to,
                 result,
             } => {
+                let to = to.on(net.name);
                 let wait = conn.state.lock().spawns.remove(&reference);
                 let Some(wait) = wait else {
                     // The requester gave up waiting (timeout): the process it asked
@@ -113,7 +109,7 @@ impl IoLoop {
                     if let Ok(pid) = result {
                         conn.send(
                             &Wire::Signal {
-                                to: pid,
+                                to: ToPid::of(pid),
                                 signal: Signal::Exit {
                                     from: to,
                                     reason: Term::Atom(Atom::KILL),

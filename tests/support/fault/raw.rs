@@ -173,7 +173,7 @@ pub fn raw_identity(name: &str) -> Identity {
 pub fn nested_message(to: Pid, depth: usize) -> Vec<u8> {
     const PLACEHOLDER: &str = "nested_placeholder";
     let mut bytes = wire::encode(&Wire::Signal {
-        to,
+        to: wire::ToPid::of(to),
         signal: Signal::Message(Term::atom(PLACEHOLDER)),
     })
     .unwrap();

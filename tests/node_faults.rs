@@ -141,6 +141,49 @@ fn disconnect_is_seen_on_both_sides() {
     b.shutdown();
 }
 
+/// A process keeps the connection it last sent to another node on (`Ctx::send`): when
+/// that connection goes down its next send dials again and arrives, and sending to a
+/// third node in between changes nothing about what arrives, or in which order.
+#[test]
+fn a_senders_kept_connection_is_let_go_when_it_goes_down() {
+    let epmd = free_port();
+    let cookie = test_cookie();
+    let a = net("f3ka", epmd, &cookie);
+    let b = net("f3kb", epmd, &cookie);
+    let c = net("f3kc", epmd, &cookie);
+    let bname = Atom::new("f3kb@localhost");
+    let mut wa = a.node().attach();
+    let mut wb = b.node().attach();
+    let mut wc = c.node().attach();
+    a.monitor_nodes(wa.pid(), true, false);
+    for i in 0..3 {
+        wa.send(wb.pid(), i);
+    }
+    for i in 0..3 {
+        assert_eq!(wb.receive_timeout(SOON), Some(Term::Int(i)));
+    }
+    assert_eq!(
+        wa.receive_timeout(SOON),
+        Some((Term::atom("nodeup"), bname).into())
+    );
+    assert!(a.disconnect(bname));
+    assert_eq!(
+        wa.receive_timeout(SOON),
+        Some((Term::atom("nodedown"), bname).into())
+    );
+    wa.send(wb.pid(), 3);
+    wa.send(wc.pid(), "to c");
+    wa.send(wb.pid(), 4);
+    assert_eq!(wb.receive_timeout(SOON), Some(Term::Int(3)));
+    assert_eq!(wb.receive_timeout(SOON), Some(Term::Int(4)));
+    assert_eq!(wc.receive_timeout(SOON), Some(Term::str("to c")));
+    assert_eq!(wb.receive_timeout(Duration::from_millis(50)), None);
+    drop((wa, wb, wc));
+    a.shutdown();
+    b.shutdown();
+    c.shutdown();
+}
+
 /// Erlang's `[noconnect]`: after a disconnect, a noconnect send (to a pid or a name) is
 /// dropped and a noconnect monitor is `DOWN` with `noconnection` at once; an ordinary
 /// send still reconnects, and what it carries is the first thing the peer gets (so the

@@ -34,8 +34,8 @@ use mio::net::TcpStream;
 use parking_lot::{Condvar, Mutex};
 
 use super::outbound::{HAND_OVER, Outbound};
-use super::wire::{FRAGMENT, Wire};
-use crate::rt::{Node, Signal, flush};
+use super::wire::{FRAGMENT, ToPid, Wire};
+use crate::rt::{Node, PeerLink, Signal, flush};
 use crate::term::{Atom, Pid, Ref, Term};
 
 /// Where a connection stands.
@@ -154,6 +154,20 @@ const SCRATCH_KEEP: usize = 2 * super::wire::FRAGMENT;
 thread_local! {
     /// Where this thread encodes outgoing messages (see [`Conn::send_checked`]).
     static SCRATCH: std::cell::RefCell<Vec<u8>> = const { std::cell::RefCell::new(Vec::new()) };
+}
+
+impl PeerLink for Conn {
+    fn peer(&self) -> Atom {
+        self.peer
+    }
+
+    fn try_send(&self, to: Pid, signal: Signal) -> Result<(), Signal> {
+        if self.is_down() {
+            return Err(signal);
+        }
+        self.send_signal(to, signal);
+        Ok(())
+    }
 }
 
 impl flush::Deferred for Conn {
@@ -348,6 +362,25 @@ impl Conn {
             let _ = self.flush_locked(&mut st);
         }
         (Ok(()), keep)
+    }
+
+    /// Sends `signal` to `to` (a pid of the peer), recording the links and monitors
+    /// it makes or ends; one that can't go is answered as for an unreachable node
+    /// (`noconnection`).
+    pub(crate) fn send_signal(&self, to: Pid, signal: Signal) {
+        let local = signal.sender();
+        let msg = Wire::Signal {
+            to: ToPid::of(to),
+            signal,
+        };
+        let sent = self.send(&msg, |st| {
+            if let (Some(local), Wire::Signal { signal, .. }) = (local, &msg) {
+                Conn::note_signal(st, local, to, signal, true);
+            }
+        });
+        if !sent && let Wire::Signal { signal, .. } = msg {
+            self.node.answer_dead(to, signal, Atom::NOCONNECTION);
+        }
     }
 
     /// Writes queued bytes until done or the socket is full; errors are left for the

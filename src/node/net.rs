@@ -21,9 +21,9 @@ use parking_lot::{Mutex, RwLock};
 
 use super::conn::{Conn, Phase, SpawnWait};
 use super::epmd::{self, Mapper, NodeEntry};
-use super::wire::{ToPid, Wire};
+use super::wire::Wire;
 use crate::rt::IdBuild;
-use crate::rt::{self, Ctx, Node, Router, Signal};
+use crate::rt::{self, Ctx, Node, PeerLink, Router, Signal};
 use crate::term::{Atom, Pid, Ref, Term};
 
 /// How a named node is set up.
@@ -802,23 +802,17 @@ impl Router for NetRouter {
         let Some(net) = self.0.upgrade() else {
             return;
         };
-        let local = signal.sender();
-        let Some(conn) = net.conn_to(to.node(), connect) else {
-            net.node.answer_dead(to, signal, Atom::NOCONNECTION);
-            return;
-        };
-        let msg = Wire::Signal {
-            to: ToPid::of(to),
-            signal,
-        };
-        let sent = conn.send(&msg, |st| {
-            if let (Some(local), Wire::Signal { signal, .. }) = (local, &msg) {
-                Conn::note_signal(st, local, to, signal, true);
-            }
-        });
-        if !sent && let Wire::Signal { signal, .. } = msg {
-            net.node.answer_dead(to, signal, Atom::NOCONNECTION);
+        match net.conn_to(to.node(), connect) {
+            Some(conn) => conn.send_signal(to, signal),
+            None => net.node.answer_dead(to, signal, Atom::NOCONNECTION),
         }
+    }
+
+    fn route_keep(&self, to: Pid, signal: Signal) -> Option<Arc<dyn PeerLink>> {
+        let net = self.0.upgrade()?;
+        let conn = net.conn_for(to.node(), None);
+        conn.send_signal(to, signal);
+        (!conn.is_down()).then_some(conn as Arc<dyn PeerLink>)
     }
 
     fn send_named(&self, node: Atom, name: Atom, msg: Term, connect: bool) {

@@ -20,7 +20,7 @@ use super::few::{Few, FewSet};
 use super::node::Node;
 use super::process::{IdBuild, ProcessCell};
 use super::signal::{ExitAction, Signal, down_message, exit_action};
-use super::{Behaviour, Dest, SpawnOpts};
+use super::{Behaviour, Dest, PeerLink, SpawnOpts};
 use crate::term::{Atom, Pid, Ref, Term};
 
 /// The payload a process unwinds with when it exits from inside its code
@@ -86,6 +86,10 @@ pub struct Ctx {
     last_dest: Cell<Option<Arc<ProcessCell>>>,
     /// Local sends since the last one that ran the next slot inline.
     local_sends: Cell<u32>,
+    /// The connection this process last sent a message to another node on: a process
+    /// that sends to one node again and again skips the router and the connection
+    /// table. Let go at the first send that finds it down (it then holds no buffers).
+    last_peer: Cell<Option<Arc<dyn PeerLink>>>,
 }
 
 impl Ctx {
@@ -107,6 +111,7 @@ impl Ctx {
             abandoned: VecDeque::new(),
             last_dest: Cell::new(None),
             local_sends: Cell::new(0),
+            last_peer: Cell::new(None),
         }
     }
 
@@ -155,7 +160,28 @@ impl Ctx {
                     self.node.scheduler().run_next_inline();
                 }
             }
-            None => self.node.deliver(to, signal),
+            None => self.send_elsewhere(to, signal),
+        }
+    }
+
+    /// A message for a pid not in this node's table: another node's (through the
+    /// connection kept from the last such send when it leads there), or a dead one.
+    fn send_elsewhere(&self, to: Pid, signal: Signal) {
+        let signal = match self.last_peer.take() {
+            Some(link) if link.peer() == to.node() => match link.try_send(to, signal) {
+                Ok(()) => {
+                    self.last_peer.set(Some(link));
+                    return;
+                }
+                Err(signal) => signal,
+            },
+            other => {
+                self.last_peer.set(other);
+                signal
+            }
+        };
+        if let Some(link) = self.node.deliver_keep(to, signal) {
+            self.last_peer.set(Some(link));
         }
     }
 

@@ -34,6 +34,8 @@ pub(crate) use signal::MessageSource;
 pub use signal::{EncodedMessages, Signal};
 pub use timer::TimerRef;
 
+use std::sync::Arc;
+
 use crate::term::{Atom, Pid, Term};
 
 /// What a handler tells the runtime after each message.
@@ -150,4 +152,22 @@ pub trait Router: Send + Sync {
     /// Sends `msg` to the process registered as `name` on `node` (`connect` as for
     /// [`Router::route`]; a message that cannot go is dropped).
     fn send_named(&self, node: Atom, name: Atom, msg: Term, connect: bool);
+    /// [`Router::route`] (connecting if need be), handing back the connection it used
+    /// when that connection can take more: a process that sends to that node again
+    /// keeps it (`Ctx::send`) and skips the lookups.
+    fn route_keep(&self, to: Pid, signal: Signal) -> Option<Arc<dyn PeerLink>> {
+        self.route(to, signal, true);
+        None
+    }
+}
+
+/// A connection to one node, kept by a process that sends there (see
+/// [`Router::route_keep`]).
+pub trait PeerLink: Send + Sync {
+    /// The node it leads to.
+    fn peer(&self) -> Atom;
+    /// Sends `signal` to `to` (a pid of that node) as [`Router::route`] would, or
+    /// gives it back, unsent, when the connection is down: the caller then routes it
+    /// the ordinary way (a new connection, or `noconnection`).
+    fn try_send(&self, to: Pid, signal: Signal) -> Result<(), Signal>;
 }

@@ -26,7 +26,7 @@ use super::scheduler::{Scheduler, SliceRunner};
 use super::signal::Signal;
 use super::table::Tables;
 use super::timer::{TimerRef, Timers};
-use super::{Behaviour, Dest, Router, SpawnOpts};
+use super::{Behaviour, Dest, PeerLink, Router, SpawnOpts};
 use crate::term::pid::{DisplayContext, set_display_context};
 use crate::term::{Atom, Pid, Ref, Term};
 
@@ -622,6 +622,22 @@ impl Node {
             match self.router() {
                 Some(router) => router.route(to, signal, connect),
                 None => self.answer_dead(to, signal, Atom::NOCONNECTION),
+            }
+        }
+    }
+
+    /// [`Node::deliver`], handing back the connection a signal for another node went
+    /// on, for the sender to keep (`Ctx::send`; see [`Router::route_keep`]).
+    pub(crate) fn deliver_keep(&self, to: Pid, signal: Signal) -> Option<Arc<dyn PeerLink>> {
+        if self.is_local(to) || to.node() == self.0.name {
+            self.deliver_with(to, signal, true);
+            return None;
+        }
+        match self.router() {
+            Some(router) => router.route_keep(to, signal),
+            None => {
+                self.answer_dead(to, signal, Atom::NOCONNECTION);
+                None
             }
         }
     }

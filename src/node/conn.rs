@@ -76,6 +76,8 @@ pub(crate) struct ConnState {
     pub(crate) spawns: HashMap<Ref, SpawnWait>,
     /// When the connection was asked for (connecting too long is a failure).
     pub(crate) since: Instant,
+    /// Messages and encoded bytes sent, for the console's `stats`.
+    pub(crate) sent: (u64, u64),
     /// It was started after one with the same peer had been up and gone down: a
     /// refusal as a duplicate means the peer still holds that one, and is worth
     /// dialling again.
@@ -104,13 +106,13 @@ pub struct Conn {
     pub(crate) counters: Counters,
 }
 
-/// Traffic counters of one connection (relaxed atomics; read for display only).
+/// What a connection received, counted by its I/O thread alone (so a count is a load
+/// and a store, not a locked add); read for display only. What it sent is counted in
+/// [`ConnState::sent`], under the lock every sender takes anyway.
 #[derive(Default)]
 pub(crate) struct Counters {
-    pub(crate) msgs_out: AtomicU64,
-    pub(crate) bytes_out: AtomicU64,
-    pub(crate) msgs_in: AtomicU64,
-    pub(crate) bytes_in: AtomicU64,
+    msgs_in: AtomicU64,
+    bytes_in: AtomicU64,
 }
 
 /// Traffic on one connection since it was set up.
@@ -127,13 +129,11 @@ pub struct ConnStats {
 }
 
 impl Counters {
-    pub(crate) fn snapshot(&self) -> ConnStats {
-        ConnStats {
-            msgs_out: self.msgs_out.load(Ordering::Relaxed),
-            bytes_out: self.bytes_out.load(Ordering::Relaxed),
-            msgs_in: self.msgs_in.load(Ordering::Relaxed),
-            bytes_in: self.bytes_in.load(Ordering::Relaxed),
-        }
+    /// Counts messages and frame bytes received (by the I/O thread only).
+    pub(crate) fn received(&self, msgs: u64, bytes: u64) {
+        let add = |c: &AtomicU64, n: u64| c.store(c.load(Ordering::Relaxed) + n, Ordering::Relaxed);
+        add(&self.msgs_in, msgs);
+        add(&self.bytes_in, bytes);
     }
 }
 
@@ -215,6 +215,7 @@ impl Conn {
                 monitors: HashMap::new(),
                 spawns: HashMap::new(),
                 since: Instant::now(),
+                sent: (0, 0),
                 follows_up: false,
             }),
             changed: Condvar::new(),
@@ -225,6 +226,17 @@ impl Conn {
             counters: Counters::default(),
             epoch,
         })
+    }
+
+    /// Traffic since the connection was set up.
+    pub fn stats(&self) -> ConnStats {
+        let (msgs_out, bytes_out) = self.state.lock().sent;
+        ConnStats {
+            msgs_out,
+            bytes_out,
+            msgs_in: self.counters.msgs_in.load(Ordering::Relaxed),
+            bytes_in: self.counters.bytes_in.load(Ordering::Relaxed),
+        }
     }
 
     /// The peer's node name.
@@ -354,10 +366,8 @@ impl Conn {
         } else {
             st.out.push_framed(stream_of(msg), bytes);
         }
-        self.counters.msgs_out.fetch_add(1, Ordering::Relaxed);
-        self.counters
-            .bytes_out
-            .fetch_add(size as u64, Ordering::Relaxed);
+        st.sent.0 += 1;
+        st.sent.1 += size as u64;
         if st.socket.is_some() && !hold {
             let _ = self.flush_locked(&mut st);
         }

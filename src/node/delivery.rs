@@ -31,6 +31,9 @@ use crate::term::Pid;
 /// The most messages held before they are handed over.
 pub(crate) const MAX_BATCH: usize = 256;
 
+/// Bytes a new run of encoded messages starts with room for.
+const RUN_BYTES: usize = 2048;
+
 /// Messages gathered for one local process.
 #[derive(Default)]
 pub(crate) struct DeliveryBatch {
@@ -71,8 +74,12 @@ impl DeliveryBatch {
             Some(run) => run,
             None => {
                 let spare = self.spare.take().filter(|s| s.is_from(source));
-                self.encoded
-                    .insert(spare.unwrap_or_else(|| EncodedMessages::new(source.clone())))
+                self.encoded.insert(spare.unwrap_or_else(|| {
+                    // Room for a typical run: growing from empty reallocated 5 times.
+                    let mut run = EncodedMessages::new(source.clone());
+                    run.reserve(RUN_BYTES, RUN_BYTES / 32);
+                    run
+                }))
             }
         };
         run.push(term);

@@ -37,7 +37,6 @@
 use std::collections::HashMap;
 use std::io;
 use std::net::SocketAddr;
-use std::sync::atomic::Ordering::Relaxed;
 use std::sync::{Arc, Weak};
 use std::time::{Duration, Instant};
 
@@ -53,7 +52,7 @@ use super::handshake::{
 };
 use super::net::{Command, NetInner};
 use super::wire::{KIND_WHOLE, Reassembly, Wire, split_message};
-use crate::rt::MessageSource;
+use crate::rt::{IdBuild, MessageSource};
 use crate::term::Atom;
 
 mod dispatch;
@@ -119,7 +118,8 @@ pub(crate) struct IoLoop {
     poll: Poll,
     listener: TcpListener,
     commands: Receiver<Command>,
-    conns: HashMap<Token, IoConn>,
+    /// By token (numbers this loop hands out: a cheap hash, looked up per frame).
+    conns: HashMap<Token, IoConn, IdBuild>,
     /// Sockets that used up their read budget with bytes maybe left unread: read on in
     /// the next turn (edge-triggered, they get no new event for those bytes).
     unread: Vec<Token>,
@@ -155,7 +155,7 @@ impl IoLoop {
             poll,
             listener,
             commands,
-            conns: HashMap::new(),
+            conns: HashMap::default(),
             unread: Vec::new(),
             redials: Vec::new(),
             log_limit: super::log_limit::LogLimiter::new(),
@@ -483,9 +483,7 @@ impl IoLoop {
                 continue;
             }
             if let Some(conn) = &io.conn {
-                conn.counters
-                    .bytes_in
-                    .fetch_add(frame.len() as u64, std::sync::atomic::Ordering::Relaxed);
+                conn.counters.received(0, frame.len() as u64);
             }
             // A plain message for a process here goes to it undecoded (see `delivery`).
             // A large one is decoded here: copied into a batch, it would be copied twice.
@@ -494,7 +492,7 @@ impl IoLoop {
                 && let Some((to, term)) = split_message(body)
             {
                 if let Some(conn) = &io.conn {
-                    conn.counters.msgs_in.fetch_add(1, Relaxed);
+                    conn.counters.received(1, 0);
                 }
                 self.batch
                     .push_encoded(&net.node, to.on(net.name), term, source);
@@ -505,9 +503,7 @@ impl IoLoop {
                 Ok(Some(msg)) => {
                     let conn = io.conn.clone();
                     if let Some(conn) = conn {
-                        conn.counters
-                            .msgs_in
-                            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                        conn.counters.received(1, 0);
                         self.dispatch(net, &conn, msg);
                     }
                 }

@@ -352,7 +352,7 @@ impl Net {
             .read()
             .iter()
             .filter(|(_, c)| c.is_up())
-            .map(|(peer, c)| (*peer, c.counters.snapshot()))
+            .map(|(peer, c)| (*peer, c.stats()))
             .collect();
         v.sort_by_key(|(peer, _)| *peer);
         v

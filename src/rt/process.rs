@@ -63,6 +63,9 @@ impl Hasher for IdHasher {
     fn write_u32(&mut self, n: u32) {
         self.0 = self.0.rotate_left(32) ^ u64::from(n);
     }
+    fn write_usize(&mut self, n: usize) {
+        self.0 ^= n as u64;
+    }
 }
 
 /// `HashMap`/`HashSet` hasher for pids, refs and ids.

@@ -115,6 +115,12 @@ impl EncodedMessages {
         }
     }
 
+    /// Makes room for `bytes` more bytes of terms, `msgs` more messages.
+    pub(crate) fn reserve(&mut self, bytes: usize, msgs: usize) {
+        self.bytes.reserve(bytes);
+        self.ends.reserve(msgs);
+    }
+
     /// Adds a message: its term as [`decode_embedded`] reads it.
     pub(crate) fn push(&mut self, term: &[u8]) {
         self.bytes.extend_from_slice(term);

@@ -83,14 +83,18 @@ impl FrameDecoder {
         &mut self.buf[self.end..]
     }
 
-    /// Reads once from `from` straight into the buffer; the count (0: end of stream).
-    /// The buffer starts small (a connection that never says much, such as a
-    /// handshake left half open, holds 4 KiB) and doubles as traffic fills it.
-    pub fn fill_from(&mut self, from: &mut impl std::io::Read) -> std::io::Result<usize> {
+    /// Reads once from `from` straight into the buffer; the count (0: end of stream),
+    /// and whether the read filled all the room it was given (if not, a socket had no
+    /// more bytes at that moment). The buffer starts small (a connection that never
+    /// says much, such as a handshake left half open, holds 4 KiB) and doubles as
+    /// traffic fills it.
+    pub fn fill_from(&mut self, from: &mut impl std::io::Read) -> std::io::Result<(usize, bool)> {
         let want = self.buf.len().clamp(4096, READ_ROOM);
-        let n = from.read(self.room(want))?;
+        let room = self.room(want);
+        let offered = room.len();
+        let n = from.read(room)?;
         self.end += n;
-        Ok(n)
+        Ok((n, n == offered))
     }
 
     /// Appends bytes read from the stream.

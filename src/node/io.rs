@@ -202,7 +202,7 @@ impl IoLoop {
                 return;
             };
             for t in std::mem::take(&mut self.unread) {
-                self.on_readable(&net, t);
+                self.on_readable(&net, t, true);
             }
             for ev in events.iter() {
                 match ev.token() {
@@ -216,7 +216,11 @@ impl IoLoop {
                     t => self.conn_event(
                         &net,
                         t,
-                        ev.is_readable() || ev.is_read_closed() || ev.is_error(),
+                        match (ev.is_read_closed() || ev.is_error(), ev.is_readable()) {
+                            (true, _) => Some(true),
+                            (false, true) => Some(false),
+                            (false, false) => None,
+                        },
                         ev.is_writable(),
                     ),
                 }
@@ -352,12 +356,20 @@ impl IoLoop {
         }
     }
 
-    fn conn_event(&mut self, net: &Arc<NetInner>, token: Token, readable: bool, writable: bool) {
+    /// `readable`: `None` if not, else whether the socket must be read to its end (it
+    /// was closed or failed), not just until a read comes back short.
+    fn conn_event(
+        &mut self,
+        net: &Arc<NetInner>,
+        token: Token,
+        readable: Option<bool>,
+        writable: bool,
+    ) {
         if writable {
             self.on_writable(net, token);
         }
-        if readable {
-            self.on_readable(net, token);
+        if let Some(to_the_end) = readable {
+            self.on_readable(net, token, to_the_end);
         }
     }
 
@@ -421,17 +433,22 @@ impl IoLoop {
         }
     }
 
-    fn on_readable(&mut self, net: &Arc<NetInner>, token: Token) {
+    /// Reads what the socket holds. Registered edge-triggered, a socket must be read
+    /// until it has nothing left: a read that comes back short of the room it was
+    /// given says so without another read (which would only fail with `WouldBlock`;
+    /// bytes that arrive later raise a new event). A socket that was closed or failed
+    /// (`to_the_end`) is read until the end is seen, as its event will not come again.
+    fn on_readable(&mut self, net: &Arc<NetInner>, token: Token, to_the_end: bool) {
         for _ in 0..READ_BUDGET {
             let Some(io) = self.conns.get_mut(&token) else {
                 return;
             };
             // Straight into the decoder's buffer: no copy on the way.
             match io.decoder.fill_from(&mut &*io.stream) {
-                Ok(0) => return self.close(net, token, "connection_closed"),
-                Ok(_) => {
+                Ok((0, _)) => return self.close(net, token, "connection_closed"),
+                Ok((_, filled)) => {
                     io.last_recv = Instant::now();
-                    if !self.frames(net, token) {
+                    if !self.frames(net, token) || !(filled || to_the_end) {
                         return;
                     }
                 }

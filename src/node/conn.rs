@@ -34,7 +34,7 @@ use mio::net::TcpStream;
 use parking_lot::{Condvar, Mutex};
 
 use super::outbound::{HAND_OVER, Outbound};
-use super::wire::{FRAGMENT, ToPid, Wire};
+use super::wire::{FRAGMENT, ToPid, Wire, likely_small};
 use crate::rt::{Node, PeerLink, Signal, flush};
 use crate::term::{Atom, Pid, Ref, Term};
 
@@ -144,6 +144,11 @@ thread_local! {
 
 /// Held-back bytes of a burst beyond this are written at once.
 const HOLD_LIMIT: usize = 1024 * 1024;
+
+/// A message judged smaller than this (`wire::likely_small`) is encoded straight into
+/// the write buffer when nothing is queued ahead of it; a larger one goes through the
+/// scratch buffer (and one of 8 KiB or more is handed over without a copy).
+const IN_PLACE_MAX: usize = 1024;
 
 /// The scratch buffer a thread encodes into is kept up to this capacity: room for a
 /// whole frame (larger messages go out in fragments), so a stream of 64 KiB messages
@@ -280,7 +285,32 @@ impl Conn {
         msg: &Wire,
         record: impl FnOnce(&mut ConnState),
     ) -> Result<(), Term> {
-        // Encoded into this thread's scratch buffer: a small message costs no
+        // A small message behind nothing queued is encoded straight into the write
+        // buffer, under the lock (no scratch buffer, no copy).
+        let record = if likely_small(msg, IN_PLACE_MAX) {
+            let mut st = self.state.lock();
+            let ready = st.socket.is_some()
+                && matches!(st.phase, Phase::Up { .. })
+                && st.out.bytes() <= self.busy_limit;
+            match ready.then(|| {
+                st.out
+                    .append_encoded(msg, IN_PLACE_MAX.min(self.max_message))
+            }) {
+                Some(Ok(Some(size))) => {
+                    record(&mut st);
+                    self.queued(&mut st, msg, size);
+                    return Ok(());
+                }
+                Some(Err(e)) => {
+                    log::error!("to {}: {e}; message dropped", self.peer);
+                    return Err(Term::tuple(vec![Term::atom("badarg"), Term::str(&e)]));
+                }
+                Some(Ok(None)) | None => record,
+            }
+        } else {
+            record
+        };
+        // Otherwise encoded into this thread's scratch buffer: a small message costs no
         // allocation of its own, only a copy into the connection's write buffer.
         SCRATCH.with(|scratch| {
             let mut scratch = scratch.borrow_mut();
@@ -351,13 +381,6 @@ impl Conn {
             return (Err(Term::Atom(Atom::NOCONNECTION)), Some(bytes));
         }
         record(&mut st);
-        // In a burst from a process on a worker, hold the bytes back until the process
-        // waits or its slice ends (one write for the burst), unless 1 MiB is queued.
-        let hold = st.socket.is_some()
-            && st.out.bytes() + size < HOLD_LIMIT
-            && flush::note_send(self as *const Conn as *const (), is_lazy(msg), || {
-                self.me.upgrade().map(|c| c as Arc<dyn flush::Deferred>)
-            });
         let mut keep = None;
         if size <= FRAGMENT && st.socket.is_some() && st.out.is_empty() {
             keep = st.out.frame_whole(bytes);
@@ -366,12 +389,26 @@ impl Conn {
         } else {
             st.out.push_framed(stream_of(msg), bytes);
         }
+        self.queued(&mut st, msg, size);
+        (Ok(()), keep)
+    }
+
+    /// After `msg` (`size` bytes) joined the queue: counts it, and writes unless a
+    /// burst from a process on a worker holds it back until the process waits or its
+    /// slice ends (one write for the burst; at most 1 MiB held).
+    fn queued(&self, st: &mut ConnState, msg: &Wire, size: usize) {
         st.sent.0 += 1;
         st.sent.1 += size as u64;
-        if st.socket.is_some() && !hold {
-            let _ = self.flush_locked(&mut st);
+        if st.socket.is_none() {
+            return;
         }
-        (Ok(()), keep)
+        let hold = st.out.bytes() < HOLD_LIMIT
+            && flush::note_send(self as *const Conn as *const (), is_lazy(msg), || {
+                self.me.upgrade().map(|c| c as Arc<dyn flush::Deferred>)
+            });
+        if !hold {
+            let _ = self.flush_locked(st);
+        }
     }
 
     /// Sends `signal` to `to` (a pid of the peer), recording the links and monitors

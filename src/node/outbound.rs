@@ -13,7 +13,9 @@ use std::collections::{HashMap, VecDeque};
 use std::io::{self, Write};
 
 use super::frame::HEADER;
-use super::wire::{FRAGMENT, FRAMED_PREFIX, KIND_FIRST, KIND_MORE, KIND_WHOLE};
+use super::wire::{
+    FRAGMENT, FRAMED_PREFIX, KIND_FIRST, KIND_MORE, KIND_WHOLE, Wire, encode_framed_onto,
+};
 
 /// Bytes gathered for one write call. Large: on loopback a 64 KiB message per write
 /// costs the receiving thread a wake-up per message, and batches of 1 MiB moved 64 KiB
@@ -132,6 +134,29 @@ impl Outbound {
         }
         self.buf.extend_from_slice(framed);
         true
+    }
+
+    /// Encodes `msg` straight into the write buffer, behind what is there, when no
+    /// stream has anything queued ([`Outbound::append_whole`] without encoding
+    /// elsewhere first and copying). `Ok(None)`, the buffer as it was, when streams
+    /// are queued or the payload comes out longer than `limit`; otherwise the
+    /// payload's length.
+    pub fn append_encoded(&mut self, msg: &Wire, limit: usize) -> Result<Option<usize>, String> {
+        debug_assert!(limit <= FRAGMENT);
+        if !self.ready.is_empty() {
+            return Ok(None);
+        }
+        if self.written == self.buf.len() {
+            self.buf.clear();
+            self.written = 0;
+        }
+        let start = self.buf.len();
+        let size = encode_framed_onto(msg, &mut self.buf)?;
+        if size > limit {
+            self.buf.truncate(start);
+            return Ok(None);
+        }
+        Ok(Some(size))
     }
 
     /// Lets a large write buffer go if nothing waits in it (the I/O thread calls this
@@ -289,6 +314,37 @@ mod tests {
         assert_eq!(w.out, expect);
         assert!(q.is_empty());
         assert!(q.append_whole(&framed(5, 10)), "nothing queued any more");
+    }
+
+    #[test]
+    fn a_message_encoded_in_place_is_the_same_bytes_and_keeps_its_place() {
+        use crate::rt::Signal;
+        use crate::term::Term;
+        let msg = |n: i64, bin: usize| Wire::Signal {
+            to: super::super::wire::ToPid { creation: 1, id: 7 },
+            signal: Signal::Message(Term::tuple(vec![Term::Int(n), Term::binary(&vec![1; bin])])),
+        };
+        let framed = |m: &Wire| super::super::wire::encode_framed(m, Vec::new()).unwrap();
+        let mut q = Outbound::new();
+        let size = q.append_encoded(&msg(1, 10), 1024).unwrap();
+        assert_eq!(size, Some(framed(&msg(1, 10)).len() - FRAMED_PREFIX));
+        // Over the limit: nothing appended.
+        assert_eq!(q.append_encoded(&msg(2, 2000), 1024).unwrap(), None);
+        // Behind a queued stream: nothing appended; it goes through the queue.
+        q.push_framed(3, framed(&msg(3, 10)));
+        assert_eq!(q.append_encoded(&msg(4, 10), 1024).unwrap(), None);
+        q.push_framed(3, framed(&msg(4, 10)));
+        let mut w = Choppy {
+            out: Vec::new(),
+            chunk: 9,
+            calls: 0,
+        };
+        while !q.flush(&mut w).unwrap() {}
+        let expect: Vec<u8> = [1, 3, 4]
+            .iter()
+            .flat_map(|&n| framed(&msg(n, 10)))
+            .collect();
+        assert_eq!(w.out, expect);
     }
 
     #[test]

@@ -164,20 +164,73 @@ pub const FRAMED_PREFIX: usize = super::frame::HEADER + 1;
 /// buffer. The payload is `[FRAMED_PREFIX..]`.
 pub fn encode_framed(msg: &Wire, mut buf: Vec<u8>) -> Result<Vec<u8>, String> {
     buf.clear();
+    encode_framed_onto(msg, &mut buf)?;
+    Ok(buf)
+}
+
+/// [`encode_framed`] behind what `buf` already holds (a write buffer), which is left
+/// as it was on error; the payload's length.
+pub fn encode_framed_onto(msg: &Wire, buf: &mut Vec<u8>) -> Result<usize, String> {
+    let start = buf.len();
     buf.extend_from_slice(&[0, 0, 0, 0, KIND_WHOLE]);
-    let mut out = postcard::serialize_with_flavor(msg, Append(buf))
-        .map_err(|e| format!("cannot encode: {e}"))?;
-    let len = (out.len() - super::frame::HEADER) as u32;
-    out[..super::frame::HEADER].copy_from_slice(&len.to_be_bytes());
-    Ok(out)
+    if let Err(e) = postcard::serialize_with_flavor(msg, Append(buf)) {
+        buf.truncate(start);
+        return Err(format!("cannot encode: {e}"));
+    }
+    let len = (buf.len() - start - super::frame::HEADER) as u32;
+    buf[start..start + super::frame::HEADER].copy_from_slice(&len.to_be_bytes());
+    Ok(buf.len() - start - FRAMED_PREFIX)
+}
+
+/// Whether `msg` is surely small: its encoding is at most about `budget` bytes, by a
+/// quick look at its term (a string or binary counts its length, a container its
+/// elements; a map or anything long says no). For choosing a path only: a message
+/// judged small may still come out larger.
+pub fn likely_small(msg: &Wire, budget: usize) -> bool {
+    fn term(t: &Term, left: &mut usize) -> bool {
+        let cost = match t {
+            Term::Atom(a) => a.as_str().len() + 2,
+            Term::Int(_) | Term::Float(_) => 10,
+            Term::Binary(b) => b.len() + 5,
+            Term::Str(s) => s.len() + 5,
+            Term::Pid(p) => p.node().as_str().len() + 16,
+            Term::Ref(r) => r.node().as_str().len() + 16,
+            Term::Tuple(elems) | Term::List(elems) => {
+                let Some(l) = left.checked_sub(2 + elems.len()) else {
+                    return false;
+                };
+                *left = l + elems.len();
+                return elems.iter().all(|e| term(e, left));
+            }
+            Term::Map(_) => return false,
+        };
+        *left = match left.checked_sub(cost) {
+            Some(l) => l,
+            None => return false,
+        };
+        true
+    }
+    let mut left = budget;
+    match msg {
+        Wire::Tick => true,
+        Wire::Signal { signal, .. } => match signal {
+            Signal::Message(t)
+            | Signal::Exit { reason: t, .. }
+            | Signal::Down { reason: t, .. } => term(t, &mut left),
+            Signal::Encoded(_) => false,
+            _ => true,
+        },
+        Wire::RegSend { msg, .. } => term(msg, &mut left),
+        _ => false,
+    }
 }
 
 /// Postcard output appended to a `Vec` a slice at a time (`postcard::to_extend` goes
 /// byte by byte: a 64 KiB binary cost more than its copy).
-struct Append(Vec<u8>);
+struct Append<'a>(&'a mut Vec<u8>);
 
-impl postcard::ser_flavors::Flavor for Append {
-    type Output = Vec<u8>;
+impl postcard::ser_flavors::Flavor for Append<'_> {
+    type Output = ();
 
     fn try_push(&mut self, byte: u8) -> postcard::Result<()> {
         self.0.push(byte);
@@ -189,8 +242,8 @@ impl postcard::ser_flavors::Flavor for Append {
         Ok(())
     }
 
-    fn finalize(self) -> postcard::Result<Vec<u8>> {
-        Ok(self.0)
+    fn finalize(self) -> postcard::Result<()> {
+        Ok(())
     }
 }
 
@@ -458,6 +511,23 @@ mod tests {
         let mut f = vec![KIND_WHOLE];
         f.extend(encode(&small).unwrap());
         assert_eq!(re.on_frame(&f).unwrap(), Some(small));
+    }
+
+    #[test]
+    fn a_small_message_is_judged_small_and_a_large_one_not() {
+        let msg = |t: Term| Wire::Signal {
+            to: ToPid::of(pid(1)),
+            signal: Signal::Message(t),
+        };
+        let small = msg((Term::atom("msg"), 42).into());
+        assert!(likely_small(&small, 1024));
+        assert!(encode(&small).unwrap().len() <= 1024);
+        assert!(!likely_small(&msg(Term::binary(&[0; 2000])), 1024));
+        let many = Term::list(vec![Term::Int(1); 2000]);
+        assert!(!likely_small(&msg(many), 1024));
+        assert!(!likely_small(&msg(Term::list(vec![])), 1));
+        assert!(likely_small(&Wire::Tick, 1024));
+        assert!(!likely_small(&Wire::Peers { nodes: vec![] }, 1024));
     }
 
     #[test]

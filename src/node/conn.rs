@@ -10,10 +10,13 @@
 //! one `write` on the sender's own thread, with no hand-off. A burst of sends from a
 //! process on a worker is held and written once, when the process waits or its slice
 //! ends ([`crate::rt::flush`]; at most 1 MiB held; a remote monitor or demonitor waits
-//! for that point even when it is the first send). Messages are encoded into a
-//! per-thread scratch buffer; a small one is copied straight into the write buffer
-//! when nothing else is queued, so a message costs no allocation of its own. A message
-//! over `max_message` is refused here (the peer would close the connection on it).
+//! for that point even when it is the first send). A small message (judged under 1 KiB)
+//! is encoded straight into the write buffer, under the lock, when nothing else is
+//! queued; others are encoded into a per-thread scratch buffer first, then copied
+//! (or, from 8 KiB, handed over whole), so a message costs no allocation of its own. A
+//! message over `max_message` is refused here (the peer would close the connection on
+//! it). A process keeps the connection of its last remote send (`rt::PeerLink`), so
+//! its next send there skips the router and the connection table.
 //!
 //! Backpressure: a sender that finds more than `busy_limit` bytes queued waits (its
 //! worker handed to another thread) until the queue drains below the limit or the

@@ -11,6 +11,10 @@
 //! does not hold up small ones behind it. The receiver reassembles fragments by message
 //! id (bounded: see [`Reassembly`]) and decodes the whole.
 //!
+//! A signal or spawn reply names its destination as a [`ToPid`] (creation and
+//! number): it always goes to a process of the node that receives it, so the node's
+//! name is left out.
+//!
 //! The I/O thread does not always decode a whole message at once: [`split_message`]
 //! reads only the destination of a plain message (its term comes last), so small
 //! ones can go to their process undecoded (see `node::delivery`); and a

@@ -671,6 +671,40 @@ fn forged_and_misaddressed_signals_are_dropped_and_logged_once() {
     drop(c);
 }
 
+/// A run of small messages for a process that is not there is dropped, as any message
+/// to a dead pid is; but one of them that does not decode still closes the connection
+/// it came on (logged once), as it would have had the process taken it.
+#[test]
+fn a_small_message_that_does_not_decode_closes_its_connection_even_to_a_dead_pid() {
+    let mut t = Target::start("fbd");
+    let name = "baddead@localhost";
+    let mut c = authenticated(&t, name);
+    let nobody = ToPid {
+        creation: t.echo.creation(),
+        id: u64::MAX / 2,
+    };
+    let good = wire::encode(&Wire::Signal {
+        to: nobody,
+        signal: Signal::Message(Term::atom("lost")),
+    })
+    .unwrap();
+    let (_, term) = wire::split_message(&good).expect("a plain message");
+    let mut bad = good[..good.len() - term.len()].to_vec();
+    bad.extend_from_slice(&[0xff, 0xff, 0xff]);
+    // One write: a run of two, for nobody.
+    let mut both = raw::framed(1, good);
+    both.extend(raw::framed(1, bad));
+    c.stream.write_all(&both).unwrap();
+    assert!(c.closed_within(SOON), "the connection stays open");
+    let lines = t.check("a bad small message to a dead pid", 8 << 10, 4);
+    let bad: Vec<_> = lines
+        .iter()
+        .filter(|l| l.contains("WARN") && l.contains("malformed"))
+        .collect();
+    assert_eq!(bad.len(), 1, "{lines:#?}");
+    assert!(bad[0].contains(name), "{bad:?}");
+}
+
 /// A small plain message reaches its process undecoded (the process decodes it on its
 /// own thread): one whose term does not decode is found there, and the connection it
 /// came on is closed (logged once), as one found bad by the I/O thread is. What came

@@ -12,7 +12,9 @@
 //! thread when it takes its queue. A run that ends with one message is decoded here
 //! after all (for one message that is cheaper). A term that does not decode in the
 //! process closes the connection it came on (through [`BadMessage`]), as one found bad
-//! here does, once the process has acted on the messages before it.
+//! here does, once the process has acted on the messages before it; a run for a
+//! process that is gone (or that exits before taking it) is decoded only to check it,
+//! then dropped (`Node::answer_dead`).
 //!
 //! Order is kept: a batch only ever holds consecutive messages to one destination,
 //! and it is handed over before anything else is acted on (another destination, a

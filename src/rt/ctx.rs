@@ -734,7 +734,8 @@ impl Ctx {
         let (unhandled, name) = self.cell.close();
         let batch = std::mem::take(&mut self.inbox);
         self.inbox_extra = 0;
-        for signal in batch.into_iter().chain(unhandled) {
+        let run = self.run.take().map(Signal::Encoded);
+        for signal in run.into_iter().chain(batch).chain(unhandled) {
             match signal {
                 // A link or monitor that reached the process before it exited is
                 // answered with the real reason (as in Erlang), not `noproc`: a process

@@ -770,6 +770,10 @@ impl Node {
                 from,
                 Signal::Message(Term::tuple(vec![Term::Ref(reference), Term::nil()])),
             ),
+            // Dropped like any message to a process that is gone; but one that does
+            // not decode still closes the connection it came on, as it would have had
+            // the process been there to take it.
+            Signal::Encoded(run) => run.check_rest(),
             _ => {}
         }
     }

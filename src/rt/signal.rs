@@ -147,6 +147,18 @@ impl EncodedMessages {
         Some(decode_embedded(&self.bytes[start..end]))
     }
 
+    /// Decodes the messages not yet taken, only to see that they do: the first that
+    /// does not is reported to the source (for messages whose process is gone, which
+    /// would otherwise be dropped unseen).
+    pub(crate) fn check_rest(mut self) {
+        while let Some(decoded) = self.take_next() {
+            if let Err(why) = decoded {
+                self.malformed(why);
+                return;
+            }
+        }
+    }
+
     /// Messages not yet taken.
     pub(crate) fn remaining(&self) -> usize {
         self.ends.len() - self.taken

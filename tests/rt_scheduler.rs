@@ -404,7 +404,7 @@ fn a_polling_process_that_yields_lets_others_run_on_one_worker() {
 }
 
 /// A process that sends in a loop to a consumer waiting on its worker does not queue its
-/// whole output first: every 6th send lets the consumer run a slice on the sender's
+/// whole output first: every 7th send lets the consumer run a slice on the sender's
 /// thread (as the BEAM switches out a sender whose reductions are spent). One worker, so
 /// without that the consumer could only run once the loop ended. Order is kept.
 #[test]

@@ -34,7 +34,7 @@
 //! its worker's next slot (`Scheduler::run_next_inline`: the one it just made runnable,
 //! typically the server it called), one slice and one level deep, as a BEAM scheduler
 //! runs the next process when the current one waits. A process that sends in a loop
-//! does the same every 6th local send (`Ctx::send`), so it cannot run far ahead of a
+//! does the same every 7th local send (`Ctx::send`), so it cannot run far ahead of a
 //! consumer on its worker. So code running in a process must not hold, across a send
 //! or a receive, a lock that another process takes: that process may run on the same
 //! thread, below it on the stack.

@@ -534,6 +534,15 @@ fn update_name(ctx: &mut Ctx, name: Atom, update: impl FnOnce(&mut Ctx) -> Optio
     // A server that does not answer is gone (its lock went with our monitor of it) or
     // stuck (it applies the update and the unlock when it comes to them).
     let _ = gen_server::multi_call(ctx, &all, &request, Some(Duration::from_secs(10)));
+    // A server that synced with ours after `all` was taken (a node that had just
+    // connected) may have been sent our names before the update reached ours: ours
+    // sends them again, now with it (a `discover` on that server's behalf). Without
+    // this a name registered right after a connect could stay unknown to that node.
+    if let Some(&ours) = all.first() {
+        for late in servers(ctx).into_iter().filter(|s| !all.contains(s)) {
+            let _ = ctx.send_noconnect(ours, (Term::atom("discover"), late));
+        }
+    }
     true
 }
 

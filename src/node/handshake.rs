@@ -99,10 +99,13 @@ pub use wire::{
 
 use crypto::{ACCEPTOR_LABEL, INITIATOR_LABEL, Transcript};
 
-/// The oldest handshake protocol version this node speaks.
-pub const MIN_VERSION: u16 = 1;
-/// The newest handshake protocol version this node speaks.
-pub const MAX_VERSION: u16 = 1;
+/// The oldest protocol version this node speaks. The version covers what follows the
+/// handshake too: 2 names a signal's destination as `wire::ToPid` (creation and
+/// number), where 1 sent the whole pid, so a node of either refuses the other at the
+/// handshake instead of failing on every message after it.
+pub const MIN_VERSION: u16 = 2;
+/// The newest protocol version this node speaks.
+pub const MAX_VERSION: u16 = 2;
 
 /// A handshake nonce: 32 random bytes, fresh for every handshake.
 pub type Nonce = [u8; 32];

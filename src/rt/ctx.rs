@@ -737,6 +737,10 @@ impl Ctx {
         let batch = std::mem::take(&mut self.inbox);
         self.inbox_extra = 0;
         let run = self.run.take().map(Signal::Encoded);
+        // Remote messages still encoded are checked (a bad one closes its connection)
+        // only once every link and monitor has been told: a large backlog must not
+        // hold up the exit signals.
+        let mut encoded = Vec::new();
         for signal in run.into_iter().chain(batch).chain(unhandled) {
             match signal {
                 // A link or monitor that reached the process before it exited is
@@ -758,6 +762,7 @@ impl Ctx {
                         reason: reason.clone(),
                     },
                 ),
+                Signal::Encoded(run) => encoded.push(run),
                 other => self.node.answer_dead(me, other, Atom::NOPROC),
             }
         }
@@ -792,6 +797,9 @@ impl Ctx {
         }
         self.saved.clear();
         self.node.process_exited(me, name);
+        for run in encoded {
+            run.check_rest();
+        }
     }
 }
 

@@ -11,7 +11,8 @@
 //! The rule [`note_send`] applies: the first send to a destination in a slice is written
 //! at once (a lone message is never delayed), and later ones are held back while they
 //! follow each other within [`BURST_GAP`]: a process that sends, computes for a long
-//! time, then sends again, has each message written when sent. The exception is a lazy
+//! time, then sends again, has each message written when sent (unless a dense burst
+//! came just before the pause: see below). The exception is a lazy
 //! signal (a monitor or demonitor, which the receiver needs only before it next runs):
 //! it is held even as the first, so a call's monitor and request leave in one write.
 //!

@@ -688,21 +688,33 @@ fn a_small_message_that_does_not_decode_closes_its_connection_even_to_a_dead_pid
         signal: Signal::Message(Term::atom("lost")),
     })
     .unwrap();
+    // One write: a run of two, for nobody.
+    c.stream.write_all(&good_then_bad(good)).unwrap();
+    assert!(c.closed_within(SOON), "the connection stays open");
+    assert_malformed_logged_once(&mut t, "a bad small message to a dead pid", name);
+}
+
+/// `good` (a plain message) framed, then the same head with a term that does not
+/// decode (an unfinished variant tag): for one write, so that both arrive in one read
+/// and make a run of two.
+fn good_then_bad(good: Vec<u8>) -> Vec<u8> {
     let (_, term) = wire::split_message(&good).expect("a plain message");
     let mut bad = good[..good.len() - term.len()].to_vec();
     bad.extend_from_slice(&[0xff, 0xff, 0xff]);
-    // One write: a run of two, for nobody.
     let mut both = raw::framed(1, good);
     both.extend(raw::framed(1, bad));
-    c.stream.write_all(&both).unwrap();
-    assert!(c.closed_within(SOON), "the connection stays open");
-    let lines = t.check("a bad small message to a dead pid", 8 << 10, 4);
+    both
+}
+
+/// The target logged one warning about a malformed message, naming `peer`.
+fn assert_malformed_logged_once(t: &mut Target, what: &str, peer: &str) {
+    let lines = t.check(what, 8 << 10, 4);
     let bad: Vec<_> = lines
         .iter()
         .filter(|l| l.contains("WARN") && l.contains("malformed"))
         .collect();
     assert_eq!(bad.len(), 1, "{lines:#?}");
-    assert!(bad[0].contains(name), "{bad:?}");
+    assert!(bad[0].contains(peer), "{bad:?}");
 }
 
 /// A small plain message reaches its process undecoded (the process decodes it on its
@@ -720,16 +732,11 @@ fn a_small_message_that_does_not_decode_closes_its_connection() {
         signal: Signal::Message((Term::Pid(me), (Term::ok(), 1)).into()),
     })
     .unwrap();
-    // The same head, with a term that does not decode (an unfinished variant tag).
-    let (to, term) = wire::split_message(&good).expect("a plain message");
+    let (to, _) = wire::split_message(&good).expect("a plain message");
     assert_eq!(to, ToPid::of(t.echo));
-    let mut bad = good[..good.len() - term.len()].to_vec();
-    bad.extend_from_slice(&[0xff, 0xff, 0xff]);
-    // In one write, so that they arrive in one read: a run of two, decoded by the
-    // echo (the bad one after the good one has been answered).
-    let mut both = raw::framed(1, good);
-    both.extend(raw::framed(1, bad));
-    c.stream.write_all(&both).unwrap();
+    // A run of two, decoded by the echo (the bad one after the good one has been
+    // answered).
+    c.stream.write_all(&good_then_bad(good)).unwrap();
     let reply = c.recv_message(SOON, "the echo's reply to the good message");
     assert_eq!(
         reply,
@@ -739,11 +746,5 @@ fn a_small_message_that_does_not_decode_closes_its_connection() {
         })
     );
     assert!(c.closed_within(SOON), "the connection stays open");
-    let lines = t.check("a small message that does not decode", 8 << 10, 4);
-    let bad: Vec<_> = lines
-        .iter()
-        .filter(|l| l.contains("WARN") && l.contains("malformed"))
-        .collect();
-    assert_eq!(bad.len(), 1, "{lines:#?}");
-    assert!(bad[0].contains(name), "{bad:?}");
+    assert_malformed_logged_once(&mut t, "a small message that does not decode", name);
 }

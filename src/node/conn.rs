@@ -290,29 +290,26 @@ impl Conn {
     ) -> Result<(), Term> {
         // A small message behind nothing queued is encoded straight into the write
         // buffer, under the lock (no scratch buffer, no copy).
-        let record = if likely_small(msg, IN_PLACE_MAX) {
+        if likely_small(msg, IN_PLACE_MAX) {
             let mut st = self.state.lock();
-            let ready = st.socket.is_some()
+            if st.socket.is_some()
                 && matches!(st.phase, Phase::Up { .. })
-                && st.out.bytes() <= self.busy_limit;
-            match ready.then(|| {
-                st.out
+                && st.out.bytes() <= self.busy_limit
+            {
+                match st
+                    .out
                     .append_encoded(msg, IN_PLACE_MAX.min(self.max_message))
-            }) {
-                Some(Ok(Some(size))) => {
-                    record(&mut st);
-                    self.queued(&mut st, msg, size);
-                    return Ok(());
+                {
+                    Ok(Some(size)) => {
+                        record(&mut st);
+                        self.queued(&mut st, msg, size);
+                        return Ok(());
+                    }
+                    Ok(None) => {}
+                    Err(e) => return Err(self.unencodable(&e)),
                 }
-                Some(Err(e)) => {
-                    log::error!("to {}: {e}; message dropped", self.peer);
-                    return Err(Term::tuple(vec![Term::atom("badarg"), Term::str(&e)]));
-                }
-                Some(Ok(None)) | None => record,
             }
-        } else {
-            record
-        };
+        }
         // Otherwise encoded into this thread's scratch buffer: a small message costs no
         // allocation of its own, only a copy into the connection's write buffer.
         SCRATCH.with(|scratch| {
@@ -327,10 +324,7 @@ impl Conn {
                     *scratch = keep.unwrap_or_else(|| Vec::with_capacity(len.min(SCRATCH_KEEP)));
                     result
                 }
-                Err(e) => {
-                    log::error!("to {}: {e}; message dropped", self.peer);
-                    Err(Term::tuple(vec![Term::atom("badarg"), Term::str(&e)]))
-                }
+                Err(e) => Err(self.unencodable(&e)),
             };
             if scratch.capacity() > SCRATCH_KEEP {
                 *scratch = Vec::new();
@@ -394,6 +388,12 @@ impl Conn {
         }
         self.queued(&mut st, msg, size);
         (Ok(()), keep)
+    }
+
+    /// Logs a message that does not encode (dropped); the reason for its sender.
+    fn unencodable(&self, why: &str) -> Term {
+        log::error!("to {}: {why}; message dropped", self.peer);
+        Term::tuple(vec![Term::atom("badarg"), Term::str(why)])
     }
 
     /// After `msg` (`size` bytes) joined the queue: counts it, and writes unless a

@@ -117,9 +117,12 @@ impl DeliveryBatch {
             return;
         };
         if run.len() == 1 {
-            let signals = &mut self.signals;
             // One message: a failure is reported at once (nothing came before it).
-            let _ = run.decode_each(|m| signals.push(Signal::Message(m)));
+            match run.take_next() {
+                Some(Ok(m)) => self.signals.push(Signal::Message(m)),
+                Some(Err(why)) => run.malformed(why),
+                None => {}
+            }
             run.clear();
             self.spare = Some(run);
         } else {

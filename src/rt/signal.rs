@@ -183,32 +183,6 @@ impl EncodedMessages {
     pub(crate) fn is_from(&self, source: &Arc<dyn MessageSource>) -> bool {
         Arc::ptr_eq(&self.source, source)
     }
-
-    /// Decodes the messages in order, handing each to `each`, up to the first that does
-    /// not decode: that one comes back as a batch of its own, for the receiver to
-    /// report when it comes to it (after acting on the ones before it, which may
-    /// answer over the same connection); the ones after it are dropped. A batch whose
-    /// first message does not decode tells its source at once.
-    pub(crate) fn decode_each(&self, mut each: impl FnMut(Term)) -> Option<EncodedMessages> {
-        let mut start = 0;
-        for (i, &end) in self.ends.iter().enumerate() {
-            let bytes = &self.bytes[start..end as usize];
-            match decode_embedded(bytes) {
-                Ok(term) => each(term),
-                Err(why) if i == 0 => {
-                    self.source.malformed(why);
-                    return None;
-                }
-                Err(_) => {
-                    let mut bad = EncodedMessages::new(self.source.clone());
-                    bad.push(bytes);
-                    return Some(bad);
-                }
-            }
-            start = end as usize;
-        }
-        None
-    }
 }
 
 impl std::fmt::Debug for EncodedMessages {
@@ -351,14 +325,17 @@ mod tests {
         let told = Arc::new(Told::default());
         let source: Arc<dyn MessageSource> = told.clone();
         let terms = [Some(Term::Int(1)), None, Some(Term::Int(3))];
-        // Directly: the good one, then the bad one handed back alone, the rest dropped.
-        let mut got = Vec::new();
-        let bad = run_of(&source, &terms).decode_each(|m| got.push(m));
-        assert_eq!(got, [Term::Int(1)]);
-        assert_eq!(bad.as_ref().map(EncodedMessages::len), Some(1));
+        // Directly: the good one, then the bad one as an error (the source is told
+        // only by whoever reaches it), then the one after it.
+        let mut run = run_of(&source, &terms);
+        assert_eq!(run.take_next(), Some(Ok(Term::Int(1))));
+        assert_eq!(run.remaining(), 2);
+        assert!(matches!(run.take_next(), Some(Err(_))));
         assert!(told.0.lock().is_empty(), "not told before it is reached");
-        // Reached: told at once.
-        assert!(bad.unwrap().decode_each(|_| panic!("it decoded")).is_none());
+        // Checking what is left of a run tells the source of the first bad one.
+        let mut run = run_of(&source, &terms);
+        assert_eq!(run.take_next(), Some(Ok(Term::Int(1))));
+        run.check_rest();
         assert_eq!(told.0.lock().len(), 1);
         told.0.lock().clear();
 

@@ -247,8 +247,6 @@ impl Net {
             threads: Mutex::new(Vec::new()),
         });
         let net = Net(inner.clone());
-        node.set_router(Some(Arc::new(NetRouter(Arc::downgrade(&inner)))));
-        node.set_extension(inner.clone());
         let io = super::io::IoLoop::new(
             Arc::downgrade(&inner),
             poll,
@@ -256,10 +254,18 @@ impl Net {
             command_rx,
         )
         .map_err(|e| e.to_string())?;
+        // The I/O thread holds the only strong reference: the loop (its sockets, its
+        // listener) goes when the thread ends.
+        let io = Arc::new(super::io::IoShared::new(io));
+        node.set_router(Some(Arc::new(NetRouter {
+            net: Arc::downgrade(&inner),
+            io: Arc::downgrade(&io),
+        })));
+        node.set_extension(inner.clone());
         let short = addr.short.clone();
         let io_thread = std::thread::Builder::new()
             .name(format!("{short}-net"))
-            .spawn(move || io.run());
+            .spawn(move || super::io::IoLoop::run(io));
         let weak = Arc::downgrade(&inner);
         let resolve_thread = std::thread::Builder::new()
             .name(format!("{short}-resolve"))
@@ -794,12 +800,19 @@ impl NetInner {
     }
 }
 
-/// Carries `rt`'s signals to other nodes.
-struct NetRouter(std::sync::Weak<NetInner>);
+/// Carries `rt`'s signals to other nodes, and lets a waiting worker turn the I/O loop.
+struct NetRouter {
+    net: std::sync::Weak<NetInner>,
+    io: std::sync::Weak<super::io::IoShared>,
+}
 
 impl Router for NetRouter {
+    fn poll_io(&self) -> bool {
+        self.io.upgrade().is_some_and(|io| io.turn_now())
+    }
+
     fn route(&self, to: Pid, signal: Signal, connect: bool) {
-        let Some(net) = self.0.upgrade() else {
+        let Some(net) = self.net.upgrade() else {
             return;
         };
         match net.conn_to(to.node(), connect) {
@@ -809,14 +822,16 @@ impl Router for NetRouter {
     }
 
     fn route_keep(&self, to: Pid, signal: Signal) -> Option<Arc<dyn PeerLink>> {
-        let net = self.0.upgrade()?;
+        let net = self.net.upgrade()?;
         let conn = net.conn_for(to.node(), None);
         conn.send_signal(to, signal);
         (!conn.is_down()).then_some(conn as Arc<dyn PeerLink>)
     }
 
     fn send_named(&self, node: Atom, name: Atom, msg: Term, connect: bool) {
-        let Some(net) = self.0.upgrade() else { return };
+        let Some(net) = self.net.upgrade() else {
+            return;
+        };
         let Some(conn) = net.conn_to(node, connect) else {
             log::debug!("{node} not connected: message to {name} dropped (noconnect)");
             return;

@@ -27,8 +27,9 @@ use crate::term::{Atom, Pid, Ref, Term};
 /// ([`Ctx::exit`], or a fatal exit signal during a receive).
 pub(crate) struct ProcessExit(pub(crate) Term);
 
-/// Times a process looks for a message (yielding between looks) before
-/// a receive hands its worker's queue over and blocks.
+/// Times a process looks for a message (between looks, turning its node's I/O loop
+/// if no other thread is at it, else yielding) before a receive hands its worker's
+/// queue over and blocks.
 const RECEIVE_SPINS: u32 = 50;
 
 /// Slices of other processes a waiting process runs on its own thread before it spins
@@ -475,7 +476,14 @@ impl Ctx {
                     let spin_end = *spin_until.get_or_insert(now + RECEIVE_SPIN_TIME);
                     if spins < RECEIVE_SPINS && now < spin_end && deadline.is_none_or(|d| now < d) {
                         spins += 1;
-                        std::thread::yield_now();
+                        // The reply may be in a socket: read it here rather than wait
+                        // for the I/O thread to run (on a shared CPU, one more switch).
+                        if self.node.poll_io() {
+                            // What came for others went to this worker's next slot.
+                            self.node.scheduler().share_local_work();
+                        } else {
+                            std::thread::yield_now();
+                        }
                         continue;
                     }
                     blocking = Some(BlockGuard::begin(&self.node));

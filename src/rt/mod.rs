@@ -159,6 +159,14 @@ pub trait Router: Send + Sync {
         self.route(to, signal, true);
         None
     }
+    /// Does on this thread, if no other thread is at it, what the distribution layer's
+    /// I/O thread would do next (read what the sockets hold, hand it to its processes),
+    /// without waiting: a worker waiting for a reply or for work calls it between its
+    /// looks, so a message that has arrived reaches it without a hand-over between
+    /// threads. True if there was something to do.
+    fn poll_io(&self) -> bool {
+        false
+    }
 }
 
 /// A connection to one node, kept by a process that sends there (see

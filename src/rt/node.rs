@@ -111,6 +111,10 @@ impl SliceRunner for Runner {
         super::job::run_slice(&cell, self.budget)
     }
 
+    fn poll_io(&self) -> bool {
+        self.node.upgrade().is_some_and(|n| Node(n).poll_io())
+    }
+
     fn on_thread_start(&self) {
         if let Some(n) = self.node.upgrade() {
             Node(n).set_thread_display();
@@ -601,6 +605,23 @@ impl Node {
 
     fn router(&self) -> Option<Arc<dyn Router>> {
         self.0.router.read().clone()
+    }
+
+    /// [`Router::poll_io`] on this thread: what it sends goes out at once, as from an
+    /// I/O thread, even inside a process's slice (held-back output is written first).
+    pub(crate) fn poll_io(&self) -> bool {
+        let Some(router) = self.router() else {
+            return false;
+        };
+        let in_slice = super::flush::in_slice();
+        if in_slice {
+            super::flush::slice_end();
+        }
+        let done = router.poll_io();
+        if in_slice {
+            super::flush::slice_begin();
+        }
+        done
     }
 
     /// Delivers a signal to `to`, local or remote. A signal that cannot be delivered is

@@ -16,7 +16,9 @@
 //! At most `target` threads (one per core by default) run processes at once: `active`
 //! counts threads that hold a run permit. A thread with no work spins briefly (and, when
 //! work came from outside the workers in the last millisecond, keeps looking for 200 us,
-//! yielding the CPU between looks), then gives its permit back and parks in the idle
+//! yielding the CPU between looks, or turning the node's I/O loop where the node has one
+//! and no other thread is at it: what it reads lands in its own next slot), then gives
+//! its permit back and parks in the idle
 //! list. Pushing work wakes one idle thread if a permit is free and no worker is still
 //! looking (`spinning`: the looker finds the work, and passes a wake-up on if it sees
 //! more). The two sides order themselves with SeqCst fences: the parker registers as
@@ -79,6 +81,9 @@ const CONVERSATION: Duration = Duration::from_millis(1);
 pub(crate) trait SliceRunner: Send + Sync {
     /// Runs one slice; returns true if the process must be queued again.
     fn run_slice(&self, cell: Task) -> bool;
+    /// Turns the node's I/O loop once without waiting, if no other thread is at it
+    /// (see `Router::poll_io`); true if there was something to do.
+    fn poll_io(&self) -> bool;
     /// Called once on each worker thread when it starts (per-thread setup).
     fn on_thread_start(&self);
 }
@@ -484,7 +489,13 @@ impl WorkerLocal {
             && idle_since.elapsed() < YIELD_SPIN
             && !sh.shutdown.load(Ordering::Relaxed)
         {
-            std::thread::yield_now();
+            // The next request may be in a socket: read here, it lands in this
+            // worker's next slot with no thread to wake.
+            if sh.runner.poll_io() {
+                sh.note_external();
+            } else {
+                std::thread::yield_now();
+            }
             if let Some(cell) = self.find_work() {
                 return Some(cell);
             }

@@ -1,6 +1,8 @@
 //! A worker that waits (for a reply in a receive, or for work) turns its node's I/O loop
 //! itself (`Router::poll_io`), and the I/O thread turns it too: whichever thread reads a
-//! connection, every message arrives, once, in the order it was sent, small and large.
+//! connection, every message arrives, once, in the order it was sent, small and large;
+//! and the I/O thread, standing by while a worker looks, is not held up by one that
+//! stopped looking to compute.
 mod support;
 
 use std::time::Duration;
@@ -124,6 +126,81 @@ fn messages_read_by_waiting_workers_and_the_io_thread_all_arrive_in_order() {
             "every message, in order"
         );
     }
+    drop(me);
+    a.shutdown();
+    b.shutdown();
+}
+
+/// A worker that read its process's message itself, and then computes without looking
+/// again, leaves the I/O thread standing by for a bounded time only: a message for
+/// another process of its node is read while it still computes, not after.
+#[test]
+fn a_worker_that_computes_after_reading_does_not_hold_up_the_node_s_other_messages() {
+    const COMPUTE: Duration = Duration::from_millis(600);
+    let epmd = free_port();
+    let cookie = test_cookie();
+    let a = net("wioc", epmd, &cookie);
+    // One worker: no idle worker of b looks for work while the only one computes.
+    let mut config = oxbeam::node::NetConfig::named("wiod@localhost");
+    config.cookie = Some(cookie.clone());
+    config.epmd_port = Some(epmd);
+    config.tick_time = support::TICK;
+    config.runtime.workers = 1;
+    let b = oxbeam::node::Net::start(config).expect("start wiod");
+    assert!(a.connect(b.name().as_str()));
+    let epoch = std::time::Instant::now();
+    let since_epoch = move || epoch.elapsed().as_micros() as i64;
+    let mut waiter = b.node().attach();
+    let waiter_pid = waiter.pid();
+    // Answers pings (its worker reads them itself, waiting in the spin of a receive),
+    // then, told to, computes for a while without looking.
+    let computer = b.node().spawn(Task::new(move |ctx: &mut Ctx| {
+        loop {
+            let m = ctx.receive();
+            if let Some([Term::Pid(from)]) = m.tagged("ping") {
+                ctx.send(*from, Term::atom("pong"));
+            } else if let Some([Term::Pid(report)]) = m.tagged("compute") {
+                let report = *report;
+                ctx.send(report, (Term::atom("computing"), since_epoch()));
+                let start = std::time::Instant::now();
+                while start.elapsed() < COMPUTE {
+                    std::hint::spin_loop();
+                }
+                ctx.send(report, (Term::atom("computed"), since_epoch()));
+                return;
+            }
+        }
+    }));
+    let mut me = a.node().attach();
+    // The waiter is blocked in its receive (its spin long over) before the ping-pong.
+    me.send(waiter_pid, Term::atom("warm"));
+    assert_eq!(waiter.receive_timeout(SOON), Some(Term::atom("warm")));
+    let waiting = std::thread::spawn(move || {
+        let m = waiter.receive_timeout(SOON);
+        (m, since_epoch())
+    });
+    let ping = (Term::atom("ping"), me.pid());
+    for _ in 0..2_000 {
+        me.send(computer, ping.clone());
+        assert_eq!(me.receive_timeout(SOON), Some(Term::atom("pong")));
+    }
+    me.send(computer, (Term::atom("compute"), me.pid()));
+    let started = me
+        .receive_match(|m| m.tagged("computing").is_some(), Some(SOON))
+        .expect("the computer starts");
+    let started = started.tagged("computing").unwrap()[0].as_int().unwrap();
+    me.send(waiter_pid, Term::atom("while_computing"));
+    let (m, arrived) = waiting.join().expect("the waiter");
+    assert_eq!(m, Some(Term::atom("while_computing")));
+    let done = me
+        .receive_match(|m| m.tagged("computed").is_some(), Some(SOON))
+        .expect("the computer ends");
+    let done = done.tagged("computed").unwrap()[0].as_int().unwrap();
+    assert!(
+        arrived < done,
+        "the message arrived at {arrived} us, after the computation that ran from \
+         {started} to {done} us ended"
+    );
     drop(me);
     a.shutdown();
     b.shutdown();

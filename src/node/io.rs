@@ -20,14 +20,17 @@
 //! see `Router::poll_io`), which takes a turn if no one else is at it
 //! ([`IoShared::turn_now`], never waiting for the lock). A message a worker reads for
 //! the process it is running, or for one it then runs, reaches it with no hand-over
-//! between threads: on a CPU shared by both nodes of a round trip that is two thread
-//! switches fewer per round trip (same-CPU round trip 13.6 -> 10.2 us, across CPUs
-//! 11.9 -> 10.4 us, rpc 23.8 -> 19.4 us). While a worker has taken a turn within the
-//! last [`WORKER_LOOKING`], the spinning I/O thread only yields: it is one more thread
-//! for a shared CPU to run between the two that do the work. Past that it looks
-//! itself again, so a worker that stops looking delays nothing by more than that.
-//! Everything a turn reads is handed over before the turn ends, and turns never
-//! overlap, so a connection's messages keep their order whoever reads them.
+//! between threads. Everything a turn reads is handed over before the turn ends, and
+//! turns never overlap, so a connection's messages keep their order whoever reads.
+//!
+//! While a worker has taken a turn within the last [`WORKER_LOOKING`], the I/O thread,
+//! where it would spin, stands by instead (parked, for at most [`STANDBY`]): a spinning
+//! thread is one more for a CPU to run between the two that do the work. A worker that
+//! stops looking to block or park wakes it at once (`Router::stop_polling_io`); one
+//! that found its message and goes on computing leaves it standing by until `STANDBY`
+//! has passed, so a message for another process can wait that long (500 us) when no
+//! other worker of the node is looking. On a CPU shared by both nodes of a round trip
+//! this makes two thread switches per round trip where there were four to twelve.
 //!
 //! A socket is read for at
 //! most [`READ_BUDGET`] chunks per turn of the loop, then read on in the next turn: a
@@ -61,6 +64,7 @@ use std::sync::{Arc, Weak};
 use std::time::{Duration, Instant};
 
 use crossbeam_channel::Receiver;
+use crossbeam_utils::sync::{Parker, Unparker};
 use mio::net::{TcpListener, TcpStream};
 use mio::{Events, Interest, Poll, Token};
 use parking_lot::Mutex;
@@ -128,6 +132,12 @@ const IO_SPIN: Duration = Duration::from_micros(200);
 /// the sockets to it (see [`IoLoop::run`]). Past this it looks itself again.
 const WORKER_LOOKING: Duration = Duration::from_micros(20);
 
+/// How long the I/O thread stands by at most, while workers look, before it checks
+/// whether they still do. A worker that stops looking to block or park wakes it at
+/// once ([`IoShared::stop_looking`]); one that found its message and computes leaves it
+/// standing by until this has passed.
+const STANDBY: Duration = Duration::from_micros(500);
+
 /// Reads (each up to the decoder's free room, 64 KiB or more once traffic flows) from
 /// one socket per turn of the loop, before the loop turns
 /// (timers, ticks, other sockets) and comes back to it.
@@ -181,18 +191,28 @@ fn identity(net: &NetInner) -> Identity {
 /// The I/O loop as its thread and the node's workers share it.
 pub(crate) struct IoShared {
     io: Mutex<IoLoop>,
-    /// When a worker last turned the loop (ns since `epoch`).
+    /// When a worker last turned the loop (ns since `epoch`; 0: no worker is looking).
     worker_looked: AtomicU64,
     epoch: Instant,
+    /// Wakes the I/O thread from its standby (see [`IoLoop::run`]).
+    unparker: Unparker,
 }
 
 impl IoShared {
-    pub(crate) fn new(io: IoLoop) -> IoShared {
+    pub(crate) fn new(io: IoLoop, unparker: Unparker) -> IoShared {
         IoShared {
             io: Mutex::new(io),
             worker_looked: AtomicU64::new(0),
             epoch: Instant::now(),
+            unparker,
         }
+    }
+
+    /// A worker that has been turning the loop stops looking (it is about to block or
+    /// park): the I/O thread, if it stood by for it, takes over at once.
+    pub(crate) fn stop_looking(&self) {
+        self.worker_looked.store(0, Ordering::SeqCst);
+        self.unparker.unpark();
     }
 
     /// A turn of the loop on a thread other than the I/O thread (a worker waiting for
@@ -242,20 +262,21 @@ impl IoLoop {
 
     /// The I/O thread: turns the loop until the node stops. Between the looks of its
     /// spin the loop is free for a worker to turn ([`IoShared::turn_now`]).
-    pub(crate) fn run(shared: Arc<IoShared>) {
+    pub(crate) fn run(shared: Arc<IoShared>, parker: Parker) {
         ON_IO_THREAD.with(|f| f.set(true));
         let mut spinning = false;
         loop {
             let mut io = if spinning {
                 // A worker that looked a moment ago will look again: leave the sockets
                 // to it (on a shared CPU, the one that reads is then the one that
-                // runs the receiver), and yield.
-                let looked = shared.worker_looked.load(Ordering::Relaxed);
+                // runs the receiver), and stand by.
+                let looked = shared.worker_looked.load(Ordering::SeqCst);
                 let now = shared.epoch.elapsed().as_nanos() as u64;
-                let io = (now.saturating_sub(looked) > WORKER_LOOKING.as_nanos() as u64)
-                    .then(|| shared.io.try_lock())
-                    .flatten();
-                let Some(io) = io else {
+                if looked != 0 && now.saturating_sub(looked) < WORKER_LOOKING.as_nanos() as u64 {
+                    parker.park_timeout(STANDBY);
+                    continue;
+                }
+                let Some(io) = shared.io.try_lock() else {
                     std::thread::yield_now();
                     continue;
                 };

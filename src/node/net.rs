@@ -256,7 +256,8 @@ impl Net {
         .map_err(|e| e.to_string())?;
         // The I/O thread holds the only strong reference: the loop (its sockets, its
         // listener) goes when the thread ends.
-        let io = Arc::new(super::io::IoShared::new(io));
+        let parker = crossbeam_utils::sync::Parker::new();
+        let io = Arc::new(super::io::IoShared::new(io, parker.unparker().clone()));
         node.set_router(Some(Arc::new(NetRouter {
             net: Arc::downgrade(&inner),
             io: Arc::downgrade(&io),
@@ -265,7 +266,7 @@ impl Net {
         let short = addr.short.clone();
         let io_thread = std::thread::Builder::new()
             .name(format!("{short}-net"))
-            .spawn(move || super::io::IoLoop::run(io));
+            .spawn(move || super::io::IoLoop::run(io, parker));
         let weak = Arc::downgrade(&inner);
         let resolve_thread = std::thread::Builder::new()
             .name(format!("{short}-resolve"))
@@ -809,6 +810,12 @@ struct NetRouter {
 impl Router for NetRouter {
     fn poll_io(&self) -> bool {
         self.io.upgrade().is_some_and(|io| io.turn_now())
+    }
+
+    fn stop_polling_io(&self) {
+        if let Some(io) = self.io.upgrade() {
+            io.stop_looking();
+        }
     }
 
     fn route(&self, to: Pid, signal: Signal, connect: bool) {

@@ -486,6 +486,9 @@ impl Ctx {
                         }
                         continue;
                     }
+                    if spins > 0 {
+                        self.node.stop_polling_io();
+                    }
                     blocking = Some(BlockGuard::begin(&self.node));
                     continue;
                 }

@@ -167,6 +167,9 @@ pub trait Router: Send + Sync {
     fn poll_io(&self) -> bool {
         false
     }
+    /// This thread, which has been calling [`Router::poll_io`], stops (it is about to
+    /// block or park): the distribution layer's own thread must not count on it.
+    fn stop_polling_io(&self) {}
 }
 
 /// A connection to one node, kept by a process that sends there (see

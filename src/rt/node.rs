@@ -115,6 +115,12 @@ impl SliceRunner for Runner {
         self.node.upgrade().is_some_and(|n| Node(n).poll_io())
     }
 
+    fn stop_polling_io(&self) {
+        if let Some(n) = self.node.upgrade() {
+            Node(n).stop_polling_io();
+        }
+    }
+
     fn on_thread_start(&self) {
         if let Some(n) = self.node.upgrade() {
             Node(n).set_thread_display();
@@ -622,6 +628,14 @@ impl Node {
             super::flush::slice_begin();
         }
         done
+    }
+
+    /// [`Router::stop_polling_io`]: this thread has called [`Node::poll_io`] and is
+    /// about to block or park.
+    pub(crate) fn stop_polling_io(&self) {
+        if let Some(router) = self.router() {
+            router.stop_polling_io();
+        }
     }
 
     /// Delivers a signal to `to`, local or remote. A signal that cannot be delivered is

@@ -84,6 +84,8 @@ pub(crate) trait SliceRunner: Send + Sync {
     /// Turns the node's I/O loop once without waiting, if no other thread is at it
     /// (see `Router::poll_io`); true if there was something to do.
     fn poll_io(&self) -> bool;
+    /// This thread stops calling `poll_io` (it is about to park).
+    fn stop_polling_io(&self);
     /// Called once on each worker thread when it starts (per-thread setup).
     fn on_thread_start(&self);
 }
@@ -485,10 +487,12 @@ impl WorkerLocal {
             }
         }
         let idle_since = Instant::now();
+        let mut polled = false;
         while sh.in_conversation()
             && idle_since.elapsed() < YIELD_SPIN
             && !sh.shutdown.load(Ordering::Relaxed)
         {
+            polled = true;
             // The next request may be in a socket: read here, it lands in this
             // worker's next slot with no thread to wake.
             if sh.runner.poll_io() {
@@ -499,6 +503,9 @@ impl WorkerLocal {
             if let Some(cell) = self.find_work() {
                 return Some(cell);
             }
+        }
+        if polled {
+            sh.runner.stop_polling_io();
         }
         None
     }

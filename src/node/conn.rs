@@ -109,8 +109,9 @@ pub struct Conn {
     pub(crate) counters: Counters,
 }
 
-/// What a connection received, counted by its I/O thread alone (so a count is a load
-/// and a store, not a locked add); read for display only. What it sent is counted in
+/// What a connection received, counted by the thread turning its node's I/O loop (the
+/// I/O thread or a waiting worker: one at a time, under the loop's lock, so a count is
+/// a load and a store, not a locked add); read for display only. What it sent is counted in
 /// [`ConnState::sent`], under the lock every sender takes anyway.
 #[derive(Default)]
 pub(crate) struct Counters {
@@ -132,7 +133,7 @@ pub struct ConnStats {
 }
 
 impl Counters {
-    /// Counts messages and frame bytes received (by the I/O thread only).
+    /// Counts messages and frame bytes received (by a turn of the I/O loop only).
     pub(crate) fn received(&self, msgs: u64, bytes: u64) {
         let add = |c: &AtomicU64, n: u64| c.store(c.load(Ordering::Relaxed) + n, Ordering::Relaxed);
         add(&self.msgs_in, msgs);
@@ -141,7 +142,8 @@ impl Counters {
 }
 
 thread_local! {
-    /// Set on a node's I/O thread, which must never wait for a queue to drain.
+    /// Set on a node's I/O thread, and on a worker while it turns the I/O loop: neither
+    /// may wait for a queue to drain.
     pub(crate) static ON_IO_THREAD: std::cell::Cell<bool> = const { std::cell::Cell::new(false) };
 }
 

@@ -138,6 +138,10 @@ const WORKER_LOOKING: Duration = Duration::from_micros(20);
 /// standing by until this has passed.
 const STANDBY: Duration = Duration::from_micros(500);
 
+/// The longest the timers (ticks, `net_tick_timeout`, handshake and connect deadlines)
+/// go unchecked while the loop is turned without a blocking poll.
+const TIMERS_AT_LEAST_EVERY: Duration = Duration::from_millis(10);
+
 /// Reads (each up to the decoder's free room, 64 KiB or more once traffic flows) from
 /// one socket per turn of the loop, before the loop turns
 /// (timers, ticks, other sockets) and comes back to it.
@@ -169,8 +173,26 @@ pub(crate) struct IoLoop {
     /// Until when the I/O thread looks for events without sleeping (see [`IO_SPIN`]);
     /// set by any turn that found some, on whichever thread.
     spin_until: Option<Instant>,
+    /// When the timers must run next, whoever turns the loop.
+    timers_due: Instant,
     /// Set once the loop has stopped (node stopped or gone): no turn does anything.
     stopped: bool,
+}
+
+/// Marks this thread as turning the I/O loop (`ON_IO_THREAD`) until dropped, even
+/// if the turn unwinds.
+struct OnIoThread(bool);
+
+impl OnIoThread {
+    fn set() -> OnIoThread {
+        OnIoThread(ON_IO_THREAD.with(|f| f.replace(true)))
+    }
+}
+
+impl Drop for OnIoThread {
+    fn drop(&mut self) {
+        ON_IO_THREAD.with(|f| f.set(self.0));
+    }
 }
 
 /// What a turn of the loop found.
@@ -222,9 +244,10 @@ impl IoShared {
         let Some(mut io) = self.io.try_lock() else {
             return false;
         };
-        let was = ON_IO_THREAD.with(|f| f.replace(true));
-        let turned = io.turn(Duration::ZERO, false);
-        ON_IO_THREAD.with(|f| f.set(was));
+        let turned = {
+            let _on_io = OnIoThread::set();
+            io.turn(Duration::ZERO, false)
+        };
         if matches!(turned, Turn::Stopped) {
             return false;
         }
@@ -256,6 +279,7 @@ impl IoLoop {
             batch: Default::default(),
             events: Some(Events::with_capacity(256)),
             spin_until: None,
+            timers_due: Instant::now(),
             stopped: false,
         })
     }
@@ -314,6 +338,9 @@ impl IoLoop {
         if self.stopped {
             return Turn::Stopped;
         }
+        // Workers' turns run the timers too once they are due: workers that keep
+        // looking keep the I/O thread standing by, and its own turns with them.
+        let timers = timers || Instant::now() >= self.timers_due;
         let mut events = self
             .events
             .take()
@@ -336,6 +363,7 @@ impl IoLoop {
             self.events = Some(events);
             return Turn::Nothing;
         }
+        let had_unread = !self.unread.is_empty();
         for t in std::mem::take(&mut self.unread) {
             self.on_readable(&net, t, true);
         }
@@ -364,8 +392,15 @@ impl IoLoop {
         self.events = Some(events);
         if came || timers {
             self.timers(&net);
+            self.timers_due = Instant::now() + TIMERS_AT_LEAST_EVERY;
         }
-        if came { Turn::Events } else { Turn::Nothing }
+        // Bytes left unread last turn were read and handed over: that counts as
+        // events for the caller (it must share what landed in its next slot).
+        if came || had_unread {
+            Turn::Events
+        } else {
+            Turn::Nothing
+        }
     }
 
     fn next_timeout(&self, net: &NetInner) -> Duration {

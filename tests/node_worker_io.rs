@@ -9,7 +9,7 @@ use std::time::Duration;
 
 use oxbeam::rt::{Ctx, Flow, Task};
 use oxbeam::term::{Pid, Term};
-use support::{SOON, free_port, net, test_cookie};
+use support::{SOON, free_port, net, net_with_workers, test_cookie};
 
 /// Senders on one node, each sending to every sink on the other.
 const SENDERS: usize = 4;
@@ -141,12 +141,7 @@ fn a_worker_that_computes_after_reading_does_not_hold_up_the_node_s_other_messag
     let cookie = test_cookie();
     let a = net("wioc", epmd, &cookie);
     // One worker: no idle worker of b looks for work while the only one computes.
-    let mut config = oxbeam::node::NetConfig::named("wiod@localhost");
-    config.cookie = Some(cookie.clone());
-    config.epmd_port = Some(epmd);
-    config.tick_time = support::TICK;
-    config.runtime.workers = 1;
-    let b = oxbeam::node::Net::start(config).expect("start wiod");
+    let b = net_with_workers("wiod", epmd, &cookie, 1);
     assert!(a.connect(b.name().as_str()));
     let epoch = std::time::Instant::now();
     let since_epoch = move || epoch.elapsed().as_micros() as i64;

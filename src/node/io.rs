@@ -32,10 +32,11 @@
 //! other worker of the node is looking. On a CPU shared by both nodes of a round trip
 //! this makes two thread switches per round trip where there were four to twelve.
 //!
-//! A socket is read for at
-//! most [`READ_BUDGET`] chunks per turn of the loop, then read on in the next turn: a
-//! peer flooding this node can't keep it from ticking (or serving other peers), or the
-//! flooding peer, hearing nothing back, would declare it down after the tick time.
+//! A socket is read for at most [`READ_BUDGET`] chunks per turn of the loop, then read
+//! on in the next turn: a peer flooding this node can't keep it from ticking (or
+//! serving other peers), or the flooding peer, hearing nothing back, would declare it
+//! down after the tick time. Timers run after every turn that found events, on the
+//! I/O thread's own turns, and on any turn once [`TIMERS_AT_LEAST_EVERY`] has passed.
 //!
 //! Trouble from a peer (bad frames, failed or timed-out handshakes, too many handshakes,
 //! forged signals, a message that its receiver finds does not decode) closes only that
@@ -239,7 +240,8 @@ impl IoShared {
 
     /// A turn of the loop on a thread other than the I/O thread (a worker waiting for
     /// work or for a reply), if no other thread is at it: whatever the sockets hold is
-    /// read and handed to its processes here, without waiting. True if events came.
+    /// read and handed to its processes here, without waiting. True if anything was
+    /// read (events came, or bytes left unread by an earlier turn).
     pub(crate) fn turn_now(&self) -> bool {
         let Some(mut io) = self.io.try_lock() else {
             return false;

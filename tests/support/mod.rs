@@ -183,11 +183,21 @@ pub fn test_cookie() -> String {
 
 /// A named node in this test process, on the port mapper at `epmd_port`.
 pub fn net(short: &str, epmd_port: u16, cookie: &str) -> oxbeam::node::Net {
+    net_with_workers(short, epmd_port, cookie, 2)
+}
+
+/// [`net`] with `workers` scheduler workers.
+pub fn net_with_workers(
+    short: &str,
+    epmd_port: u16,
+    cookie: &str,
+    workers: usize,
+) -> oxbeam::node::Net {
     let _ = env_logger::builder().is_test(true).try_init();
     let mut config = oxbeam::node::NetConfig::named(&format!("{short}@localhost"));
     config.cookie = Some(cookie.to_owned());
     config.epmd_port = Some(epmd_port);
     config.tick_time = TICK;
-    config.runtime.workers = 2;
+    config.runtime.workers = workers;
     oxbeam::node::Net::start(config).unwrap_or_else(|e| panic!("start {short}: {e}"))
 }

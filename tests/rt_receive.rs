@@ -3,7 +3,7 @@ mod support;
 
 use std::time::Duration;
 
-use oxbeam::rt::{Ctx, Task};
+use oxbeam::rt::{Ctx, Task, gen_server};
 use oxbeam::term::Term;
 use support::SOON;
 
@@ -70,6 +70,90 @@ fn a_process_receives_selectively_inside_a_task() {
         .map(|t| t.as_int().unwrap())
         .collect();
     assert!(got.starts_with(&[0, 1, 2, 3, 4]), "{got:?}");
+    drop(me);
+    node.shutdown();
+}
+
+/// A handler process takes what reaches its mailbox in the order it came: plain
+/// messages (its fast path), an exit signal it traps (a message made from a signal), a
+/// monitor (a signal it only acts on), messages a selective receive skipped, and late
+/// replies to a call it gave up on (dropped); in batches and one at a time.
+#[test]
+fn a_handler_takes_messages_and_signals_in_order() {
+    let node = support::node(2);
+    let mut me = node.attach();
+    let me_pid = me.pid();
+    let mut seen: Vec<Term> = Vec::new();
+    let p = me.spawn(move |ctx: &mut Ctx, msg: Term| {
+        if msg.is_atom("hold") {
+            ctx.trap_exit(true);
+            // What comes meanwhile waits in the mailbox, behind `go` or not.
+            assert!(ctx.receive_match(|m| m.is_atom("go"), Some(SOON)).is_some());
+        } else if msg.is_atom("late") {
+            // A call that times out: its reply, when it comes, is never seen.
+            let r = gen_server::call(ctx, me_pid, Term::atom("req"), Some(Duration::ZERO));
+            assert_eq!(r, Err(gen_server::CallError::Timeout));
+            ctx.send(me_pid, Term::atom("gave_up"));
+        } else if msg.is_atom("stop") {
+            return oxbeam::rt::Flow::stop_normal();
+        } else if msg.is_atom("report") {
+            ctx.send(me_pid, Term::list(std::mem::take(&mut seen)));
+        } else {
+            seen.push(msg);
+        }
+        oxbeam::rt::Flow::Continue
+    });
+    let exit_msg = |reason: &str| {
+        Term::tuple(vec![
+            Term::atom("EXIT"),
+            Term::Pid(me_pid),
+            Term::atom(reason),
+        ])
+    };
+    me.send(p, Term::atom("hold"));
+    me.send(p, 1);
+    me.send(p, 2);
+    me.exit_pid(p, Term::atom("why"));
+    me.monitor(p);
+    me.send(p, 3);
+    me.send(p, Term::atom("go"));
+    me.send(p, 4);
+    me.send(p, Term::atom("report"));
+    let report = me.receive_timeout(SOON).unwrap();
+    let want = vec![
+        Term::Int(1),
+        Term::Int(2),
+        exit_msg("why"),
+        Term::Int(3),
+        Term::Int(4),
+    ];
+    assert_eq!(report, Term::list(want));
+    me.send(p, Term::atom("late"));
+    // {'$gen_call', {From, Tag}, req}, then gave_up: the reply comes after the timeout.
+    let call = me.receive_timeout(SOON).unwrap();
+    let from = call.as_tuple().unwrap()[1].clone();
+    let tag = from.as_tuple().unwrap()[1].clone();
+    assert_eq!(me.receive_timeout(SOON), Some(Term::atom("gave_up")));
+    // The late reply among other messages and signals, one at a time and in a burst.
+    for round in 0..2 {
+        me.send(p, 5);
+        me.send(p, (tag.clone(), Term::atom("late_reply")));
+        me.exit_pid(p, Term::atom("again"));
+        for i in 0..20 {
+            me.send(p, 6 + i);
+        }
+        me.send(p, Term::atom("report"));
+        let report = me.receive_timeout(SOON).unwrap();
+        let mut want = vec![Term::Int(5)];
+        if round == 1 {
+            // The reply was dropped once; a second copy is an ordinary message.
+            want.push(Term::tuple(vec![tag.clone(), Term::atom("late_reply")]));
+        }
+        want.push(exit_msg("again"));
+        want.extend((0..20).map(|i| Term::Int(6 + i)));
+        assert_eq!(report, Term::list(want), "round {round}");
+    }
+    me.send(p, Term::atom("stop"));
     drop(me);
     node.shutdown();
 }

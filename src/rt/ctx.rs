@@ -537,10 +537,35 @@ impl Ctx {
     /// `Ok(None)`: nothing left, and the process is no longer marked scheduled (the
     /// caller must end the slice and not touch the process again). `Err(reason)` means
     /// the process must exit.
+    #[inline]
     pub(crate) fn next_message(&mut self) -> Result<Option<Term>, Term> {
         if let Some(m) = self.saved.pop_front() {
             return Ok(Some(m));
         }
+        // The common case, plain messages, without the general path's moves of a
+        // whole `Signal` through `pop_signal` and `handle_signal`.
+        loop {
+            if self.inbox_encoded || !self.abandoned.is_empty() {
+                return self.next_message_general();
+            }
+            match self.inbox.pop_front() {
+                Some(Signal::Message(m)) => return Ok(Some(m)),
+                Some(signal) => {
+                    if let Some(m) = self.handle_signal(signal)? {
+                        return Ok(Some(m));
+                    }
+                }
+                None => {
+                    if !self.take_mailbox(true) {
+                        return Ok(None);
+                    }
+                }
+            }
+        }
+    }
+
+    /// [`Ctx::next_message`] from the mailbox, or after a control signal.
+    fn next_message_general(&mut self) -> Result<Option<Term>, Term> {
         loop {
             let Some(signal) = self.pop_signal(true) else {
                 return Ok(None);
@@ -561,21 +586,32 @@ impl Ctx {
         if let Some(s) = self.inbox.pop_front() {
             return Some(s);
         }
+        if !self.take_mailbox(end_slice) {
+            return None;
+        }
+        if self.inbox_encoded {
+            return self.pop_decoding(end_slice);
+        }
+        self.inbox.pop_front()
+    }
+
+    /// With the private batch empty: the whole shared queue becomes the next batch
+    /// (true), or, the queue being empty too, false (and with `end_slice` the process
+    /// is no longer marked scheduled, in the same critical section).
+    fn take_mailbox(&mut self, end_slice: bool) -> bool {
+        debug_assert!(self.inbox.is_empty());
         let mut st = self.cell.mailbox.lock();
         if st.queue.is_empty() {
             if end_slice && self.saved.is_empty() {
                 st.scheduled = false;
             }
-            return None;
+            return false;
         }
         std::mem::swap(&mut st.queue, &mut self.inbox);
         self.inbox_extra = std::mem::take(&mut st.batched_extra);
         drop(st);
-        if self.inbox_extra > 0 {
-            self.inbox_encoded = true;
-            return self.pop_decoding(end_slice);
-        }
-        self.inbox.pop_front()
+        self.inbox_encoded = self.inbox_extra > 0;
+        true
     }
 
     /// `pop_signal` while the inbox holds runs of messages from another node

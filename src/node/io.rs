@@ -558,8 +558,12 @@ impl IoLoop {
             return;
         }
         if let (Hs::Done, Some(conn)) = (&io.hs, &io.conn) {
-            let conn = conn.clone();
             let mut st = conn.state.lock();
+            // Most writable edges (an ACK freed room) find nothing queued: senders
+            // write themselves while the socket takes it.
+            if st.out.is_empty() {
+                return;
+            }
             if let Err(e) = conn.flush_locked(&mut st) {
                 drop(st);
                 let why = if is_peer_gone(&e) {

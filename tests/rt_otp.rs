@@ -223,6 +223,86 @@ fn a_timed_out_call_leaves_no_stray_reply() {
     node.shutdown();
 }
 
+/// Calls that time out while other processes keep the caller's mailbox busy: a late
+/// reply may arrive while the call is flushing its monitor, and must be dropped all
+/// the same (the call gives its tag up before it flushes). Timing-dependent by nature:
+/// before the fix, runs of this test delivered a stray reply now and then.
+#[test]
+fn late_replies_that_come_during_the_flush_are_dropped() {
+    const CALLS: usize = 300;
+    let node = support::node(2);
+    let mut me = node.attach();
+    let me_pid = me.pid();
+    // Answers each call after ~30 us of work, so most answers come just too late.
+    let server = node.spawn(Task::new(move |ctx: &mut Ctx| {
+        let mut answered = 0;
+        loop {
+            let m = ctx.receive();
+            let Some([_, from, _]) = m.as_tuple() else {
+                continue;
+            };
+            let from = from.as_tuple().expect("{pid, tag}").to_vec();
+            let until = std::time::Instant::now() + Duration::from_micros(30);
+            while std::time::Instant::now() < until {
+                std::hint::spin_loop();
+            }
+            let to = from[0].as_pid().expect("pid");
+            ctx.send(to, Term::tuple(vec![from[1].clone(), Term::atom("late")]));
+            answered += 1;
+            if answered == CALLS {
+                ctx.send(me_pid, Term::atom("all_answered"));
+                return;
+            }
+        }
+    }));
+    let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let flooders: Vec<_> = (0..2)
+        .map(|_| {
+            let (node, stop) = (node.clone(), stop.clone());
+            std::thread::spawn(move || {
+                let me = node.attach();
+                for _ in 0..200_000 {
+                    if stop.load(Ordering::Relaxed) {
+                        break;
+                    }
+                    me.send(me_pid, Term::atom("noise"));
+                }
+            })
+        })
+        .collect();
+    // The flood is on before the calls start.
+    assert!(
+        me.receive_match(|m| m.is_atom("noise"), Some(SOON))
+            .is_some()
+    );
+    let mut answered_in_time = 0;
+    for _ in 0..CALLS {
+        match gen_server::call(&mut me, server, Term::atom("req"), Some(Duration::ZERO)) {
+            Ok(_) => answered_in_time += 1,
+            Err(e) => assert_eq!(e, CallError::Timeout),
+        }
+    }
+    stop.store(true, Ordering::Relaxed);
+    for f in flooders {
+        f.join().unwrap();
+    }
+    let done = me.receive_match(|m| m.is_atom("all_answered"), Some(SOON));
+    assert!(done.is_some(), "the server answered every call");
+    let stray: Vec<Term> = me
+        .flush()
+        .into_iter()
+        .filter(|m| !m.is_atom("noise"))
+        .collect();
+    assert!(
+        stray.is_empty(),
+        "{} late replies delivered ({answered_in_time} of {CALLS} calls answered in time): {:?}",
+        stray.len(),
+        &stray[..stray.len().min(3)]
+    );
+    drop(me);
+    node.shutdown();
+}
+
 struct FailingInit;
 impl GenServer for FailingInit {
     fn init(&mut self, _ctx: &mut Ctx) -> Result<(), Term> {

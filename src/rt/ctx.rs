@@ -320,8 +320,9 @@ impl Ctx {
     /// Removes a monitor and any `DOWN` message of it already received (`[:flush]`).
     pub fn demonitor_flush(&mut self, reference: Ref) -> bool {
         let was_active = self.demonitor(reference);
-        // A DOWN not yet acted on is dropped when it arrives (the monitor is gone); one
-        // already turned into a message is in `saved` or still queued as a message.
+        // A DOWN signal not yet acted on is dropped when it is (the monitor is gone);
+        // one already turned into a message is in `saved`. Like Erlang's flush, this
+        // also takes a matching message queued now (one sent as a plain message).
         let is_down =
             |m: &Term| matches!(m.tagged("DOWN"), Some([Term::Ref(r), ..]) if *r == reference);
         self.saved.retain(|m| !is_down(m));
@@ -519,12 +520,16 @@ impl Ctx {
         self.saved.drain(..).collect()
     }
 
-    /// Acts on every queued signal without waiting, moving messages to `saved`.
+    /// Acts on the signals queued now, without waiting, moving messages to `saved`.
+    /// Not on those that come meanwhile: senders that keep the mailbox full would keep
+    /// it going (and `saved` growing) for as long as they send.
     fn drain_into_saved(&mut self) {
-        loop {
+        let mut left = self.message_queue_len() - self.saved.len();
+        while left > 0 {
             let Some(signal) = self.pop_signal(false) else {
                 return;
             };
+            left -= 1;
             match self.handle_signal(signal) {
                 Ok(Some(msg)) => self.saved.push_back(msg),
                 Ok(None) => {}

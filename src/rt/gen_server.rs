@@ -274,6 +274,10 @@ pub fn start_opts(ctx: &mut Ctx, server: impl GenServer, opts: StartOpts) -> Res
         },
         opts.timeout,
     );
+    if outcome.is_none() {
+        // Given up before the flush below, which could otherwise save a late ack.
+        ctx.abandon_tag(tag);
+    }
     ctx.demonitor_flush(mref);
     match outcome {
         Some(Ok(result)) if result == Term::ok() => Ok(pid),
@@ -285,7 +289,6 @@ pub fn start_opts(ctx: &mut Ctx, server: impl GenServer, opts: StartOpts) -> Res
         None => {
             ctx.unlink(pid);
             ctx.exit_pid(pid, Term::Atom(Atom::KILL));
-            ctx.abandon_tag(tag);
             Err(Term::Atom(Atom::TIMEOUT))
         }
     }
@@ -338,8 +341,10 @@ pub fn call(
             _ => CallError::Exit(reason),
         }),
         None => {
-            ctx.demonitor_flush(tag);
+            // Given up first: a reply that comes while the flush below takes the
+            // mailbox is dropped, not saved for later.
             ctx.abandon_tag(tag);
+            ctx.demonitor_flush(tag);
             Err(CallError::Timeout)
         }
     }
@@ -403,17 +408,23 @@ pub fn multi_call(
             }),
         });
     }
+    // Every unanswered call is given up before any monitor is flushed: a reply that
+    // comes during a flush is then dropped, whichever call it answers.
+    let unanswered: Vec<Ref> = results
+        .iter()
+        .zip(&tags)
+        .filter(|(r, _)| r.is_none())
+        .map(|(_, tag)| tag.expect("only sent calls can be unanswered"))
+        .collect();
+    for &tag in &unanswered {
+        ctx.abandon_tag(tag);
+    }
+    for &tag in &unanswered {
+        ctx.demonitor_flush(tag);
+    }
     results
         .into_iter()
-        .zip(tags)
-        .map(|(r, tag)| {
-            r.unwrap_or_else(|| {
-                let tag = tag.expect("only sent calls can be unanswered");
-                ctx.demonitor_flush(tag);
-                ctx.abandon_tag(tag);
-                Err(CallError::Timeout)
-            })
-        })
+        .map(|r| r.unwrap_or(Err(CallError::Timeout)))
         .collect()
 }
 

@@ -550,11 +550,16 @@ impl Ctx {
         // The common case, plain messages, without the general path's moves of a
         // whole `Signal` through `pop_signal` and `handle_signal`.
         loop {
-            if self.inbox_encoded || !self.abandoned.is_empty() {
+            if self.inbox_encoded {
                 return self.next_message_general();
             }
             match self.inbox.pop_front() {
-                Some(Signal::Message(m)) => return Ok(Some(m)),
+                Some(Signal::Message(m)) => {
+                    if !self.abandoned.is_empty() && self.drop_abandoned_reply(&m) {
+                        continue;
+                    }
+                    return Ok(Some(m));
+                }
                 Some(signal) => {
                     if let Some(m) = self.handle_signal(signal)? {
                         return Ok(Some(m));
@@ -649,6 +654,18 @@ impl Ctx {
         }
     }
 
+    /// Whether `m` is the late reply to a call given up on (`{tag, _}` with an
+    /// abandoned tag): then the tag is forgotten and the reply is to be dropped.
+    fn drop_abandoned_reply(&mut self, m: &Term) -> bool {
+        if let Some([Term::Ref(tag), _]) = m.as_tuple()
+            && let Some(i) = self.abandoned.iter().position(|t| t == tag)
+        {
+            self.abandoned.remove(i);
+            return true;
+        }
+        false
+    }
+
     /// Acts on one signal: `Ok(Some(msg))` for a message to deliver, `Ok(None)` when it
     /// was a control signal, `Err(reason)` when the process must exit.
     fn handle_signal(&mut self, signal: Signal) -> Result<Option<Term>, Term> {
@@ -662,11 +679,7 @@ impl Ctx {
                 Ok(None)
             }
             Signal::Message(m) => {
-                if !self.abandoned.is_empty()
-                    && let Some([Term::Ref(tag), _]) = m.as_tuple()
-                    && let Some(i) = self.abandoned.iter().position(|t| t == tag)
-                {
-                    self.abandoned.remove(i);
+                if !self.abandoned.is_empty() && self.drop_abandoned_reply(&m) {
                     return Ok(None);
                 }
                 Ok(Some(m))

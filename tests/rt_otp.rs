@@ -2,7 +2,7 @@
 mod support;
 
 use std::sync::Arc;
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::time::Duration;
 
 use oxbeam::rt::gen_server::{self, CallError, CallReply, From, GenServer, StartOpts};
@@ -255,7 +255,7 @@ fn late_replies_that_come_during_the_flush_are_dropped() {
             }
         }
     }));
-    let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let stop = Arc::new(AtomicBool::new(false));
     let flooders: Vec<_> = (0..2)
         .map(|_| {
             let (node, stop) = (node.clone(), stop.clone());

@@ -3,7 +3,7 @@ mod support;
 
 use std::time::Duration;
 
-use oxbeam::rt::{Ctx, Task, gen_server};
+use oxbeam::rt::{Ctx, Flow, Task, gen_server};
 use oxbeam::term::Term;
 use support::SOON;
 
@@ -95,13 +95,13 @@ fn a_handler_takes_messages_and_signals_in_order() {
             assert_eq!(r, Err(gen_server::CallError::Timeout));
             ctx.send(me_pid, Term::atom("gave_up"));
         } else if msg.is_atom("stop") {
-            return oxbeam::rt::Flow::stop_normal();
+            return Flow::stop_normal();
         } else if msg.is_atom("report") {
             ctx.send(me_pid, Term::list(std::mem::take(&mut seen)));
         } else {
             seen.push(msg);
         }
-        oxbeam::rt::Flow::Continue
+        Flow::Continue
     });
     let exit_msg = |reason: &str| {
         Term::tuple(vec![

@@ -555,7 +555,7 @@ impl Ctx {
             }
             match self.inbox.pop_front() {
                 Some(Signal::Message(m)) => {
-                    if !self.abandoned.is_empty() && self.drop_abandoned_reply(&m) {
+                    if self.drop_abandoned_reply(&m) {
                         continue;
                     }
                     return Ok(Some(m));
@@ -656,8 +656,10 @@ impl Ctx {
 
     /// Whether `m` is the late reply to a call given up on (`{tag, _}` with an
     /// abandoned tag): then the tag is forgotten and the reply is to be dropped.
+    #[inline]
     fn drop_abandoned_reply(&mut self, m: &Term) -> bool {
-        if let Some([Term::Ref(tag), _]) = m.as_tuple()
+        if !self.abandoned.is_empty()
+            && let Some([Term::Ref(tag), _]) = m.as_tuple()
             && let Some(i) = self.abandoned.iter().position(|t| t == tag)
         {
             self.abandoned.remove(i);
@@ -679,7 +681,7 @@ impl Ctx {
                 Ok(None)
             }
             Signal::Message(m) => {
-                if !self.abandoned.is_empty() && self.drop_abandoned_reply(&m) {
+                if self.drop_abandoned_reply(&m) {
                     return Ok(None);
                 }
                 Ok(Some(m))

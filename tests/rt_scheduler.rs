@@ -414,9 +414,11 @@ fn a_polling_process_that_yields_lets_others_run_on_one_worker() {
 }
 
 /// A process that sends in a loop to a consumer waiting on its worker does not queue its
-/// whole output first: every 7th send lets the consumer run a slice on the sender's
-/// thread (as the BEAM switches out a sender whose reductions are spent). One worker, so
-/// without that the consumer could only run once the loop ended. Order is kept.
+/// whole output first: a sender that finds its receiver 1,024 messages behind (it looks
+/// every 64th send) hands its worker's work to another thread and waits, a moment at
+/// most, for the receiver to take its queue (as the BEAM switches out a sender whose
+/// reductions are spent). One worker, so without that the consumer could only run once
+/// the loop ended. Order is kept.
 #[test]
 fn a_sending_loop_lets_its_consumer_keep_up_in_order() {
     const N: i64 = 100_000;
@@ -459,7 +461,7 @@ fn a_sending_loop_lets_its_consumer_keep_up_in_order() {
     assert_eq!(field("count"), Some(N), "every message arrived, in order");
     let longest = field("longest").expect("the producer reported");
     assert!(
-        longest <= 256,
+        longest <= 4 * 1024,
         "the consumer kept up: its queue reached {longest} messages"
     );
     drop(me);

@@ -32,27 +32,29 @@ pub(crate) struct ProcessExit(pub(crate) Term);
 /// queue over and blocks.
 const RECEIVE_SPINS: u32 = 50;
 
-/// Slices of other processes a waiting process runs on its own thread before it spins
-/// (see `Scheduler::run_next_inline`).
-const INLINE_RUNS: u32 = 4;
-
 /// ... and for no longer than this: on a CPU shared with busy threads one yield can cost
 /// a whole time slice (4 ms), and 50 of them made each blocking call cost 200 ms.
 const RECEIVE_SPIN_TIME: Duration = Duration::from_micros(200);
 
-/// A process's every this-many-th send to a local process lets the process waiting in
-/// its worker's next slot (usually the one it is sending to) run one slice on this
-/// thread, as the BEAM charges reductions for a send and switches a sending process
-/// out: a producer in a loop on the worker its consumer waits on then stays a few
-/// messages ahead of it instead of queueing its whole output (memory stays bounded,
-/// and both stay in the CPU's cache). Before this, 2M sends in a loop queued 272 MB
-/// before the consumer ran; local fan-out went from 8.1-8.2M to 12.7-12.9M msgs/s
-/// with 64. 6 does better still (11.7-12.0M -> 12.2-12.6M msgs/s against 64, local
-/// ping-pong and ring even): the consumer frees each message's tuple while glibc's
-/// per-thread cache (7 blocks of a size) still holds the ones the producer took. 7,
-/// the cache's size, does better again (12.92M -> 13.32M against 6, 12 interleaved
-/// rounds; ring even); 8 and more lose it.
-const SENDS_PER_INLINE_RUN: u32 = 7;
+/// Every this-many-th local send of a process, the process its worker woke last (in the
+/// worker's private next slot, usually the one being sent to) is made stealable and an
+/// idle worker is told: a producer in a loop then has its consumer running beside it on
+/// another thread instead of finding, when its slice ends, its whole output queued.
+const SENDS_PER_SHARE: u32 = 64;
+
+/// A process on a worker that finds its receiver this many messages behind (checked
+/// every [`SENDS_PER_SHARE`]th send) waits for it to catch up, up to [`SEND_WAIT`],
+/// handing its worker's work to another thread if none other could run it (see
+/// `Ctx::let_receiver_run`), as the BEAM switches out a process that sends a lot: so a
+/// producer cannot bury a consumer, whether they share a worker or not. The wait is
+/// bounded, so a receiver that does not catch up slows the sender down, never stops
+/// it; messages a receiver holds aside (a selective receive's) are not counted.
+/// Attached threads, which take no worker from anyone, are not held back, nor waited
+/// for (they read their mailbox when they choose to).
+const SEND_BACKLOG: usize = 1024;
+
+/// The longest a sender waits for a receiver that is [`SEND_BACKLOG`] behind.
+const SEND_WAIT: Duration = Duration::from_millis(10);
 
 /// The most call tags remembered after a timed-out call, to drop a late reply.
 const MAX_ABANDONED_TAGS: usize = 1024;
@@ -87,7 +89,7 @@ pub struct Ctx {
     /// server) skips the process table's lock on each send. It may outlive that
     /// process until the next send (at most one cell per process).
     last_dest: Cell<Option<Arc<ProcessCell>>>,
-    /// Local sends since the last one that ran the next slot inline.
+    /// Local sends since the last one that let receivers run (see `Ctx::send`).
     local_sends: Cell<u32>,
     /// The connection this process last sent a message to another node on: a process
     /// that sends to one node again and again skips the router and the connection
@@ -141,10 +143,12 @@ impl Ctx {
     /// Sends `msg` to `to` (local or remote). Never fails: a message to a dead process
     /// is dropped, as in Erlang.
     ///
-    /// Like the BEAM, which charges a send reductions and switches a sender out, every
-    /// 7th local send of a process on a scheduler worker first lets the process
-    /// waiting in the worker's next slot (usually the receiver) run one slice on this
-    /// thread; so do not hold a lock across a send that another process takes.
+    /// Like the BEAM, which charges a send reductions and switches a sender out, a
+    /// process that sends in a loop lets the receiver run meanwhile: every 64th local
+    /// send makes the processes this worker woke stealable by idle workers, and one that
+    /// finds its receiver's queue long while no other thread can run it hands its
+    /// worker's work over for a moment (see [`SEND_BACKLOG`]). The sender never runs
+    /// another process on its own stack.
     pub fn send(&self, to: Pid, msg: impl Into<Term>) {
         let signal = Signal::Message(msg.into());
         let cached = self.last_dest.take().filter(|c| c.pid == to);
@@ -152,18 +156,45 @@ impl Ctx {
             // A cell whose process has exited is let go, so a cache never keeps a
             // dead process's memory beyond the first send that finds it gone.
             Some(cell) => {
-                if self.node.push_to(&cell, signal) {
-                    self.last_dest.set(Some(cell));
-                }
                 let n = self.local_sends.get() + 1;
-                if n < SENDS_PER_INLINE_RUN {
+                if n < SENDS_PER_SHARE {
                     self.local_sends.set(n);
                 } else {
                     self.local_sends.set(0);
-                    self.node.scheduler().run_next_inline();
+                    self.let_receiver_run(&cell);
+                }
+                if self.node.push_to(&cell, signal) {
+                    self.last_dest.set(Some(cell));
                 }
             }
             None => self.send_elsewhere(to, signal),
+        }
+    }
+
+    /// Every [`SENDS_PER_SHARE`]th local send, before it (see [`Ctx::send`]): what
+    /// this worker woke becomes stealable; and a sender on a worker whose receiver is
+    /// more than [`SEND_BACKLOG`] messages behind waits, up to [`SEND_WAIT`], for it to
+    /// work its backlog down to half that, this worker's work handed to another thread
+    /// meanwhile if no other could take it.
+    #[cold]
+    #[inline(never)]
+    fn let_receiver_run(&self, receiver: &ProcessCell) {
+        let sched = self.node.scheduler();
+        if !sched.on_worker() {
+            return;
+        }
+        sched.share_local_work();
+        if !receiver.is_job || receiver.pid == self.pid() || receiver.backlog_len() <= SEND_BACKLOG
+        {
+            return;
+        }
+        super::flush::flush_all();
+        let _handed_over = sched
+            .local_work_stranded()
+            .then(|| BlockGuard::begin(&self.node));
+        let deadline = Instant::now() + SEND_WAIT;
+        while receiver.backlog_len() > SEND_BACKLOG / 2 && Instant::now() < deadline {
+            std::thread::yield_now();
         }
     }
 
@@ -337,7 +368,7 @@ impl Ctx {
     }
 
     /// Messages already taken from the shared queue: saved ones and the inbox.
-    fn taken_len(&self) -> usize {
+    pub(crate) fn taken_len(&self) -> usize {
         self.saved.len()
             + self.inbox.len()
             + self.inbox_extra
@@ -398,18 +429,20 @@ impl Ctx {
     }
 
     /// Lets other processes run (`erlang:yield/0`): a process that polls in a loop
-    /// calls this between polls. On a scheduler worker it runs one slice of another
-    /// runnable process on this thread (the one this process woke last, else this
-    /// worker's queue, else work from outside, such as a message a connection just
-    /// delivered), so what the poller waits for can happen without waking another
-    /// thread; with nothing runnable, or on other threads, it yields the CPU to the
-    /// operating system. Output held back in a burst goes out first.
+    /// calls this between polls. On a scheduler worker with other processes runnable,
+    /// it hands this worker's work to another thread (as a blocking receive does) for
+    /// the moment of an OS yield, so they run even on a node with one worker; with
+    /// nothing runnable, or on other threads, it yields the CPU to the operating system.
+    /// Output held back in a burst goes out first.
     pub fn yield_now(&mut self) {
         self.ensure_alive();
         super::flush::flush_all();
-        if !self.node.scheduler().run_any_inline() {
-            std::thread::yield_now();
-        }
+        let _handed_over = self
+            .node
+            .scheduler()
+            .has_runnable()
+            .then(|| BlockGuard::begin(&self.node));
+        std::thread::yield_now();
     }
 
     /// Selective receive: the first message (oldest first) for which `pred` holds,
@@ -446,7 +479,6 @@ impl Ctx {
         let deadline = timeout.map(|d| Instant::now() + d);
         let mut blocking: Option<BlockGuard> = None;
         let mut spins = 0;
-        let mut inline_runs = 0;
         let mut spin_until: Option<Instant> = None;
         loop {
             let Some(signal) = self.pop_signal(false) else {
@@ -461,14 +493,16 @@ impl Ctx {
                     if spins == 0 {
                         // Output held back in a burst goes out before we wait.
                         super::flush::flush_all();
-                        // The process we just made runnable (the server we called) runs
-                        // here and now, a few times at most; then what is left queued
-                        // behind us can be stolen.
-                        if inline_runs < INLINE_RUNS && self.node.scheduler().run_next_inline() {
-                            inline_runs += 1;
+                        let sched = self.node.scheduler();
+                        // The process we just made runnable (the server we called)
+                        // becomes stealable. If no other thread can take it now (every
+                        // permit is held), spinning would only keep it waiting: hand
+                        // the worker over at once.
+                        sched.share_local_work();
+                        if sched.local_work_stranded() {
+                            blocking = Some(BlockGuard::begin(&self.node));
                             continue;
                         }
-                        self.node.scheduler().share_local_work();
                     }
                     // A reply often comes within microseconds: look again a few times,
                     // yielding the CPU (the peer may need it), before paying for the

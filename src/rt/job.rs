@@ -83,8 +83,14 @@ pub(crate) fn run_slice(cell: &Arc<ProcessCell>, budget: usize) -> bool {
         return false;
     };
     let reason = match catch_unwind(AssertUnwindSafe(|| job.slice(budget))) {
-        Ok(SliceEnd::Idle) => return false,
-        Ok(SliceEnd::Budget) => return true,
+        Ok(SliceEnd::Idle) => {
+            cell.set_backlog(0);
+            return false;
+        }
+        Ok(SliceEnd::Budget) => {
+            cell.set_backlog(job.ctx.taken_len());
+            return true;
+        }
         Ok(SliceEnd::Exit(reason)) => reason,
         Err(payload) => unwind_reason(payload),
     };

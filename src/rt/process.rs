@@ -21,7 +21,7 @@
 use std::collections::{HashMap, VecDeque};
 use std::hash::{BuildHasherDefault, Hasher};
 use std::sync::Arc;
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicU32, AtomicUsize, Ordering};
 use std::time::Instant;
 
 use parking_lot::{Condvar, Mutex, RwLock};
@@ -151,6 +151,10 @@ pub(crate) struct ProcessCell {
     pub(crate) pid: Pid,
     /// True for scheduler-run processes, false for attached OS threads.
     pub(crate) is_job: bool,
+    /// Messages a scheduler-run process had taken from its mailbox but not yet handled
+    /// when its last slice ended (saturating; kept by the worker that runs it, read by
+    /// senders that wait for it to catch up: see `Ctx::let_receiver_run`).
+    backlog: AtomicU32,
     pub(crate) mailbox: Mailbox,
     /// The job's behaviour and context while it is not running (taken by the worker
     /// that runs it; `None` for attached threads and after exit).
@@ -162,6 +166,7 @@ impl ProcessCell {
         Arc::new(ProcessCell {
             pid,
             is_job,
+            backlog: AtomicU32::new(0),
             mailbox: Mailbox::new(is_job),
             job: Mutex::new(None),
         })
@@ -216,6 +221,21 @@ impl ProcessCell {
         st.closed = true;
         st.batched_extra = 0;
         (std::mem::take(&mut st.queue), st.name.take())
+    }
+
+    /// Notes, at the end of a slice, how many messages the process has taken from its
+    /// mailbox and not yet handled.
+    pub(crate) fn set_backlog(&self, taken: usize) {
+        let taken = u32::try_from(taken).unwrap_or(u32::MAX);
+        if self.backlog.load(Ordering::Relaxed) != taken {
+            self.backlog.store(taken, Ordering::Relaxed);
+        }
+    }
+
+    /// Messages waiting for the process, as a sender can see them: those in its mailbox
+    /// and those it had taken but not handled when its last slice ended.
+    pub(crate) fn backlog_len(&self) -> usize {
+        self.queue_len() + self.backlog.load(Ordering::Relaxed) as usize
     }
 
     /// Number of messages and other signals waiting (for introspection).

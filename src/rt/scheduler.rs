@@ -32,14 +32,14 @@
 //! ends the thread takes a permit back unconditionally (briefly exceeding `target`) and
 //! parks at its next pick if it is over the limit.
 //!
-//! Before it blocks, a process that waits first runs, on its own thread, the process in
-//! its worker's next slot (`Scheduler::run_next_inline`: the one it just made runnable,
-//! typically the server it called), one slice and one level deep, as a BEAM scheduler
-//! runs the next process when the current one waits. A process that sends in a loop
-//! does the same every 7th local send (`Ctx::send`), so it cannot run far ahead of a
-//! consumer on its worker. So code running in a process must not hold, across a send
-//! or a receive, a lock that another process takes: that process may run on the same
-//! thread, below it on the stack.
+//! ## No process runs on another's stack
+//! A process's code runs on its worker's stack until its slice ends or it blocks; a
+//! process that waits never runs another process inside its own frame (a process run
+//! there could wait in turn for the one beneath it, which could not run: a freeze). So
+//! a waiting process instead makes the work it woke stealable (`share_local_work`) and,
+//! when no other thread could take that work (`local_work_stranded`: every permit
+//! held), hands its worker over at once instead of spinning. `tests/rt_liveness.rs`
+//! holds the cases that froze when an earlier version ran the next slot inline.
 
 use std::cell::{Cell, RefCell};
 use std::rc::Rc;
@@ -134,9 +134,6 @@ struct WorkerLocal {
 
 thread_local! {
     static WORKER: RefCell<Option<Rc<WorkerLocal>>> = const { RefCell::new(None) };
-    /// Whether this thread is running a slice on behalf of a waiting process (see
-    /// [`Scheduler::run_next_inline`]).
-    static INLINE: Cell<bool> = const { Cell::new(false) };
 }
 
 fn current_worker(shared: &Arc<Shared>) -> Option<Rc<WorkerLocal>> {
@@ -233,64 +230,46 @@ impl Scheduler {
         }
     }
 
-    /// Called by a scheduler-run process that is about to wait (for a reply, typically):
-    /// runs one slice of the process in this worker's private next slot, the one it
-    /// most recently made runnable (typically the server it just sent a request to),
-    /// on this very thread, as a BEAM scheduler runs the next process when the current
-    /// one waits. Without this the request waits for another thread to wake (25 us or
-    /// more on a small VM) while this one spins. True when it ran one.
-    ///
-    /// Only one level deep (a process run this way that waits in turn hands its work
-    /// to other threads as usual), and never on a worker that has blocked. The waiting
-    /// process is below on the stack until the slice ends: a server that replies and
-    /// then keeps working delays its caller by the rest of its slice, and a call cycle
-    /// (the server calling back its caller) waits for its timeout, as in Erlang, where
-    /// a caller also answers nothing while it waits for a reply.
-    pub(crate) fn run_next_inline(&self) -> bool {
-        self.run_inline(|w| w.next.take())
-    }
-
-    /// `erlang:yield/0` for a process running on a worker: runs one slice of another
-    /// runnable process on this thread (the next slot, else this worker's queue, else
-    /// the injector), as the BEAM runs other processes when one yields. Same rules as
-    /// [`Scheduler::run_next_inline`]: one level deep, never on a blocked worker. True
-    /// when it ran one.
-    pub(crate) fn run_any_inline(&self) -> bool {
-        self.run_inline(|w| {
-            w.next
-                .take()
-                .or_else(|| w.queue.pop())
-                .or_else(|| w.steal_injector())
-        })
-    }
-
-    fn run_inline(&self, pick: impl FnOnce(&WorkerLocal) -> Option<Task>) -> bool {
-        if INLINE.with(Cell::get) {
-            return false;
-        }
+    /// Whether runnable processes wait that no other thread can take now: work sits in
+    /// this worker's next slot or queue, or in the injector, while every permit is held
+    /// and no worker is looking for work. A process about to wait on such a worker hands it over at
+    /// once (`block_begin`) instead of spinning: a spin holds the permit that work
+    /// needs.
+    pub(crate) fn local_work_stranded(&self) -> bool {
         let Some(w) = current_worker(&self.shared) else {
             return false;
         };
         if w.blocked.get() {
             return false;
         }
-        let Some(cell) = pick(&w) else {
-            return false;
+        let has_work = !w.queue.is_empty() || !self.shared.injector.is_empty() || {
+            let next = w.next.take();
+            let some = next.is_some();
+            w.next.set(next);
+            some
         };
-        INLINE.with(|i| i.set(true));
-        let outer = super::flush::in_slice();
-        super::flush::slice_begin();
-        let again = self.shared.runner.run_slice(cell.clone());
-        super::flush::slice_end();
-        if outer {
-            super::flush::slice_begin();
+        has_work
+            && self.shared.active.load(Ordering::SeqCst) >= self.shared.target
+            && self.shared.spinning.load(Ordering::SeqCst) == 0
+    }
+
+    /// Whether this thread is a worker of this scheduler.
+    pub(crate) fn on_worker(&self) -> bool {
+        current_worker(&self.shared).is_some()
+    }
+
+    /// Whether any process of this node is waiting for a thread: in this worker's
+    /// next slot or queue, in the injector, or in another worker's queue.
+    pub(crate) fn has_runnable(&self) -> bool {
+        if let Some(w) = current_worker(&self.shared) {
+            let next = w.next.take();
+            let some = next.is_some();
+            w.next.set(next);
+            if some {
+                return true;
+            }
         }
-        INLINE.with(|i| i.set(false));
-        if again {
-            w.queue.push(cell);
-            self.shared.notify_work();
-        }
-        true
+        self.shared.has_work()
     }
 
     /// Ends a blocking section begun with [`Scheduler::block_begin`].

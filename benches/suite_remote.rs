@@ -1,4 +1,5 @@
-//! The remote workloads: nodes as separate OS processes (`oxbeam node`), driven from a
+//! The remote workloads: nodes as separate OS processes (`oxbeam-testnode node`, which
+//! is `oxbeam node` plus the `oxbeam_test` and `oxbeam_bench` functions), driven from a
 //! hidden controller node in the bench process (so it never joins their mesh), with a
 //! private port mapper, as the BEAM harness does. The measuring process runs on node A
 //! (registered `oxbeam_bench` functions), against node B.
@@ -33,13 +34,14 @@ fn free_port() -> u16 {
         .unwrap_or(0)
 }
 
-/// Starts `oxbeam node` (under `taskset -c cpu` if given) and waits for its first line.
-/// `OXBEAM_BENCH_NODE_EXE` names another `oxbeam` binary to run the nodes with (an A/B
-/// comparison of two builds in one sitting).
+/// Starts `oxbeam-testnode node` (under `taskset -c cpu` if given) and waits for its
+/// first line. `OXBEAM_BENCH_NODE_EXE` names another binary to run the nodes with (an A/B
+/// comparison of two builds in one sitting): an `oxbeam-testnode`, or an `oxbeam` from
+/// before the fixtures left it (both take `node` and the same options).
 pub fn peer(short: &str, epmd: u16, cpu: Option<usize>) -> Peer {
     use std::io::BufRead;
     let exe = std::env::var("OXBEAM_BENCH_NODE_EXE")
-        .unwrap_or_else(|_| env!("CARGO_BIN_EXE_oxbeam").to_owned());
+        .unwrap_or_else(|_| env!("CARGO_BIN_EXE_oxbeam-testnode").to_owned());
     let exe = exe.as_str();
     let mut cmd = match cpu {
         Some(c) => {
@@ -63,7 +65,7 @@ pub fn peer(short: &str, epmd: u16, cpu: Option<usize>) -> Peer {
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())
         .spawn()
-        .expect("start oxbeam node");
+        .unwrap_or_else(|e| panic!("start {exe} node: {e}"));
     let mut line = String::new();
     if let Some(out) = child.stdout.take() {
         let mut r = std::io::BufReader::new(out);

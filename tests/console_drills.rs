@@ -164,13 +164,18 @@ fn drill5_monitors_links_and_a_killed_node() {
             .starts_with("#Reference<")
     );
     assert_eq!(c[0].value("Node.monitor(:d5b@localhost, true)"), "true");
-    // A remote process that exits: its monitor fires with the reason.
-    let spawned = c[0]
-        .value("{p2, r2} = Node.spawn_monitor(:d5b@localhost, :oxbeam_test, :exit_with, [:boom])");
+    // A remote process that exits: its monitor fires with the reason. The product
+    // console has no test functions; the built-in `erpc:execute_call` (what rpc spawns)
+    // asked to run a function that isn't there exits with `{:undef, ...}`.
+    let spawned = c[0].value(
+        "{p2, r2} = Node.spawn_monitor(:d5b@localhost, :erpc, :execute_call, \
+         [make_ref(), self(), {Boom, :now}, []])",
+    );
     assert!(spawned.starts_with("{#PID<"), "{spawned}");
     c[0].eval_until("flush()", WAIT, |out| {
-        out.iter()
-            .any(|l| l.starts_with("{:DOWN, #Reference<") && l.ends_with(":boom}"))
+        out.iter().any(|l| {
+            l.starts_with("{:DOWN, #Reference<") && l.ends_with(", {:undef, {Boom, :now, 0}}}")
+        })
     });
     // Kill the node: DOWN with :noconnection and a nodedown.
     c[1].kill();

@@ -58,7 +58,14 @@ pub fn free_port() -> u16 {
         .port()
 }
 
-/// A node running as its own OS process (`oxbeam node`), killed when dropped.
+/// The test node binary: `oxbeam node` plus the `oxbeam_test` and `oxbeam_bench`
+/// functions (`testnode/`). Cargo builds it for the integration tests.
+pub const TESTNODE: &str = env!("CARGO_BIN_EXE_oxbeam-testnode");
+
+/// The product binary, `oxbeam`: only the built-ins.
+pub const PRODUCT: &str = env!("CARGO_BIN_EXE_oxbeam");
+
+/// A node running as its own OS process (`oxbeam-testnode node`), killed when dropped.
 pub struct NodeProc {
     child: std::process::Child,
     /// `name@localhost`.
@@ -68,12 +75,24 @@ pub struct NodeProc {
 }
 
 impl NodeProc {
-    /// Starts `oxbeam node --sname short` with the cookie `cookie`, the port mapper on
-    /// `epmd_port`, the tick time [`TICK`] (a `--tick-ms` in `extra` overrides it), and
-    /// `extra` options; waits for its "listening" line.
+    /// Starts `oxbeam-testnode node --sname short` with the cookie `cookie`, the port
+    /// mapper on `epmd_port`, the tick time [`TICK`] (a `--tick-ms` in `extra` overrides
+    /// it), and `extra` options; waits for its "listening" line.
     pub fn start(short: &str, cookie: &str, epmd_port: u16, extra: &[&str]) -> NodeProc {
+        NodeProc::start_exe(TESTNODE, short, cookie, epmd_port, extra)
+    }
+
+    /// [`NodeProc::start`] with another binary that takes `node` and its options
+    /// ([`PRODUCT`], say).
+    pub fn start_exe(
+        exe: &str,
+        short: &str,
+        cookie: &str,
+        epmd_port: u16,
+        extra: &[&str],
+    ) -> NodeProc {
         use std::io::BufRead;
-        let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_oxbeam"))
+        let mut child = std::process::Command::new(exe)
             .args([
                 "node",
                 "--sname",
@@ -90,7 +109,7 @@ impl NodeProc {
             .stdout(std::process::Stdio::piped())
             .stdin(std::process::Stdio::piped())
             .spawn()
-            .expect("start oxbeam node");
+            .unwrap_or_else(|e| panic!("start {exe} node: {e}"));
         let stdout = child.stdout.take().unwrap();
         let (tx, rx) = crossbeam_channel::unbounded();
         std::thread::spawn(move || {
@@ -140,6 +159,20 @@ impl NodeProc {
     /// SIGCONT.
     pub fn thaw(&self) {
         self.signal("-CONT");
+    }
+
+    /// Waits (bounded) for the process to exit by itself; its exit code, if it did.
+    pub fn wait_exit(&mut self, timeout: Duration) -> Option<i32> {
+        let deadline = Instant::now() + timeout;
+        loop {
+            if let Ok(Some(status)) = self.child.try_wait() {
+                return status.code();
+            }
+            if Instant::now() > deadline {
+                return None;
+            }
+            std::thread::sleep(Duration::from_millis(10));
+        }
     }
 
     /// SIGTERM, and wait (bounded) for a clean exit; returns whether it exited 0.

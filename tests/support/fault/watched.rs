@@ -13,7 +13,7 @@ use parking_lot::Mutex;
 
 use crate::support::SOON;
 
-/// A node running as its own OS process (`oxbeam node`), its stderr captured; killed
+/// A node running as its own OS process (`oxbeam-testnode node`), its stderr captured; killed
 /// when dropped.
 pub struct LoggedNode {
     child: Child,
@@ -27,10 +27,10 @@ pub struct LoggedNode {
 }
 
 impl LoggedNode {
-    /// Starts `oxbeam node --sname short` (cookie, port mapper port, `extra` options) with
+    /// Starts `oxbeam-testnode node --sname short` (cookie, port mapper port, `extra` options) with
     /// `RUST_LOG=level`; waits for its "listening" line.
     pub fn start(short: &str, cookie: &str, epmd: u16, extra: &[&str], level: &str) -> LoggedNode {
-        let mut child = Command::new(env!("CARGO_BIN_EXE_oxbeam"))
+        let mut child = Command::new(crate::support::TESTNODE)
             .args(["node", "--sname", short, "--cookie", cookie])
             .args(["--epmd-port", &epmd.to_string()])
             .args(extra)

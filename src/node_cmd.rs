@@ -4,9 +4,10 @@
 //!
 //! The node registers the [`dist::builtins`](oxbeam::dist::builtins) and whatever the
 //! hook adds (the product adds nothing). It prints one line when up (`node NAME
-//! listening on ADDR creation C`), connects to the nodes given with `--connect`, and
-//! stops cleanly on SIGTERM or SIGINT (its processes' exit signals go out, peers see
-//! nodedown, the port mapper registration is released).
+//! listening on ADDR creation C`; with `--epmd-port 0` a second one, `port mapper on
+//! 127.0.0.1:P`, for the private port mapper it hosts), connects to the nodes given with
+//! `--connect`, and stops cleanly on SIGTERM or SIGINT (its processes' exit signals go
+//! out, peers see nodedown, the port mapper registration is released).
 
 use std::time::Duration;
 
@@ -16,7 +17,8 @@ use oxbeam::node::{Net, NetConfig};
 pub const USAGE: &str =
     "usage: oxbeam node --sname NAME | --name NAME@HOST [--cookie C] [--connect NODE]...
                    [--port P] [--epmd-port P] [--no-mapper] [--hidden] [--tick-ms N] [--workers N]
-                   [--stop-on-eof]   (stop when stdin closes: a parent that dies takes the node along)";
+                   [--stop-on-eof]   (stop when stdin closes: a parent that dies takes the node along)
+       --epmd-port 0: host a private port mapper on a free port (printed on the second line)";
 
 /// What the command line asked for.
 pub struct NodeArgs {
@@ -122,6 +124,9 @@ pub fn run(args: &[String], register: fn(&Net)) -> Result<(), String> {
         net.address(),
         net.creation()
     );
+    if args.config.epmd_port == Some(0) && args.config.use_mapper {
+        println!("port mapper on 127.0.0.1:{}", net.epmd_port());
+    }
     for peer in &args.connect {
         if net.connect(peer) {
             println!("connected to {peer}");

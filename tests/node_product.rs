@@ -10,7 +10,7 @@ use oxbeam::rt::Attached;
 use oxbeam::rt::functions::undef;
 use oxbeam::term::{Atom, Term};
 use support::console::ConsoleProc;
-use support::{NodeProc, PRODUCT, SOON, free_port, net, test_cookie};
+use support::{NodeProc, PRODUCT, SOON, net, private_mapper, test_cookie};
 
 /// Every function the test node adds, by module, name and arity (`testnode/`).
 const FIXTURES: &[(&str, &str, usize)] = &[
@@ -74,7 +74,8 @@ fn refuses_every_fixture(ctl: &Net, me: &mut Attached, node: &str) {
 
 #[test]
 fn the_product_node_and_console_register_no_test_functions() {
-    let (epmd, cookie) = (free_port(), test_cookie());
+    let (_mapper, epmd) = private_mapper();
+    let cookie = test_cookie();
     let ctl = net("pfctl", epmd, &cookie);
     let mut me = ctl.node().attach();
     let mut product = NodeProc::start_exe(PRODUCT, "pfnode", &cookie, epmd, &[]);
@@ -88,7 +89,8 @@ fn the_product_node_and_console_register_no_test_functions() {
 
 #[test]
 fn the_test_node_has_the_fixtures() {
-    let (epmd, cookie) = (free_port(), test_cookie());
+    let (_mapper, epmd) = private_mapper();
+    let cookie = test_cookie();
     let ctl = net("tfctl", epmd, &cookie);
     let mut me = ctl.node().attach();
     let mut testnode = NodeProc::start("tfnode", &cookie, epmd, &[]);

@@ -96,8 +96,15 @@ impl ChildProc {
 
     /// SIGKILL, and reap.
     pub fn kill(&mut self) {
-        let _ = self.child.kill();
+        self.sigkill();
         let _ = self.child.wait();
+    }
+
+    /// SIGKILL, without waiting for it to end (to time what follows from the signal
+    /// itself; [`kill`](ChildProc::kill), [`wait_exit`](ChildProc::wait_exit) or the
+    /// drop reaps it).
+    pub fn sigkill(&mut self) {
+        let _ = self.child.kill();
     }
 
     /// Sends `sig` (`-STOP`, `-CONT`, `-TERM`...) with `kill`.

@@ -12,7 +12,7 @@
 //! It uses only the standard library, `crossbeam-channel` and `oxbeam` (all three
 //! includers link them), and has no `env!` of its own: the test node's path
 //! (`CARGO_BIN_EXE_oxbeam-testnode`) is known to tests and benches only.
-#![allow(dead_code)]
+#![allow(dead_code, unused_imports)] // each includer uses a part of it
 
 pub mod child;
 pub mod ports;

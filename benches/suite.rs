@@ -26,6 +26,8 @@ use oxbeam::rt::{Attached, Behaviour, Config, Ctx, Flow, Node, Task};
 #[global_allocator]
 static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
+#[path = "../harness/mod.rs"]
+mod harness;
 #[path = "suite_physics.rs"]
 mod physics;
 #[path = "suite_remote.rs"]

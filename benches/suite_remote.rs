@@ -1,9 +1,10 @@
-//! The remote workloads: nodes as separate OS processes (`oxbeam node`), driven from a
+//! The remote workloads: nodes as separate OS processes (`oxbeam-testnode node`, which
+//! is `oxbeam node` plus the `oxbeam_test` and `oxbeam_bench` functions), driven from a
 //! hidden controller node in the bench process (so it never joins their mesh), with a
 //! private port mapper, as the BEAM harness does. The measuring process runs on node A
 //! (registered `oxbeam_bench` functions), against node B.
 
-use std::process::{Child, Command, Stdio};
+use std::process::Command;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use oxbeam::dist::rpc;
@@ -11,35 +12,26 @@ use oxbeam::node::{Net, NetConfig};
 use oxbeam::rt::Attached;
 use oxbeam::term::{Atom, Pid, Term};
 
+use super::harness::ChildProc;
+use super::harness::child::{Listening, node_args};
+use super::harness::procfs;
 use super::{Metric, repeat};
 
 const COOKIE: &str = "oxbench_cookie";
 
+/// A node in its own OS process (`oxbeam-testnode node`); killed when dropped.
 pub struct Peer {
-    child: Child,
+    proc: ChildProc,
     pub name: String,
 }
 
-impl Drop for Peer {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .map(|l| l.local_addr().map(|a| a.port()).unwrap_or(0))
-        .unwrap_or(0)
-}
-
-/// Starts `oxbeam node` (under `taskset -c cpu` if given) and waits for its first line.
-/// `OXBEAM_BENCH_NODE_EXE` names another `oxbeam` binary to run the nodes with (an A/B
-/// comparison of two builds in one sitting).
+/// Starts `oxbeam-testnode node` (under `taskset -c cpu` if given) and waits for its
+/// first line. `OXBEAM_BENCH_NODE_EXE` names another binary to run the nodes with (an A/B
+/// comparison of two builds in one sitting): an `oxbeam-testnode`, or an `oxbeam` from
+/// before the fixtures left it (both take `node` and the same options).
 pub fn peer(short: &str, epmd: u16, cpu: Option<usize>) -> Peer {
-    use std::io::BufRead;
     let exe = std::env::var("OXBEAM_BENCH_NODE_EXE")
-        .unwrap_or_else(|_| env!("CARGO_BIN_EXE_oxbeam").to_owned());
+        .unwrap_or_else(|_| env!("CARGO_BIN_EXE_oxbeam-testnode").to_owned());
     let exe = exe.as_str();
     let mut cmd = match cpu {
         Some(c) => {
@@ -49,30 +41,17 @@ pub fn peer(short: &str, epmd: u16, cpu: Option<usize>) -> Peer {
         }
         None => Command::new(exe),
     };
-    let mut child = cmd
-        .args([
-            "node",
-            "--sname",
-            short,
-            "--cookie",
-            COOKIE,
-            "--epmd-port",
-            &epmd.to_string(),
-            "--stop-on-eof",
-        ])
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .spawn()
-        .expect("start oxbeam node");
-    let mut line = String::new();
-    if let Some(out) = child.stdout.take() {
-        let mut r = std::io::BufReader::new(out);
-        let _ = r.read_line(&mut line);
-        // Keep draining its output so it never blocks on a full pipe.
-        std::thread::spawn(move || for _ in r.lines() {});
-    }
+    cmd.args(node_args(short, COOKIE, epmd));
+    // Its output after the first line is read and dropped, so it never blocks on a pipe.
+    let proc = ChildProc::spawn(&mut cmd, None).unwrap_or_else(|e| panic!("start {exe} node: {e}"));
+    let first = proc.next_line(Duration::from_secs(60));
+    assert!(
+        first.as_deref().and_then(Listening::parse).is_some(),
+        "node {short} did not start: {first:?}"
+    );
+    proc.echo_from_now();
     Peer {
-        child,
+        proc,
         name: format!("{short}@localhost"),
     }
 }
@@ -82,16 +61,15 @@ pub struct Ctl {
     pub epmd: u16,
 }
 
+/// The controller hosts the nodes' private port mapper (port 0: on a port it picks).
 pub fn controller() -> Ctl {
-    let epmd = free_port();
     let mut c = NetConfig::named("oxbench_ctl@localhost");
     c.cookie = Some(COOKIE.into());
-    c.epmd_port = Some(epmd);
+    c.epmd_port = Some(0);
     c.hidden = true;
-    Ctl {
-        net: Net::start(c).expect("controller node"),
-        epmd,
-    }
+    let net = Net::start(c).expect("controller node");
+    let epmd = net.epmd_port();
+    Ctl { net, epmd }
 }
 
 fn spawn(
@@ -269,7 +247,7 @@ pub fn node_down(ctl: &Ctl) -> Vec<Metric> {
             let t0 = Instant::now();
             match how {
                 "sigkill" => {
-                    let _ = victim.child.kill();
+                    victim.proc.sigkill();
                 }
                 // As `erpc:cast(V, erlang, halt, [0])` resp. `init:stop()`.
                 "halt" => rpc::cast(&mut me, v, bench_mod(), Atom::new("halt"), vec![0.into()]),
@@ -280,7 +258,7 @@ pub fn node_down(ctl: &Ctl) -> Vec<Metric> {
                 Some(Duration::from_secs(60)),
             );
             let ms = t0.elapsed().as_secs_f64() * 1e3;
-            let _ = victim.child.wait();
+            let _ = victim.proc.wait_exit(Duration::from_secs(60));
             if down.is_some() { ms } else { f64::NAN }
         })
     };
@@ -400,10 +378,11 @@ pub fn scaling_mesh(ctl: &Ctl) -> Vec<Metric> {
     drop(me);
     // The measurement window: the cluster does nothing for 5 s.
     let window = Duration::from_secs(5);
-    let before: u64 = peers.iter().map(|p| cpu_ticks(p.child.id())).sum();
+    let cpu_ticks = |p: &Peer| procfs::cpu_ticks(p.proc.os_pid());
+    let before: u64 = peers.iter().map(cpu_ticks).sum();
     std::thread::sleep(window);
-    let after: u64 = peers.iter().map(|p| cpu_ticks(p.child.id())).sum();
-    let pct = (after - before) as f64 / clock_ticks_per_s() / window.as_secs_f64() * 100.0;
+    let after: u64 = peers.iter().map(cpu_ticks).sum();
+    let pct = (after - before) as f64 / procfs::clock_ticks_per_s() / window.as_secs_f64() * 100.0;
     eprintln!(
         "  scaling: {NODES}-node mesh in {connect_ms:.1} ms; idle cluster {pct:.2}% of a CPU"
     );
@@ -421,31 +400,6 @@ pub fn scaling_mesh(ctl: &Ctl) -> Vec<Metric> {
             params: "{\"nodes\":10,\"window_s\":5}".into(),
         },
     ]
-}
-
-/// User plus system CPU time of process `pid` so far, in clock ticks (`/proc`).
-fn cpu_ticks(pid: u32) -> u64 {
-    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
-    // Fields after the command name (which may hold spaces): state is field 3, utime
-    // field 14, stime field 15.
-    let rest = stat.rsplit_once(')').map(|(_, r)| r).unwrap_or("");
-    let fields: Vec<&str> = rest.split_whitespace().collect();
-    let get = |i: usize| {
-        fields
-            .get(i)
-            .and_then(|f| f.parse::<u64>().ok())
-            .unwrap_or(0)
-    };
-    get(11) + get(12)
-}
-
-fn clock_ticks_per_s() -> f64 {
-    Command::new("getconf")
-        .arg("CLK_TCK")
-        .output()
-        .ok()
-        .and_then(|o| String::from_utf8_lossy(&o.stdout).trim().parse().ok())
-        .unwrap_or(100.0)
 }
 
 /// Waits until `node` sees `count` visible peers (its mesh is complete).

@@ -59,9 +59,11 @@ fn inspect_on_node2(me: &mut Ctx, echo: Pid, term: Term) -> Result<String, Strin
 }
 
 fn run(t: &mut Transcript) -> Result<(), String> {
-    let epmd = common::free_port();
     let cookie = common::fresh_cookie();
-    let n1 = common::start_net("node1", epmd, &cookie)?;
+    // node1 hosts a private port mapper (port 0: on a port it picks); the others are
+    // given its port.
+    let n1 = common::start_net("node1", 0, &cookie)?;
+    let epmd = n1.epmd_port();
     let n2 = common::start_net("node2", epmd, &cookie)?;
     // What node2 lets other nodes spawn: Drill.greet/1 sends
     // {:greetings_from, node(), self()} to its argument.

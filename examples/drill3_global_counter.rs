@@ -110,10 +110,11 @@ fn register_functions(node: &Node) {
 }
 
 fn run(t: &mut Transcript) -> Result<(), String> {
-    let epmd = common::free_port();
     let cookie = common::fresh_cookie();
-    // node2 first: it hosts the port mapper, which must outlive node1.
-    let n2 = common::start_net("node2", epmd, &cookie)?;
+    // node2 first: it hosts a private port mapper (port 0: on a port it picks), which
+    // must outlive node1.
+    let n2 = common::start_net("node2", 0, &cookie)?;
+    let epmd = n2.epmd_port();
     let n3 = common::start_net("node3", epmd, &cookie)?;
     for n in [&n2, &n3] {
         register_functions(n.node());

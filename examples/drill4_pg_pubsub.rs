@@ -118,9 +118,11 @@ fn publish(
 }
 
 fn run(t: &mut Transcript) -> Result<(), String> {
-    let epmd = common::free_port();
     let cookie = common::fresh_cookie();
-    let n1 = common::start_net("node1", epmd, &cookie)?;
+    // node1 hosts a private port mapper (port 0: on a port it picks); the others are
+    // given its port.
+    let n1 = common::start_net("node1", 0, &cookie)?;
+    let epmd = n1.epmd_port();
     let n2 = common::start_net("node2", epmd, &cookie)?;
     let n3 = common::start_net("node3", epmd, &cookie)?;
     for n in [&n2, &n3] {

@@ -97,10 +97,11 @@ fn expect(t: &mut Transcript, me: &mut Attached, want: Term, what: &str) {
 }
 
 fn run(t: &mut Transcript) -> Result<(), String> {
-    let epmd = common::free_port();
     let cookie = common::fresh_cookie();
-    // node1 first: it hosts the port mapper and outlives node2.
-    let n1 = common::start_net("node1", epmd, &cookie)?;
+    // node1 first: it hosts a private port mapper (port 0: on a port it picks) and
+    // outlives node2.
+    let n1 = common::start_net("node1", 0, &cookie)?;
+    let epmd = n1.epmd_port();
     let mut child = ChildNode::start("node2", epmd, &cookie)?;
     let node2 = Atom::new(&child.name);
     t.say(format!(

@@ -76,9 +76,11 @@ fn sink(ctx: &mut Ctx, m: Term) -> Flow {
 }
 
 fn run(t: &mut Transcript) -> Result<(), String> {
-    let epmd = common::free_port();
     let cookie = common::fresh_cookie();
-    let n1 = common::start_net("node1", epmd, &cookie)?;
+    // node1 hosts a private port mapper (port 0: on a port it picks); the others are
+    // given its port.
+    let n1 = common::start_net("node1", 0, &cookie)?;
+    let epmd = n1.epmd_port();
     let n2 = common::start_net("node2", epmd, &cookie)?;
     let node2 = n2.name();
     // Registered on node2 only: Drill.hello(to) sends {:hello_from, node()} to `to`.

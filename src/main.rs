@@ -1,5 +1,5 @@
-//! The `oxbeam` command: `oxbeam demo` (the README's first command) and, as later
-//! layers land, the node console and cluster tools.
+//! The `oxbeam` command: `oxbeam demo` (the README's first command), the node console
+//! and the headless node.
 #![forbid(unsafe_code)]
 
 use std::process::ExitCode;
@@ -31,20 +31,7 @@ fn main() -> ExitCode {
     } else {
         "warn"
     };
-    env_logger::Builder::from_env(env_logger::Env::default().default_filter_or(level)).init();
-    // A process's panic ends that process only (its exit reason carries the message);
-    // report it as one log line, like a BEAM crash report, not a backtrace.
-    std::panic::set_hook(Box::new(|info| {
-        let at = info
-            .location()
-            .map(|l| format!(" at {}:{}", l.file(), l.line()))
-            .unwrap_or_default();
-        let thread = std::thread::current().name().unwrap_or("?").to_owned();
-        log::warn!(
-            "panic in thread {thread}{at}: {}",
-            info.payload_as_str().unwrap_or("(no message)")
-        );
-    }));
+    node_cmd::init_process(level);
     match args.first().map(String::as_str) {
         Some("demo") => match oxbeam::demo::run() {
             Ok(()) => {
@@ -56,14 +43,16 @@ fn main() -> ExitCode {
                 ExitCode::FAILURE
             }
         },
-        Some("console") => match node_cmd::run_console(&args[1..]) {
+        Some("console") => match run_console(&args[1..]) {
             Ok(()) => ExitCode::SUCCESS,
             Err(e) => {
                 eprintln!("{e}");
                 ExitCode::FAILURE
             }
         },
-        Some("node") => match node_cmd::run(&args[1..]) {
+        // The product registers nothing beyond the built-ins: test and bench functions
+        // live in the test node (`testnode/`), never here.
+        Some("node") => match node_cmd::run(&args[1..], |_| {}) {
             Ok(()) => ExitCode::SUCCESS,
             Err(e) => {
                 eprintln!("{e}");
@@ -86,4 +75,19 @@ fn main() -> ExitCode {
             ExitCode::from(2)
         }
     }
+}
+
+/// Runs `oxbeam console ...`: a node (with the same options and functions as `oxbeam
+/// node`) driven by the interactive prompt; stops at end of input.
+fn run_console(args: &[String]) -> Result<(), String> {
+    let args = node_cmd::parse(args)?;
+    let net = node_cmd::start(&args, |_| {})?;
+    for peer in &args.connect {
+        if !net.connect(peer) {
+            eprintln!("could not connect to {peer}");
+        }
+    }
+    oxbeam::console::run(net.clone());
+    net.shutdown();
+    Ok(())
 }

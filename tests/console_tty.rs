@@ -4,9 +4,12 @@
 mod support;
 
 use std::io::{Read, Write};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
-use support::{free_port, test_cookie};
+use support::{private_mapper, test_cookie};
+
+/// How long the terminal may take to show anything.
+const WAIT: Duration = Duration::from_secs(20);
 
 /// Everything the terminal showed, read in the background.
 struct Screen {
@@ -31,18 +34,10 @@ impl Screen {
 
     /// Waits until `pred` holds for the screen's text.
     fn wait(&self, what: &str, pred: impl Fn(&str) -> bool) {
-        let deadline = Instant::now() + Duration::from_secs(20);
-        loop {
-            if pred(&self.text.lock()) {
-                return;
-            }
-            assert!(
-                Instant::now() < deadline,
-                "terminal never showed {what}; it shows:\n{:?}",
-                self.text.lock()
-            );
-            std::thread::sleep(Duration::from_millis(10));
-        }
+        support::wait_for(&format!("the terminal to show {what}"), WAIT, || {
+            let text = self.text.lock();
+            (pred(&text), text.clone())
+        });
     }
 }
 
@@ -58,11 +53,11 @@ fn at_a_terminal_the_prompt_edits_lines_and_keeps_history() {
     }
     let home = std::env::temp_dir().join(format!("oxbeam-tty-{}", std::process::id()));
     std::fs::create_dir_all(&home).unwrap();
+    let (_mapper, epmd) = private_mapper();
     let cmd = format!(
-        "{} console --sname tty1 --cookie {} --epmd-port {}",
-        env!("CARGO_BIN_EXE_oxbeam"),
+        "{} console --sname tty1 --cookie {} --epmd-port {epmd}",
+        support::PRODUCT,
         test_cookie(),
-        free_port()
     );
     let mut child = std::process::Command::new("script")
         .args(["-q", "-f", "-e", "-c", &cmd, "/dev/null"])
@@ -96,14 +91,11 @@ fn at_a_terminal_the_prompt_edits_lines_and_keeps_history() {
     screen.wait("the flushed message", |t| t.contains(":hi\r\n:ok\r\n"));
     // Ctrl-D ends the session and the node.
     type_keys("\x04");
-    let deadline = Instant::now() + Duration::from_secs(20);
-    let status = loop {
-        if let Some(s) = child.try_wait().unwrap() {
-            break s;
-        }
-        assert!(Instant::now() < deadline, "console did not exit on Ctrl-D");
-        std::thread::sleep(Duration::from_millis(10));
-    };
+    let status = support::wait_for("the console to exit on Ctrl-D", WAIT, || {
+        let s = child.try_wait().unwrap();
+        (s.is_some(), s)
+    });
+    let status = status.expect("exited");
     assert!(status.success(), "{status:?}");
     let history = std::fs::read_to_string(home.join(".oxbeam_history")).unwrap_or_default();
     assert!(history.contains("40 + 2"), "history file: {history:?}");

@@ -4,11 +4,11 @@ mod support;
 
 use oxbeam::dist::{global, rpc};
 use oxbeam::term::{Atom, Term};
-use support::{NodeProc, SOON, free_port, net, test_cookie};
+use support::{NodeProc, SOON, net, private_mapper, test_cookie};
 
 #[test]
 fn concurrent_registration_has_exactly_one_winner_every_round() {
-    let epmd = free_port();
+    let (_mapper, epmd) = private_mapper();
     let cookie = test_cookie();
     let n1 = NodeProc::start("gl1n1", &cookie, epmd, &[]);
     let n2 = NodeProc::start("gl1n2", &cookie, epmd, &["--connect", "gl1n1@localhost"]);
@@ -87,7 +87,7 @@ fn concurrent_registration_has_exactly_one_winner_every_round() {
 
 #[test]
 fn locks_exclude_and_are_freed_when_the_holder_dies() {
-    let epmd = free_port();
+    let (_mapper, epmd) = private_mapper();
     let cookie = test_cookie();
     let a = net("gl2a", epmd, &cookie);
     let b = net("gl2b", epmd, &cookie);
@@ -150,7 +150,7 @@ fn locks_exclude_and_are_freed_when_the_holder_dies() {
 #[test]
 fn a_healed_partition_resolves_conflicting_names_the_same_way_everywhere() {
     use oxbeam::rt::{Ctx, Flow};
-    let epmd = free_port();
+    let (_mapper, epmd) = private_mapper();
     let cookie = test_cookie();
     let a = net("gl3a", epmd, &cookie);
     let b = net("gl3b", epmd, &cookie);
@@ -267,7 +267,7 @@ fn global_genservers_re_registration_and_with_lock() {
             CallReply::Reply(Term::Int(self.0))
         }
     }
-    let epmd = free_port();
+    let (_mapper, epmd) = private_mapper();
     let cookie = test_cookie();
     let a = net("gl4a", epmd, &cookie);
     let b = net("gl4b", epmd, &cookie);
@@ -337,7 +337,7 @@ fn global_genservers_re_registration_and_with_lock() {
 #[test]
 fn lock_contention_from_three_nodes_loses_no_update_and_a_killed_holder_frees_it() {
     use oxbeam::rt::{Ctx, Flow};
-    let epmd = free_port();
+    let (_mapper, epmd) = private_mapper();
     let cookie = test_cookie();
     let nodes: Vec<NodeProc> = (1..=3)
         .map(|i| {

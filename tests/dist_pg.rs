@@ -4,11 +4,11 @@ mod support;
 
 use oxbeam::dist::pg;
 use oxbeam::term::{Atom, Pid, Term};
-use support::{NodeProc, SOON, free_port, net, test_cookie};
+use support::{NodeProc, SOON, net, private_mapper, test_cookie};
 
 #[test]
 fn membership_follows_joins_leaves_deaths_and_node_loss() {
-    let epmd = free_port();
+    let (_mapper, epmd) = private_mapper();
     let cookie = test_cookie();
     let n1 = NodeProc::start("g1n1", &cookie, epmd, &[]);
     let mut n2 = NodeProc::start("g1n2", &cookie, epmd, &["--connect", "g1n1@localhost"]);

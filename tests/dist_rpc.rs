@@ -5,7 +5,7 @@ use std::time::Duration;
 
 use oxbeam::dist::rpc::{self, RpcError};
 use oxbeam::term::{Atom, Term};
-use support::{NodeProc, SOON, free_port, net, test_cookie};
+use support::{NodeProc, SOON, net, private_mapper, test_cookie};
 
 fn a(s: &str) -> Atom {
     Atom::new(s)
@@ -13,7 +13,7 @@ fn a(s: &str) -> Atom {
 
 #[test]
 fn rpc_results_and_every_error_kind() {
-    let epmd = free_port();
+    let (_mapper, epmd) = private_mapper();
     let cookie = test_cookie();
     let n1 = NodeProc::start("r1n1", &cookie, epmd, &[]);
     let mut n2 = NodeProc::start("r1n2", &cookie, epmd, &["--connect", "r1n1@localhost"]);
@@ -90,7 +90,7 @@ fn rpc_results_and_every_error_kind() {
 
 #[test]
 fn ten_thousand_calls_with_timeouts_leave_an_empty_mailbox() {
-    let epmd = free_port();
+    let (_mapper, epmd) = private_mapper();
     let cookie = test_cookie();
     let n1 = NodeProc::start("r2n1", &cookie, epmd, &[]);
     let ctl = net("r2ctl", epmd, &cookie);

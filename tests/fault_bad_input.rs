@@ -26,7 +26,7 @@ use support::fault::raw::{
     self, MAX_FRAME, RawConn, alive2, closed_after, frame, hold_open, noise, raw_register,
 };
 use support::fault::watched::{self, LoggedNode};
-use support::{SOON, free_port, net, test_cookie};
+use support::{SOON, net, test_cookie};
 
 /// Log lines a single bad connection may cost today: the acceptor's state machine and
 /// the I/O loop each log a refused proof (issue #7 wants one line per peer instead).
@@ -48,11 +48,13 @@ struct Target {
 
 impl Target {
     fn start(tag: &str) -> Target {
-        let (epmd, cookie) = (free_port(), test_cookie());
-        // Started first, so this node hosts the port mapper too. Its tick time is the
-        // real peer's (`support::net`: 2 s), or the peer declares it down when idle.
+        let cookie = test_cookie();
+        // This node hosts a private port mapper too (port 0: on a port it picks and
+        // tells). Its tick time is the real peer's (`support::net`: 2 s), or the peer
+        // declares it down when idle.
         let extra = ["--tick-ms", "2000"];
-        let node = LoggedNode::start(&format!("{tag}t"), &cookie, epmd, &extra, "info");
+        let node = LoggedNode::start(&format!("{tag}t"), &cookie, 0, &extra, "info");
+        let epmd = node.epmd;
         let ctl = net(&format!("{tag}ctl"), epmd, &cookie);
         assert!(ctl.connect(&node.name));
         let mut me = ctl.node().attach();
@@ -475,7 +477,7 @@ fn a_thousand_wrong_cookies_are_refused() {
 fn port_mapper_abuse_leaves_lookups_working() {
     use oxbeam::node::epmd;
     let mut t = Target::start("fb8");
-    t.node.wait_log("hosting one", 1, SOON); // the target hosts the mapper
+    t.node.wait_log("hosting a private port mapper", 1, SOON); // the target hosts it
     let port = t.epmd;
     let short = t.node.name.split('@').next().unwrap().to_owned();
     let lookups_work = |t: &Target, also: &[&str]| {

@@ -13,7 +13,7 @@ use std::net::TcpListener;
 use crossbeam_channel::{Receiver, Sender};
 use oxbeam::node::{Net, NetConfig};
 use oxbeam::term::{Pid, Term};
-use support::{SOON, free_port, test_cookie};
+use support::{SOON, refused_port, test_cookie};
 
 /// A port mapper that reads each request, reports its body, and answers "not found"
 /// (`PORT2_RESP`, result 1) only when told to.
@@ -55,7 +55,9 @@ fn a_late_failed_lookup_does_not_take_down_a_connection_that_came_up_meanwhile()
     let (mapper, requests, answer) = held_mapper();
     // a < b: a admits b's connection even while its own attempt is pending.
     let a = node("fz1a@localhost", mapper, &cookie);
-    let b = node("fz1b@localhost", free_port(), &cookie);
+    // b never looks anyone up: its port mapper port is one where nothing listens.
+    let (_held, nowhere) = refused_port();
+    let b = node("fz1b@localhost", nowhere, &cookie);
     let mut watcher = a.node().attach();
     a.monitor_nodes(watcher.pid(), true, true);
     // a sends to a (non-existent) process of b: auto-connect; the look-up of b's port

@@ -11,13 +11,14 @@ use oxbeam::dist::{self, global, pg};
 use oxbeam::rt::{Ctx, Flow};
 use oxbeam::term::{Pid, Term};
 use support::fault::cluster::{a, expect, os_node, rpc_on, spawn_on, test_fn};
-use support::{SOON, free_port, net, send_signal, test_cookie, wait_for};
+use support::{SOON, net, private_mapper, send_signal, test_cookie, wait_for};
 
 const TICK: Duration = Duration::from_secs(2);
 
 #[test]
 fn a_thawed_node_rejoins_with_global_conflicts_resolved_and_pg_merged() {
-    let (epmd, cookie) = (free_port(), test_cookie());
+    let (_mapper, epmd) = private_mapper();
+    let cookie = test_cookie();
     let ctl = net("fza", epmd, &cookie);
     dist::start(&ctl).unwrap();
     let n1 = os_node("fzb", &cookie, epmd, &ctl, "warn");

@@ -5,8 +5,8 @@
 //! a node restarted 50 times never gets a message meant for an earlier incarnation and
 //! leaves no connection, thread or memory behind in the node watching it.
 //!
-//! The node in this test process starts first, so it hosts the port mapper: a killed
-//! node never takes the mapper with it (take-over has its own tests in `node_epmd`).
+//! Each test holds its own port mapper (`support::private_mapper`), so a killed node
+//! never takes the mapper with it (take-over has its own tests in `node_epmd`).
 //! Figures are printed as `fault-report` lines (`--nocapture`).
 mod support;
 
@@ -23,11 +23,12 @@ use support::fault::cluster::{
     a, expect, lists, os_node, pg_count_on, report_log, rpc_on, sink_count, spawn_on, test_fn,
 };
 use support::fault::watched;
-use support::{SOON, free_port, net, test_cookie, wait_for};
+use support::{SOON, net, private_mapper, test_cookie, wait_for};
 
 #[test]
 fn survivors_of_a_node_killed_mid_traffic_clean_up_and_lose_nothing() {
-    let (epmd, cookie) = (free_port(), test_cookie());
+    let (_mapper, epmd) = private_mapper();
+    let cookie = test_cookie();
     let ctl = net("k1ctl", epmd, &cookie);
     oxbeam::dist::start(&ctl).unwrap();
     let n1 = os_node("k1n1", &cookie, epmd, &ctl, "info");
@@ -228,7 +229,8 @@ fn survivors_of_a_node_killed_mid_traffic_clean_up_and_lose_nothing() {
 
 #[test]
 fn a_peer_killed_with_unread_bytes_is_down_with_connection_closed() {
-    let (epmd, cookie) = (free_port(), test_cookie());
+    let (_mapper, epmd) = private_mapper();
+    let cookie = test_cookie();
     let ctl = net("k4ctl", epmd, &cookie);
     let mut victim = os_node("k4victim", &cookie, epmd, &ctl, "warn");
     let mut me = ctl.node().attach();
@@ -271,7 +273,8 @@ fn every_monitor_of_10k_processes_fires_exactly_once_when_their_node_dies() {
     const NC: usize = 4_700; // processes here, each linked to one of them
     const NL: usize = 300; // processes on n1 linked to one of them (a thread each there)
     const NS: usize = 1_000; // idle processes on n1: their monitors must not fire
-    let (epmd, cookie) = (free_port(), test_cookie());
+    let (_mapper, epmd) = private_mapper();
+    let cookie = test_cookie();
     let ctl = net("k2ctl", epmd, &cookie);
     oxbeam::dist::start(&ctl).unwrap();
     let n1 = os_node("k2n1", &cookie, epmd, &ctl, "warn");
@@ -420,7 +423,8 @@ const WARM: usize = 5;
 
 #[test]
 fn a_node_restarted_50_times_never_gets_an_old_incarnations_messages() {
-    let (epmd, cookie) = (free_port(), test_cookie());
+    let (_mapper, epmd) = private_mapper();
+    let cookie = test_cookie();
     let ctl = net("k3ctl", epmd, &cookie);
     let n1 = os_node("k3n1", &cookie, epmd, &ctl, "info");
     let (s1, sr) = (n1.name.clone(), "k3r@localhost");

@@ -19,12 +19,14 @@ use oxbeam::node::Net;
 use oxbeam::rt::{Ctx, Flow};
 use oxbeam::term::{Atom, Term};
 use support::proxy::{Mode, Proxy};
-use support::{SOON, free_port, net, test_cookie, wait_for};
+use support::{PortMapper, SOON, net, test_cookie, wait_for};
 
 /// The tick time `support::net` gives nodes.
 const TICK: Duration = Duration::from_secs(2);
 
 struct Cluster {
+    /// The cluster's port mapper, kept for the whole test.
+    mapper: PortMapper,
     a: Net,
     b: Net,
     c: Net,
@@ -33,8 +35,8 @@ struct Cluster {
 }
 
 fn cluster(prefix: &str) -> Cluster {
-    let port = free_port();
-    let cookie = test_cookie();
+    let mapper = PortMapper::start();
+    let (port, cookie) = (mapper.port(), test_cookie());
     let a = net(&format!("{prefix}a"), port, &cookie);
     let b = net(&format!("{prefix}b"), port, &cookie);
     let c = net(&format!("{prefix}c"), port, &cookie);
@@ -59,7 +61,14 @@ fn cluster(prefix: &str) -> Cluster {
         ab.forwarded() + ba.forwarded() > 0,
         "A-B traffic goes through the proxy"
     );
-    Cluster { a, b, c, ab, ba }
+    Cluster {
+        mapper,
+        a,
+        b,
+        c,
+        ab,
+        ba,
+    }
 }
 
 fn sorted(mut v: Vec<Atom>) -> Vec<Atom> {
@@ -81,7 +90,14 @@ fn echo(ctx: &mut Ctx, msg: Term) -> Flow {
 
 #[test]
 fn a_silent_cut_between_two_nodes_leaves_a_partial_mesh_and_heals() {
-    let Cluster { a, b, c, ab, ba } = cluster("pp");
+    let Cluster {
+        mapper: _mapper,
+        a,
+        b,
+        c,
+        ab,
+        ba,
+    } = cluster("pp");
     // A global name on A, a pg member on B, an echo on C.
     let on_a = a.node().spawn(idle);
     let on_b = b.node().spawn(idle);
@@ -165,7 +181,14 @@ fn a_silent_cut_between_two_nodes_leaves_a_partial_mesh_and_heals() {
 
 #[test]
 fn a_clean_cut_is_noticed_at_once_and_a_slow_link_is_not_a_dead_one() {
-    let Cluster { a, b, c, ab, ba } = cluster("pq");
+    let Cluster {
+        mapper: _mapper,
+        a,
+        b,
+        c,
+        ab,
+        ba,
+    } = cluster("pq");
     let echo_b = b.node().spawn(echo);
     let mut me = a.node().attach();
     // Slow, not dead: 300 ms each way for longer than the tick time.

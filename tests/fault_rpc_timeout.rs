@@ -9,11 +9,12 @@ use std::time::Duration;
 use oxbeam::dist::rpc::{self, RpcError};
 use oxbeam::term::Term;
 use support::fault::cluster::{a, expect, os_node, spawn_on, test_fn};
-use support::{SOON, free_port, net, test_cookie};
+use support::{SOON, net, private_mapper, test_cookie};
 
 #[test]
 fn a_call_timed_out_before_its_spawn_was_acknowledged_leaves_no_late_reply() {
-    let (epmd, cookie) = (free_port(), test_cookie());
+    let (_mapper, epmd) = private_mapper();
+    let cookie = test_cookie();
     let ctl = net("rt1ctl", epmd, &cookie);
     let n1 = os_node("rt1n1", &cookie, epmd, &ctl, "warn");
     support::wait_for("connected", SOON, || (ctl.nodes().len() == 1, ctl.nodes()));

@@ -7,7 +7,7 @@ use std::time::Duration;
 use oxbeam::node::Net;
 use oxbeam::rt::Attached;
 use oxbeam::term::{Atom, Pid, Term};
-use support::{NodeProc, SOON, free_port, net, test_cookie};
+use support::{NodeProc, SOON, net, private_mapper, test_cookie};
 
 fn spawn_on(net: &Net, me: &mut Attached, node: &str, fun: &str, args: Vec<Term>) -> Pid {
     let mfa = (Atom::new("oxbeam_test"), Atom::new(fun), args);
@@ -28,7 +28,7 @@ fn down_reason(me: &mut Attached, pid: Pid) -> Term {
 
 #[test]
 fn connect_by_name_send_and_remote_spawn() {
-    let epmd = free_port();
+    let (_mapper, epmd) = private_mapper();
     let cookie = test_cookie();
     let n1 = NodeProc::start("c1n1", &cookie, epmd, &[]);
     let ctl = net("c1ctl", epmd, &cookie);
@@ -79,7 +79,7 @@ fn connect_by_name_send_and_remote_spawn() {
 
 #[test]
 fn a_wrong_cookie_is_refused_and_harms_no_one() {
-    let epmd = free_port();
+    let (_mapper, epmd) = private_mapper();
     let cookie = test_cookie();
     let n1 = NodeProc::start("c2n1", &cookie, epmd, &[]);
     let intruder = net("c2bad", epmd, "NOT-THE-COOKIE");
@@ -94,7 +94,7 @@ fn a_wrong_cookie_is_refused_and_harms_no_one() {
 
 #[test]
 fn five_nodes_form_a_full_mesh_from_one_connect_each() {
-    let epmd = free_port();
+    let (_mapper, epmd) = private_mapper();
     let cookie = test_cookie();
     let hub = NodeProc::start("c3hub", &cookie, epmd, &[]);
     let others: Vec<NodeProc> = (1..=3)
@@ -118,7 +118,7 @@ fn five_nodes_form_a_full_mesh_from_one_connect_each() {
 
 #[test]
 fn remote_sends_keep_their_order() {
-    let epmd = free_port();
+    let (_mapper, epmd) = private_mapper();
     let cookie = test_cookie();
     let n1 = NodeProc::start("c4n1", &cookie, epmd, &[]);
     let ctl = net("c4ctl", epmd, &cookie);
@@ -141,7 +141,7 @@ fn remote_sends_keep_their_order() {
 
 #[test]
 fn remote_monitors_report_normal_noproc_and_noconnection() {
-    let epmd = free_port();
+    let (_mapper, epmd) = private_mapper();
     let cookie = test_cookie();
     let mut n1 = NodeProc::start("c5n1", &cookie, epmd, &[]);
     let ctl = net("c5ctl", epmd, &cookie);
@@ -175,7 +175,7 @@ fn remote_monitors_report_normal_noproc_and_noconnection() {
 
 #[test]
 fn links_cross_nodes_with_erlang_reasons() {
-    let epmd = free_port();
+    let (_mapper, epmd) = private_mapper();
     let cookie = test_cookie();
     let mut n1 = NodeProc::start("c6n1", &cookie, epmd, &[]);
     let ctl = net("c6ctl", epmd, &cookie);
@@ -233,7 +233,7 @@ fn links_cross_nodes_with_erlang_reasons() {
 
 #[test]
 fn a_frozen_node_is_declared_down_within_the_tick_time() {
-    let epmd = free_port();
+    let (_mapper, epmd) = private_mapper();
     let cookie = test_cookie();
     let n1 = NodeProc::start("c7n1", &cookie, epmd, &["--tick-ms", "2000"]);
     let mut config = oxbeam::node::NetConfig::named("c7ctl@localhost");
@@ -276,7 +276,7 @@ fn a_frozen_node_is_declared_down_within_the_tick_time() {
 /// them: `message_queue_len` still counts each message, and they come out in order.
 #[test]
 fn remote_messages_waiting_in_batches_count_one_by_one() {
-    let epmd = free_port();
+    let (_mapper, epmd) = private_mapper();
     let cookie = test_cookie();
     let a = net("c9a", epmd, &cookie);
     let b = net("c9b", epmd, &cookie);

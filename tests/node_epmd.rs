@@ -14,12 +14,6 @@ use support::{SOON, wait_for};
 
 const T: Duration = Duration::from_secs(5);
 
-/// A port nothing listens on right now (the OS picks it; never 4369).
-fn free_port() -> u16 {
-    let l = TcpListener::bind((Ipv4Addr::LOCALHOST, 0)).expect("bind 127.0.0.1:0");
-    l.local_addr().expect("local addr").port()
-}
-
 fn sorted_names(port: u16) -> Result<Vec<(String, u16)>, String> {
     let mut n = names(port, T).map_err(|e| e.to_string())?;
     n.sort();
@@ -44,7 +38,7 @@ fn register_soon(port: u16, entry: &NodeEntry) -> Registration {
 
 #[test]
 fn server_registers_lists_and_looks_up() {
-    let server = EpmdServer::start(free_port()).unwrap();
+    let server = EpmdServer::start(0).unwrap();
     let port = server.port();
     let a = NodeEntry::oxbeam("alpha@localhost", 5001, false);
     let b = NodeEntry::oxbeam("beta", 5002, true);
@@ -70,7 +64,7 @@ fn server_registers_lists_and_looks_up() {
 
 #[test]
 fn duplicate_names_are_refused_until_the_holder_closes() {
-    let server = EpmdServer::start(free_port()).unwrap();
+    let server = EpmdServer::start(0).unwrap();
     let port = server.port();
     let e = NodeEntry::oxbeam("dup", 6000, false);
     let first = register(port, &e, T).unwrap();
@@ -95,7 +89,7 @@ fn duplicate_names_are_refused_until_the_holder_closes() {
 
 #[test]
 fn registrations_see_the_server_stop() {
-    let server = EpmdServer::start(free_port()).unwrap();
+    let server = EpmdServer::start(0).unwrap();
     let port = server.port();
     let mut reg = register(port, &NodeEntry::oxbeam("n", 7000, false), T).unwrap();
     assert!(!reg.wait_closed(Some(Duration::from_millis(50))));
@@ -107,7 +101,7 @@ fn registrations_see_the_server_stop() {
 
 #[test]
 fn nothing_listening_is_no_mapper() {
-    let port = free_port();
+    let (_held, port) = support::refused_port();
     assert!(matches!(names(port, T), Err(EpmdError::NoMapper)));
     assert!(matches!(
         port_please(port, "x", T),
@@ -141,7 +135,7 @@ fn server_closes_after(port: u16, bytes: &[u8]) -> bool {
 
 #[test]
 fn garbage_and_stalled_clients_leave_the_server_serving() {
-    let server = EpmdServer::start(free_port()).unwrap();
+    let server = EpmdServer::start(0).unwrap();
     let port = server.port();
     let _keep = register(port, &NodeEntry::oxbeam("steady", 8000, false), T).unwrap();
 
@@ -184,8 +178,10 @@ fn garbage_and_stalled_clients_leave_the_server_serving() {
 
 #[test]
 fn mappers_take_over_when_the_host_stops() {
-    let port = free_port();
-    let a = Mapper::start(port, NodeEntry::oxbeam("a", 9001, false)).unwrap();
+    // Port 0: a hosts a new mapper on a port the system picks.
+    let a = Mapper::start(0, NodeEntry::oxbeam("a", 9001, false)).unwrap();
+    let port = a.port();
+    assert_ne!(port, 0);
     let b = Mapper::start(port, NodeEntry::oxbeam("b", 9002, false)).unwrap();
     let c = Mapper::start(port, NodeEntry::oxbeam("c", 9003, true)).unwrap();
     assert!(a.is_hosting(), "the first mapper found nobody and hosts");
@@ -224,12 +220,33 @@ fn mappers_take_over_when_the_host_stops() {
 
 #[test]
 fn a_second_mapper_with_the_same_name_is_refused() {
-    let port = free_port();
-    let first = Mapper::start(port, NodeEntry::oxbeam("same", 9100, false)).unwrap();
+    let first = Mapper::start(0, NodeEntry::oxbeam("same", 9100, false)).unwrap();
+    let port = first.port();
     let second = Mapper::start(port, NodeEntry::oxbeam("same", 9101, false));
     assert!(matches!(second, Err(EpmdError::NameTaken(n)) if n == "same"));
     assert_eq!(port_please(port, "same", T).unwrap().port, 9100);
     first.stop();
+}
+
+#[test]
+fn a_node_given_port_0_hosts_a_private_mapper_that_others_find_it_by() {
+    let cookie = support::test_cookie();
+    let a = support::net("pm0a", 0, &cookie);
+    let port = a.epmd_port();
+    assert_ne!(port, 0, "the port it picked");
+    let registered = |port| sorted_names(port).map(|n| n.into_iter().map(|(n, _)| n).collect());
+    assert_eq!(registered(port), Ok(vec!["pm0a".to_owned()]));
+    let b = support::net("pm0b", port, &cookie);
+    assert_eq!(b.epmd_port(), port);
+    // By name: b asks the mapper a hosts where a listens.
+    assert!(b.connect("pm0a@localhost"));
+    assert_eq!(b.nodes(), vec![a.name()]);
+    assert_eq!(
+        registered(port),
+        Ok(vec!["pm0a".to_owned(), "pm0b".to_owned()])
+    );
+    b.shutdown();
+    a.shutdown();
 }
 
 // ---- Erlang's epmd ----
@@ -249,21 +266,40 @@ fn have_epmd() -> bool {
     on_path("epmd")
 }
 
-/// Runs Erlang's `epmd -port P -address 127.0.0.1` and waits until it answers.
-fn start_erlang_epmd(port: u16) -> ChildGuard {
-    let child = Command::new("epmd")
-        .args(["-port", &port.to_string(), "-address", "127.0.0.1"])
-        .stdin(Stdio::null())
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("spawn epmd");
-    let guard = ChildGuard(child);
-    let _ = wait_for("Erlang's epmd to answer", SOON, || {
-        let n = names(port, T);
-        (n.is_ok(), n.map_err(|e| e.to_string()))
-    });
-    guard
+/// Runs Erlang's `epmd -port P -address 127.0.0.1` and waits until it listens; returns
+/// it and P.
+///
+/// `epmd` must be told its port, so P is chosen first (bound to port 0 and released),
+/// and something else may take it before `epmd` binds it. That is detected, not
+/// assumed away: the port must end up listened on by this `epmd` process (its socket in
+/// `/proc`), else it is tried again with another port.
+fn start_erlang_epmd() -> (ChildGuard, u16) {
+    for _ in 0..5 {
+        let port = TcpListener::bind((Ipv4Addr::LOCALHOST, 0))
+            .and_then(|l| l.local_addr())
+            .expect("bind 127.0.0.1:0")
+            .port();
+        let child = Command::new("epmd")
+            .args(["-port", &port.to_string(), "-address", "127.0.0.1"])
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("spawn epmd");
+        let mut guard = ChildGuard(child);
+        let pid = guard.0.id();
+        // Until it listens there, or exits (most likely: the port was taken).
+        let listening = wait_for("Erlang's epmd to listen or exit", SOON, || {
+            let listens = support::harness::procfs::listens_on(pid, port);
+            let exited = guard.0.try_wait().ok().flatten().is_some();
+            (listens || exited, listens)
+        });
+        if listening {
+            return (guard, port);
+        }
+        eprintln!("note: port {port} was taken before epmd could bind it; another one");
+    }
+    panic!("could not start epmd on a free port in 5 attempts")
 }
 
 /// The output of `epmd -port P -names`, killed if it takes longer than [`SOON`].
@@ -295,8 +331,7 @@ fn our_client_works_with_erlangs_epmd() {
     if !have_epmd() {
         return;
     }
-    let port = free_port();
-    let _epmd = start_erlang_epmd(port);
+    let (_epmd, port) = start_erlang_epmd();
     let e = NodeEntry::oxbeam("oxinterop@localhost", 5555, false);
     let reg = register(port, &e, T).unwrap();
     assert_ne!(reg.creation(), 0);
@@ -329,7 +364,7 @@ fn erlangs_epmd_names_command_reads_our_server() {
     if !have_epmd() {
         return;
     }
-    let server = EpmdServer::start(free_port()).unwrap();
+    let server = EpmdServer::start(0).unwrap();
     let port = server.port();
     let _a = register(port, &NodeEntry::oxbeam("one", 4101, false), T).unwrap();
     let _b = register(port, &NodeEntry::oxbeam("two", 4102, true), T).unwrap();
@@ -347,8 +382,7 @@ fn a_mapper_takes_over_when_erlangs_epmd_dies() {
     if !have_epmd() {
         return;
     }
-    let port = free_port();
-    let epmd = start_erlang_epmd(port);
+    let (epmd, port) = start_erlang_epmd();
     let m = Mapper::start(port, NodeEntry::oxbeam("heir", 4200, false)).unwrap();
     assert!(
         !m.is_hosting(),
@@ -378,7 +412,7 @@ fn an_erlang_node_registers_with_our_server() {
     if !on_path("erl") {
         return;
     }
-    let server = EpmdServer::start(free_port()).unwrap();
+    let server = EpmdServer::start(0).unwrap();
     let port = server.port();
     let _peer = register(port, &NodeEntry::oxbeam("oxpeer", 4300, false), T).unwrap();
     // `-start_epmd false`: the node must use our mapper, never start a daemon of its own.
@@ -425,43 +459,41 @@ fn an_erlang_node_registers_with_our_server() {
     });
 }
 
-/// Set in the environment of the child that hosts the mapper in
+/// Set (to anything) in the environment of the child that hosts the mapper in
 /// `a_mapper_takes_over_when_the_hosting_process_is_killed`.
-const CHILD_PORT_VAR: &str = "OXBEAM_TEST_EPMD_CHILD_PORT";
+const CHILD_VAR: &str = "OXBEAM_TEST_EPMD_CHILD";
+/// What the child prints before the port its mapper got.
+const CHILD_HOSTS: &str = "epmd-child hosts on port ";
 
-/// In the child only (a re-run of this test binary): host a mapper as node `victim`,
-/// and live until killed (at most a minute, should the parent be gone).
+/// In the child only (a re-run of this test binary): host a private mapper as node
+/// `victim`, print its port, and live until killed (at most a minute, should the parent
+/// be gone).
 #[test]
 fn hosting_child_process() {
-    let Some(port) = std::env::var(CHILD_PORT_VAR)
-        .ok()
-        .and_then(|p| p.parse().ok())
-    else {
+    if std::env::var_os(CHILD_VAR).is_none() {
         return;
-    };
-    let m = Mapper::start(port, NodeEntry::oxbeam("victim", 4400, false)).unwrap();
+    }
+    let m = Mapper::start(0, NodeEntry::oxbeam("victim", 4400, false)).unwrap();
     assert!(m.is_hosting());
+    println!("{CHILD_HOSTS}{}", m.port());
     std::thread::sleep(Duration::from_secs(60));
 }
 
 #[test]
 fn a_mapper_takes_over_when_the_hosting_process_is_killed() {
-    let port = free_port();
     let exe = std::env::current_exe().expect("test binary path");
-    let child = ChildGuard(
-        Command::new(exe)
-            .args(["--exact", "hosting_child_process", "--nocapture"])
-            .env(CHILD_PORT_VAR, port.to_string())
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("re-run the test binary"),
-    );
-    let _ = wait_for("the child to host and register", SOON, || {
-        let n = sorted_names(port);
-        (n == Ok(pairs(&[("victim", 4400)])), n)
+    let mut cmd = Command::new(exe);
+    cmd.args(["--exact", "hosting_child_process", "--nocapture"])
+        .env(CHILD_VAR, "1")
+        .stderr(Stdio::null());
+    let child = support::harness::ChildProc::spawn(&mut cmd, None).expect("re-run the test binary");
+    // The test harness prints lines of its own around the child's.
+    let port: u16 = wait_for("the child to host and say where", SOON, || {
+        let line = child.next_line(SOON).unwrap_or_default();
+        let port = line.strip_prefix(CHILD_HOSTS).and_then(|p| p.parse().ok());
+        (port.is_some(), port.unwrap_or(0))
     });
+    assert_eq!(sorted_names(port), Ok(pairs(&[("victim", 4400)])));
     let heir = Mapper::start(port, NodeEntry::oxbeam("heir2", 4401, false)).unwrap();
     assert!(!heir.is_hosting());
     drop(child); // SIGKILL: no goodbye, the kernel closes its sockets

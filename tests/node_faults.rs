@@ -8,7 +8,7 @@ use std::time::{Duration, Instant};
 use oxbeam::node::{Net, NetConfig};
 use oxbeam::rt::Attached;
 use oxbeam::term::{Atom, Pid, Term};
-use support::{NodeProc, SOON, free_port, net, test_cookie};
+use support::{NodeProc, SOON, net, private_mapper, refused_port, test_cookie};
 
 fn echo_on(net: &Net, me: &mut Attached, node: &str) -> Pid {
     let mfa = (Atom::new("oxbeam_test"), Atom::new("echo"), vec![]);
@@ -19,7 +19,7 @@ fn echo_on(net: &Net, me: &mut Attached, node: &str) -> Pid {
 
 #[test]
 fn a_64_mib_message_does_not_hold_up_small_ones() {
-    let epmd = free_port();
+    let (_mapper, epmd) = private_mapper();
     let cookie = test_cookie();
     let n1 = NodeProc::start("f1n1", &cookie, epmd, &[]);
     let ctl = net("f1ctl", epmd, &cookie);
@@ -61,7 +61,7 @@ fn a_64_mib_message_does_not_hold_up_small_ones() {
 
 #[test]
 fn garbage_and_oversized_frames_leave_the_node_serving() {
-    let epmd = free_port();
+    let (_mapper, epmd) = private_mapper();
     let cookie = test_cookie();
     let n1 = NodeProc::start("f2n1", &cookie, epmd, &[]);
     let port = oxbeam::node::epmd::port_please(epmd, "f2n1", SOON)
@@ -108,7 +108,7 @@ fn cfg(short: &str, epmd: u16, cookie: &str) -> NetConfig {
 
 #[test]
 fn disconnect_is_seen_on_both_sides() {
-    let epmd = free_port();
+    let (_mapper, epmd) = private_mapper();
     let cookie = test_cookie();
     let a = net("f3a", epmd, &cookie);
     let b = net("f3b", epmd, &cookie);
@@ -146,7 +146,7 @@ fn disconnect_is_seen_on_both_sides() {
 /// third node in between changes nothing about what arrives, or in which order.
 #[test]
 fn a_senders_kept_connection_is_let_go_when_it_goes_down() {
-    let epmd = free_port();
+    let (_mapper, epmd) = private_mapper();
     let cookie = test_cookie();
     let a = net("f3ka", epmd, &cookie);
     let b = net("f3kb", epmd, &cookie);
@@ -191,7 +191,7 @@ fn a_senders_kept_connection_is_let_go_when_it_goes_down() {
 #[test]
 fn noconnect_sends_and_monitors_never_redial_a_disconnected_node() {
     use oxbeam::rt::Dest;
-    let epmd = free_port();
+    let (_mapper, epmd) = private_mapper();
     let cookie = test_cookie();
     let a = net("f3na", epmd, &cookie);
     let b = net("f3nb", epmd, &cookie);
@@ -240,7 +240,7 @@ fn noconnect_sends_and_monitors_never_redial_a_disconnected_node() {
 #[test]
 fn a_redial_refused_as_duplicate_is_retried_and_loses_nothing() {
     use support::proxy::{Mode, Proxy};
-    let epmd = free_port();
+    let (_mapper, epmd) = private_mapper();
     let cookie = test_cookie();
     let mut ca = cfg("f3da", epmd, &cookie);
     ca.tick_time = Duration::from_secs(1);
@@ -281,7 +281,7 @@ fn a_redial_refused_as_duplicate_is_retried_and_loses_nothing() {
 
 #[test]
 fn hidden_nodes_connect_but_stay_out_of_the_mesh() {
-    let epmd = free_port();
+    let (_mapper, epmd) = private_mapper();
     let cookie = test_cookie();
     let a = net("f4a", epmd, &cookie);
     let b = net("f4b", epmd, &cookie);
@@ -303,7 +303,7 @@ fn hidden_nodes_connect_but_stay_out_of_the_mesh() {
 
 #[test]
 fn a_restarted_node_is_a_new_incarnation() {
-    let epmd = free_port();
+    let (_mapper, epmd) = private_mapper();
     let cookie = test_cookie();
     let ctl = net("f5ctl", epmd, &cookie);
     let mut me = ctl.node().attach();
@@ -330,7 +330,7 @@ fn a_restarted_node_is_a_new_incarnation() {
 
 #[test]
 fn simultaneous_connects_end_in_one_connection() {
-    let epmd = free_port();
+    let (_mapper, epmd) = private_mapper();
     let cookie = test_cookie();
     for round in 0..5 {
         let a = net(&format!("f6a{round}"), epmd, &cookie);
@@ -353,7 +353,7 @@ fn simultaneous_connects_end_in_one_connection() {
 #[test]
 fn a_stalled_handshake_is_closed_after_the_timeout() {
     use std::io::Read;
-    let epmd = free_port();
+    let (_mapper, epmd) = private_mapper();
     let cookie = test_cookie();
     let mut c = cfg("f7a", epmd, &cookie);
     c.handshake_timeout = Duration::from_millis(300);
@@ -371,7 +371,7 @@ fn a_stalled_handshake_is_closed_after_the_timeout() {
 
 #[test]
 fn exit_signals_cross_nodes() {
-    let epmd = free_port();
+    let (_mapper, epmd) = private_mapper();
     let cookie = test_cookie();
     let n1 = NodeProc::start("f8n1", &cookie, epmd, &[]);
     let ctl = net("f8ctl", epmd, &cookie);
@@ -393,7 +393,7 @@ fn exit_signals_cross_nodes() {
 fn a_busy_connection_holds_senders_back_and_loses_nothing() {
     use std::sync::Arc;
     use std::sync::atomic::{AtomicI64, Ordering};
-    let epmd = free_port();
+    let (_mapper, epmd) = private_mapper();
     let cookie = test_cookie();
     let n1 = NodeProc::start("f9n1", &cookie, epmd, &[]);
     let mut c = cfg("f9ctl", epmd, &cookie);
@@ -447,8 +447,10 @@ fn a_busy_connection_holds_senders_back_and_loses_nothing() {
 #[test]
 fn name_at_host_port_works_without_a_port_mapper() {
     let cookie = test_cookie();
+    // A port mapper port where nothing listens (nor can, while `_held` lives).
+    let (_held, nowhere) = refused_port();
     let no_mapper = |short: &str| {
-        let mut c = cfg(short, free_port(), &cookie);
+        let mut c = cfg(short, nowhere, &cookie);
         c.use_mapper = false;
         Net::start(c).unwrap()
     };

@@ -9,7 +9,7 @@ use std::time::Duration;
 
 use oxbeam::rt::{Ctx, Flow, Task};
 use oxbeam::term::{Pid, Term};
-use support::{SOON, free_port, net, net_with_workers, test_cookie};
+use support::{SOON, net, net_with_workers, private_mapper, test_cookie};
 
 /// Senders on one node, each sending to every sink on the other.
 const SENDERS: usize = 4;
@@ -66,7 +66,7 @@ fn payload_for(n: i64) -> Term {
 
 #[test]
 fn messages_read_by_waiting_workers_and_the_io_thread_all_arrive_in_order() {
-    let epmd = free_port();
+    let (_mapper, epmd) = private_mapper();
     let cookie = test_cookie();
     let a = net("wioa", epmd, &cookie);
     let b = net("wiob", epmd, &cookie);
@@ -137,7 +137,7 @@ fn messages_read_by_waiting_workers_and_the_io_thread_all_arrive_in_order() {
 #[test]
 fn a_worker_that_computes_after_reading_does_not_hold_up_the_node_s_other_messages() {
     const COMPUTE: Duration = Duration::from_millis(600);
-    let epmd = free_port();
+    let (_mapper, epmd) = private_mapper();
     let cookie = test_cookie();
     let a = net("wioc", epmd, &cookie);
     // One worker: no idle worker of b looks for work while the only one computes.

@@ -8,6 +8,7 @@ use std::time::Duration;
 
 use oxbeam::rt::{Config, Ctx, Flow, Node};
 use oxbeam::term::Term;
+use support::harness::procfs::own_thread_cpu_ticks;
 
 static SERIAL: Mutex<()> = Mutex::new(());
 
@@ -56,30 +57,6 @@ fn idle_processes_cost_well_under_a_kilobyte() {
     node.shutdown();
 }
 
-/// CPU ticks (user + system) used so far by this process's threads named `prefix*`.
-fn cpu_ticks(prefix: &str) -> u64 {
-    let mut total = 0;
-    for entry in std::fs::read_dir("/proc/self/task").unwrap().flatten() {
-        let comm = std::fs::read_to_string(entry.path().join("comm")).unwrap_or_default();
-        if !comm.starts_with(prefix) {
-            continue;
-        }
-        let stat = std::fs::read_to_string(entry.path().join("stat")).unwrap_or_default();
-        // Fields after the parenthesised name: state is field 3; utime 14, stime 15.
-        let after = stat.rsplit_once(')').map(|(_, r)| r).unwrap_or("");
-        let fields: Vec<&str> = after.split_whitespace().collect();
-        total += fields
-            .get(11)
-            .and_then(|s| s.parse::<u64>().ok())
-            .unwrap_or(0);
-        total += fields
-            .get(12)
-            .and_then(|s| s.parse::<u64>().ok())
-            .unwrap_or(0);
-    }
-    total
-}
-
 #[test]
 fn an_idle_node_uses_no_cpu() {
     let _serial = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
@@ -100,10 +77,10 @@ fn an_idle_node_uses_no_cpu() {
         me.send(echo, me.pid());
         me.receive_timeout(support::SOON).unwrap();
     }
-    let before = cpu_ticks("idler-");
+    let before = own_thread_cpu_ticks("idler-");
     // The measurement window (not a wait for a condition): one second of idleness.
     std::thread::sleep(Duration::from_secs(1));
-    let used = cpu_ticks("idler-") - before;
+    let used = own_thread_cpu_ticks("idler-") - before;
     // Ticks are 10 ms; an idle node should use none. Allow 2 for a wake-up landing in
     // the window on a loaded machine.
     assert!(

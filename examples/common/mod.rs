@@ -10,11 +10,16 @@
 //! - [`ChildNode`]: a node in its own OS process (the example's own binary run again in
 //!   child mode, see [`run_child_if_asked`]), so a drill can SIGKILL it.
 //! - [`wait_for`]: poll with a deadline; every wait in the drills is bounded.
+//!
+//! What the tests and benches need too (polling, child processes) is in [`harness`], the
+//! repository's `harness/`.
 #![allow(dead_code)]
 
+#[path = "../../harness/mod.rs"]
+pub mod harness;
+
 use std::fmt::Display;
-use std::io::BufRead;
-use std::process::{Child, Command, ExitCode, Stdio};
+use std::process::{Command, ExitCode};
 use std::time::{Duration, Instant};
 
 use oxbeam::node::{Net, NetConfig};
@@ -103,19 +108,6 @@ pub fn init_logging() {
         .try_init();
 }
 
-/// A free loopback port for a private port mapper (never EPMD's 4369).
-pub fn free_port() -> u16 {
-    loop {
-        let port = std::net::TcpListener::bind("127.0.0.1:0")
-            .and_then(|l| l.local_addr())
-            .map(|a| a.port())
-            .expect("bind a loopback port");
-        if port != 4369 {
-            return port;
-        }
-    }
-}
-
 /// A cookie for this run only.
 pub fn fresh_cookie() -> String {
     let nanos = std::time::SystemTime::now()
@@ -126,7 +118,8 @@ pub fn fresh_cookie() -> String {
 }
 
 /// Starts `short@localhost` on the port mapper at `epmd_port` with `cookie`, without
-/// the cluster services.
+/// the cluster services. Port 0: the node hosts a private port mapper on a port the
+/// system picks ([`Net::epmd_port`] says which; give it to the other nodes).
 pub fn start_bare_net(short: &str, epmd_port: u16, cookie: &str) -> Result<Net, String> {
     let mut config = NetConfig::named(&format!("{short}@localhost"));
     config.cookie = Some(cookie.to_owned());
@@ -148,22 +141,10 @@ pub fn start_net(short: &str, epmd_port: u16, cookie: &str) -> Result<Net, Strin
 pub fn wait_for<T, S: std::fmt::Debug>(
     what: &str,
     timeout: Duration,
-    mut cond: impl FnMut() -> Result<T, S>,
+    cond: impl FnMut() -> Result<T, S>,
 ) -> Result<T, String> {
-    let deadline = Instant::now() + timeout;
-    let mut pause = Duration::from_micros(100);
-    loop {
-        match cond() {
-            Ok(v) => return Ok(v),
-            Err(seen) if Instant::now() >= deadline => {
-                return Err(format!("timed out waiting for {what}; last seen: {seen:?}"));
-            }
-            Err(_) => {
-                std::thread::sleep(pause);
-                pause = (pause * 2).min(Duration::from_millis(20));
-            }
-        }
-    }
+    harness::poll(timeout, cond)
+        .map_err(|seen| format!("timed out waiting for {what}; last seen: {seen:?}"))
 }
 
 /// `term` as a process of `node` prints it (its own pids as `#PID<0.x.y>`).
@@ -212,61 +193,40 @@ pub fn run_child_if_asked(register: fn(&Node)) {
 
 /// A node running in its own OS process; SIGKILLed when dropped.
 pub struct ChildNode {
-    child: Child,
+    proc: harness::ChildProc,
     /// `short@localhost`.
     pub name: String,
 }
 
 impl ChildNode {
     /// Runs this example's binary again as node `short@localhost` (see
-    /// [`run_child_if_asked`]) and waits for it to be up.
+    /// [`run_child_if_asked`]) and waits for it to be up; what it prints afterwards
+    /// (`IO.puts` run there) is echoed as `   (child) ...`.
     pub fn start(short: &str, epmd_port: u16, cookie: &str) -> Result<ChildNode, String> {
         let exe = std::env::current_exe().map_err(|e| format!("current_exe: {e}"))?;
-        let mut child = Command::new(exe)
-            .args([CHILD_FLAG, short, &epmd_port.to_string()])
-            .env("DRILL_COOKIE", cookie)
-            .stdin(Stdio::piped())
-            .stdout(Stdio::piped())
-            .spawn()
+        let mut cmd = Command::new(exe);
+        cmd.args([CHILD_FLAG, short, &epmd_port.to_string()])
+            .env("DRILL_COOKIE", cookie);
+        let proc = harness::ChildProc::spawn(&mut cmd, Some("   (child) "))
             .map_err(|e| format!("start child node {short}: {e}"))?;
-        let stdout = child.stdout.take().expect("piped stdout");
-        let (tx, rx) = std::sync::mpsc::channel();
-        std::thread::spawn(move || {
-            // The first line says the node is up; later lines are echoed (IO.puts there).
-            for line in std::io::BufReader::new(stdout)
-                .lines()
-                .map_while(Result::ok)
-            {
-                if tx.send(line.clone()).is_err() {
-                    println!("   (child) {line}");
-                }
-            }
-        });
         let name = format!("{short}@localhost");
-        let mut node = ChildNode { child, name };
-        match rx.recv_timeout(SOON) {
-            Ok(line) if line == format!("ready {}", node.name) => Ok(node),
-            other => {
-                node.kill();
-                Err(format!("child node {short} did not start: {other:?}"))
+        match proc.next_line(SOON) {
+            Some(line) if line == format!("ready {name}") => {
+                proc.echo_from_now();
+                Ok(ChildNode { proc, name })
             }
+            // Dropping `proc` kills it.
+            other => Err(format!("child node {short} did not start: {other:?}")),
         }
     }
 
     /// The OS process id.
     pub fn os_pid(&self) -> u32 {
-        self.child.id()
+        self.proc.os_pid()
     }
 
     /// SIGKILL (`Child::kill`), and reap.
     pub fn kill(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-impl Drop for ChildNode {
-    fn drop(&mut self) {
-        self.kill();
+        self.proc.kill();
     }
 }

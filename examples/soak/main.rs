@@ -30,11 +30,11 @@
 mod common;
 mod drivers;
 
+use common::harness::{ChildProc, procfs};
 use drivers::{lock_driver, mon_driver, msg_driver, rpc_driver};
 
 use std::collections::{BTreeSet, HashMap, VecDeque};
-use std::io::BufRead;
-use std::process::{Child, Command, ExitCode, Stdio};
+use std::process::{Command, ExitCode};
 use std::sync::atomic::Ordering::Relaxed;
 use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64};
 use std::sync::{Mutex, OnceLock};
@@ -192,37 +192,24 @@ fn run_child_if_asked() {
     std::process::exit(0);
 }
 
-/// Runs this binary again as node `short@localhost`; returns once it is up.
-fn start_child(short: &str, epmd: u16, cookie: &str) -> Result<Child, String> {
+/// Runs this binary again as node `short@localhost`; returns once it is up. What it
+/// prints afterwards is echoed as `   (short) ...`.
+fn start_child(short: &str, epmd: u16, cookie: &str) -> Result<ChildProc, String> {
     // This very binary, even if a rebuild has replaced the file since it started.
     let mut cmd = Command::new("/proc/self/exe");
     cmd.args([CHILD_FLAG, short, &epmd.to_string()]);
     cmd.env("SOAK_COOKIE", cookie);
-    let mut child = (cmd.stdin(Stdio::piped()).stdout(Stdio::piped()).spawn())
+    let prefix = format!("   ({short}) ");
+    let child = ChildProc::spawn(&mut cmd, Some(&prefix))
         .map_err(|e| format!("start child {short}: {e}"))?;
-    let out = std::io::BufReader::new(child.stdout.take().expect("piped stdout"));
-    let (tx, rx) = std::sync::mpsc::channel();
-    let tag = short.to_owned();
-    std::thread::spawn(move || {
-        // The first line says the node is up; later ones are echoed.
-        for line in out.lines().map_while(Result::ok) {
-            if tx.send(line.clone()).is_err() {
-                println!("   ({tag}) {line}");
-            }
+    match child.next_line(SLOW) {
+        Some(line) if line == format!("ready {short}@localhost") => {
+            child.echo_from_now();
+            Ok(child)
         }
-    });
-    match rx.recv_timeout(SLOW) {
-        Ok(line) if line == format!("ready {short}@localhost") => Ok(child),
-        other => {
-            kill(&mut child);
-            Err(format!("child {short} did not start: {other:?}"))
-        }
+        // Dropping `child` kills it.
+        other => Err(format!("child {short} did not start: {other:?}")),
     }
-}
-
-fn kill(child: &mut Child) {
-    let _ = child.kill();
-    let _ = child.wait();
 }
 
 /// `Soak.*`, on every node.
@@ -377,7 +364,7 @@ fn seen_on_a_and_b(me: &mut Attached, test: &dyn Fn(&View) -> bool) -> bool {
 
 /// Starts c (retrying: the port mapper may not have let the killed one's name go),
 /// meshes it with a and b, starts its holder.
-fn bring_up_c(net: &Net, me: &mut Attached) -> Result<Child, String> {
+fn bring_up_c(net: &Net, me: &mut Attached) -> Result<ChildProc, String> {
     let (epmd, cookie) = CLUSTER.get().expect("set before c starts");
     let mut tries = 0;
     let child = loop {
@@ -389,7 +376,7 @@ fn bring_up_c(net: &Net, me: &mut Attached) -> Result<Child, String> {
         }
         std::thread::sleep(Duration::from_millis(300));
     };
-    C_OS_PID.store(child.id(), Relaxed);
+    C_OS_PID.store(child.os_pid(), Relaxed);
     if !oxbeam::dist::connect(me, net, "c@localhost", SLOW) {
         return Err("a could not connect to c".into());
     }
@@ -406,8 +393,8 @@ fn bring_up_c(net: &Net, me: &mut Attached) -> Result<Child, String> {
 
 /// Kills c; a's and b's views must lose its name and member within the tick time
 /// (else lost; the slowest is shown as vanish_ms).
-fn take_down_c(me: &mut Attached, child: &mut Child) {
-    kill(child);
+fn take_down_c(me: &mut Attached, child: &mut ChildProc) {
+    child.kill();
     C_OS_PID.store(0, Relaxed);
     KILLS.fetch_add(1, Relaxed);
     let t0 = Instant::now();
@@ -441,7 +428,7 @@ fn check_views(me: &mut Attached, holders: [Pid; 2]) {
 
 /// c's life (killed `every` after it came up, down 1 s, started again); between kills,
 /// the views are checked every 500 ms. Gives back c, if up, at the end.
-fn chaos(net: Net, mut child: Child, every: Duration, holders: [Pid; 2]) -> Option<Child> {
+fn chaos(net: Net, mut child: ChildProc, every: Duration, holders: [Pid; 2]) -> Option<ChildProc> {
     let mut me = net.node().attach();
     loop {
         let next_kill = Instant::now() + every;
@@ -476,11 +463,9 @@ fn figures(me: &mut Attached, node: Atom, os_pid: u32) -> Figures {
     if os_pid == 0 {
         return [None; 3];
     }
-    let status = std::fs::read_to_string(format!("/proc/{os_pid}/status")).unwrap_or_default();
-    let rss = status.lines().find_map(|l| l.strip_prefix("VmRSS:"));
-    let rss_kib = rss.and_then(|r| r.split_whitespace().next()?.parse().ok());
-    let tasks = std::fs::read_dir(format!("/proc/{os_pid}/task"));
-    let threads = tasks.ok().map(|d| d.count() as u64);
+    // A process that is gone reads as 0: shown as "-".
+    let rss_kib = Some(procfs::rss_kib(os_pid)).filter(|&k| k > 0);
+    let threads = Some(procfs::threads(os_pid) as u64).filter(|&n| n > 0);
     let stats = |me: &mut Attached| call(me, node, "stats")?.as_int();
     let procs = match node == me.node().name() {
         true => Some(me.node().process_count() as u64),
@@ -519,9 +504,11 @@ fn run(total: u64, kill_every: u64, interval: u64) -> Result<bool, String> {
     let _ = START.set(Instant::now());
     let warmup = 120.min(total / 3);
     println!("== soak: {total} s, c killed every {kill_every} s, tick 2 s, warm-up {warmup} s");
-    let (epmd, cookie) = (common::free_port(), common::fresh_cookie());
-    // a first: it hosts the port mapper, which must outlive c's restarts.
-    let net = start_node("a", epmd, &cookie)?;
+    let cookie = common::fresh_cookie();
+    // a first: it hosts a private port mapper (port 0: on a port it picks), which must
+    // outlive c's restarts.
+    let net = start_node("a", 0, &cookie)?;
+    let epmd = net.epmd_port();
     let mut me = net.node().attach();
     let mut bchild = start_child("b", epmd, &cookie)?;
     let (a, b, c) = (net.name(), b_node(), c_node());
@@ -532,7 +519,7 @@ fn run(total: u64, kill_every: u64, interval: u64) -> Result<bool, String> {
     let ha = start_holder(&mut me, a, 0)?;
     let holders = [ha, start_holder(&mut me, b, 1)?];
     let cchild = bring_up_c(&net, &mut me)?;
-    let (a_os, b_os) = (std::process::id(), bchild.id());
+    let (a_os, b_os) = (std::process::id(), bchild.os_pid());
     let sample = |me: &mut Attached| -> Sample {
         let c_os = C_OS_PID.load(Relaxed);
         let [fa, fb] = [(a, a_os), (b, b_os)].map(|(n, os)| figures(me, n, os));
@@ -613,7 +600,10 @@ fn run(total: u64, kill_every: u64, interval: u64) -> Result<bool, String> {
     let problems = *PROBLEMS.lock().unwrap_or_else(|e| e.into_inner());
     println!("   {problems} problem(s) noted (the !! lines)");
     drop(me);
-    cchild.iter_mut().chain([&mut bchild]).for_each(kill);
+    cchild
+        .iter_mut()
+        .chain([&mut bchild])
+        .for_each(|c| c.kill());
     net.shutdown();
     println!("soak: {}", if ok { "PASSED" } else { "FAILED" });
     Ok(ok)

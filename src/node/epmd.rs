@@ -31,6 +31,12 @@
 //! and registers again the same way. So each survivor either finds the mapper some other
 //! survivor already hosts, or becomes the host; attempts are retried with backoff.
 //!
+//! Port 0 asks for a private mapper: the first node binds a port the system picks and
+//! hosts there ([`Mapper::port`], `Net::epmd_port`); the others are given that port, and
+//! take it over as above. Nothing can take the port between its choice and its bind, as
+//! it could if a free port were chosen first and passed in (tests run in parallel use
+//! this).
+//!
 //! Races it absorbs:
 //! - **Two survivors bind at once.** Only one bind of `127.0.0.1:port` can succeed; the
 //!   loser gets `AddrInUse`, concludes that another node now hosts, and retries

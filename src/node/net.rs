@@ -34,6 +34,8 @@ pub struct NetConfig {
     /// The cookie; `None`: `OXBEAM_COOKIE`, else `~/.oxbeam.cookie`.
     pub cookie: Option<String>,
     /// The port mapper's port; `None`: `OXBEAM_EPMD_PORT`, `ERL_EPMD_PORT`, else 4369.
+    /// `Some(0)` (with `use_mapper`): host a private mapper on a port the system picks
+    /// ([`Net::epmd_port`] says which, for other nodes to use).
     pub epmd_port: Option<u16>,
     /// Register with (or host) the port mapper. Without it, peers need `name@host:port`.
     pub use_mapper: bool,
@@ -156,6 +158,8 @@ pub(crate) struct NetInner {
     pub(crate) hidden: bool,
     pub(crate) cookies: RwLock<Cookies>,
     pub(crate) addr: SocketAddr,
+    /// The port mapper's port (the one picked when the config said 0).
+    epmd_port: u16,
     pub(crate) config: NetConfig,
     pub(crate) epoch: Instant,
     pub(crate) conns: RwLock<HashMap<Atom, Arc<Conn>, IdBuild>>,
@@ -208,6 +212,9 @@ impl Net {
         } else {
             None
         };
+        let epmd_port = mapper
+            .as_ref()
+            .map_or_else(|| epmd::epmd_port(config.epmd_port), Mapper::port);
         let creation = match &mapper {
             Some(m) => m.creation(),
             None => config.runtime.creation.unwrap_or_else(clock_creation),
@@ -233,6 +240,7 @@ impl Net {
                 per_peer: HashMap::new(),
             }),
             addr: local,
+            epmd_port,
             config,
             epoch: Instant::now(),
             conns: RwLock::new(HashMap::default()),
@@ -299,6 +307,12 @@ impl Net {
     /// The address this node listens on.
     pub fn address(&self) -> SocketAddr {
         self.0.addr
+    }
+
+    /// The port of the port mapper this node registers with and looks peers up in (with
+    /// `epmd_port: Some(0)`, the private one it hosts).
+    pub fn epmd_port(&self) -> u16 {
+        self.0.epmd_port
     }
 
     /// This node's creation.
@@ -595,12 +609,9 @@ fn resolve_main(net: std::sync::Weak<NetInner>, requests: Receiver<Option<Arc<Co
         let port = match (parse_node(text), explicit) {
             (_, Some(p)) => Ok(p),
             (Err(e), None) => Err(e),
-            (Ok(a), None) => {
-                let port = epmd::epmd_port(net.config.epmd_port);
-                epmd::port_please(port, &a.short, net.config.connect_timeout)
-                    .map(|e| e.port)
-                    .map_err(|e| format!("port mapper: {e}"))
-            }
+            (Ok(a), None) => epmd::port_please(net.epmd_port, &a.short, net.config.connect_timeout)
+                .map(|e| e.port)
+                .map_err(|e| format!("port mapper: {e}")),
         };
         match port {
             Ok(p) => {

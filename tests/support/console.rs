@@ -1,13 +1,13 @@
 //! `oxbeam console` as a child process driven through a pipe, one input at a time.
 
-use std::io::{BufRead, Write};
+use std::io::Write;
 use std::time::{Duration, Instant};
+
+use crate::support::harness::ChildProc;
 
 /// A console node in its own OS process; killed when dropped.
 pub struct ConsoleProc {
-    child: std::process::Child,
-    stdin: Option<std::process::ChildStdin>,
-    lines: crossbeam_channel::Receiver<String>,
+    proc: ChildProc,
     /// `name@localhost`.
     pub name: String,
     marks: u64,
@@ -20,41 +20,17 @@ const ANSWER: Duration = Duration::from_secs(30);
 
 impl ConsoleProc {
     /// Starts `oxbeam console --sname short --cookie cookie --epmd-port port extra...`
-    /// and waits for its banner.
+    /// (the product binary: the console never runs in the test node) and waits for its
+    /// banner.
     pub fn start(short: &str, cookie: &str, epmd_port: u16, extra: &[&str]) -> ConsoleProc {
-        let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_oxbeam"))
-            .args([
-                "console",
-                "--sname",
-                short,
-                "--cookie",
-                cookie,
-                "--epmd-port",
-                &epmd_port.to_string(),
-                "--tick-ms",
-                "2000",
-            ])
+        let mut cmd = std::process::Command::new(crate::support::PRODUCT);
+        cmd.args(["console", "--sname", short, "--cookie", cookie])
+            .args(["--epmd-port", &epmd_port.to_string(), "--tick-ms", "2000"])
             .args(extra)
-            .stdin(std::process::Stdio::piped())
-            .stdout(std::process::Stdio::piped())
-            .stderr(std::process::Stdio::inherit())
-            .spawn()
-            .expect("start oxbeam console");
-        let stdout = child.stdout.take().expect("stdout");
-        let (tx, rx) = crossbeam_channel::unbounded();
-        std::thread::spawn(move || {
-            for line in std::io::BufReader::new(stdout).lines() {
-                let Ok(line) = line else { break };
-                if tx.send(line).is_err() {
-                    break;
-                }
-            }
-        });
-        let stdin = child.stdin.take();
+            .stderr(std::process::Stdio::inherit());
+        let proc = ChildProc::spawn(&mut cmd, None).expect("start oxbeam console");
         let mut c = ConsoleProc {
-            child,
-            stdin,
-            lines: rx,
+            proc,
             name: format!("{short}@localhost"),
             marks: 0,
             transcript: Vec::new(),
@@ -70,7 +46,7 @@ impl ConsoleProc {
     }
 
     fn next_line(&mut self, within: Duration) -> Option<String> {
-        let line = self.lines.recv_timeout(within).ok()?;
+        let line = self.proc.next_line(within)?;
         self.transcript.push(line.clone());
         Some(line)
     }
@@ -80,7 +56,7 @@ impl ConsoleProc {
     pub fn eval(&mut self, input: &str) -> Vec<String> {
         self.marks += 1;
         let mark = format!(":\"oxbeam-mark-{}\"", self.marks);
-        let stdin = self.stdin.as_mut().expect("stdin open");
+        let stdin = self.proc.stdin().expect("stdin open");
         writeln!(stdin, "{input}\n{mark}").expect("write to console");
         stdin.flush().expect("flush console stdin");
         let deadline = Instant::now() + ANSWER;
@@ -135,28 +111,12 @@ impl ConsoleProc {
 
     /// Closes stdin (end of input) and waits, bounded, for a clean exit.
     pub fn quit(&mut self) -> bool {
-        drop(self.stdin.take());
-        let deadline = Instant::now() + ANSWER;
-        loop {
-            if let Ok(Some(status)) = self.child.try_wait() {
-                return status.success();
-            }
-            if Instant::now() > deadline {
-                return false;
-            }
-            std::thread::sleep(Duration::from_millis(10));
-        }
+        self.proc.close_stdin();
+        self.proc.wait_exit(ANSWER).is_some_and(|s| s.success())
     }
 
     /// SIGKILL, and reap.
     pub fn kill(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-impl Drop for ConsoleProc {
-    fn drop(&mut self) {
-        self.kill();
+        self.proc.kill();
     }
 }

@@ -1,13 +1,21 @@
-//! Shared test harness: nodes, bounded waits.
-#![allow(dead_code)]
+//! Shared test harness: nodes, bounded waits. The parts the examples and benches use
+//! too are in [`harness`] (the repository's `harness/`).
+#![allow(dead_code, unused_imports)] // each test crate uses a part of it
 
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use oxbeam::rt::{Config, Node};
 
 pub mod console;
 pub mod fault;
+#[path = "../../harness/mod.rs"]
+pub mod harness;
 pub mod proxy;
+
+use harness::ChildProc;
+pub use harness::child::send_signal;
+use harness::child::{Listening, node_args};
+pub use harness::ports::{PortMapper, private_mapper, refused_port};
 
 /// Polls `cond` until it holds or `timeout` passes; panics with `what` and the last
 /// value seen otherwise.
@@ -16,19 +24,11 @@ pub fn wait_for<T: std::fmt::Debug>(
     timeout: Duration,
     mut cond: impl FnMut() -> (bool, T),
 ) -> T {
-    let deadline = Instant::now() + timeout;
-    let mut pause = Duration::from_micros(50);
-    loop {
-        let (ok, seen) = cond();
-        if ok {
-            return seen;
-        }
-        if Instant::now() >= deadline {
-            panic!("timed out waiting for {what}; last seen: {seen:?}");
-        }
-        std::thread::sleep(pause);
-        pause = (pause * 2).min(Duration::from_millis(20));
-    }
+    let got = harness::poll(timeout, || match cond() {
+        (true, seen) => Ok(seen),
+        (false, seen) => Err(seen),
+    });
+    got.unwrap_or_else(|seen| panic!("timed out waiting for {what}; last seen: {seen:?}"))
 }
 
 /// A local node with `workers` worker threads.
@@ -49,18 +49,16 @@ pub const SOON: Duration = Duration::from_secs(10);
 /// whenever it has nothing to send for 2 s (a sink being flooded, say).
 pub const TICK: Duration = Duration::from_secs(2);
 
-/// A free TCP port on loopback (bound then released; good enough for tests).
-pub fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
+/// The test node binary: `oxbeam node` plus the `oxbeam_test` and `oxbeam_bench`
+/// functions (`testnode/`). Cargo builds it for the integration tests.
+pub const TESTNODE: &str = env!("CARGO_BIN_EXE_oxbeam-testnode");
 
-/// A node running as its own OS process (`oxbeam node`), killed when dropped.
+/// The product binary, `oxbeam`: only the built-ins.
+pub const PRODUCT: &str = env!("CARGO_BIN_EXE_oxbeam");
+
+/// A node running as its own OS process (`oxbeam-testnode node`), killed when dropped.
 pub struct NodeProc {
-    child: std::process::Child,
+    proc: ChildProc,
     /// `name@localhost`.
     pub name: String,
     /// Lines the node printed after its first.
@@ -68,112 +66,73 @@ pub struct NodeProc {
 }
 
 impl NodeProc {
-    /// Starts `oxbeam node --sname short` with the cookie `cookie`, the port mapper on
-    /// `epmd_port`, the tick time [`TICK`] (a `--tick-ms` in `extra` overrides it), and
-    /// `extra` options; waits for its "listening" line.
+    /// Starts `oxbeam-testnode node --sname short` with the cookie `cookie`, the port
+    /// mapper on `epmd_port`, the tick time [`TICK`] (a `--tick-ms` in `extra` overrides
+    /// it), and `extra` options; waits for its "listening" line.
     pub fn start(short: &str, cookie: &str, epmd_port: u16, extra: &[&str]) -> NodeProc {
-        use std::io::BufRead;
-        let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_oxbeam"))
-            .args([
-                "node",
-                "--sname",
-                short,
-                "--cookie",
-                cookie,
-                "--epmd-port",
-                &epmd_port.to_string(),
-                "--tick-ms",
-                &TICK.as_millis().to_string(),
-            ])
-            .args(extra)
-            .arg("--stop-on-eof")
-            .stdout(std::process::Stdio::piped())
-            .stdin(std::process::Stdio::piped())
-            .spawn()
-            .expect("start oxbeam node");
-        let stdout = child.stdout.take().unwrap();
-        let (tx, rx) = crossbeam_channel::unbounded();
-        std::thread::spawn(move || {
-            for line in std::io::BufReader::new(stdout)
-                .lines()
-                .map_while(Result::ok)
-            {
-                if tx.send(line).is_err() {
-                    return;
-                }
-            }
-        });
-        let first = rx
-            .recv_timeout(SOON)
-            .unwrap_or_else(|_| panic!("node {short} did not start"));
-        assert!(
-            first.starts_with(&format!("node {short}@localhost listening")),
+        NodeProc::start_exe(TESTNODE, short, cookie, epmd_port, extra)
+    }
+
+    /// [`NodeProc::start`] with another binary that takes `node` and its options
+    /// ([`PRODUCT`], say).
+    pub fn start_exe(
+        exe: &str,
+        short: &str,
+        cookie: &str,
+        epmd_port: u16,
+        extra: &[&str],
+    ) -> NodeProc {
+        let mut cmd = std::process::Command::new(exe);
+        cmd.args(node_args(short, cookie, epmd_port))
+            .args(["--tick-ms", &TICK.as_millis().to_string()])
+            .args(extra);
+        let proc =
+            ChildProc::spawn(&mut cmd, None).unwrap_or_else(|e| panic!("start {exe} node: {e}"));
+        let first = proc
+            .next_line(SOON)
+            .unwrap_or_else(|| panic!("node {short} did not start"));
+        let up = Listening::parse(&first);
+        assert_eq!(
+            up.map(|l| l.name),
+            Some(format!("{short}@localhost")),
             "{first}"
         );
         NodeProc {
-            child,
             name: format!("{short}@localhost"),
-            lines: rx,
+            lines: proc.lines.clone(),
+            proc,
         }
     }
 
     /// The OS pid.
     pub fn os_pid(&self) -> u32 {
-        self.child.id()
-    }
-
-    fn signal(&self, sig: &str) {
-        send_signal(self.child.id(), sig);
+        self.proc.os_pid()
     }
 
     /// SIGKILL, and reap.
     pub fn kill(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
+        self.proc.kill();
     }
 
     /// SIGSTOP: the node freezes (its sockets stay open).
     pub fn freeze(&self) {
-        self.signal("-STOP");
+        self.proc.freeze();
     }
 
     /// SIGCONT.
     pub fn thaw(&self) {
-        self.signal("-CONT");
+        self.proc.thaw();
+    }
+
+    /// Waits (bounded) for the process to exit by itself; its exit code, if it did.
+    pub fn wait_exit(&mut self, timeout: Duration) -> Option<i32> {
+        self.proc.wait_exit(timeout).and_then(|s| s.code())
     }
 
     /// SIGTERM, and wait (bounded) for a clean exit; returns whether it exited 0.
     pub fn stop(&mut self) -> bool {
-        self.signal("-TERM");
-        let deadline = Instant::now() + SOON;
-        loop {
-            if let Ok(Some(status)) = self.child.try_wait() {
-                return status.success();
-            }
-            if Instant::now() > deadline {
-                self.kill();
-                return false;
-            }
-            std::thread::sleep(Duration::from_millis(10));
-        }
+        self.proc.terminate(SOON)
     }
-}
-
-impl Drop for NodeProc {
-    fn drop(&mut self) {
-        // A frozen child must be thawed to die promptly on some kernels; SIGKILL works
-        // on stopped processes on Linux, so kill is enough.
-        self.kill();
-    }
-}
-
-/// Sends `sig` (`-STOP`, `-CONT`, `-TERM`...) to OS process `pid`, with `kill`.
-pub fn send_signal(pid: u32, sig: &str) {
-    let ok = std::process::Command::new("kill")
-        .args([sig, &pid.to_string()])
-        .status()
-        .is_ok_and(|s| s.success());
-    assert!(ok, "kill {sig} {pid}");
 }
 
 /// A cookie unique to this test run.

@@ -33,6 +33,8 @@ const WATCH_PERIOD: Duration = Duration::from_secs(1);
 /// mapper itself ([`EpmdServer`]) when none answers, and taking over when the host goes.
 #[derive(Debug)]
 pub struct Mapper {
+    /// The mapper's port (the one picked, when started with port 0).
+    port: u16,
     shared: Arc<Mutex<State>>,
     /// Dropped by `stop`: wakes the thread from any pause.
     stop_tx: Option<Sender<()>>,
@@ -55,6 +57,11 @@ impl Mapper {
     /// Registers `entry` with the mapper on `127.0.0.1:epmd_port`, starting one in this
     /// process if none listens, then keeps it registered in the background.
     ///
+    /// Port 0 starts a private mapper on a port the system picks, hosted here
+    /// ([`Mapper::port`] says which; others register there, and take it over as usual).
+    /// Unlike choosing a free port first and passing it, nothing else can take the
+    /// port in between.
+    ///
     /// Returns [`EpmdError::NameTaken`] at once if a live node has the name; other
     /// failures are retried a bounded number of times with backoff before being returned.
     pub fn start(epmd_port: u16, entry: NodeEntry) -> Result<Mapper, EpmdError> {
@@ -66,8 +73,19 @@ impl Mapper {
             closer: None,
         }));
         let (stop_tx, stop_rx) = crossbeam_channel::bounded::<()>(0);
-        let (reg, server) = register_with_retries(epmd_port, &entry, &shared, &stop_rx, true)?;
-        if server.is_some() {
+        let (reg, server) = if epmd_port == 0 {
+            host_private(&entry)?
+        } else {
+            register_with_retries(epmd_port, &entry, &shared, &stop_rx, true)?
+        };
+        let picked = epmd_port == 0;
+        let epmd_port = server.as_ref().map_or(epmd_port, EpmdServer::port);
+        if picked {
+            log::info!(
+                "{}: hosting a private port mapper on 127.0.0.1:{epmd_port}",
+                entry.name
+            );
+        } else if server.is_some() {
             log::info!(
                 "{}: no port mapper on 127.0.0.1:{epmd_port}; hosting one",
                 entry.name
@@ -85,6 +103,7 @@ impl Mapper {
             .spawn(move || watch(epmd_port, entry, reg, thread_shared, stop_rx))
             .map_err(EpmdError::Io)?;
         Ok(Mapper {
+            port: epmd_port,
             shared,
             stop_tx: Some(stop_tx),
             thread: Some(thread),
@@ -95,6 +114,11 @@ impl Mapper {
     /// re-registering).
     pub fn creation(&self) -> u32 {
         self.shared.lock().creation
+    }
+
+    /// The port of the mapper this node registers with.
+    pub fn port(&self) -> u16 {
+        self.port
     }
 
     /// Whether this node hosts the port mapper.
@@ -175,6 +199,18 @@ fn register_or_host(
         Err(e) => return Err(EpmdError::Io(e)),
     };
     match register(port, entry, OP_TIMEOUT) {
+        Ok(reg) => Ok((reg, Some(server))),
+        Err(e) => {
+            server.stop();
+            Err(e)
+        }
+    }
+}
+
+/// A new mapper on a port the system picks, and `entry` registered with it.
+fn host_private(entry: &NodeEntry) -> Result<(Registration, Option<EpmdServer>), EpmdError> {
+    let server = EpmdServer::start(0).map_err(EpmdError::Io)?;
+    match register(server.port(), entry, OP_TIMEOUT) {
         Ok(reg) => Ok((reg, Some(server))),
         Err(e) => {
             server.stop();

@@ -22,7 +22,7 @@ pub fn spawn_on(ctl: &Net, me: &mut Attached, node: &str, mfa: (&str, &str, Vec<
         .0
 }
 
-/// `oxbeam_test:fun(args)` (see `src/node_cmd.rs`).
+/// `oxbeam_test:fun(args)` (see `testnode/fixtures.rs`).
 pub fn test_fn(fun: &str, args: Vec<Term>) -> (&'static str, &str, Vec<Term>) {
     ("oxbeam_test", fun, args)
 }

@@ -5,44 +5,45 @@
 //! tests count log lines per case, so [`LoggedNode`] pipes it and keeps every line.
 
 use std::io::BufRead;
-use std::process::{Child, Command, Stdio};
+use std::process::{Command, Stdio};
 use std::sync::Arc;
 use std::time::Duration;
 
 use parking_lot::Mutex;
 
-use crate::support::SOON;
+use crate::support::harness::ChildProc;
+use crate::support::harness::child::{Listening, node_args};
+pub use crate::support::harness::procfs::{fds, open_files_limit, rss_kib, threads, threads_named};
+use crate::support::{SOON, TESTNODE};
 
-/// A node running as its own OS process (`oxbeam node`), its stderr captured; killed
+/// A node running as its own OS process (`oxbeam-testnode node`), its stderr captured; killed
 /// when dropped.
 pub struct LoggedNode {
-    child: Child,
+    proc: ChildProc,
     /// `name@localhost`.
     pub name: String,
     /// The port it listens on for distribution.
     pub port: u16,
     /// Its creation.
     pub creation: u32,
+    /// The port mapper's port (the one it picked and hosts, when started with 0).
+    pub epmd: u16,
     log: Arc<Mutex<Vec<String>>>,
 }
 
 impl LoggedNode {
-    /// Starts `oxbeam node --sname short` (cookie, port mapper port, `extra` options) with
-    /// `RUST_LOG=level`; waits for its "listening" line.
+    /// Starts `oxbeam-testnode node --sname short` (cookie, port mapper port, `extra`
+    /// options) with `RUST_LOG=level`; waits for its "listening" line. With `epmd` 0 the
+    /// node hosts a private port mapper, on the port it then prints ([`LoggedNode::epmd`]).
     pub fn start(short: &str, cookie: &str, epmd: u16, extra: &[&str], level: &str) -> LoggedNode {
-        let mut child = Command::new(env!("CARGO_BIN_EXE_oxbeam"))
-            .args(["node", "--sname", short, "--cookie", cookie])
-            .args(["--epmd-port", &epmd.to_string()])
+        let mut cmd = Command::new(TESTNODE);
+        cmd.args(node_args(short, cookie, epmd))
             .args(extra)
-            .arg("--stop-on-eof")
             .env("RUST_LOG", level)
-            .stdin(Stdio::piped())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
-            .expect("start oxbeam node");
+            .stderr(Stdio::piped());
+        let mut proc = ChildProc::spawn(&mut cmd, None).expect("start oxbeam-testnode node");
         let log = Arc::new(Mutex::new(Vec::new()));
-        let (stderr, sink) = (child.stderr.take().unwrap(), log.clone());
+        let (stderr, sink) = (proc.take_stderr().unwrap(), log.clone());
         std::thread::spawn(move || {
             for line in std::io::BufReader::new(stderr)
                 .lines()
@@ -52,50 +53,44 @@ impl LoggedNode {
             }
         });
         // The first stdout line: `node NAME listening on 127.0.0.1:PORT creation C`.
-        let (tx, rx) = crossbeam_channel::bounded(1);
-        let stdout = child.stdout.take().unwrap();
-        std::thread::spawn(move || {
-            let mut lines = std::io::BufReader::new(stdout)
-                .lines()
-                .map_while(Result::ok);
-            if let Some(first) = lines.next() {
-                let _ = tx.send(first);
-            }
-            for _ in lines {}
-        });
-        let first = rx.recv_timeout(SOON).unwrap_or_else(|_| {
-            let _ = child.kill();
+        let Some(first) = proc.next_line(SOON) else {
             panic!("node {short} did not start; log: {:?}", log.lock())
-        });
-        let words: Vec<&str> = first.split_whitespace().collect();
-        assert!(
-            words.len() == 7 && words[1] == format!("{short}@localhost"),
-            "{first}"
-        );
-        let port = words[4].rsplit(':').next().unwrap().parse().unwrap();
+        };
+        let up = Listening::parse(&first).unwrap_or_else(|| panic!("{first}"));
+        assert_eq!(up.name, format!("{short}@localhost"), "{first}");
+        let epmd = if epmd != 0 {
+            epmd
+        } else {
+            let line = proc.next_line(SOON).unwrap_or_default();
+            let port = line.strip_prefix("port mapper on 127.0.0.1:");
+            port.and_then(|p| p.parse().ok())
+                .unwrap_or_else(|| panic!("node {short}: no port mapper line: {line:?}"))
+        };
+        // Later lines are not read: let them be dropped rather than queued.
+        proc.echo_from_now();
         LoggedNode {
-            child,
-            name: format!("{short}@localhost"),
-            port,
-            creation: words[6].parse().unwrap(),
+            proc,
+            name: up.name,
+            port: up.port,
+            creation: up.creation,
+            epmd,
             log,
         }
     }
 
     /// The OS pid.
     pub fn os_pid(&self) -> u32 {
-        self.child.id()
+        self.proc.os_pid()
     }
 
     /// Whether the process is still running.
     pub fn alive(&mut self) -> bool {
-        matches!(self.child.try_wait(), Ok(None))
+        self.proc.alive()
     }
 
     /// SIGKILL, and reap.
     pub fn kill(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
+        self.proc.kill();
     }
 
     /// How many log lines so far.
@@ -125,12 +120,6 @@ impl LoggedNode {
             }
             (false, seen)
         })
-    }
-}
-
-impl Drop for LoggedNode {
-    fn drop(&mut self) {
-        self.kill();
     }
 }
 
@@ -166,48 +155,4 @@ pub fn print_summary(lines: &[String]) {
     for (n, shape) in summarize(lines) {
         println!("fault-report     {n:>5} x {shape}");
     }
-}
-
-fn status_field(pid: u32, field: &str) -> u64 {
-    let text = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
-    text.lines()
-        .find_map(|l| l.strip_prefix(field))
-        .and_then(|v| v.split_whitespace().next()?.parse().ok())
-        .unwrap_or(0)
-}
-
-/// Resident memory of process `pid`, in KiB (`VmRSS`).
-pub fn rss_kib(pid: u32) -> u64 {
-    status_field(pid, "VmRSS:")
-}
-
-/// Threads of process `pid`.
-pub fn threads(pid: u32) -> usize {
-    std::fs::read_dir(format!("/proc/{pid}/task")).map_or(0, |d| d.count())
-}
-
-/// Open file descriptors of process `pid`.
-pub fn fds(pid: u32) -> usize {
-    std::fs::read_dir(format!("/proc/{pid}/fd")).map_or(0, |d| d.count())
-}
-
-/// The soft limit on open files of this process (`/proc/self/limits`).
-pub fn open_files_limit() -> u64 {
-    let text = std::fs::read_to_string("/proc/self/limits").unwrap_or_default();
-    text.lines()
-        .find(|l| l.starts_with("Max open files"))
-        .and_then(|l| l.split_whitespace().nth(3)?.parse().ok())
-        .unwrap_or(1024)
-}
-
-/// Threads of process `pid` whose name starts with `prefix` (a node's threads are named
-/// after it: `NAME-net`, `NAME-w3`, ...; the kernel keeps 15 bytes of a name).
-pub fn threads_named(pid: u32, prefix: &str) -> usize {
-    let Ok(tasks) = std::fs::read_dir(format!("/proc/{pid}/task")) else {
-        return 0;
-    };
-    tasks
-        .filter_map(|t| std::fs::read_to_string(t.ok()?.path().join("comm")).ok())
-        .filter(|comm| comm.starts_with(prefix))
-        .count()
 }

@@ -416,3 +416,87 @@ fn lock_contention_from_three_nodes_loses_no_update_and_a_killed_holder_frees_it
     drop(me);
     ctl.shutdown();
 }
+
+/// `sync` is a round trip to the servers, not a poll of this node's view: when it
+/// returns true, each side already holds the other's names (registered before the
+/// nodes met), with nothing more to wait for.
+#[test]
+fn sync_returns_with_both_sides_holding_each_others_names() {
+    let (_mapper, epmd) = private_mapper();
+    let cookie = test_cookie();
+    for round in 0..20 {
+        let a = net(&format!("gls{round}a"), epmd, &cookie);
+        let b = net(&format!("gls{round}b"), epmd, &cookie);
+        for n in [&a, &b] {
+            oxbeam::dist::start(n).unwrap();
+        }
+        let mut ma = a.node().attach();
+        let mut mb = b.node().attach();
+        let (on_a, on_b) = (Atom::new("sync_on_a"), Atom::new("sync_on_b"));
+        let (pa, pb) = (ma.pid(), mb.pid());
+        assert!(global::register_name(&mut ma, on_a, pa));
+        assert!(global::register_name(&mut mb, on_b, pb));
+        assert!(a.connect(b.name().as_str()));
+        assert!(global::sync(&mut ma, SOON), "round {round}");
+        assert_eq!(global::whereis_name(a.node(), on_b), Some(pb));
+        assert_eq!(global::whereis_name(b.node(), on_a), Some(pa));
+        // Nothing left behind in the caller's mailbox.
+        assert_eq!(ma.flush(), vec![]);
+        drop((ma, mb));
+        a.shutdown();
+        b.shutdown();
+    }
+}
+
+/// A connected node without a name server holds `sync` up for exactly its timeout
+/// (false, and no late reply left in the mailbox); a node that goes away while a sync
+/// waits for it does not hold it up.
+#[test]
+fn sync_is_bounded_by_its_timeout_and_not_held_up_by_a_node_that_goes() {
+    use std::time::{Duration, Instant};
+    let (_mapper, epmd) = private_mapper();
+    let cookie = test_cookie();
+    let a = net("glsta", epmd, &cookie);
+    oxbeam::dist::start(&a).unwrap();
+    // No name server on this one.
+    let bare = net("glstbare", epmd, &cookie);
+    assert!(a.connect("glstbare@localhost"));
+    let mut me = a.node().attach();
+    let timeout = Duration::from_millis(300);
+    let t0 = Instant::now();
+    assert!(!global::sync(&mut me, timeout));
+    let took = t0.elapsed();
+    assert!(
+        took >= timeout && took < timeout + SOON,
+        "took {took:?} for a {timeout:?} timeout"
+    );
+    assert_eq!(me.flush(), vec![]);
+
+    let (tx, rx) = std::sync::mpsc::channel();
+    let node = a.node().clone();
+    let waiter = std::thread::spawn(move || {
+        let mut w = node.attach();
+        tx.send(w.pid()).unwrap();
+        let t0 = Instant::now();
+        (global::sync(&mut w, Duration::from_secs(120)), t0.elapsed())
+    });
+    let pid = rx.recv().unwrap();
+    support::wait_for("the sync to wait", SOON, || {
+        let status = a
+            .node()
+            .process_summaries()
+            .into_iter()
+            .find(|p| p.pid == pid)
+            .map(|p| p.status);
+        (status == Some("waiting"), status)
+    });
+    bare.shutdown();
+    let (synced, took) = waiter.join().unwrap();
+    assert!(
+        synced,
+        "once the node has gone, nothing is left to wait for"
+    );
+    assert!(took < Duration::from_secs(60), "took {took:?}");
+    drop(me);
+    a.shutdown();
+}

@@ -2,7 +2,8 @@
 //! case against a node (an OS process) that has a real peer connected: garbage, a 4 GiB
 //! length prefix, truncated frames, a 100 000-deep term from an authenticated peer,
 //! 1 000 half-open handshakes, a replayed handshake, 1 000 wrong cookies, and port
-//! mapper abuse. After each case the node is up, its real peer's connection never went
+//! mapper abuse (and, against a node in this process, a peer of an older protocol
+//! version). After each case the node is up, its real peer's connection never went
 //! down and still carries a round trip and an rpc, its resident memory grew by less than
 //! the case's stated bound, and its log holds at most a bounded number of lines for it.
 //!
@@ -749,4 +750,54 @@ fn a_small_message_that_does_not_decode_closes_its_connection() {
     );
     assert!(c.closed_within(SOON), "the connection stays open");
     assert_malformed_logged_once(&mut t, "a small message that does not decode", name);
+}
+
+/// A node of an older protocol (version 2: its Hello has the same layout, its messages
+/// after the handshake do not) is refused in the handshake, saying why, and the
+/// connection closes; a node of this version still gets in after it.
+#[test]
+fn a_node_of_an_older_protocol_version_is_refused_for_it() {
+    use oxbeam::node::handshake::{MAX_VERSION, MIN_VERSION, fresh_nonce};
+    let cookie = test_cookie();
+    let (_mapper, epmd) = support::private_mapper();
+    let target = net("fbver", epmd, &cookie);
+    let port = target.address().port();
+    const { assert!(MIN_VERSION > 2, "version 2 is older than this node speaks") };
+    let mut old = RawConn::connect(port);
+    old.send_frame(
+        &HandshakeMsg::Hello {
+            min_version: 2,
+            max_version: 2,
+            name: "oldver@localhost".into(),
+            creation: 7,
+            hidden: true,
+            nonce_i: fresh_nonce(),
+        }
+        .encode(),
+    );
+    let answer = old.recv_frame(SOON).expect("an answer to the Hello");
+    assert_eq!(
+        HandshakeMsg::decode(&answer),
+        Ok(HandshakeMsg::Refuse {
+            reason: RefuseReason::Version
+        })
+    );
+    assert_eq!(
+        HandshakeError::Refused(RefuseReason::Version).to_string(),
+        "handshake refused: no protocol version in common"
+    );
+    assert!(old.closed_within(SOON), "the refused connection closes");
+    let h = raw::handshake(
+        port,
+        raw::raw_identity("newver@localhost"),
+        target.name().as_str(),
+        cookie.as_bytes(),
+    );
+    assert_eq!(
+        h.result,
+        Ok(()),
+        "a version {MAX_VERSION} node: {:?}",
+        h.got
+    );
+    target.shutdown();
 }

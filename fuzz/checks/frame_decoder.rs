@@ -10,14 +10,17 @@
 //!   choose the largest reassembled message (`64 << (limits >> 3)` bytes).
 //!
 //! Checks: no panic; the frames and the error do not depend on how the stream was cut;
-//! no frame exceeds the limit; `buffered()` is what was pushed less what came out; every
-//! decoded message re-encodes to a message that decodes to itself, as a whole frame.
+//! no frame exceeds the limit; `buffered()` is what was pushed less what came out; a
+//! whole frame that `wire::split_message` takes for a plain message decodes as one to
+//! the same destination (or not at all); every decoded message re-encodes to a message
+//! that decodes to itself, as a whole frame.
 //!
 //! Shared by the fuzz target `frame_decoder` and by `tests/fuzz_corpus.rs`, which replays
 //! this target's corpus in every test run.
 
 use oxbeam::node::frame::{FrameDecoder, FrameError, HEADER};
-use oxbeam::node::wire::{self, KIND_WHOLE, Reassembly};
+use oxbeam::node::wire::{self, KIND_WHOLE, Reassembly, Wire};
+use oxbeam::rt::Signal;
 
 /// Every frame of `stream` pushed in the given pieces, and the error that ended them.
 fn frames(max: usize, stream: &[u8], cuts: &[usize]) -> (Vec<Vec<u8>>, Option<FrameError>) {
@@ -87,6 +90,20 @@ pub fn run(data: &[u8]) {
     let max_message = 64usize << (limits >> 3);
     let mut re = Reassembly::new(max_message, max_partial);
     for frame in &whole.0 {
+        // The I/O loop's shortcut for a plain message reads its head alone: where it
+        // takes a frame, the full decoder finds the same destination (or a bad term).
+        if let [KIND_WHOLE, body @ ..] = &frame[..]
+            && let Some((to, _)) = wire::split_message(body)
+        {
+            match wire::decode(body) {
+                Ok(Wire::Signal {
+                    to: got,
+                    signal: Signal::Message(_),
+                }) => assert_eq!(got, to, "split_message and decode disagree"),
+                Ok(other) => panic!("split_message took {other:?} for a plain message"),
+                Err(_) => {}
+            }
+        }
         match re.on_frame(frame) {
             Ok(Some(msg)) => {
                 let bytes = wire::encode(&msg).expect("a decoded message re-encodes");

@@ -54,28 +54,70 @@ fn terms() -> Vec<(&'static str, Term)> {
     ]
 }
 
+/// A message of every kind of the node protocol (every tag of `node::wire`'s table).
 fn wires() -> Vec<Wire> {
+    let reference = Ref::from_parts(Atom::new("a@localhost"), 1, 9);
+    let signal = |n: u64, signal: Signal| Wire::Signal {
+        to: ToPid::of(pid(n)),
+        signal,
+    };
     vec![
         Wire::Tick,
-        Wire::Signal {
-            to: ToPid::of(pid(1)),
-            signal: Signal::Message(term!({:hello, 1})),
-        },
-        Wire::Signal {
-            to: ToPid::of(pid(2)),
-            signal: Signal::Exit {
+        signal(1, Signal::Message(term!({:hello, 1}))),
+        signal(
+            2,
+            Signal::Exit {
                 from: pid(3),
                 reason: Term::atom("kill"),
+                linked: false,
+            },
+        ),
+        signal(
+            2,
+            Signal::Exit {
+                from: pid(3),
+                reason: Term::atom("boom"),
                 linked: true,
             },
-        },
+        ),
+        signal(2, Signal::Link { from: pid(3) }),
+        signal(2, Signal::Unlink { from: pid(3) }),
+        signal(
+            2,
+            Signal::Monitor {
+                from: pid(3),
+                reference,
+            },
+        ),
+        signal(
+            2,
+            Signal::Demonitor {
+                from: pid(3),
+                reference,
+            },
+        ),
+        signal(
+            2,
+            Signal::Down {
+                from: pid(3),
+                reference,
+                reason: Term::atom("noproc"),
+            },
+        ),
+        signal(
+            2,
+            Signal::Info {
+                from: pid(3),
+                reference,
+            },
+        ),
         Wire::RegSend {
             from: pid(4),
             name: Atom::new("counter"),
             msg: Term::list(vec![Term::Int(5)]),
         },
         Wire::SpawnRequest {
-            reference: Ref::from_parts(Atom::new("a@localhost"), 1, 9),
+            reference,
             from: pid(5),
             module: Atom::new("m"),
             function: Atom::new("f"),
@@ -84,7 +126,12 @@ fn wires() -> Vec<Wire> {
             monitor: false,
         },
         Wire::SpawnReply {
-            reference: Ref::from_parts(Atom::new("a@localhost"), 1, 9),
+            reference,
+            to: ToPid::of(pid(5)),
+            result: Ok(pid(6)),
+        },
+        Wire::SpawnReply {
+            reference,
             to: ToPid::of(pid(5)),
             result: Err(Term::atom("undef")),
         },
@@ -104,7 +151,7 @@ fn frame_seeds() {
     let mut all = header(0);
     for (i, w) in wires().iter().enumerate() {
         let body = wire::encode(w).expect("encode");
-        let mut stream = header(i as u8 * 37);
+        let mut stream = header((i as u8).wrapping_mul(37));
         let mut frame = vec![KIND_WHOLE];
         frame.extend_from_slice(&body);
         write_frame(&mut stream, &frame);
@@ -113,7 +160,7 @@ fn frame_seeds() {
     }
     save("frame_decoder", "all", &all);
     // One message in three fragments, interleaved with a whole one.
-    let body = wire::encode(&wires()[3]).expect("encode");
+    let body = wire::encode(&wires()[10]).expect("encode");
     let id = 77u64;
     let third = body.len() / 3;
     let mut first = vec![KIND_FIRST];

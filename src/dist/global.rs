@@ -12,6 +12,17 @@
 //! can't deadlock and never both hold it. A server monitors each holder: a holder that
 //! dies (or whose node goes) releases its locks there.
 //!
+//! **Sync.** [`sync`] (OTP's `global:sync()`) is one round trip, not a poll: it calls
+//! this node's server with `{:sync, nodes, timeout_ms}` for the connected nodes,
+//! answered (with their servers) once it holds the names of a server on each (that
+//! server's `{:sync, pid, names}` has arrived) or that node has gone (a `nodedown`);
+//! then, all at once, every one of those servers with `{:sync, [this node], ms}`, each
+//! answered once it holds this node's names. A server keeps the
+//! requests it cannot answer yet and looks at them again after every message that can
+//! change the answer (a sync, a `DOWN`, a `nodedown`); one unanswered when its caller's
+//! timeout passes is dropped (`{:sync_expired, tag}`, a timer), so a node without a
+//! name server costs a caller its timeout and the server nothing.
+//!
 //! **No reconnecting behind the user's back.** Everything a server sends to its peers
 //! (`discover`, `sync`, `unlock`, and its monitors of them) goes `noconnect`: a message
 //! prompted by something that arrived just before a `disconnect` is dropped instead of
@@ -33,7 +44,7 @@
 //! resolver (a registered `module:function/3`) its answer stands. The resolver of the
 //! smaller pid's registration decides.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -41,7 +52,7 @@ use parking_lot::RwLock;
 
 use crate::node::Net;
 use crate::rt::gen_server::{self, CallReply, From, GenServer};
-use crate::rt::{Ctx, Dest, Flow, Node};
+use crate::rt::{Ctx, Dest, Flow, Node, TimerRef};
 use crate::term::{Atom, Pid, Ref, Term};
 
 const SERVER: &str = "global_name_server";
@@ -95,6 +106,19 @@ struct Server {
     watched: HashMap<Pid, Ref>,
     locks: HashMap<Term, Pid>,
     peers: HashMap<Pid, Atom>,
+    /// The peers whose names this server holds: their `{:sync, pid, names}` came.
+    synced: HashSet<Pid>,
+    /// `{:sync, nodes, timeout_ms}` requests not answered yet (see the module docs).
+    syncs: Vec<PendingSync>,
+}
+
+/// A sync request waiting for a synced server on each of `nodes` (or for the node to
+/// go).
+struct PendingSync {
+    from: From,
+    nodes: Vec<Atom>,
+    /// Drops the request when its caller has given up.
+    expiry: TimerRef,
 }
 
 fn names_term(names: &HashMap<Atom, (Pid, Resolver)>) -> Term {
@@ -209,6 +233,66 @@ impl Server {
         self.publish_name(name);
     }
 
+    /// The synced servers on `nodes`, if every one of `nodes` has one or is no longer
+    /// connected (judged now: a node that goes after this sends a `nodedown` later).
+    fn synced_on(&self, ctx: &Ctx, nodes: &[Atom]) -> Option<Vec<Pid>> {
+        let connected = Net::of(ctx.node()).map(|n| n.nodes()).unwrap_or_default();
+        let mut servers = Vec::new();
+        for node in nodes {
+            let server = self.synced.iter().find(|p| self.peers.get(p) == Some(node));
+            match server {
+                Some(p) => servers.push(*p),
+                None if connected.contains(node) => return None,
+                None => {}
+            }
+        }
+        Some(servers)
+    }
+
+    /// `{:sync, nodes, timeout_ms}`: answered now if it can be, else kept.
+    fn sync_request(
+        &mut self,
+        ctx: &mut Ctx,
+        nodes: &[Term],
+        timeout: &Term,
+        from: From,
+    ) -> CallReply {
+        let nodes: Vec<Atom> = nodes.iter().filter_map(Term::as_atom).collect();
+        if let Some(servers) = self.synced_on(ctx, &nodes) {
+            return CallReply::Reply(Term::list(
+                servers.into_iter().map(Term::Pid).collect::<Vec<_>>(),
+            ));
+        }
+        let ms = timeout.as_int().unwrap_or(0).max(0) as u64;
+        let expiry = ctx.node().send_after(
+            ctx.pid(),
+            (Term::atom("sync_expired"), Term::Ref(from.tag)),
+            Duration::from_millis(ms),
+        );
+        self.syncs.push(PendingSync {
+            from,
+            nodes,
+            expiry,
+        });
+        CallReply::NoReply
+    }
+
+    /// Answers the kept sync requests that can be answered now.
+    fn answer_syncs(&mut self, ctx: &mut Ctx) {
+        let mut i = 0;
+        while i < self.syncs.len() {
+            match self.synced_on(ctx, &self.syncs[i].nodes) {
+                Some(servers) => {
+                    let done = self.syncs.swap_remove(i);
+                    ctx.node().cancel_timer(done.expiry);
+                    let reply = Term::list(servers.into_iter().map(Term::Pid).collect::<Vec<_>>());
+                    gen_server::reply(ctx.node(), done.from, reply);
+                }
+                None => i += 1,
+            }
+        }
+    }
+
     /// A request to this server (a lock or a name update), answered.
     fn apply(&mut self, ctx: &mut Ctx, request: &Term) -> Term {
         match request.as_tuple() {
@@ -264,7 +348,10 @@ impl GenServer for Server {
         Ok(())
     }
 
-    fn handle_call(&mut self, ctx: &mut Ctx, request: Term, _from: From) -> CallReply {
+    fn handle_call(&mut self, ctx: &mut Ctx, request: Term, from: From) -> CallReply {
+        if let Some([Term::List(nodes), timeout]) = request.tagged("sync") {
+            return self.sync_request(ctx, nodes, timeout, from);
+        }
         CallReply::Reply(self.apply(ctx, &request))
     }
 
@@ -300,8 +387,13 @@ impl GenServer for Server {
                     self.add(ctx, *n, *p, Resolver::from_term(r));
                 }
             }
+            self.synced.insert(*peer);
+        } else if let Some([Term::Ref(tag)]) = msg.tagged("sync_expired") {
+            // Its caller has given up: no reply (it would be dropped anyway).
+            self.syncs.retain(|s| s.from.tag != *tag);
         } else if let Some([_, _, Term::Pid(pid), _]) = msg.tagged("DOWN") {
             let pid = *pid;
+            self.synced.remove(&pid);
             if self.peers.remove(&pid).is_some() {
                 self.publish_peers();
             }
@@ -318,28 +410,52 @@ impl GenServer for Server {
                 (Term::atom("discover"), ctx.pid()),
             );
         }
+        // A sync, a DOWN or a nodedown may answer a kept sync request.
+        if !self.syncs.is_empty() {
+            self.answer_syncs(ctx);
+        }
         Flow::Continue
     }
 }
 
-/// Waits (up to `timeout`) until this node's name server knows exactly the servers of
-/// the connected nodes (`global:sync()`: synced with every new peer, and lost peers
-/// dropped); true when it does.
+/// Waits (up to `timeout`) until this node's name server holds the names of a server
+/// on every connected node and each of those servers holds this node's names
+/// (`global:sync()`; see the module docs): true when that happened in time. Nodes that
+/// go away meanwhile are not waited for; a connected node without a name server makes
+/// it false once `timeout` has passed.
 pub fn sync(ctx: &mut Ctx, timeout: Duration) -> bool {
     let deadline = std::time::Instant::now() + timeout;
-    loop {
-        let want = Net::of(ctx.node()).map(|n| n.nodes().len()).unwrap_or(0);
-        let have = servers(ctx).len().saturating_sub(1);
-        if have == want {
-            return true;
-        }
-        if std::time::Instant::now() >= deadline {
-            return false;
-        }
-        // A round trip to our server per poll; each peer sync is one message away.
-        let node = ctx.node().clone();
-        node.block_in_place(|| std::thread::sleep(Duration::from_millis(2)));
+    let nodes = Net::of(ctx.node()).map(|n| n.nodes()).unwrap_or_default();
+    let Some(ours) = ctx.node().whereis(Atom::new(SERVER)) else {
+        return nodes.is_empty();
+    };
+    let request = |nodes: Vec<Atom>| {
+        let left = deadline.saturating_duration_since(std::time::Instant::now());
+        let nodes = Term::list(nodes.into_iter().map(Term::Atom).collect::<Vec<_>>());
+        let ms = Term::from(left.as_millis().min(i64::MAX as u128) as i64);
+        (Term::tuple(vec![Term::atom("sync"), nodes, ms]), left)
+    };
+    // Ours: once it holds every connected node's names.
+    let (req, left) = request(nodes);
+    let servers = match gen_server::call(ctx, ours, req, Some(left)) {
+        Ok(Term::List(servers)) => servers.iter().filter_map(Term::as_pid).collect::<Vec<_>>(),
+        _ => return false,
+    };
+    if servers.is_empty() {
+        return true;
     }
+    // Theirs, all at once: once each holds ours. One that is gone (its node went, or
+    // it exited) has nothing left to sync with; one whose node has just gone is not
+    // dialled again (that would undo a partition).
+    let (req, left) = request(vec![ctx.node().name()]);
+    gen_server::multi_call_noconnect(ctx, &servers, &req, Some(left))
+        .iter()
+        .all(|answer| {
+            matches!(
+                answer,
+                Ok(_) | Err(gen_server::CallError::NoProc | gen_server::CallError::NoConnection)
+            )
+        })
 }
 
 /// Starts this node's name server.
@@ -362,6 +478,8 @@ pub fn start(node: &Node) -> Result<Pid, Term> {
         watched: HashMap::new(),
         locks: HashMap::new(),
         peers: HashMap::new(),
+        synced: HashSet::new(),
+        syncs: Vec::new(),
     };
     gen_server::start(node, server, Some(Atom::new(SERVER)))
 }

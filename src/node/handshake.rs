@@ -100,12 +100,20 @@ pub use wire::{
 use crypto::{ACCEPTOR_LABEL, INITIATOR_LABEL, Transcript};
 
 /// The oldest protocol version this node speaks. The version covers what follows the
-/// handshake too: 2 names a signal's destination as `wire::ToPid` (creation and
-/// number), where 1 sent the whole pid, so a node of either refuses the other at the
-/// handshake instead of failing on every message after it.
-pub const MIN_VERSION: u16 = 2;
+/// handshake too (the frames and messages of [`wire`](super::wire)), so nodes that
+/// would not understand each other's messages refuse each other here, with
+/// [`RefuseReason::Version`], instead of failing on every message after it:
+/// - 1 named a signal's destination by its whole pid;
+/// - 2 by creation and number (`wire::ToPid`), in serde's variant order of the
+///   node's and the runtime's enums;
+/// - 3 writes every message in `wire`'s own table: one tag byte per kind of message
+///   (a signal is a kind of its own, not a variant inside a variant), then its fields.
+///
+/// The Hello that carries the versions keeps its layout in every version, so that any
+/// two nodes can tell they do not match.
+pub const MIN_VERSION: u16 = 3;
 /// The newest protocol version this node speaks.
-pub const MAX_VERSION: u16 = 2;
+pub const MAX_VERSION: u16 = 3;
 
 /// A handshake nonce: 32 random bytes, fresh for every handshake.
 pub type Nonce = [u8; 32];

@@ -3,7 +3,8 @@
 //! [`Net::start`] binds a listening socket on the host's loopback address, registers the
 //! node's name with the port mapper (hosting one when none answers), starts the runtime
 //! node with the creation the mapper gave, and starts the node's I/O thread
-//! (`io`). It installs itself as the runtime's [`Router`], so every
+//! (`io`); a step that fails undoes the ones before it (`start`). It installs itself
+//! as the runtime's [`Router`](crate::rt::Router), so every
 //! primitive of `rt` (send, link, monitor, exit) reaches pids of other nodes unchanged,
 //! and as a node extension, so code holding a `Node` finds it ([`Net::of`]).
 //!
@@ -16,15 +17,17 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use crossbeam_channel::{Receiver, Sender};
+use crossbeam_channel::Sender;
 use parking_lot::{Mutex, RwLock};
 
 use super::conn::{Conn, Phase, SpawnWait};
-use super::epmd::{self, Mapper, NodeEntry};
+use super::epmd::Mapper;
 use super::wire::Wire;
 use crate::rt::IdBuild;
-use crate::rt::{self, Ctx, Node, PeerLink, Router, Signal};
+use crate::rt::{self, Ctx, Node, Signal};
 use crate::term::{Atom, Pid, Ref, Term};
+
+mod start;
 
 /// How a named node is set up.
 #[derive(Clone, Debug)]
@@ -196,99 +199,6 @@ impl NetInner {
 pub struct Net(pub(crate) Arc<NetInner>);
 
 impl Net {
-    /// Starts a named node (see the module docs).
-    pub fn start(config: NetConfig) -> Result<Net, String> {
-        let addr = parse_node(&config.name)?;
-        let cookie = super::cookie::resolve_cookie(config.cookie.as_deref())
-            .map_err(|e| format!("cookie: {e}"))?;
-        let listener = std::net::TcpListener::bind(("127.0.0.1", config.port))
-            .map_err(|e| format!("listen: {e}"))?;
-        listener.set_nonblocking(true).map_err(|e| e.to_string())?;
-        let local = listener.local_addr().map_err(|e| e.to_string())?;
-        let mapper = if config.use_mapper {
-            let entry = NodeEntry::oxbeam(&addr.short, local.port(), config.hidden);
-            let port = epmd::epmd_port(config.epmd_port);
-            Some(Mapper::start(port, entry).map_err(|e| format!("port mapper on {port}: {e}"))?)
-        } else {
-            None
-        };
-        let epmd_port = mapper
-            .as_ref()
-            .map_or_else(|| epmd::epmd_port(config.epmd_port), Mapper::port);
-        let creation = match &mapper {
-            Some(m) => m.creation(),
-            None => config.runtime.creation.unwrap_or_else(clock_creation),
-        };
-        let node = Node::start(rt::Config {
-            name: addr.node.clone(),
-            creation: Some(creation),
-            ..config.runtime.clone()
-        });
-        let poll = mio::Poll::new().map_err(|e| e.to_string())?;
-        let waker = Arc::new(
-            mio::Waker::new(poll.registry(), super::io::WAKER).map_err(|e| e.to_string())?,
-        );
-        let (commands, command_rx) = crossbeam_channel::unbounded();
-        let (resolver, resolve_rx) = crossbeam_channel::unbounded();
-        let inner = Arc::new(NetInner {
-            node: node.clone(),
-            name: node.name(),
-            creation,
-            hidden: config.hidden,
-            cookies: RwLock::new(Cookies {
-                default: cookie.into_bytes(),
-                per_peer: HashMap::new(),
-            }),
-            addr: local,
-            epmd_port,
-            config,
-            epoch: Instant::now(),
-            conns: RwLock::new(HashMap::default()),
-            watchers: Mutex::new(NodeWatchers::default()),
-            commands,
-            waker,
-            resolver,
-            explicit_ports: Mutex::new(HashMap::new()),
-            peer_ports: Mutex::new(HashMap::new()),
-            ever_up: Mutex::new(std::collections::HashSet::new()),
-            mapper: Mutex::new(mapper),
-            threads: Mutex::new(Vec::new()),
-        });
-        let net = Net(inner.clone());
-        let io = super::io::IoLoop::new(
-            Arc::downgrade(&inner),
-            poll,
-            mio::net::TcpListener::from_std(listener),
-            command_rx,
-        )
-        .map_err(|e| e.to_string())?;
-        // The I/O thread holds the only strong reference: the loop (its sockets, its
-        // listener) goes when the thread ends.
-        let parker = crossbeam_utils::sync::Parker::new();
-        let io = Arc::new(super::io::IoShared::new(io, parker.unparker().clone()));
-        node.set_router(Some(Arc::new(NetRouter {
-            net: Arc::downgrade(&inner),
-            io: Arc::downgrade(&io),
-        })));
-        node.set_extension(inner.clone());
-        let short = addr.short.clone();
-        let io_thread = std::thread::Builder::new()
-            .name(format!("{short}-net"))
-            .spawn(move || super::io::IoLoop::run(io, parker));
-        let weak = Arc::downgrade(&inner);
-        let resolve_thread = std::thread::Builder::new()
-            .name(format!("{short}-resolve"))
-            .spawn(move || resolve_main(weak, resolve_rx));
-        for t in [io_thread, resolve_thread] {
-            inner.threads.lock().push(t.map_err(|e| e.to_string())?);
-        }
-        log::info!(
-            "node {} listening on {local} (creation {creation})",
-            inner.name
-        );
-        Ok(net)
-    }
-
     /// The network side of `node`, if it is a named node.
     pub fn of(node: &Node) -> Option<Net> {
         node.extension::<NetInner>().map(Net)
@@ -587,50 +497,6 @@ impl Net {
     }
 }
 
-fn clock_creation() -> u32 {
-    let nanos = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.subsec_nanos())
-        .unwrap_or(1);
-    (nanos ^ std::process::id()).max(1)
-}
-
-/// Finds peers' addresses (port mapper look-ups block) and hands them to the I/O thread.
-fn resolve_main(net: std::sync::Weak<NetInner>, requests: Receiver<Option<Arc<Conn>>>) {
-    // `None` asks the thread to stop.
-    while let Ok(Some(conn)) = requests.recv() {
-        let Some(net) = net.upgrade() else { return };
-        let text = conn.peer.as_str();
-        let explicit = net
-            .explicit_ports
-            .lock()
-            .remove(&conn.peer)
-            .or_else(|| net.peer_ports.lock().get(&conn.peer).copied());
-        let port = match (parse_node(text), explicit) {
-            (_, Some(p)) => Ok(p),
-            (Err(e), None) => Err(e),
-            (Ok(a), None) => epmd::port_please(net.epmd_port, &a.short, net.config.connect_timeout)
-                .map(|e| e.port)
-                .map_err(|e| format!("port mapper: {e}")),
-        };
-        match port {
-            Ok(p) => {
-                let _ = net.commands.send(Command::Dial {
-                    conn,
-                    addr: SocketAddr::from(([127, 0, 0, 1], p)),
-                });
-                let _ = net.waker.wake();
-            }
-            Err(e) => {
-                log::warn!("cannot reach {text}: {e}");
-                // Only a connection still being set up fails: the peer may have
-                // connected to us meanwhile, and that connection is up and stays.
-                net.conn_down_when(&conn, &e, |phase| matches!(phase, Phase::Connecting));
-            }
-        }
-    }
-}
-
 impl NetInner {
     /// The connection to `peer`, starting one if there is none (auto-connect).
     pub(crate) fn conn_for(self: &Arc<Self>, peer: Atom, port: Option<u16>) -> Arc<Conn> {
@@ -809,52 +675,5 @@ impl NetInner {
             .filter(|c| matches!(c.phase(), Phase::Up { hidden: false, .. }))
             .map(|c| c.peer.as_str().to_owned())
             .collect()
-    }
-}
-
-/// Carries `rt`'s signals to other nodes, and lets a waiting worker turn the I/O loop.
-struct NetRouter {
-    net: std::sync::Weak<NetInner>,
-    io: std::sync::Weak<super::io::IoShared>,
-}
-
-impl Router for NetRouter {
-    fn poll_io(&self) -> bool {
-        self.io.upgrade().is_some_and(|io| io.turn_now())
-    }
-
-    fn stop_polling_io(&self) {
-        if let Some(io) = self.io.upgrade() {
-            io.stop_looking();
-        }
-    }
-
-    fn route(&self, to: Pid, signal: Signal, connect: bool) {
-        let Some(net) = self.net.upgrade() else {
-            return;
-        };
-        match net.conn_to(to.node(), connect) {
-            Some(conn) => conn.send_signal(to, signal),
-            None => net.node.answer_dead(to, signal, Atom::NOCONNECTION),
-        }
-    }
-
-    fn route_keep(&self, to: Pid, signal: Signal) -> Option<Arc<dyn PeerLink>> {
-        let net = self.net.upgrade()?;
-        let conn = net.conn_for(to.node(), None);
-        conn.send_signal(to, signal);
-        (!conn.is_down()).then_some(conn as Arc<dyn PeerLink>)
-    }
-
-    fn send_named(&self, node: Atom, name: Atom, msg: Term, connect: bool) {
-        let Some(net) = self.net.upgrade() else {
-            return;
-        };
-        let Some(conn) = net.conn_to(node, connect) else {
-            log::debug!("{node} not connected: message to {name} dropped (noconnect)");
-            return;
-        };
-        let from = net.node.system_pid();
-        conn.send(&Wire::RegSend { from, name, msg }, |_| {});
     }
 }

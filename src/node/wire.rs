@@ -1,19 +1,83 @@
-//! What connected nodes say to each other once the handshake is done.
+//! What connected nodes say to each other once the handshake is done: the frames and
+//! the messages of the node protocol, byte by byte.
 //!
-//! Each frame's first byte says what the rest is:
-//! - `0`: one [`Wire`] message, postcard-encoded;
-//! - `1`: the first fragment of a large message: message id (u64 LE), total length
-//!   (u64 LE), then bytes;
-//! - `2`: a further fragment: message id (u64 LE), then bytes.
+//! # Frames
+//!
+//! Every frame is a 4-byte big-endian length, then that many bytes (see
+//! [`frame`](super::frame)). The first frames of a connection are the handshake's, one
+//! [`HandshakeMsg`](super::handshake::HandshakeMsg) each (their bytes are tabled in
+//! [`handshake`](super::handshake)). After the handshake a frame's first byte, its
+//! kind, says what the rest is:
+//!
+//! | kind | constant | the rest of the frame |
+//! |---|---|---|
+//! | 0 | [`KIND_WHOLE`] | one whole message |
+//! | 1 | [`KIND_FIRST`] | the first fragment of a message: message id (u64, little-endian), the message's total length (u64, little-endian), its first bytes |
+//! | 2 | [`KIND_MORE`] | a further fragment: message id (u64, little-endian), the next bytes |
 //!
 //! A message larger than [`FRAGMENT`] bytes goes out in fragments, interleaved with the
 //! messages of other senders (see [`outbound`](super::outbound)), so a 64 MiB message
 //! does not hold up small ones behind it. The receiver reassembles fragments by message
 //! id (bounded: see [`Reassembly`]) and decodes the whole.
 //!
-//! A signal or spawn reply names its destination as a [`ToPid`] (creation and
-//! number): it always goes to a process of the node that receives it, so the node's
-//! name is left out.
+//! # Messages
+//!
+//! A message is one tag byte ([`Tag`]), then the fields of its kind in the order shown,
+//! each encoded as below; nothing follows the last field. A signal to a process names
+//! its destination first, as `to`: it always goes to a process of the node that
+//! receives it, so the node's name is left out ([`ToPid`]).
+//!
+//! | tag | kind | fields, in order | in memory |
+//! |---|---|---|---|
+//! | 0 | `Tick` | none | [`Wire::Tick`] |
+//! | 1 | `Send` | to, message: term | [`Signal::Message`] |
+//! | 2 | `Exit` | to, from: pid, reason: term | [`Signal::Exit`], `linked: false` (`exit(pid, reason)`) |
+//! | 3 | `LinkExit` | to, from: pid, reason: term | [`Signal::Exit`], `linked: true` (a linked process exited) |
+//! | 4 | `Link` | to, from: pid | [`Signal::Link`] |
+//! | 5 | `Unlink` | to, from: pid | [`Signal::Unlink`] |
+//! | 6 | `Monitor` | to, from: pid, reference: ref | [`Signal::Monitor`] |
+//! | 7 | `Demonitor` | to, from: pid, reference: ref | [`Signal::Demonitor`] |
+//! | 8 | `Down` | to, from: pid, reference: ref, reason: term | [`Signal::Down`] |
+//! | 9 | `Info` | to, from: pid, reference: ref | [`Signal::Info`] |
+//! | 10 | `RegSend` | from: pid, name: atom, message: term | [`Wire::RegSend`] |
+//! | 11 | `SpawnRequest` | reference: ref, from: pid, module: atom, function: atom, link: flag, monitor: flag, args: count, then that many terms | [`Wire::SpawnRequest`] |
+//! | 12 | `SpawnReply` | to, reference: ref, result: byte 0 then pid (the new process), or byte 1 then term (the error) | [`Wire::SpawnReply`] |
+//! | 13 | `Peers` | count, then that many texts (node names) | [`Wire::Peers`] |
+//!
+//! The fields:
+//! - **varint**: unsigned LEB128 (7 bits a byte, least significant first, the high bit
+//!   set on every byte but the last), in its shortest form: at most 5 bytes for a
+//!   32-bit value, 10 for a 64-bit one. A longer form, or a value too large for its
+//!   field, is malformed. A **count** is a varint.
+//! - **flag**: one byte, 0 (false) or 1 (true).
+//! - **text**: its length in bytes (varint), then that many bytes of UTF-8. An **atom**
+//!   is its text.
+//! - **to** ([`ToPid`]): creation (varint, 32 bits), process number (varint, 64 bits).
+//! - **pid**, **ref**: node name (text), creation (varint, 32 bits), number (varint, 64
+//!   bits): the payload the term codec writes for a pid or a reference.
+//! - **term**: as the term codec writes a term inside a message, without the version
+//!   byte (its own table is in [`term::codec`](crate::term::codec)). A term that is
+//!   the last field takes the rest of the message.
+//!
+//! For example `{msg, 42}` sent to the process numbered 300 of creation 3, as a frame:
+//!
+//! ```text
+//! 00 00 00 0e      frame length: 14
+//! 00               KIND_WHOLE
+//! 01               Send
+//! 03 ac 02         to: creation 3, number 300
+//! 07 02            term: a tuple of 2 elements
+//! 00 03 6d 73 67     the atom "msg"
+//! 01 54              the integer 42 (zigzag: 84)
+//! ```
+//!
+//! The encoding is written by hand (`codec`), so the order of the variants of [`Wire`]
+//! or of [`Signal`] is not part of the protocol. Any change to these bytes is a new
+//! protocol version, negotiated in the handshake
+//! ([`MAX_VERSION`](super::handshake::MAX_VERSION)); `tests/node_wire_golden.rs` pins
+//! the bytes of every frame and message kind, so no change goes unnoticed.
+//!
+//! # Decoding without decoding
 //!
 //! The I/O thread does not always decode a whole message at once: [`split_message`]
 //! reads only the destination of a plain message (its term comes last), so small
@@ -21,14 +85,13 @@
 //! large one is decoded from a buffer whose binaries share it instead of copying
 //! ([`Reassembly::on_frame`]). The bytes on the wire are the same either way.
 
-use std::collections::HashMap;
-use std::sync::Arc;
+mod codec;
+mod reassembly;
 
-use serde::{Deserialize, Serialize};
+pub use reassembly::Reassembly;
 
 use crate::rt::Signal;
-use crate::term::codec::{SHARE_MIN, decode_sharing};
-use crate::term::{Atom, BinBytes, Pid, Ref, Term};
+use crate::term::{Atom, Pid, Ref, Term};
 
 /// Largest piece of a message sent in one frame.
 pub const FRAGMENT: usize = 128 * 1024;
@@ -40,11 +103,96 @@ pub const KIND_FIRST: u8 = 1;
 /// Frame kind: a further fragment.
 pub const KIND_MORE: u8 = 2;
 
+/// The first byte of a message: its kind (the table in the [module docs](self)).
+#[repr(u8)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum Tag {
+    /// [`Wire::Tick`].
+    Tick = 0,
+    /// [`Signal::Message`]: a plain message.
+    Send = 1,
+    /// [`Signal::Exit`] sent explicitly (`linked: false`).
+    Exit = 2,
+    /// [`Signal::Exit`] from a link (`linked: true`).
+    LinkExit = 3,
+    /// [`Signal::Link`].
+    Link = 4,
+    /// [`Signal::Unlink`].
+    Unlink = 5,
+    /// [`Signal::Monitor`].
+    Monitor = 6,
+    /// [`Signal::Demonitor`].
+    Demonitor = 7,
+    /// [`Signal::Down`].
+    Down = 8,
+    /// [`Signal::Info`].
+    Info = 9,
+    /// [`Wire::RegSend`].
+    RegSend = 10,
+    /// [`Wire::SpawnRequest`].
+    SpawnRequest = 11,
+    /// [`Wire::SpawnReply`].
+    SpawnReply = 12,
+    /// [`Wire::Peers`].
+    Peers = 13,
+}
+
+impl Tag {
+    /// Every tag, in the order of its byte.
+    pub const ALL: [Tag; 14] = [
+        Tag::Tick,
+        Tag::Send,
+        Tag::Exit,
+        Tag::LinkExit,
+        Tag::Link,
+        Tag::Unlink,
+        Tag::Monitor,
+        Tag::Demonitor,
+        Tag::Down,
+        Tag::Info,
+        Tag::RegSend,
+        Tag::SpawnRequest,
+        Tag::SpawnReply,
+        Tag::Peers,
+    ];
+
+    /// The tag whose byte is `byte`.
+    pub fn from_byte(byte: u8) -> Option<Tag> {
+        Tag::ALL.get(usize::from(byte)).copied()
+    }
+
+    /// The tag `msg` is sent with; an error for a [`Signal::Encoded`] batch, which
+    /// exists only inside a node.
+    pub fn of(msg: &Wire) -> Result<Tag, String> {
+        Ok(match msg {
+            Wire::Tick => Tag::Tick,
+            Wire::Signal { signal, .. } => match signal {
+                Signal::Message(_) => Tag::Send,
+                Signal::Exit { linked: false, .. } => Tag::Exit,
+                Signal::Exit { linked: true, .. } => Tag::LinkExit,
+                Signal::Link { .. } => Tag::Link,
+                Signal::Unlink { .. } => Tag::Unlink,
+                Signal::Monitor { .. } => Tag::Monitor,
+                Signal::Demonitor { .. } => Tag::Demonitor,
+                Signal::Down { .. } => Tag::Down,
+                Signal::Info { .. } => Tag::Info,
+                Signal::Encoded(_) => {
+                    return Err("cannot encode: undecoded messages are never sent on".into());
+                }
+            },
+            Wire::RegSend { .. } => Tag::RegSend,
+            Wire::SpawnRequest { .. } => Tag::SpawnRequest,
+            Wire::SpawnReply { .. } => Tag::SpawnReply,
+            Wire::Peers { .. } => Tag::Peers,
+        })
+    }
+}
+
 /// A process of the receiving node, as a message addresses it: its creation and
 /// number, the node being implied (a message only ever goes to the node it is sent
 /// to). Written as two varints, so a small message carries no node name and the
-/// receiver interns none: 13 of the 37 bytes of a `{msg, 42}` to `tb@localhost`.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+/// receiver interns none: 3 of the 14 bytes of a `{msg, 42}` to process 300.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub struct ToPid {
     /// The creation (incarnation) of the node the pid was made by.
     pub creation: u32,
@@ -67,8 +215,9 @@ impl ToPid {
     }
 }
 
-/// A message between connected nodes.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+/// A message between connected nodes, as the node layer handles it (its bytes: the
+/// [module docs](self)).
+#[derive(Clone, Debug, PartialEq)]
 pub enum Wire {
     /// Keeps a quiet connection alive (failure detection).
     Tick,
@@ -155,7 +304,9 @@ impl std::error::Error for WireError {}
 
 /// Encodes a message (without frame or kind byte).
 pub fn encode(msg: &Wire) -> Result<Vec<u8>, String> {
-    postcard::to_stdvec(msg).map_err(|e| format!("cannot encode: {e}"))
+    let mut buf = Vec::new();
+    codec::encode_onto(msg, &mut buf)?;
+    Ok(buf)
 }
 
 /// Bytes in front of a message encoded by [`encode_framed`]: the frame length and
@@ -177,9 +328,9 @@ pub fn encode_framed(msg: &Wire, mut buf: Vec<u8>) -> Result<Vec<u8>, String> {
 pub fn encode_framed_onto(msg: &Wire, buf: &mut Vec<u8>) -> Result<usize, String> {
     let start = buf.len();
     buf.extend_from_slice(&[0, 0, 0, 0, KIND_WHOLE]);
-    if let Err(e) = postcard::serialize_with_flavor(msg, Append(buf)) {
+    if let Err(e) = codec::encode_onto(msg, buf) {
         buf.truncate(start);
-        return Err(format!("cannot encode: {e}"));
+        return Err(e);
     }
     let len = (buf.len() - start - super::frame::HEADER) as u32;
     buf[start..start + super::frame::HEADER].copy_from_slice(&len.to_be_bytes());
@@ -229,332 +380,19 @@ pub fn likely_small(msg: &Wire, budget: usize) -> bool {
     }
 }
 
-/// Postcard output appended to a `Vec` a slice at a time (`postcard::to_extend` goes
-/// byte by byte: a 64 KiB binary cost more than its copy).
-struct Append<'a>(&'a mut Vec<u8>);
-
-impl postcard::ser_flavors::Flavor for Append<'_> {
-    type Output = ();
-
-    fn try_push(&mut self, byte: u8) -> postcard::Result<()> {
-        self.0.push(byte);
-        Ok(())
-    }
-
-    fn try_extend(&mut self, data: &[u8]) -> postcard::Result<()> {
-        self.0.extend_from_slice(data);
-        Ok(())
-    }
-
-    fn finalize(self) -> postcard::Result<()> {
-        Ok(())
-    }
-}
-
 /// Decodes a whole message.
 pub fn decode(bytes: &[u8]) -> Result<Wire, WireError> {
-    let (msg, rest) = postcard::take_from_bytes::<Wire>(bytes)
-        .map_err(|e| WireError::Malformed(e.to_string()))?;
-    if !rest.is_empty() {
-        return Err(WireError::Malformed(format!(
-            "{} trailing bytes",
-            rest.len()
-        )));
-    }
-    Ok(msg)
+    codec::decode(bytes).map_err(WireError::Malformed)
 }
 
 /// The destination and the term's bytes of a whole message that is a plain message to
-/// a process (`Wire::Signal` with `Signal::Message`), without decoding the term: the
-/// term comes last, so it is the rest of the message (`term::codec::decode_embedded`
-/// reads it). `None` for any other message, or one whose head does not parse.
+/// a process (a `Send`: `Wire::Signal` with `Signal::Message`), without decoding the
+/// term: the term comes last, so it is the rest of the message
+/// (`term::codec::decode_embedded` reads it). `None` for any other message, or one
+/// whose head does not parse.
 pub fn split_message(body: &[u8]) -> Option<(ToPid, &[u8])> {
-    // Postcard writes an enum's variant as a varint, as it writes a u32.
-    const WIRE_SIGNAL: u32 = 1;
-    const SIGNAL_MESSAGE: u32 = 0;
-    let (variant, rest) = postcard::take_from_bytes::<u32>(body).ok()?;
-    if variant != WIRE_SIGNAL {
-        return None;
-    }
-    let (to, rest) = postcard::take_from_bytes::<ToPid>(rest).ok()?;
-    let (variant, term) = postcard::take_from_bytes::<u32>(rest).ok()?;
-    (variant == SIGNAL_MESSAGE).then_some((to, term))
-}
-
-fn read_u64(bytes: &[u8], at: usize) -> Result<u64, WireError> {
-    bytes
-        .get(at..at + 8)
-        .map(|b| u64::from_le_bytes(b.try_into().unwrap_or([0; 8])))
-        .ok_or_else(|| WireError::Malformed("fragment header truncated".into()))
-}
-
-/// Buffers of large whole messages that come back to a connection for reuse, at most
-/// (64 KiB to 128 KiB each; let go when the connection is quiet).
-const RETURNED_MAX: usize = 64;
-
-/// Reassembles fragmented messages of one connection.
-#[derive(Debug)]
-pub struct Reassembly {
-    partial: HashMap<u64, (usize, Vec<u8>)>,
-    max_message: usize,
-    max_partial: usize,
-    /// Large whole messages are copied into a buffer of their own to be decoded:
-    /// their binaries share it (no second copy), and it comes back here when the
-    /// last of them is dropped, so a stream of 64 KiB messages allocates nothing per
-    /// message. (Allocated here and freed by the receiving process's thread, 64 KiB
-    /// blocks made glibc trim and page-fault this thread's heap over and over.)
-    home: crossbeam_channel::Sender<Vec<u8>>,
-    returned: crossbeam_channel::Receiver<Vec<u8>>,
-}
-
-impl Reassembly {
-    /// Accepts messages up to `max_message` bytes, at most `max_partial` at once.
-    pub fn new(max_message: usize, max_partial: usize) -> Reassembly {
-        let (home, returned) = crossbeam_channel::bounded(RETURNED_MAX);
-        Reassembly {
-            partial: HashMap::new(),
-            max_message,
-            max_partial,
-            home,
-            returned,
-        }
-    }
-
-    /// Takes one frame's payload; returns a complete message when there is one.
-    pub fn on_frame(&mut self, frame: &[u8]) -> Result<Option<Wire>, WireError> {
-        let Some((&kind, body)) = frame.split_first() else {
-            return Err(WireError::Malformed("empty frame".into()));
-        };
-        match kind {
-            KIND_WHOLE if body.len() >= SHARE_MIN => {
-                let buf = self.pooled(body);
-                decode_sharing(&buf, decode).map(Some)
-            }
-            KIND_WHOLE => decode(body).map(Some),
-            KIND_FIRST => {
-                let id = read_u64(body, 0)?;
-                let total = read_u64(body, 8)?;
-                if total > self.max_message as u64 {
-                    return Err(WireError::TooLarge {
-                        size: total,
-                        max: self.max_message,
-                    });
-                }
-                if self.partial.len() >= self.max_partial {
-                    return Err(WireError::TooManyFragmented(self.max_partial));
-                }
-                let total = total as usize;
-                // Grow with the data actually received, not the announced size.
-                let mut buf = Vec::with_capacity(total.min(4 * FRAGMENT));
-                buf.extend_from_slice(&body[16..]);
-                self.partial.insert(id, (total, buf));
-                self.complete(id)
-            }
-            KIND_MORE => {
-                let id = read_u64(body, 0)?;
-                let Some((_, buf)) = self.partial.get_mut(&id) else {
-                    return Err(WireError::Malformed(format!(
-                        "fragment of unknown message {id}"
-                    )));
-                };
-                buf.extend_from_slice(&body[8..]);
-                self.complete(id)
-            }
-            other => Err(WireError::Malformed(format!("unknown frame kind {other}"))),
-        }
-    }
-
-    fn complete(&mut self, id: u64) -> Result<Option<Wire>, WireError> {
-        let (total, len) = match self.partial.get(&id) {
-            Some((total, buf)) => (*total, buf.len()),
-            None => return Ok(None),
-        };
-        if len > total {
-            return Err(WireError::Malformed(format!(
-                "message {id} longer than announced ({len} > {total})"
-            )));
-        }
-        if len < total {
-            return Ok(None);
-        }
-        let (_, buf) = self.partial.remove(&id).unwrap_or_default();
-        decode_sharing(&Arc::new(BinBytes::new(buf, None)), decode).map(Some)
-    }
-
-    /// `bytes` in a buffer that comes back here when the last binary using it is
-    /// dropped (one that came back, or a new one).
-    fn pooled(&mut self, bytes: &[u8]) -> Arc<BinBytes> {
-        let mut buf = self.returned.try_recv().unwrap_or_default();
-        buf.clear();
-        buf.extend_from_slice(bytes);
-        Arc::new(BinBytes::new(buf, Some(self.home.clone())))
-    }
-
-    /// Lets the buffers that came back go (the connection has been quiet).
-    pub fn trim(&mut self) {
-        while self.returned.try_recv().is_ok() {}
-    }
+    codec::split_send(body)
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-    use crate::node::frame::{FrameDecoder, write_frame};
-    use crate::node::outbound::Outbound;
-
-    fn pid(n: u64) -> Pid {
-        Pid::from_parts(Atom::new("w@localhost"), 1, n)
-    }
-
-    #[test]
-    fn large_and_small_messages_survive_fragmentation() {
-        let big = Wire::Signal {
-            to: ToPid::of(pid(1)),
-            signal: Signal::Message(Term::binary(&vec![7u8; 300_000])),
-        };
-        let small = Wire::Signal {
-            to: ToPid::of(pid(2)),
-            signal: Signal::Message(Term::Int(5)),
-        };
-        let mut out = Outbound::new();
-        out.push(10, encode(&big).unwrap());
-        out.push(11, encode(&small).unwrap());
-        let mut wire = Vec::new();
-        assert!(out.flush(&mut wire).unwrap());
-        let mut dec = FrameDecoder::new(FRAGMENT + 64);
-        dec.push(&wire);
-        let mut re = Reassembly::new(1 << 20, 4);
-        let mut got = Vec::new();
-        while let Some(frame) = dec.next_frame().unwrap() {
-            if let Some(m) = re.on_frame(frame).unwrap() {
-                got.push(m);
-            }
-        }
-        // The small message (another sender) overtakes the fragmented one.
-        assert_eq!(got, vec![small, big]);
-    }
-
-    #[test]
-    fn a_plain_message_splits_into_destination_and_term() {
-        let term = Term::tuple(vec![Term::atom("msg"), Term::Int(-7), Term::Pid(pid(9))]);
-        let msg = Wire::Signal {
-            to: ToPid::of(pid(3)),
-            signal: Signal::Message(term.clone()),
-        };
-        let bytes = encode(&msg).unwrap();
-        let (to, rest) = split_message(&bytes).expect("a plain message");
-        assert_eq!(to, ToPid::of(pid(3)));
-        assert_eq!(to.on(Atom::new("w@localhost")), pid(3));
-        assert_eq!(crate::term::codec::decode_embedded(rest), Ok(term));
-        // Anything else is decoded whole.
-        let others = [
-            Wire::Tick,
-            Wire::Signal {
-                to: ToPid::of(pid(3)),
-                signal: Signal::Link { from: pid(4) },
-            },
-            Wire::RegSend {
-                from: pid(4),
-                name: Atom::new("x"),
-                msg: Term::Int(1),
-            },
-            Wire::Peers { nodes: vec![] },
-        ];
-        for other in others {
-            assert_eq!(split_message(&encode(&other).unwrap()), None, "{other:?}");
-        }
-        assert_eq!(split_message(&[]), None);
-        assert_eq!(split_message(&[1, 0xff]), None);
-    }
-
-    #[test]
-    fn large_binaries_share_a_pooled_buffer_used_again_once_free() {
-        let bin = |fill: u8| Term::binary(&vec![fill; 64 * 1024]);
-        let frame = |fill: u8| {
-            let msg = Wire::Signal {
-                to: ToPid::of(pid(1)),
-                signal: Signal::Message(Term::tuple(vec![Term::atom("msg"), bin(fill)])),
-            };
-            let mut f = vec![KIND_WHOLE];
-            f.extend(encode(&msg).unwrap());
-            f
-        };
-        let payload = |w: Wire| match w {
-            Wire::Signal {
-                signal: Signal::Message(Term::Tuple(t)),
-                ..
-            } => match &t[1] {
-                Term::Binary(b) => b.clone(),
-                other => panic!("{other:?}"),
-            },
-            other => panic!("{other:?}"),
-        };
-        let mut re = Reassembly::new(1 << 20, 4);
-        let first = payload(re.on_frame(&frame(1)).unwrap().unwrap());
-        assert_eq!(first.as_slice(), &vec![1u8; 64 * 1024][..]);
-        let at = first.as_slice().as_ptr();
-        // Still held: the next message gets another buffer, and both stay right.
-        let second = payload(re.on_frame(&frame(2)).unwrap().unwrap());
-        assert_ne!(second.as_slice().as_ptr(), at);
-        assert_eq!(first.as_slice(), &vec![1u8; 64 * 1024][..]);
-        assert_eq!(second.as_slice(), &vec![2u8; 64 * 1024][..]);
-        // Let go: its buffer is used again, without a copy being made of it elsewhere.
-        drop(first);
-        let third = payload(re.on_frame(&frame(3)).unwrap().unwrap());
-        assert_eq!(third.as_slice().as_ptr(), at);
-        assert_eq!(third.as_slice(), &vec![3u8; 64 * 1024][..]);
-        assert_eq!(second.as_slice(), &vec![2u8; 64 * 1024][..]);
-        // A small binary is a copy of its own (it would pin the whole frame).
-        let small = Wire::Signal {
-            to: ToPid::of(pid(1)),
-            signal: Signal::Message(Term::tuple(vec![
-                Term::binary(&[5u8; 100]),
-                Term::binary(&vec![6u8; 4000]),
-            ])),
-        };
-        let mut f = vec![KIND_WHOLE];
-        f.extend(encode(&small).unwrap());
-        assert_eq!(re.on_frame(&f).unwrap(), Some(small));
-    }
-
-    #[test]
-    fn a_small_message_is_judged_small_and_a_large_one_not() {
-        let msg = |t: Term| Wire::Signal {
-            to: ToPid::of(pid(1)),
-            signal: Signal::Message(t),
-        };
-        let small = msg((Term::atom("msg"), 42).into());
-        assert!(likely_small(&small, 1024));
-        assert!(encode(&small).unwrap().len() <= 1024);
-        assert!(!likely_small(&msg(Term::binary(&[0; 2000])), 1024));
-        let many = Term::list(vec![Term::Int(1); 2000]);
-        assert!(!likely_small(&msg(many), 1024));
-        assert!(!likely_small(&msg(Term::list(vec![])), 1));
-        assert!(likely_small(&Wire::Tick, 1024));
-        assert!(!likely_small(&Wire::Peers { nodes: vec![] }, 1024));
-    }
-
-    #[test]
-    fn bad_frames_are_errors() {
-        let mut re = Reassembly::new(1000, 1);
-        assert!(re.on_frame(&[]).is_err());
-        assert!(re.on_frame(&[9]).is_err());
-        assert!(re.on_frame(&[KIND_WHOLE, 200, 200]).is_err());
-        let mut first = vec![KIND_FIRST];
-        first.extend_from_slice(&1u64.to_le_bytes());
-        first.extend_from_slice(&5000u64.to_le_bytes());
-        assert_eq!(
-            re.on_frame(&first),
-            Err(WireError::TooLarge {
-                size: 5000,
-                max: 1000
-            })
-        );
-        let mut more = vec![KIND_MORE];
-        more.extend_from_slice(&9u64.to_le_bytes());
-        assert!(re.on_frame(&more).is_err());
-        let mut frame = Vec::new();
-        write_frame(&mut frame, b"x");
-        assert_eq!(frame.len(), 5);
-    }
-}
+mod tests;

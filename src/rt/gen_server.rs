@@ -359,6 +359,28 @@ pub fn multi_call(
     request: &Term,
     timeout: Option<Duration>,
 ) -> Vec<Result<Term, CallError>> {
+    multi_call_with(ctx, servers, request, timeout, true)
+}
+
+/// [`multi_call`] that never starts a connection: a server on a node not connected now
+/// gives [`CallError::NoConnection`] at once (its monitor and request go `noconnect`),
+/// so calling the servers of a cluster does not dial a node that just left it.
+pub fn multi_call_noconnect(
+    ctx: &mut Ctx,
+    servers: &[Pid],
+    request: &Term,
+    timeout: Option<Duration>,
+) -> Vec<Result<Term, CallError>> {
+    multi_call_with(ctx, servers, request, timeout, false)
+}
+
+fn multi_call_with(
+    ctx: &mut Ctx,
+    servers: &[Pid],
+    request: &Term,
+    timeout: Option<Duration>,
+    connect: bool,
+) -> Vec<Result<Term, CallError>> {
     let me = ctx.pid();
     let mut tags = Vec::with_capacity(servers.len());
     for &pid in servers {
@@ -366,12 +388,19 @@ pub fn multi_call(
             tags.push(None);
             continue;
         }
-        let tag = ctx.monitor(pid);
+        let tag = if connect {
+            ctx.monitor(pid)
+        } else {
+            ctx.monitor_noconnect(pid)
+        };
         let from = Term::tuple(vec![Term::Pid(me), Term::Ref(tag)]);
-        ctx.send(
-            pid,
-            Term::tuple(vec![Term::Atom(Atom::GEN_CALL), from, request.clone()]),
-        );
+        let call = Term::tuple(vec![Term::Atom(Atom::GEN_CALL), from, request.clone()]);
+        if connect {
+            ctx.send(pid, call);
+        } else {
+            // Not connected: dropped, and the monitor's `DOWN` answers for it.
+            let _ = ctx.send_noconnect(pid, call);
+        }
         tags.push(Some(tag));
     }
     let deadline = timeout.map(|t| std::time::Instant::now() + t);

@@ -6,7 +6,8 @@
 //! it next looks at its queue; [`exit_action`] is the pure rule for exit signals.
 //!
 //! The enum is public because the distribution layer carries the same signals between
-//! nodes (see [`Router`](super::Router)).
+//! nodes (see [`Router`](super::Router)); how they look on the wire is the node
+//! layer's business (`node::wire`), not this enum's.
 
 use std::sync::Arc;
 
@@ -14,7 +15,11 @@ use crate::term::codec::decode_embedded;
 use crate::term::{Atom, Pid, Ref, Term};
 
 /// A signal from one process to another.
-#[derive(Clone, Debug, PartialEq, serde::Serialize, serde::Deserialize)]
+///
+/// Not serializable: the node layer writes the signals that cross nodes in its own
+/// table of message kinds (`node::wire`), so this enum can change without changing
+/// the protocol.
+#[derive(Clone, Debug, PartialEq)]
 pub enum Signal {
     /// An ordinary message.
     Message(Term),
@@ -74,7 +79,6 @@ pub enum Signal {
     /// mailbox (see [`EncodedMessages`]). Made only by the distribution layer, for a
     /// local process (nothing outside the crate can make one); never sent to another
     /// node.
-    #[serde(skip)]
     Encoded(Box<EncodedMessages>),
 }
 

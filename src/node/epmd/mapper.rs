@@ -99,7 +99,7 @@ impl Mapper {
         }
         let thread_shared = Arc::clone(&shared);
         let thread = std::thread::Builder::new()
-            .name(format!("oxbeam-mapper-{}", entry.name))
+            .name(format!("{}-mapper", entry.name))
             .spawn(move || watch(epmd_port, entry, reg, thread_shared, stop_rx))
             .map_err(EpmdError::Io)?;
         Ok(Mapper {

@@ -1,5 +1,27 @@
 //! The handshake's wire messages: what each carries, how it is encoded, and what makes
 //! one invalid. Re-exported by [`handshake`](super).
+//!
+//! # Bytes
+//!
+//! Each message is one frame (see [`frame`](crate::node::frame)), encoded by postcard
+//! from the derives below: the variant's index (a varint), then its fields in the
+//! order declared. Integers (`u16`, `u32`) are LEB128 varints, a flag is one byte (0
+//! or 1), a text its length (varint) then its UTF-8 bytes, a nonce or a MAC its 32 raw
+//! bytes.
+//!
+//! | index | message | fields, in order |
+//! |---|---|---|
+//! | 0 | `Hello` | min_version, max_version, name, creation, hidden, nonce_i |
+//! | 1 | `Challenge` | version, name, creation, hidden, nonce_a |
+//! | 2 | `Proof` | mac |
+//! | 3 | `Accept` | mac |
+//! | 4 | `Refuse` | reason: 0 `Version`, 1 `BadCookie`, 2 `Duplicate`, 3 `Simultaneous`, 4 `NotAllowed` then its text |
+//!
+//! Here the order of the variants and fields *is* the protocol: `tests/node_wire_golden.rs`
+//! pins every message's bytes, so a reordering fails there first. The Hello's layout
+//! must stay as it is in every version: it carries the version range, so a node can
+//! refuse one of another version cleanly instead of failing to read its Hello (see
+//! [`MIN_VERSION`](super::MIN_VERSION)).
 use std::fmt;
 
 use serde::{Deserialize, Serialize};

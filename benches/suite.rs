@@ -19,7 +19,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
-use oxbeam::rt::{Attached, Behaviour, Config, Ctx, Flow, Node, Task};
+use oxbeam::rt::{Attached, Behaviour, Config, Ctx, Flow, Node, Reactive, Task};
 
 /// As the `oxbeam` binary (see `src/main.rs`).
 #[cfg(feature = "mimalloc")]
@@ -356,35 +356,66 @@ fn ring(node: &Node) -> Metric {
     }
 }
 
+/// One sender sends `{msg, I}` N times, then `{done, self()}`; the receiver counts and
+/// answers `{ack, Count}`. The receiver is a reactor (it only counts: it never waits),
+/// which lets the sender's worker run it inline every 7th send, both in one cache, as
+/// on a BEAM scheduler; `local_fanout_handler_msgs_per_s` (ours only) is the same with
+/// a plain handler, which runs on another thread.
+fn fanout(ctx: &mut Ctx, n: i64, reactor: bool) -> f64 {
+    let mut count = 0i64;
+    let receiver = if reactor {
+        ctx.spawn_reactor(move |ctx: &mut Reactive<'_>, msg: Term| {
+            if let Some([Term::Pid(from)]) = msg.tagged("done") {
+                ctx.send(*from, (Term::atom("ack"), count));
+                return Flow::stop_normal();
+            }
+            count += 1;
+            Flow::Continue
+        })
+    } else {
+        ctx.spawn(move |ctx: &mut Ctx, msg: Term| {
+            if let Some([Term::Pid(from)]) = msg.tagged("done") {
+                ctx.send(*from, (Term::atom("ack"), count));
+                return Flow::stop_normal();
+            }
+            count += 1;
+            Flow::Continue
+        })
+    };
+    let start = Instant::now();
+    let tag = Term::atom("msg");
+    for i in 0..n {
+        ctx.send(receiver, (tag.clone(), i));
+    }
+    ctx.send(receiver, (Term::atom("done"), ctx.pid()));
+    let ack = ctx.receive();
+    assert_eq!(ack.as_tuple().map(|t| t[1].clone()), Some(Term::Int(n)));
+    n as f64 / start.elapsed().as_secs_f64()
+}
+
 fn local_fanout(node: &Node) -> Metric {
     const N: i64 = 2_000_000;
     let samples = repeat("local_fanout_msgs_per_s", 1, 7, || {
-        in_process(node, |ctx| {
-            let mut count = 0i64;
-            let receiver = ctx.spawn(move |ctx: &mut Ctx, msg: Term| {
-                if let Some([Term::Pid(from)]) = msg.tagged("done") {
-                    ctx.send(*from, (Term::atom("ack"), count));
-                    return Flow::stop_normal();
-                }
-                count += 1;
-                Flow::Continue
-            });
-            let start = Instant::now();
-            let tag = Term::atom("msg");
-            for i in 0..N {
-                ctx.send(receiver, (tag.clone(), i));
-            }
-            ctx.send(receiver, (Term::atom("done"), ctx.pid()));
-            let ack = ctx.receive();
-            assert_eq!(ack.as_tuple().map(|t| t[1].clone()), Some(Term::Int(N)));
-            N as f64 / start.elapsed().as_secs_f64()
-        })
+        in_process(node, |ctx| fanout(ctx, N, true))
     });
     Metric {
         name: "local_fanout_msgs_per_s",
         unit: "msgs/s",
         samples,
-        params: format!("{{\"messages\":{N}}}"),
+        params: format!("{{\"messages\":{N},\"receiver\":\"reactor\"}}"),
+    }
+}
+
+fn local_fanout_handler(node: &Node) -> Metric {
+    const N: i64 = 2_000_000;
+    let samples = repeat("local_fanout_handler_msgs_per_s", 1, 7, || {
+        in_process(node, |ctx| fanout(ctx, N, false))
+    });
+    Metric {
+        name: "local_fanout_handler_msgs_per_s",
+        unit: "msgs/s",
+        samples,
+        params: format!("{{\"messages\":{N},\"receiver\":\"handler\"}}"),
     }
 }
 
@@ -438,12 +469,13 @@ fn main() {
     let wanted = |group: &str| only.as_ref().is_none_or(|o| o.iter().any(|g| g == group));
     let node = node();
     let mut metrics = Vec::new();
-    let groups: [(&str, &Workload); 5] = [
+    let groups: [(&str, &Workload); 6] = [
         ("spawn_rate", &spawn_rate),
         ("spawn_memory", &|_: &Node| spawn_memory()),
         ("local_pingpong", &local_pingpong),
         ("ring", &ring),
         ("local_fanout", &local_fanout),
+        ("local_fanout_handler", &local_fanout_handler),
     ];
     for (group, run) in groups {
         if !wanted(group) {

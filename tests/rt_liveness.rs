@@ -14,7 +14,7 @@ use std::time::{Duration, Instant};
 
 use oxbeam::rt::gen_server::{self, CallError, CallReply, From, GenServer};
 use oxbeam::rt::supervisor::{self, ChildSpec, Strategy, SupervisorSpec};
-use oxbeam::rt::{Ctx, Flow, Node, Task};
+use oxbeam::rt::{Ctx, Flow, Node, Reactive, Task};
 use oxbeam::term::{Pid, Term};
 use support::SOON;
 
@@ -472,6 +472,104 @@ fn a_polling_process_lets_others_run() {
                 expect(&mut me, "the poller", round),
                 Term::Int(1),
                 "round {round}"
+            );
+        }
+    });
+}
+
+/// A reactor fed by a task in a loop runs inline at the task's sends (one thread, on
+/// one worker as on two) and keeps up: its backlog stays small, and order is kept.
+/// (Guards the inline run that reactors keep: only they may run on a sender's stack.)
+#[test]
+fn a_reactor_consumer_keeps_up_with_its_producer() {
+    on_each_worker_count(|node| {
+        let mut me = node.attach();
+        let main = me.pid();
+        for round in 0..ROUNDS / 30 {
+            node.spawn_task(move |ctx: &mut Ctx| {
+                let mut next = 0i64;
+                let consumer = ctx.spawn_reactor(move |r: &mut Reactive<'_>, msg: Term| {
+                    if let Some([Term::Pid(to)]) = msg.tagged("done") {
+                        r.send(*to, (Term::atom("count"), next));
+                        return Flow::stop_normal();
+                    }
+                    assert_eq!(msg.as_int(), Some(next), "in order");
+                    next += 1;
+                    Flow::Continue
+                });
+                let mut longest = 0;
+                for i in 0..20_000i64 {
+                    ctx.send(consumer, i);
+                    if i % 500 == 499 {
+                        longest = longest.max(ctx.node().message_queue_len(consumer).unwrap_or(0));
+                    }
+                }
+                ctx.send(consumer, (Term::atom("done"), ctx.pid()));
+                let count = ctx.receive();
+                ctx.send(main, (count, longest as i64));
+            });
+            let report = expect(&mut me, "the producer's report", round);
+            let Some([count, Term::Int(longest)]) = report.as_tuple() else {
+                panic!("round {round}: {report}");
+            };
+            assert_eq!(
+                count.tagged("count"),
+                Some(&[Term::Int(20_000)][..]),
+                "round {round}"
+            );
+            assert!(
+                *longest <= 4096,
+                "round {round}: the reactor fell {longest} behind"
+            );
+        }
+    });
+}
+
+/// A reactor that blocks anyway (through its node: an attached process's receive, or
+/// `block_in_place`) is ended with a panic that says why, and the process that sent to
+/// it (beneath it on the stack, had it run inline) goes on.
+#[test]
+fn a_reactor_that_blocks_is_ended_not_left_to_freeze_its_sender() {
+    on_each_worker_count(|node| {
+        let mut me = node.attach();
+        let main = me.pid();
+        for round in 0..ROUNDS / 10 {
+            let by_receive = round % 2 == 0;
+            node.spawn_task(move |ctx: &mut Ctx| {
+                let (reactor, down) = ctx.spawn_opts(
+                    oxbeam::rt::Reacts(move |r: &mut Reactive<'_>, _msg: Term| {
+                        if by_receive {
+                            let mut inner = r.node().attach();
+                            let _ = inner.receive();
+                        } else {
+                            r.node()
+                                .block_in_place(|| std::thread::sleep(Duration::from_millis(1)));
+                        }
+                        Flow::Continue
+                    }),
+                    oxbeam::rt::SpawnOpts {
+                        monitor: true,
+                        ..Default::default()
+                    },
+                );
+                for i in 0..50i64 {
+                    ctx.send(reactor, i);
+                }
+                let down = down.expect("a monitor");
+                let reason = ctx.receive_with(
+                    |m| match m.tagged("DOWN") {
+                        Some([Term::Ref(r), _, _, reason]) if *r == down => Some(reason.clone()),
+                        _ => None,
+                    },
+                    Some(SOON),
+                );
+                ctx.send(main, reason.unwrap_or(Term::atom("no_down")));
+            });
+            let reason = expect(&mut me, "the sender's report", round);
+            let text = reason.to_string();
+            assert!(
+                text.contains("a Reactor may not block"),
+                "round {round}: {text}"
             );
         }
     });

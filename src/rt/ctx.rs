@@ -36,6 +36,18 @@ const RECEIVE_SPINS: u32 = 50;
 /// a whole time slice (4 ms), and 50 of them made each blocking call cost 200 ms.
 const RECEIVE_SPIN_TIME: Duration = Duration::from_micros(200);
 
+/// Every this-many-th local send of a process on a worker runs the process the worker
+/// woke last (usually the receiver) inline, if that is a reactor (see
+/// `Scheduler::run_reactor_inline`), as the BEAM charges reductions for a send and
+/// switches the sender out: a producer then stays a few messages ahead of a reactor
+/// consumer, both in one CPU's cache. 7 is the size of glibc's per-thread cache of a
+/// block size: the consumer frees each message while that cache still holds the ones
+/// the producer took (measured in session 8: 12.9M -> 13.3M msgs/s against 6).
+const SENDS_PER_INLINE_RUN: u32 = 7;
+
+/// Slices of reactors a waiting process runs inline before it spins.
+const INLINE_RUNS: u32 = 4;
+
 /// Every this-many-th local send of a process, the process its worker woke last (in the
 /// worker's private next slot, usually the one being sent to) is made stealable and an
 /// idle worker is told: a producer in a loop then has its consumer running beside it on
@@ -163,7 +175,11 @@ impl Ctx {
                     self.local_sends.set(0);
                     self.let_receiver_run(&cell);
                 }
-                if self.node.push_to(&cell, signal) {
+                let pushed = self.node.push_to(&cell, signal);
+                if n.is_multiple_of(SENDS_PER_INLINE_RUN) {
+                    self.node.scheduler().run_reactor_inline();
+                }
+                if pushed {
                     self.last_dest.set(Some(cell));
                 }
             }
@@ -183,7 +199,8 @@ impl Ctx {
         if !sched.on_worker() {
             return;
         }
-        sched.share_local_work();
+        // A reactor stays in the next slot: it runs inline at the sends to come.
+        sched.share_local_work_but(true);
         if !receiver.is_job || receiver.pid == self.pid() || receiver.backlog_len() <= SEND_BACKLOG
         {
             return;
@@ -233,6 +250,12 @@ impl Ctx {
     /// Spawns a process running `body`.
     pub fn spawn(&mut self, body: impl Behaviour) -> Pid {
         self.spawn_opts(body, SpawnOpts::default()).0
+    }
+
+    /// Spawns a [`Reactor`](super::Reactor): a process that cannot wait, which this
+    /// worker may run inline as this process sends to it or waits.
+    pub fn spawn_reactor(&mut self, body: impl super::Reactor) -> Pid {
+        self.spawn(super::Reacts(body))
     }
 
     /// Spawns a process running `body`, linked to this one.
@@ -437,6 +460,9 @@ impl Ctx {
     pub fn yield_now(&mut self) {
         self.ensure_alive();
         super::flush::flush_all();
+        if self.node.scheduler().run_reactor_inline() {
+            return;
+        }
         let _handed_over = self
             .node
             .scheduler()
@@ -479,6 +505,7 @@ impl Ctx {
         let deadline = timeout.map(|d| Instant::now() + d);
         let mut blocking: Option<BlockGuard> = None;
         let mut spins = 0;
+        let mut inline_runs = 0;
         let mut spin_until: Option<Instant> = None;
         loop {
             let Some(signal) = self.pop_signal(false) else {
@@ -491,9 +518,16 @@ impl Ctx {
                 // `block_begin` does nothing.
                 if blocking.is_none() {
                     if spins == 0 {
+                        super::reactor::forbid_blocking("a receive that waits");
                         // Output held back in a burst goes out before we wait.
                         super::flush::flush_all();
                         let sched = self.node.scheduler();
+                        // A reactor we just made runnable runs here and now, a few
+                        // times at most: it cannot wait, so it cannot wait for us.
+                        if inline_runs < INLINE_RUNS && sched.run_reactor_inline() {
+                            inline_runs += 1;
+                            continue;
+                        }
                         // The process we just made runnable (the server we called)
                         // becomes stealable. If no other thread can take it now (every
                         // permit is held), spinning would only keep it waiting: hand

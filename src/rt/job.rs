@@ -82,7 +82,10 @@ pub(crate) fn run_slice(cell: &Arc<ProcessCell>, budget: usize) -> bool {
     let Some(job) = guard.as_mut() else {
         return false;
     };
-    let reason = match catch_unwind(AssertUnwindSafe(|| job.slice(budget))) {
+    let slice = super::reactor::slice_of(cell.never_blocks, || {
+        catch_unwind(AssertUnwindSafe(|| job.slice(budget)))
+    });
+    let reason = match slice {
         Ok(SliceEnd::Idle) => {
             cell.set_backlog(0);
             return false;
@@ -98,7 +101,7 @@ pub(crate) fn run_slice(cell: &Arc<ProcessCell>, budget: usize) -> bool {
         return false;
     };
     drop(guard);
-    finish(job, reason);
+    super::reactor::slice_of(cell.never_blocks, || finish(job, reason));
     false
 }
 

@@ -20,6 +20,7 @@ pub mod gen_server;
 mod job;
 mod node;
 mod process;
+pub mod reactor;
 pub mod scheduler;
 pub mod signal;
 pub mod supervisor;
@@ -30,6 +31,7 @@ pub use attached::Attached;
 pub use ctx::Ctx;
 pub use node::{Config, Node, Prepared, ProcessSummary};
 pub(crate) use process::IdBuild;
+pub use reactor::{Reactive, Reactor, Reacts};
 pub(crate) use signal::MessageSource;
 pub use signal::{EncodedMessages, Signal};
 pub use timer::TimerRef;
@@ -66,6 +68,13 @@ pub trait Behaviour: Send + 'static {
     fn handle(&mut self, ctx: &mut Ctx, msg: Term) -> Flow;
     /// Runs as the process exits (not after `kill`).
     fn terminate(&mut self, _ctx: &mut Ctx, _reason: &Term) {}
+    /// Whether this process can never wait: true only for a [`Reactor`] (through
+    /// [`Reacts`]), which the scheduler may then run on the thread of the process that
+    /// made it runnable. A body that says true and blocks anyway is ended with a panic.
+    #[doc(hidden)]
+    fn never_blocks(&self) -> bool {
+        false
+    }
 }
 
 /// A closure with state is a behaviour: it handles each message.

@@ -285,6 +285,12 @@ impl Node {
             .0
     }
 
+    /// Spawns a [`Reactor`](super::Reactor): a process that cannot wait, which the
+    /// scheduler may run on the thread of the process that sends to it.
+    pub fn spawn_reactor(&self, body: impl super::Reactor) -> Pid {
+        self.spawn(super::Reacts(body))
+    }
+
     /// Spawns a process that runs `f` once and exits `normal` when it returns: straight-
     /// line code with blocking receives (it holds a thread while it blocks; the scheduler
     /// starts a spare so others keep running).
@@ -358,7 +364,7 @@ impl Node {
         link: Option<Pid>,
         watcher: Option<(Pid, Ref)>,
     ) -> Arc<ProcessCell> {
-        let cell = ProcessCell::new(pid, true);
+        let cell = ProcessCell::new_job(pid, body.never_blocks());
         let mut ctx = Ctx::new(self.clone(), cell.clone(), parent);
         ctx.trap_exit = trap_exit;
         if let Some(l) = link {
@@ -572,6 +578,7 @@ impl Node {
     /// another node): on a worker thread, its queued processes are handed to another
     /// thread first, so the node keeps running them.
     pub fn block_in_place<T>(&self, f: impl FnOnce() -> T) -> T {
+        super::reactor::forbid_blocking("Node::block_in_place");
         super::flush::flush_all();
         let began = self.scheduler().block_begin();
         struct End<'a>(&'a Node, bool);

@@ -151,6 +151,9 @@ pub(crate) struct ProcessCell {
     pub(crate) pid: Pid,
     /// True for scheduler-run processes, false for attached OS threads.
     pub(crate) is_job: bool,
+    /// A [`Reactor`](super::Reactor): it never waits, so it may run inline (see
+    /// `Scheduler::run_reactor_inline`).
+    pub(crate) never_blocks: bool,
     /// Messages a scheduler-run process had taken from its mailbox but not yet handled
     /// when its last slice ended (saturating; kept by the worker that runs it, read by
     /// senders that wait for it to catch up: see `Ctx::let_receiver_run`).
@@ -163,9 +166,19 @@ pub(crate) struct ProcessCell {
 
 impl ProcessCell {
     pub(crate) fn new(pid: Pid, is_job: bool) -> Arc<ProcessCell> {
+        ProcessCell::with_kind(pid, is_job, false)
+    }
+
+    /// A scheduler-run process; `never_blocks` for a reactor.
+    pub(crate) fn new_job(pid: Pid, never_blocks: bool) -> Arc<ProcessCell> {
+        ProcessCell::with_kind(pid, true, never_blocks)
+    }
+
+    fn with_kind(pid: Pid, is_job: bool, never_blocks: bool) -> Arc<ProcessCell> {
         Arc::new(ProcessCell {
             pid,
             is_job,
+            never_blocks,
             backlog: AtomicU32::new(0),
             mailbox: Mailbox::new(is_job),
             job: Mutex::new(None),

@@ -32,14 +32,18 @@
 //! ends the thread takes a permit back unconditionally (briefly exceeding `target`) and
 //! parks at its next pick if it is over the limit.
 //!
-//! ## No process runs on another's stack
-//! A process's code runs on its worker's stack until its slice ends or it blocks; a
-//! process that waits never runs another process inside its own frame (a process run
-//! there could wait in turn for the one beneath it, which could not run: a freeze). So
-//! a waiting process instead makes the work it woke stealable (`share_local_work`) and,
-//! when no other thread could take that work (`local_work_stranded`: every permit
-//! held), hands its worker over at once instead of spinning. `tests/rt_liveness.rs`
-//! holds the cases that froze when an earlier version ran the next slot inline.
+//! ## Only reactors run on another's stack
+//! A process's code runs on its worker's stack until its slice ends or it blocks. A
+//! process that could wait never runs inside another's frame: it could wait there for
+//! the process beneath it, which could not run (a freeze; `tests/rt_liveness.rs` holds
+//! the cases that froze when an earlier version ran any next-slot process inline).
+//! A [`Reactor`](super::Reactor) cannot wait, so it may: a process that sends (every
+//! 7th local send) or is about to wait runs the reactor it just made runnable inline,
+//! one slice and one level deep (`run_reactor_inline`), as a BEAM scheduler runs the
+//! next process. Otherwise a waiting process makes the work it woke stealable
+//! (`share_local_work`) and, when no other thread would take that work
+//! (`local_work_stranded`: it holds the only permit), hands its worker over at once
+//! instead of spinning.
 
 use std::cell::{Cell, RefCell};
 use std::rc::Rc;
@@ -134,6 +138,9 @@ struct WorkerLocal {
 
 thread_local! {
     static WORKER: RefCell<Option<Rc<WorkerLocal>>> = const { RefCell::new(None) };
+    /// Whether this thread is running a reactor's slice inline, inside the frame of
+    /// another process (see [`Scheduler::run_reactor_inline`]).
+    static INLINE: Cell<bool> = const { Cell::new(false) };
 }
 
 fn current_worker(shared: &Arc<Shared>) -> Option<Rc<WorkerLocal>> {
@@ -219,20 +226,31 @@ impl Scheduler {
     /// (typically the process it just sent a request to) moves to its stealable queue,
     /// and an idle worker is woken to take it, so the answer can come during the spin.
     pub(crate) fn share_local_work(&self) {
+        self.share_local_work_but(false);
+    }
+
+    /// [`Scheduler::share_local_work`], except that with `keep_reactor` a reactor in
+    /// the next slot stays there (the caller is about to run it inline).
+    pub(crate) fn share_local_work_but(&self, keep_reactor: bool) {
         let Some(w) = current_worker(&self.shared) else {
             return;
         };
         if let Some(c) = w.next.take() {
-            w.queue.push(c);
+            if keep_reactor && c.never_blocks {
+                w.next.set(Some(c));
+            } else {
+                w.queue.push(c);
+            }
         }
         if !w.queue.is_empty() {
             self.shared.notify_work();
         }
     }
 
-    /// Whether runnable processes wait that no other thread can take now: work sits in
-    /// this worker's next slot or queue, or in the injector, while every permit is held
-    /// and no worker is looking for work. A process about to wait on such a worker hands it over at
+    /// Whether runnable processes wait that no other thread will take: work sits in
+    /// this worker's next slot or queue, or in the injector, while this thread holds
+    /// the only permit (no other thread runs slices or looks for work, and no permit is
+    /// free for one to be woken). A process about to wait on such a worker hands it over at
     /// once (`block_begin`) instead of spinning: a spin holds the permit that work
     /// needs.
     pub(crate) fn local_work_stranded(&self) -> bool {
@@ -248,8 +266,11 @@ impl Scheduler {
             w.next.set(next);
             some
         };
+        // Another thread holding a permit takes the work when its slice ends.
+        let active = self.shared.active.load(Ordering::SeqCst);
         has_work
-            && self.shared.active.load(Ordering::SeqCst) >= self.shared.target
+            && active >= self.shared.target
+            && active <= 1
             && self.shared.spinning.load(Ordering::SeqCst) == 0
     }
 
@@ -270,6 +291,45 @@ impl Scheduler {
             }
         }
         self.shared.has_work()
+    }
+
+    /// Runs, on this thread and inside the caller's frame, one slice of the process in
+    /// this worker's next slot (the one the caller made runnable last) if it is a
+    /// reactor, which cannot wait (see `rt::reactor`): so a process that sends in a
+    /// loop, or waits for an answer, and the reactor it feeds share one thread and one
+    /// CPU cache, as on a BEAM scheduler. One level deep (a reactor run this way runs
+    /// none), never on a worker that has blocked. True when it ran one.
+    pub(crate) fn run_reactor_inline(&self) -> bool {
+        if INLINE.with(Cell::get) {
+            return false;
+        }
+        let Some(w) = current_worker(&self.shared) else {
+            return false;
+        };
+        if w.blocked.get() {
+            return false;
+        }
+        let cell = match w.next.take() {
+            Some(c) if c.never_blocks => c,
+            other => {
+                w.next.set(other);
+                return false;
+            }
+        };
+        INLINE.with(|i| i.set(true));
+        let outer = super::flush::in_slice();
+        super::flush::slice_begin();
+        let again = self.shared.runner.run_slice(cell.clone());
+        super::flush::slice_end();
+        if outer {
+            super::flush::slice_begin();
+        }
+        INLINE.with(|i| i.set(false));
+        if again {
+            w.queue.push(cell);
+            self.shared.notify_work();
+        }
+        true
     }
 
     /// Ends a blocking section begun with [`Scheduler::block_begin`].
@@ -397,6 +457,10 @@ impl Shared {
 
     /// After a thread gave up its permit to block: make sure a thread can take it.
     fn ensure_spare(self: &Arc<Self>) {
+        // Threads still running slices hold every permit: they are the spares.
+        if self.active.load(Ordering::SeqCst) >= self.target {
+            return;
+        }
         let idle_empty = self.idle.lock().is_empty();
         if idle_empty {
             if self.threads.load(Ordering::SeqCst) < self.max_threads {

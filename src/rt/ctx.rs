@@ -101,8 +101,11 @@ pub struct Ctx {
     /// server) skips the process table's lock on each send. It may outlive that
     /// process until the next send (at most one cell per process).
     last_dest: Cell<Option<Arc<ProcessCell>>>,
-    /// Local sends since the last one that let receivers run (see `Ctx::send`).
+    /// Local sends in this turn (a handler's call, or a task's body) since the last one
+    /// that let receivers run (see `Ctx::send`).
     local_sends: Cell<u32>,
+    /// Local sends since the last one that ran a reactor inline (across turns).
+    sends_since_inline: Cell<u8>,
     /// The connection this process last sent a message to another node on: a process
     /// that sends to one node again and again skips the router and the connection
     /// table. Let go at the first send that finds it down (it then holds no buffers).
@@ -128,6 +131,7 @@ impl Ctx {
             abandoned: VecDeque::new(),
             last_dest: Cell::new(None),
             local_sends: Cell::new(0),
+            sends_since_inline: Cell::new(0),
             last_peer: Cell::new(None),
         }
     }
@@ -176,7 +180,11 @@ impl Ctx {
                     self.let_receiver_run(&cell);
                 }
                 let pushed = self.node.push_to(&cell, signal);
-                if n.is_multiple_of(SENDS_PER_INLINE_RUN) {
+                let k = self.sends_since_inline.get() + 1;
+                if u32::from(k) < SENDS_PER_INLINE_RUN {
+                    self.sends_since_inline.set(k);
+                } else {
+                    self.sends_since_inline.set(0);
                     self.node.scheduler().run_reactor_inline();
                 }
                 if pushed {
@@ -187,7 +195,15 @@ impl Ctx {
         }
     }
 
-    /// Every [`SENDS_PER_SHARE`]th local send, before it (see [`Ctx::send`]): what
+    /// A handler is called with the next message: the count of sends that decides when
+    /// receivers run starts again, so a process that sends once per message (a ping-
+    /// pong, a ring) keeps its receiver in its worker's next slot, on its thread.
+    #[inline]
+    pub(crate) fn new_turn(&self) {
+        self.local_sends.set(0);
+    }
+
+    /// Every [`SENDS_PER_SHARE`]th local send of a turn, before it (see [`Ctx::send`]): what
     /// this worker woke becomes stealable; and a sender on a worker whose receiver is
     /// more than [`SEND_BACKLOG`] messages behind waits, up to [`SEND_WAIT`], for it to
     /// work its backlog down to half that, this worker's work handed to another thread
@@ -452,21 +468,24 @@ impl Ctx {
     }
 
     /// Lets other processes run (`erlang:yield/0`): a process that polls in a loop
-    /// calls this between polls. On a scheduler worker with other processes runnable,
-    /// it hands this worker's work to another thread (as a blocking receive does) for
-    /// the moment of an OS yield, so they run even on a node with one worker; with
-    /// nothing runnable, or on other threads, it yields the CPU to the operating system.
-    /// Output held back in a burst goes out first.
+    /// calls this between polls. On a scheduler worker it first runs a reactor it made
+    /// runnable, if any (see [`Reactor`](super::Reactor)); else what it woke becomes
+    /// stealable by other workers, and where no other thread would take it (a node
+    /// with one worker) it hands its worker over for the moment of an OS yield, so
+    /// they run. With nothing runnable, or on other threads, it yields the CPU to the
+    /// operating system. Output held back in a burst goes out first.
     pub fn yield_now(&mut self) {
         self.ensure_alive();
         super::flush::flush_all();
-        if self.node.scheduler().run_reactor_inline() {
+        let sched = self.node.scheduler();
+        if sched.run_reactor_inline() {
             return;
         }
-        let _handed_over = self
-            .node
-            .scheduler()
-            .has_runnable()
+        // What this worker woke becomes stealable; if no other thread would take it
+        // (this one holds the only permit), the worker is handed over for the yield.
+        sched.share_local_work();
+        let _handed_over = sched
+            .local_work_stranded()
             .then(|| BlockGuard::begin(&self.node));
         std::thread::yield_now();
     }

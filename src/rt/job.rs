@@ -45,6 +45,7 @@ impl Job {
                 Ok(None) => return SliceEnd::Idle,
                 Err(reason) => return SliceEnd::Exit(reason),
             };
+            self.ctx.new_turn();
             if let Flow::Stop(reason) = self.body.handle(&mut self.ctx, msg) {
                 return SliceEnd::Exit(reason);
             }
@@ -82,9 +83,14 @@ pub(crate) fn run_slice(cell: &Arc<ProcessCell>, budget: usize) -> bool {
     let Some(job) = guard.as_mut() else {
         return false;
     };
-    let slice = super::reactor::slice_of(cell.never_blocks, || {
-        catch_unwind(AssertUnwindSafe(|| job.slice(budget)))
-    });
+    // Only a reactor's slice is marked (no other kind runs inside a reactor's: see
+    // `rt::reactor`); the mark is restored after, as a reactor may run inline inside
+    // another process's slice.
+    let reactor = cell.never_blocks.then(super::reactor::enter);
+    let slice = catch_unwind(AssertUnwindSafe(|| job.slice(budget)));
+    if let Some(outer) = reactor {
+        super::reactor::leave(outer);
+    }
     let reason = match slice {
         Ok(SliceEnd::Idle) => {
             cell.set_backlog(0);
@@ -101,7 +107,11 @@ pub(crate) fn run_slice(cell: &Arc<ProcessCell>, budget: usize) -> bool {
         return false;
     };
     drop(guard);
-    super::reactor::slice_of(cell.never_blocks, || finish(job, reason));
+    let reactor = cell.never_blocks.then(super::reactor::enter);
+    finish(job, reason);
+    if let Some(outer) = reactor {
+        super::reactor::leave(outer);
+    }
     false
 }
 

@@ -145,18 +145,15 @@ thread_local! {
     static IN_REACTOR: Cell<bool> = const { Cell::new(false) };
 }
 
-/// Runs `f` (a slice of a process) marked as a reactor's slice when `reactor` holds;
-/// restores the mark after (slices nest when one runs inline).
-pub(crate) fn slice_of<T>(reactor: bool, f: impl FnOnce() -> T) -> T {
-    let outer = IN_REACTOR.with(|r| r.replace(reactor));
-    struct Restore(bool);
-    impl Drop for Restore {
-        fn drop(&mut self) {
-            IN_REACTOR.with(|r| r.set(self.0));
-        }
-    }
-    let _restore = Restore(outer);
-    f()
+/// Marks this thread as running a reactor's slice; returns the mark it had (for
+/// [`leave`]).
+pub(crate) fn enter() -> bool {
+    IN_REACTOR.with(|r| r.replace(true))
+}
+
+/// Ends a reactor's slice begun with [`enter`], restoring the mark it had.
+pub(crate) fn leave(outer: bool) {
+    IN_REACTOR.with(|r| r.set(outer));
 }
 
 /// Called where a thread is about to wait: a reactor may not (see the module docs).

@@ -279,20 +279,6 @@ impl Scheduler {
         current_worker(&self.shared).is_some()
     }
 
-    /// Whether any process of this node is waiting for a thread: in this worker's
-    /// next slot or queue, in the injector, or in another worker's queue.
-    pub(crate) fn has_runnable(&self) -> bool {
-        if let Some(w) = current_worker(&self.shared) {
-            let next = w.next.take();
-            let some = next.is_some();
-            w.next.set(next);
-            if some {
-                return true;
-            }
-        }
-        self.shared.has_work()
-    }
-
     /// Runs, on this thread and inside the caller's frame, one slice of the process in
     /// this worker's next slot (the one the caller made runnable last) if it is a
     /// reactor, which cannot wait (see `rt::reactor`): so a process that sends in a

@@ -574,3 +574,56 @@ fn a_reactor_that_blocks_is_ended_not_left_to_freeze_its_sender() {
         }
     });
 }
+
+/// A server that calls another in its `handle_call`.
+struct CallsOnward {
+    next: Pid,
+}
+
+impl GenServer for CallsOnward {
+    fn handle_call(&mut self, ctx: &mut Ctx, request: Term, _: From) -> CallReply {
+        match gen_server::call(ctx, self.next, request, Some(SOON)) {
+            Ok(r) => CallReply::Reply(r),
+            Err(e) => CallReply::Reply(e.reason()),
+        }
+    }
+}
+
+/// A server started with `never_blocks` may run on its caller's thread; one that
+/// waits anyway (here: a call of its own) is ended with a panic that says so, and its
+/// caller gets that exit at once, on 1 worker as on 2. The same server without the
+/// promise answers.
+#[test]
+fn a_never_blocking_server_that_waits_is_ended_not_left_to_freeze_its_caller() {
+    on_each_worker_count(|node| {
+        let mut me = node.attach();
+        let echo = gen_server::start(node, Kicker, None).unwrap();
+        for round in 0..ROUNDS / 10 {
+            let promised = round % 2 == 0;
+            let opts = gen_server::StartOpts {
+                never_blocks: promised,
+                ..gen_server::StartOpts::default()
+            };
+            let server = gen_server::start_opts(&mut me, CallsOnward { next: echo }, opts).unwrap();
+            let start = Instant::now();
+            let r = gen_server::call(&mut me, server, Term::atom("ping"), Some(SOON));
+            assert!(
+                start.elapsed() < LATE,
+                "round {round}: {:?}",
+                start.elapsed()
+            );
+            if promised {
+                let Err(CallError::Exit(reason)) = r else {
+                    panic!("round {round}: {r:?}");
+                };
+                assert!(
+                    reason.to_string().contains("a Reactor may not block"),
+                    "{reason}"
+                );
+            } else {
+                assert_eq!(r, Ok(Term::atom("ping")), "round {round}");
+                let _ = gen_server::stop(&mut me, server, Term::atom("normal"), Some(SOON));
+            }
+        }
+    });
+}

@@ -180,10 +180,22 @@ impl Server {
             match rule {
                 Resolver::Function(m, f) => {
                     let chosen = match ctx.node().functions().lookup(m, f, 3) {
-                        Some(fun) => fun(
-                            ctx,
-                            vec![Term::Atom(name), Term::Pid(keep), Term::Pid(lose)],
-                        )
+                        // A resolver runs in this server, which never waits: one that
+                        // panics (or tries to wait) keeps neither, as one that answers
+                        // something else.
+                        Some(fun) => std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+                            fun(
+                                ctx,
+                                vec![Term::Atom(name), Term::Pid(keep), Term::Pid(lose)],
+                            )
+                        }))
+                        .unwrap_or_else(|p| {
+                            log::warn!(
+                                "global: resolver {m}:{f}/3 failed for {name}: {}",
+                                crate::rt::unwind_reason(p)
+                            );
+                            Term::atom("none")
+                        })
                         .as_pid(),
                         None => {
                             log::warn!(
@@ -481,7 +493,17 @@ pub fn start(node: &Node) -> Result<Pid, Term> {
         synced: HashSet::new(),
         syncs: Vec::new(),
     };
-    gen_server::start(node, server, Some(Atom::new(SERVER)))
+    // The name server never waits (a resolver it runs is caught if it tries), so it
+    // may run on the thread of the process that calls it (`StartOpts::never_blocks`).
+    gen_server::start_from(
+        node,
+        server,
+        gen_server::StartOpts {
+            name: Some(Atom::new(SERVER)),
+            never_blocks: true,
+            ..gen_server::StartOpts::default()
+        },
+    )
 }
 
 /// The pid registered as `name` anywhere in the cluster (a local read).

@@ -407,7 +407,17 @@ pub fn start_scope(node: &Node, scope: Atom) -> Result<Pid, Term> {
         peers: HashMap::new(),
         subscribers: HashMap::new(),
     };
-    gen_server::start(node, server, Some(scope))
+    // The scope server never waits (it answers, casts and monitors), so it may run
+    // on the thread of the process that calls it (see `StartOpts::never_blocks`).
+    gen_server::start_from(
+        node,
+        server,
+        gen_server::StartOpts {
+            name: Some(scope),
+            never_blocks: true,
+            ..gen_server::StartOpts::default()
+        },
+    )
 }
 
 fn call(ctx: &mut Ctx, scope: Atom, req: Term) -> Result<Term, Term> {

@@ -365,7 +365,7 @@ impl Conn {
         let mut st = self.state.lock();
         if st.out.bytes() > self.busy_limit && !ON_IO_THREAD.with(|f| f.get()) {
             drop(st);
-            self.node.block_in_place(|| {
+            self.node.wait_on_io(|| {
                 let mut st = self.state.lock();
                 while st.out.bytes() > self.busy_limit && !matches!(st.phase, Phase::Down(_)) {
                     // Every flush that frees room and every phase change notifies; the

@@ -121,6 +121,13 @@ pub struct StartOpts {
     pub link: bool,
     /// How long `init` may take (then the server is killed and `timeout` returned).
     pub timeout: Option<Duration>,
+    /// The server promises never to wait (no call, no receive, no `block_in_place` in
+    /// its callbacks): it is then a [`Reactor`](super::Reactor) as far as the
+    /// scheduler is concerned, which may run it on the thread of a process that calls
+    /// it or sends to it (no thread hand-over per call). A server that waits anyway is
+    /// ended with a panic saying so, never left to freeze its caller. The cluster's
+    /// name and group servers (`dist::global`, `dist::pg`) run this way.
+    pub never_blocks: bool,
 }
 
 impl Default for StartOpts {
@@ -129,6 +136,7 @@ impl Default for StartOpts {
             name: None,
             link: false,
             timeout: Some(Duration::from_secs(5)),
+            never_blocks: false,
         }
     }
 }
@@ -137,6 +145,7 @@ struct ServerProcess<S> {
     server: S,
     ack: Option<(Pid, Ref)>,
     name: Option<Atom>,
+    never_blocks: bool,
 }
 
 const GEN_STOP: &str = "$gen_stop";
@@ -219,6 +228,10 @@ impl<S: GenServer> Behaviour for ServerProcess<S> {
     fn terminate(&mut self, ctx: &mut Ctx, reason: &Term) {
         self.server.terminate(ctx, reason);
     }
+
+    fn never_blocks(&self) -> bool {
+        self.never_blocks
+    }
 }
 
 /// Starts an unlinked server from outside any process.
@@ -232,6 +245,12 @@ pub fn start(node: &Node, server: impl GenServer, name: Option<Atom>) -> Result<
             ..StartOpts::default()
         },
     )
+}
+
+/// [`start_opts`] from outside any process.
+pub fn start_from(node: &Node, server: impl GenServer, opts: StartOpts) -> Result<Pid, Term> {
+    let mut starter = node.attach();
+    start_opts(&mut starter, server, opts)
 }
 
 /// Starts a server linked to the calling process.
@@ -254,6 +273,7 @@ pub fn start_opts(ctx: &mut Ctx, server: impl GenServer, opts: StartOpts) -> Res
         server,
         ack: Some((ctx.pid(), tag)),
         name: opts.name,
+        never_blocks: opts.never_blocks,
     };
     let (pid, mref) = ctx.spawn_opts(
         body,

@@ -29,6 +29,7 @@ pub mod timer;
 
 pub use attached::Attached;
 pub use ctx::Ctx;
+pub(crate) use job::unwind_reason;
 pub use node::{Config, Node, Prepared, ProcessSummary};
 pub(crate) use process::IdBuild;
 pub use reactor::{Reactive, Reactor, Reacts};

@@ -579,6 +579,13 @@ impl Node {
     /// thread first, so the node keeps running them.
     pub fn block_in_place<T>(&self, f: impl FnOnce() -> T) -> T {
         super::reactor::forbid_blocking("Node::block_in_place");
+        self.wait_on_io(f)
+    }
+
+    /// [`Node::block_in_place`] for a wait on the node's own I/O that no process takes
+    /// part in (a busy connection draining to its socket, a connection being set up):
+    /// allowed in a reactor, since it cannot be waiting for the process beneath it.
+    pub fn wait_on_io<T>(&self, f: impl FnOnce() -> T) -> T {
         super::flush::flush_all();
         let began = self.scheduler().block_begin();
         struct End<'a>(&'a Node, bool);

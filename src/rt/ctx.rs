@@ -468,17 +468,24 @@ impl Ctx {
     }
 
     /// Lets other processes run (`erlang:yield/0`): a process that polls in a loop
-    /// calls this between polls. On a scheduler worker it first runs a reactor it made
-    /// runnable, if any (see [`Reactor`](super::Reactor)); else what it woke becomes
-    /// stealable by other workers, and where no other thread would take it (a node
-    /// with one worker) it hands its worker over for the moment of an OS yield, so
-    /// they run. With nothing runnable, or on other threads, it yields the CPU to the
-    /// operating system. Output held back in a burst goes out first.
+    /// calls this between polls. On a scheduler worker it first runs a reactor that is
+    /// waiting (one it woke, or work a connection delivered; see
+    /// [`Reactor`](super::Reactor)), or reads what the node's sockets hold and runs
+    /// the reactor that is for; else what it woke becomes stealable by other workers,
+    /// and where no other thread would take it (a node with one worker) it hands its
+    /// worker over for the moment of an OS yield, so it runs. With nothing runnable,
+    /// or on other threads, it yields the CPU to the operating system. Output held back
+    /// in a burst goes out first.
     pub fn yield_now(&mut self) {
         self.ensure_alive();
         super::flush::flush_all();
         let sched = self.node.scheduler();
-        if sched.run_reactor_inline() {
+        if sched.run_any_reactor_inline() {
+            return;
+        }
+        // What a poller waits for may be in a socket: read it here (it lands in this
+        // worker's next slot), and run it if it is a reactor.
+        if self.node.poll_io() && sched.run_reactor_inline() {
             return;
         }
         // What this worker woke becomes stealable; if no other thread would take it

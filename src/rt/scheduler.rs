@@ -286,6 +286,18 @@ impl Scheduler {
     /// CPU cache, as on a BEAM scheduler. One level deep (a reactor run this way runs
     /// none), never on a worker that has blocked. True when it ran one.
     pub(crate) fn run_reactor_inline(&self) -> bool {
+        self.run_inline_from(false)
+    }
+
+    /// [`Scheduler::run_reactor_inline`], or else, with the next slot holding no
+    /// reactor, the first process waiting in the injector (work from outside the
+    /// workers: a message a connection delivered) if it is a reactor; one that is not
+    /// goes to this worker's queue. For a process that polls (`Ctx::yield_now`).
+    pub(crate) fn run_any_reactor_inline(&self) -> bool {
+        self.run_inline_from(true)
+    }
+
+    fn run_inline_from(&self, injector: bool) -> bool {
         if INLINE.with(Cell::get) {
             return false;
         }
@@ -299,7 +311,26 @@ impl Scheduler {
             Some(c) if c.never_blocks => c,
             other => {
                 w.next.set(other);
-                return false;
+                let stolen = if injector {
+                    loop {
+                        match self.shared.injector.steal() {
+                            Steal::Success(c) => break Some(c),
+                            Steal::Empty => break None,
+                            Steal::Retry => continue,
+                        }
+                    }
+                } else {
+                    None
+                };
+                match stolen {
+                    Some(c) if c.never_blocks => c,
+                    Some(c) => {
+                        w.queue.push(c);
+                        self.shared.notify_work();
+                        return false;
+                    }
+                    None => return false,
+                }
             }
         };
         INLINE.with(|i| i.set(true));

@@ -393,30 +393,26 @@ fn fanout(ctx: &mut Ctx, n: i64, reactor: bool) -> f64 {
     n as f64 / start.elapsed().as_secs_f64()
 }
 
-fn local_fanout(node: &Node) -> Metric {
+fn fanout_metric(node: &Node, name: &'static str, reactor: bool) -> Metric {
     const N: i64 = 2_000_000;
-    let samples = repeat("local_fanout_msgs_per_s", 1, 7, || {
-        in_process(node, |ctx| fanout(ctx, N, true))
+    let samples = repeat(name, 1, 7, || {
+        in_process(node, move |ctx| fanout(ctx, N, reactor))
     });
+    let receiver = if reactor { "reactor" } else { "handler" };
     Metric {
-        name: "local_fanout_msgs_per_s",
+        name,
         unit: "msgs/s",
         samples,
-        params: format!("{{\"messages\":{N},\"receiver\":\"reactor\"}}"),
+        params: format!("{{\"messages\":{N},\"receiver\":\"{receiver}\"}}"),
     }
 }
 
+fn local_fanout(node: &Node) -> Metric {
+    fanout_metric(node, "local_fanout_msgs_per_s", true)
+}
+
 fn local_fanout_handler(node: &Node) -> Metric {
-    const N: i64 = 2_000_000;
-    let samples = repeat("local_fanout_handler_msgs_per_s", 1, 7, || {
-        in_process(node, |ctx| fanout(ctx, N, false))
-    });
-    Metric {
-        name: "local_fanout_handler_msgs_per_s",
-        unit: "msgs/s",
-        samples,
-        params: format!("{{\"messages\":{N},\"receiver\":\"handler\"}}"),
-    }
+    fanout_metric(node, "local_fanout_handler_msgs_per_s", false)
 }
 
 /// A remote workload group: runs against nodes started by the controller.

@@ -160,11 +160,12 @@ impl Ctx {
     /// is dropped, as in Erlang.
     ///
     /// Like the BEAM, which charges a send reductions and switches a sender out, a
-    /// process that sends in a loop lets the receiver run meanwhile: every 64th local
-    /// send makes the processes this worker woke stealable by idle workers, and one that
-    /// finds its receiver's queue long while no other thread can run it hands its
-    /// worker's work over for a moment (see [`SEND_BACKLOG`]). The sender never runs
-    /// another process on its own stack.
+    /// process that sends in a loop lets the receiver run meanwhile: every 7th local
+    /// send runs the reactor it woke, if it woke one, on this thread (see
+    /// [`Reactor`](super::Reactor)); every 64th local send of a turn makes what this
+    /// worker woke stealable by idle workers, and waits a moment for a receiver that
+    /// is far behind (see [`SEND_BACKLOG`]). No process that can wait ever runs on the
+    /// sender's stack; do not hold a lock across a send that a reactor takes.
     pub fn send(&self, to: Pid, msg: impl Into<Term>) {
         let signal = Signal::Message(msg.into());
         let cached = self.last_dest.take().filter(|c| c.pid == to);
@@ -555,9 +556,9 @@ impl Ctx {
                             continue;
                         }
                         // The process we just made runnable (the server we called)
-                        // becomes stealable. If no other thread can take it now (every
-                        // permit is held), spinning would only keep it waiting: hand
-                        // the worker over at once.
+                        // becomes stealable. If no other thread would take it (this one
+                        // holds the only permit), spinning would only keep it waiting:
+                        // hand the worker over at once.
                         sched.share_local_work();
                         if sched.local_work_stranded() {
                             blocking = Some(BlockGuard::begin(&self.node));

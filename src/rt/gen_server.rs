@@ -236,9 +236,8 @@ impl<S: GenServer> Behaviour for ServerProcess<S> {
 
 /// Starts an unlinked server from outside any process.
 pub fn start(node: &Node, server: impl GenServer, name: Option<Atom>) -> Result<Pid, Term> {
-    let mut starter = node.attach();
-    start_opts(
-        &mut starter,
+    start_from(
+        node,
         server,
         StartOpts {
             name,

@@ -12,6 +12,7 @@ use std::sync::Arc;
 
 use super::ctx::{Ctx, ProcessExit};
 use super::process::ProcessCell;
+use super::reactor::ReactorSlice;
 use super::{Behaviour, Flow};
 use crate::term::{Atom, Term};
 
@@ -86,11 +87,9 @@ pub(crate) fn run_slice(cell: &Arc<ProcessCell>, budget: usize) -> bool {
     // Only a reactor's slice is marked (no other kind runs inside a reactor's: see
     // `rt::reactor`); the mark is restored after, as a reactor may run inline inside
     // another process's slice.
-    let reactor = cell.never_blocks.then(super::reactor::enter);
+    let reactor = cell.never_blocks.then(ReactorSlice::enter);
     let slice = catch_unwind(AssertUnwindSafe(|| job.slice(budget)));
-    if let Some(outer) = reactor {
-        super::reactor::leave(outer);
-    }
+    drop(reactor);
     let reason = match slice {
         Ok(SliceEnd::Idle) => {
             cell.set_backlog(0);
@@ -107,11 +106,8 @@ pub(crate) fn run_slice(cell: &Arc<ProcessCell>, budget: usize) -> bool {
         return false;
     };
     drop(guard);
-    let reactor = cell.never_blocks.then(super::reactor::enter);
+    let _reactor = cell.never_blocks.then(ReactorSlice::enter);
     finish(job, reason);
-    if let Some(outer) = reactor {
-        super::reactor::leave(outer);
-    }
     false
 }
 

@@ -582,9 +582,9 @@ impl Node {
         self.wait_on_io(f)
     }
 
-    /// [`Node::block_in_place`] for a wait on the node's own I/O that no process takes
-    /// part in (a busy connection draining to its socket, a connection being set up):
-    /// allowed in a reactor, since it cannot be waiting for the process beneath it.
+    /// [`Node::block_in_place`] for a wait that no process takes part in (the layers
+    /// above use it while their own output drains, a busy connection's): allowed in a
+    /// reactor, since it cannot be waiting for the process beneath it.
     pub fn wait_on_io<T>(&self, f: impl FnOnce() -> T) -> T {
         super::flush::flush_all();
         let began = self.scheduler().block_begin();

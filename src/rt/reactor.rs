@@ -85,7 +85,7 @@ impl Reactive<'_> {
     }
     /// Spawns another reactor.
     pub fn spawn_reactor(&mut self, body: impl Reactor) -> Pid {
-        self.ctx.spawn(Reacts(body))
+        self.ctx.spawn_reactor(body)
     }
     /// [`Ctx::trap_exit`].
     pub fn trap_exit(&mut self, on: bool) -> bool {
@@ -145,15 +145,21 @@ thread_local! {
     static IN_REACTOR: Cell<bool> = const { Cell::new(false) };
 }
 
-/// Marks this thread as running a reactor's slice; returns the mark it had (for
-/// [`leave`]).
-pub(crate) fn enter() -> bool {
-    IN_REACTOR.with(|r| r.replace(true))
+/// This thread runs a reactor's slice while this lives (restoring the mark it had
+/// when dropped: a reactor may run inline inside another process's slice). A guard,
+/// not a closure around the slice, which kept `Job::slice` from being inlined.
+pub(crate) struct ReactorSlice(bool);
+
+impl ReactorSlice {
+    pub(crate) fn enter() -> ReactorSlice {
+        ReactorSlice(IN_REACTOR.with(|r| r.replace(true)))
+    }
 }
 
-/// Ends a reactor's slice begun with [`enter`], restoring the mark it had.
-pub(crate) fn leave(outer: bool) {
-    IN_REACTOR.with(|r| r.set(outer));
+impl Drop for ReactorSlice {
+    fn drop(&mut self) {
+        IN_REACTOR.with(|r| r.set(self.0));
+    }
 }
 
 /// Called where a thread is about to wait: a reactor may not (see the module docs).

@@ -266,11 +266,12 @@ impl Scheduler {
             w.next.set(next);
             some
         };
-        // Another thread holding a permit takes the work when its slice ends.
-        let active = self.shared.active.load(Ordering::SeqCst);
+        // Another thread holding a permit takes the work when its slice ends, and with
+        // a permit free `notify_work` has woken one: only a node of one worker, this
+        // thread holding its permit, strands work.
         has_work
-            && active >= self.shared.target
-            && active <= 1
+            && self.shared.target == 1
+            && self.shared.active.load(Ordering::SeqCst) == 1
             && self.shared.spinning.load(Ordering::SeqCst) == 0
     }
 

@@ -21,7 +21,7 @@ use std::time::{Duration, Instant};
 
 use oxbeam::rt::{Attached, Behaviour, Config, Ctx, Flow, Node, Reactive, Task};
 
-/// As the `oxbeam` binary (see `src/main.rs`).
+/// As the `oxbeam` binary (see `crates/cli/src/main.rs`).
 #[cfg(feature = "mimalloc")]
 #[global_allocator]
 static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;

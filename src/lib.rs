@@ -23,27 +23,38 @@
 //! node.shutdown();
 //! ```
 //!
-//! ## Layers (each sees only the ones below)
-//! - [`term`](mod@term): the Erlang data model ([`Term`], atoms, pids, refs) and its wire codec.
-//! - [`rt`]: one node without sockets: [`rt::Node`], processes ([`rt::Ctx`],
-//!   [`Behaviour`](rt::Behaviour)), the scheduler, links/monitors/exits, registry,
-//!   timers, [`gen_server`](rt::gen_server), [`supervisor`](rt::supervisor),
+//! ## The workspace: layers that see only downward
+//! This package is the facade a program depends on; each layer is a crate of its own, so
+//! an upward reach does not compile (`crates/*/Cargo.toml` list only the layers below):
+//! - [`term`](mod@term) (`oxbeam-term`): the Erlang data model ([`Term`], atoms, pids,
+//!   refs), its wire codec and the serde conversion.
+//! - [`rt`] (`oxbeam-rt`): one node without sockets: [`rt::Node`], processes
+//!   ([`rt::Ctx`], [`Behaviour`](rt::Behaviour)), the scheduler, links/monitors/exits,
+//!   registry, timers, [`gen_server`](rt::gen_server), [`supervisor`](rt::supervisor),
 //!   [`table`](rt::table).
-//! - [`node`]: named nodes ([`Net`](node::Net)): the EPMD-protocol port mapper, the
-//!   cookie handshake, mio connections, remote signals and spawn by registered name.
-//! - [`dist`]: cluster services: [`rpc`](dist::rpc), [`global`](dist::global) names and
-//!   locks, [`pg`](dist::pg) process groups.
-//! - Applications: [`console`] (the interactive node prompt), [`demo`]; kv and chat to
-//!   come.
+//! - [`node`] (`oxbeam-node`): named nodes ([`Net`](node::Net)): the EPMD-protocol port
+//!   mapper, the cookie handshake, mio connections, remote signals and spawn by
+//!   registered name.
+//! - [`dist`] (`oxbeam-dist`): cluster services: [`rpc`](dist::rpc),
+//!   [`global`](dist::global) names and locks, [`pg`](dist::pg) process groups.
+//! - Services (next: `kv`, `queue`, `locks`): crates of their own under `crates/`
+//!   that see the facade's layers, re-exported here as `oxbeam::kv`, `oxbeam::queue`,
+//!   `oxbeam::locks`.
+//! - Applications (`crates/cli`, package `oxbeam-cli`, the `oxbeam` command): the
+//!   console, the demo, the headless node and, next, the chat. Only they depend on
+//!   terminal crates; a program that links `oxbeam` compiles none of them.
 #![forbid(unsafe_code)]
 #![deny(missing_docs)]
 
-pub mod console;
-pub mod demo;
-pub mod dist;
-pub mod node;
-pub mod rt;
-pub mod term;
+#[doc(inline)]
+pub use oxbeam_dist as dist;
+#[doc(inline)]
+pub use oxbeam_node as node;
+#[doc(inline)]
+pub use oxbeam_rt as rt;
+#[doc(inline)]
+pub use oxbeam_term as term;
 
+pub use oxbeam_term::term;
 pub use rt::{Ctx, Node};
 pub use term::{Atom, Pid, Ref, Term};

@@ -8,8 +8,9 @@ use oxbeam::node::Net;
 use oxbeam::rt::{Ctx, Node};
 use oxbeam::term::{Atom, Term};
 
-/// Registers the `oxbeam_bench` functions on `node`.
-pub fn register(node: &Node) {
+/// Registers the `oxbeam_bench` functions on `node`; `stop()` asks the node's main
+/// thread to stop it through `stop`.
+pub fn register(node: &Node, stop: std::sync::mpsc::Sender<()>) {
     let f = node.functions();
     let bench = Atom::new("oxbeam_bench");
     // ping(echo, warmup, n, report): round trips through an `oxbeam_test:echo`;
@@ -301,14 +302,14 @@ pub fn register(node: &Node) {
             std::process::exit(i32::try_from(code).unwrap_or(1))
         },
     );
-    // stop(): stops this node cleanly, as SIGTERM does (`init:stop/0`).
+    // stop(): stops this node cleanly, as SIGTERM stops `oxbeam node` (`init:stop/0`).
     f.register(
         bench,
         Atom::new("stop"),
         0,
-        |_: &mut Ctx, _| match signal_hook::low_level::raise(signal_hook::consts::SIGTERM) {
+        move |_: &mut Ctx, _| match stop.send(()) {
             Ok(()) => Term::ok(),
-            Err(e) => Term::str(&e.to_string()),
+            Err(_) => Term::atom("already_stopping"),
         },
     );
     // pg_join_prop(watcher, n, report): n joins to fresh groups, each timed from just

@@ -1,6 +1,8 @@
-//! `oxbeam-testnode node ...`: the test node. Exactly `oxbeam node` (same code, same
-//! options, same output), plus the functions the tests and benchmarks spawn and call
-//! there: `oxbeam_test:*` ([`fixtures`]) and `oxbeam_bench:*` ([`bench_fns`]).
+//! `oxbeam-testnode node ...`: the test node. `oxbeam node`'s options (the same parser,
+//! [`oxbeam::node::cmdline`]) and output, plus the functions the tests and benchmarks
+//! spawn and call there: `oxbeam_test:*` ([`fixtures`]) and `oxbeam_bench:*`
+//! ([`bench_fns`]). Unlike `oxbeam node` it has no signal handler (the tests stop it by
+//! closing its stdin with `--stop-on-eof`, or kill it) and a logger of its own ([`log`]).
 //!
 //! Those functions are test fixtures (`halt/1` ends the node, `sleep/1` blocks a worker
 //! thread), so the product binary `oxbeam` never has them (`tests/node_product.rs`
@@ -20,23 +22,61 @@ static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 mod bench_fns;
 mod fixtures;
-#[path = "../src/node_cmd.rs"]
-mod node_cmd;
+mod log;
+
+use oxbeam::node::{Net, cmdline};
 
 const USAGE: &str = "usage: oxbeam-testnode node [the options of `oxbeam node`]
 a test node: `oxbeam node` plus the oxbeam_test and oxbeam_bench functions";
 
-/// The fixtures, registered after the built-ins.
-fn register_fixtures(net: &oxbeam::node::Net) {
+/// Runs the node until `oxbeam_bench:stop/0`, or stdin closes (with `--stop-on-eof`),
+/// or it is killed.
+fn run(args: &[String]) -> Result<(), String> {
+    let args = cmdline::parse(args)?;
+    let net = Net::start(args.config.clone())?;
+    oxbeam::dist::start(&net)?;
+    let (stop, stop_requested) = std::sync::mpsc::channel();
     fixtures::register(net.node());
-    bench_fns::register(net.node());
+    bench_fns::register(net.node(), stop.clone());
+    println!(
+        "node {} listening on {} creation {}",
+        net.name().as_str(),
+        net.address(),
+        net.creation()
+    );
+    if args.config.epmd_port == Some(0) && args.config.use_mapper {
+        println!("port mapper on 127.0.0.1:{}", net.epmd_port());
+    }
+    for peer in &args.connect {
+        if net.connect(peer) {
+            println!("connected to {peer}");
+        } else {
+            println!("could not connect to {peer}");
+        }
+    }
+    if args.stop_on_eof {
+        // Whoever started us holds our stdin: when it goes away (even killed), so do we.
+        std::thread::spawn(move || {
+            let mut sink = Vec::new();
+            let _ = std::io::Read::read_to_end(&mut std::io::stdin(), &mut sink);
+            ::log::info!("stdin closed: stopping");
+            let _ = stop.send(());
+        });
+    } else {
+        drop(stop);
+    }
+    // Without --stop-on-eof and with no stop() call, this waits until the node is killed.
+    let _ = stop_requested.recv();
+    net.shutdown();
+    println!("node {} stopped", net.name().as_str());
+    Ok(())
 }
 
 fn main() -> ExitCode {
     let args: Vec<String> = std::env::args().skip(1).collect();
-    node_cmd::init_process("warn");
+    log::init();
     match args.first().map(String::as_str) {
-        Some("node") => match node_cmd::run(&args[1..], register_fixtures) {
+        Some("node") => match run(&args[1..]) {
             Ok(()) => ExitCode::SUCCESS,
             Err(e) => {
                 eprintln!("{e}");

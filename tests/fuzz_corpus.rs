@@ -1,12 +1,11 @@
 //! Replays each fuzz target's corpus (`fuzz/corpus/<target>/`: the inputs libFuzzer
 //! found and the hand-made seeds) through the same checks the target runs
-//! (`fuzz/checks/<target>.rs`), so every test run is a regression test of everything
+//! (`fuzz/checks/<target>.rs`; the console's parser is replayed by
+//! `crates/cli/tests/fuzz_console_corpus.rs`), so every test run is a regression test of everything
 //! fuzzing ever found, without cargo-fuzz or a nightly toolchain.
 
 use std::path::Path;
 
-#[path = "../fuzz/checks/console_parser.rs"]
-mod console_parser;
 #[path = "../fuzz/checks/epmd_codec.rs"]
 mod epmd_codec;
 #[path = "../fuzz/checks/frame_decoder.rs"]
@@ -33,11 +32,6 @@ fn replay(target: &str, check: fn(&[u8])) {
             panic!("{target}: check failed on {}", file.display());
         }
     }
-}
-
-#[test]
-fn console_parser_corpus() {
-    replay("console_parser", console_parser::run);
 }
 
 #[test]

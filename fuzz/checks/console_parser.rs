@@ -6,10 +6,10 @@
 //! after it each parse, the two joined by a newline parse to both lists of expressions,
 //! in order (as the console joins the lines of an unfinished expression).
 //!
-//! Shared by the fuzz target `console_parser` and by `tests/fuzz_corpus.rs`, which replays
+//! Shared by the fuzz target `console_parser` and by `crates/cli/tests/fuzz_console_corpus.rs`, which replays
 //! this target's corpus in every test run.
 
-use oxbeam::console::parse::parse;
+use oxbeam_cli::console::parse::parse;
 
 /// Runs the checks on one input (a panic is a failure).
 pub fn run(data: &[u8]) {

@@ -50,11 +50,20 @@ pub const SOON: Duration = Duration::from_secs(10);
 pub const TICK: Duration = Duration::from_secs(2);
 
 /// The test node binary: `oxbeam node` plus the `oxbeam_test` and `oxbeam_bench`
-/// functions (`testnode/`). Cargo builds it for the integration tests.
-pub const TESTNODE: &str = env!("CARGO_BIN_EXE_oxbeam-testnode");
+/// functions (`testnode/`). Cargo builds it for the integration tests of the root
+/// package (this harness is shared with `crates/cli/tests`, which have the product
+/// instead: there this is empty and starting a test node fails, saying so).
+pub const TESTNODE: &str = match option_env!("CARGO_BIN_EXE_oxbeam-testnode") {
+    Some(path) => path,
+    None => "",
+};
 
-/// The product binary, `oxbeam`: only the built-ins.
-pub const PRODUCT: &str = env!("CARGO_BIN_EXE_oxbeam");
+/// The product binary, `oxbeam` (only the built-ins): built for the tests of
+/// `crates/cli`; empty in the root package's tests.
+pub const PRODUCT: &str = match option_env!("CARGO_BIN_EXE_oxbeam") {
+    Some(path) => path,
+    None => "",
+};
 
 /// A node running as its own OS process (`oxbeam-testnode node`), killed when dropped.
 pub struct NodeProc {
@@ -82,6 +91,11 @@ impl NodeProc {
         epmd_port: u16,
         extra: &[&str],
     ) -> NodeProc {
+        assert!(
+            !exe.is_empty(),
+            "no such binary in this package's tests (the test node is the root package's, \
+             the product is crates/cli's)"
+        );
         let mut cmd = std::process::Command::new(exe);
         cmd.args(node_args(short, cookie, epmd_port))
             .args(["--tick-ms", &TICK.as_millis().to_string()])

@@ -1,0 +1,80 @@
+//! Command-line options of a named node, as `erl`/`iex` take them (`--sname`, `--name`,
+//! `--cookie`, `--connect`...): shared by `oxbeam node`, `oxbeam console` and the test
+//! node, parsed into a [`NetConfig`].
+
+use std::time::Duration;
+
+use crate::NetConfig;
+
+/// The options of `oxbeam node` (and of `oxbeam console`, which takes the same).
+pub const USAGE: &str =
+    "usage: oxbeam node --sname NAME | --name NAME@HOST [--cookie C] [--connect NODE]...
+                   [--port P] [--epmd-port P] [--no-mapper] [--hidden] [--tick-ms N] [--workers N]
+                   [--stop-on-eof]   (stop when stdin closes: a parent that dies takes the node along)
+       --epmd-port 0: host a private port mapper on a free port (printed on the second line)";
+
+/// What the command line asked for.
+pub struct NodeArgs {
+    /// The node's settings.
+    pub config: NetConfig,
+    /// Nodes to connect to once up.
+    pub connect: Vec<String>,
+    /// Stop when stdin closes.
+    pub stop_on_eof: bool,
+}
+
+/// Parses the options after `node` (or `console`).
+pub fn parse(args: &[String]) -> Result<NodeArgs, String> {
+    let mut config = NetConfig::named("");
+    let mut connect = Vec::new();
+    let mut stop_on_eof = false;
+    let mut it = args.iter();
+    let value = |flag: &str, it: &mut std::slice::Iter<'_, String>| {
+        it.next()
+            .cloned()
+            .ok_or_else(|| format!("{flag} needs a value\n{USAGE}"))
+    };
+    while let Some(arg) = it.next() {
+        match arg.as_str() {
+            "--sname" => config.name = format!("{}@localhost", value(arg, &mut it)?),
+            "--name" => config.name = value(arg, &mut it)?,
+            "--cookie" => config.cookie = Some(value(arg, &mut it)?),
+            "--connect" => connect.push(value(arg, &mut it)?),
+            "--port" => {
+                config.port = value(arg, &mut it)?
+                    .parse()
+                    .map_err(|e| format!("--port: {e}"))?
+            }
+            "--epmd-port" => {
+                config.epmd_port = Some(
+                    value(arg, &mut it)?
+                        .parse()
+                        .map_err(|e| format!("--epmd-port: {e}"))?,
+                )
+            }
+            "--no-mapper" => config.use_mapper = false,
+            "--hidden" => config.hidden = true,
+            "--stop-on-eof" => stop_on_eof = true,
+            "--tick-ms" => {
+                let ms: u64 = value(arg, &mut it)?
+                    .parse()
+                    .map_err(|e| format!("--tick-ms: {e}"))?;
+                config.tick_time = Duration::from_millis(ms);
+            }
+            "--workers" => {
+                config.runtime.workers = value(arg, &mut it)?
+                    .parse()
+                    .map_err(|e| format!("--workers: {e}"))?
+            }
+            other => return Err(format!("unknown option {other}\n{USAGE}")),
+        }
+    }
+    if config.name.is_empty() {
+        return Err(format!("a node needs a name\n{USAGE}"));
+    }
+    Ok(NodeArgs {
+        config,
+        connect,
+        stop_on_eof,
+    })
+}

@@ -1,0 +1,203 @@
+//! `rt`: one node's processes, with no sockets.
+//!
+//! - [`Node`]: owns the scheduler, the process table, the registry, timers and tables.
+//! - Processes are jobs: a [`Behaviour`] (or a closure `FnMut(&mut Ctx, Term) -> Flow`)
+//!   that the work-stealing [`scheduler`] runs for a bounded slice whenever messages
+//!   arrive; [`Node::spawn_task`] runs straight-line code once. Any OS thread can be a
+//!   process too ([`Node::attach`]).
+//! - [`Ctx`]: a process's view of itself: send, spawn, link, monitor, exit, trap_exit,
+//!   and (blocking, selective) receive.
+//! - [`signal`]: links, monitors and exits follow Erlang's rules exactly.
+//! - [`gen_server`] and [`supervisor`]: OTP's behaviours on top; [`table`]: ETS-like
+//!   named tables; [`timer`]: `send_after`.
+//!
+//! `rt` sees only `term`: the node layer above it is not in scope (`tests/workspace_layers.rs` checks the whole graph):
+//! ```compile_fail
+//! use oxbeam_node::Net;
+//! ```
+#![forbid(unsafe_code)]
+#![deny(missing_docs)]
+
+use oxbeam_term as term;
+
+mod attached;
+mod ctx;
+mod few;
+pub mod flush;
+pub mod functions;
+pub mod gen_server;
+mod job;
+mod node;
+mod process;
+pub mod reactor;
+pub mod scheduler;
+pub mod signal;
+pub mod supervisor;
+pub mod table;
+pub mod timer;
+
+pub use attached::Attached;
+pub use ctx::Ctx;
+pub use job::unwind_reason;
+pub use node::{Config, Node, Prepared, ProcessSummary};
+pub use process::IdBuild;
+pub use reactor::{Reactive, Reactor, Reacts};
+pub use signal::MessageSource;
+pub use signal::{EncodedMessages, Signal};
+pub use timer::TimerRef;
+
+use std::sync::Arc;
+
+use crate::term::{Atom, Pid, Term};
+
+/// What a handler tells the runtime after each message.
+#[derive(Debug, Clone, PartialEq)]
+#[must_use]
+pub enum Flow {
+    /// Keep running.
+    Continue,
+    /// Exit with this reason (`normal` for a clean stop).
+    Stop(Term),
+}
+
+impl Flow {
+    /// `Stop(normal)`.
+    pub fn stop_normal() -> Flow {
+        Flow::Stop(Term::Atom(Atom::NORMAL))
+    }
+}
+
+/// A process's code, run by the scheduler: `init` on the first slice, `handle` once per
+/// message, `terminate` when it exits for any reason but `killed`.
+pub trait Behaviour: Send + 'static {
+    /// Runs first, in the new process.
+    fn init(&mut self, _ctx: &mut Ctx) -> Flow {
+        Flow::Continue
+    }
+    /// Handles one message.
+    fn handle(&mut self, ctx: &mut Ctx, msg: Term) -> Flow;
+    /// Runs as the process exits (not after `kill`).
+    fn terminate(&mut self, _ctx: &mut Ctx, _reason: &Term) {}
+    /// Whether this process can never wait: true only for a [`Reactor`] (through
+    /// [`Reacts`]), which the scheduler may then run on the thread of the process that
+    /// made it runnable. A body that says true and blocks anyway is ended with a panic.
+    #[doc(hidden)]
+    fn never_blocks(&self) -> bool {
+        false
+    }
+}
+
+/// A closure with state is a behaviour: it handles each message.
+impl<F> Behaviour for F
+where
+    F: FnMut(&mut Ctx, Term) -> Flow + Send + 'static,
+{
+    fn handle(&mut self, ctx: &mut Ctx, msg: Term) -> Flow {
+        self(ctx, msg)
+    }
+}
+
+/// A process that runs a closure once and exits `normal` when it returns.
+pub struct Task<F>(Option<F>);
+
+impl<F: FnOnce(&mut Ctx) + Send + 'static> Task<F> {
+    /// Wraps `f`.
+    pub fn new(f: F) -> Task<F> {
+        Task(Some(f))
+    }
+}
+
+impl<F: FnOnce(&mut Ctx) + Send + 'static> Behaviour for Task<F> {
+    fn init(&mut self, ctx: &mut Ctx) -> Flow {
+        if let Some(f) = self.0.take() {
+            f(ctx);
+        }
+        Flow::stop_normal()
+    }
+    fn handle(&mut self, _ctx: &mut Ctx, _msg: Term) -> Flow {
+        Flow::stop_normal()
+    }
+}
+
+/// Options for spawning.
+#[derive(Clone, Debug, Default)]
+pub struct SpawnOpts {
+    /// Link the new process to the spawner.
+    pub link: bool,
+    /// Monitor the new process from the spawner.
+    pub monitor: bool,
+    /// Start with trap_exit set.
+    pub trap_exit: bool,
+    /// Register the new process under this name (if free).
+    pub register: Option<Atom>,
+}
+
+/// Where a message goes: a pid, a locally registered name, or a name on a node.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Dest {
+    /// A process.
+    Pid(Pid),
+    /// A name registered on this node.
+    Name(Atom),
+    /// `{name, node}`: a name registered on that node.
+    NameAt(Atom, Atom),
+}
+
+impl From<Pid> for Dest {
+    fn from(p: Pid) -> Dest {
+        Dest::Pid(p)
+    }
+}
+
+impl From<Atom> for Dest {
+    fn from(a: Atom) -> Dest {
+        Dest::Name(a)
+    }
+}
+
+impl From<&str> for Dest {
+    fn from(a: &str) -> Dest {
+        Dest::Name(Atom::new(a))
+    }
+}
+
+/// The seam to the distribution layer: carries signals to other nodes.
+pub trait Router: Send + Sync {
+    /// Delivers `signal` to `to`, a pid on another node. When that node is unreachable,
+    /// the router answers like [`Node::answer_dead`] with `noconnection`. With
+    /// `connect` false (Erlang's `[noconnect]`), a node not connected (or connecting)
+    /// now is unreachable: no connection is started for this signal.
+    fn route(&self, to: Pid, signal: Signal, connect: bool);
+    /// Sends `msg` to the process registered as `name` on `node` (`connect` as for
+    /// [`Router::route`]; a message that cannot go is dropped).
+    fn send_named(&self, node: Atom, name: Atom, msg: Term, connect: bool);
+    /// [`Router::route`] (connecting if need be), handing back the connection it used
+    /// when that connection can take more: a process that sends to that node again
+    /// keeps it (`Ctx::send`) and skips the lookups.
+    fn route_keep(&self, to: Pid, signal: Signal) -> Option<Arc<dyn PeerLink>> {
+        self.route(to, signal, true);
+        None
+    }
+    /// Does on this thread, if no other thread is at it, what the distribution layer's
+    /// I/O thread would do next (read what the sockets hold, hand it to its processes),
+    /// without waiting: a worker waiting for a reply or for work calls it between its
+    /// looks, so a message that has arrived reaches it without a hand-over between
+    /// threads. True if there was something to do.
+    fn poll_io(&self) -> bool {
+        false
+    }
+    /// This thread, which has been calling [`Router::poll_io`], stops (it is about to
+    /// block or park): the distribution layer's own thread must not count on it.
+    fn stop_polling_io(&self) {}
+}
+
+/// A connection to one node, kept by a process that sends there (see
+/// [`Router::route_keep`]).
+pub trait PeerLink: Send + Sync {
+    /// The node it leads to.
+    fn peer(&self) -> Atom;
+    /// Sends `signal` to `to` (a pid of that node) as [`Router::route`] would, or
+    /// gives it back, unsent, when the connection is down: the caller then routes it
+    /// the ordinary way (a new connection, or `noconnection`).
+    fn try_send(&self, to: Pid, signal: Signal) -> Result<(), Signal>;
+}

@@ -260,10 +260,10 @@ fn a_healed_partition_resolves_conflicting_names_the_same_way_everywhere() {
 #[test]
 fn global_genservers_re_registration_and_with_lock() {
     use oxbeam::rt::Ctx;
-    use oxbeam::rt::gen_server::{CallReply, From, GenServer};
+    use oxbeam::rt::gen_server::{CallReply, GenServer, ReplyTo};
     struct Answer(i64);
     impl GenServer for Answer {
-        fn handle_call(&mut self, _: &mut Ctx, _: Term, _: From) -> CallReply {
+        fn handle_call(&mut self, _: &mut Ctx, _: Term, _: ReplyTo) -> CallReply {
             CallReply::Reply(Term::Int(self.0))
         }
     }

@@ -12,7 +12,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
-use oxbeam::rt::gen_server::{self, CallError, CallReply, From, GenServer};
+use oxbeam::rt::gen_server::{self, CallError, CallReply, GenServer, ReplyTo};
 use oxbeam::rt::supervisor::{self, ChildSpec, Strategy, SupervisorSpec};
 use oxbeam::rt::{Ctx, Flow, Node, Reactive, Task};
 use oxbeam::term::{Pid, Term};
@@ -102,7 +102,7 @@ fn spawn_then_wait_handshake_handlers() {
 struct Kicker;
 
 impl GenServer for Kicker {
-    fn handle_call(&mut self, _: &mut Ctx, request: Term, _: From) -> CallReply {
+    fn handle_call(&mut self, _: &mut Ctx, request: Term, _: ReplyTo) -> CallReply {
         CallReply::Reply(request)
     }
     fn handle_cast(&mut self, ctx: &mut Ctx, msg: Term) -> Flow {
@@ -118,7 +118,7 @@ impl GenServer for Kicker {
 struct CallsBack;
 
 impl GenServer for CallsBack {
-    fn handle_call(&mut self, _: &mut Ctx, request: Term, _: From) -> CallReply {
+    fn handle_call(&mut self, _: &mut Ctx, request: Term, _: ReplyTo) -> CallReply {
         CallReply::Reply(request)
     }
     fn handle_info(&mut self, ctx: &mut Ctx, msg: Term) -> Flow {
@@ -162,7 +162,7 @@ struct Link {
 }
 
 impl GenServer for Link {
-    fn handle_call(&mut self, ctx: &mut Ctx, request: Term, _: From) -> CallReply {
+    fn handle_call(&mut self, ctx: &mut Ctx, request: Term, _: ReplyTo) -> CallReply {
         if request.is_atom("ping") {
             return CallReply::Reply(Term::atom("pong"));
         }
@@ -295,7 +295,7 @@ fn a_task_that_blocks_at_once_leaves_its_spawner_running() {
 struct Spawner;
 
 impl GenServer for Spawner {
-    fn handle_call(&mut self, ctx: &mut Ctx, request: Term, _: From) -> CallReply {
+    fn handle_call(&mut self, ctx: &mut Ctx, request: Term, _: ReplyTo) -> CallReply {
         if let Some([Term::Pid(main)]) = request.tagged("spawn_caller") {
             let server = ctx.pid();
             let main = *main;
@@ -381,7 +381,7 @@ struct Owner {
 }
 
 impl GenServer for Owner {
-    fn handle_call(&mut self, ctx: &mut Ctx, request: Term, _: From) -> CallReply {
+    fn handle_call(&mut self, ctx: &mut Ctx, request: Term, _: ReplyTo) -> CallReply {
         ctx.send(self.main, request.clone());
         CallReply::Reply(Term::ok())
     }
@@ -406,7 +406,7 @@ impl GenServer for Worker {
         }
         Ok(())
     }
-    fn handle_call(&mut self, _: &mut Ctx, request: Term, _: From) -> CallReply {
+    fn handle_call(&mut self, _: &mut Ctx, request: Term, _: ReplyTo) -> CallReply {
         CallReply::Reply(request)
     }
 }
@@ -586,7 +586,7 @@ struct CallsOnward {
 }
 
 impl GenServer for CallsOnward {
-    fn handle_call(&mut self, ctx: &mut Ctx, request: Term, _: From) -> CallReply {
+    fn handle_call(&mut self, ctx: &mut Ctx, request: Term, _: ReplyTo) -> CallReply {
         match gen_server::call(ctx, self.next, request, Some(SOON)) {
             Ok(r) => CallReply::Reply(r),
             Err(e) => CallReply::Reply(e.reason()),

@@ -5,7 +5,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::time::Duration;
 
-use oxbeam::rt::gen_server::{self, CallError, CallReply, From, GenServer, StartOpts};
+use oxbeam::rt::gen_server::{self, CallError, CallReply, GenServer, ReplyTo, StartOpts};
 use oxbeam::rt::supervisor::{self, ChildSpec, Restart, Strategy, SupervisorSpec};
 use oxbeam::rt::{Attached, Ctx, Flow, Node, Task};
 use oxbeam::term::{Atom, Pid, Term};
@@ -47,12 +47,12 @@ fn registry_names_are_unique_and_released_on_exit() {
 #[derive(Default)]
 struct Store {
     data: std::collections::BTreeMap<Term, Term>,
-    waiting: Vec<(Term, From)>,
+    waiting: Vec<(Term, ReplyTo)>,
     infos: i64,
 }
 
 impl GenServer for Store {
-    fn handle_call(&mut self, ctx: &mut Ctx, request: Term, from: From) -> CallReply {
+    fn handle_call(&mut self, ctx: &mut Ctx, request: Term, from: ReplyTo) -> CallReply {
         match request.as_tuple() {
             Some([op, k]) if op.is_atom("get") => {
                 CallReply::Reply(self.data.get(k).cloned().unwrap_or(Term::nil()))
@@ -308,7 +308,7 @@ impl GenServer for FailingInit {
     fn init(&mut self, _ctx: &mut Ctx) -> Result<(), Term> {
         Err(Term::atom("no_config"))
     }
-    fn handle_call(&mut self, _: &mut Ctx, _: Term, _: From) -> CallReply {
+    fn handle_call(&mut self, _: &mut Ctx, _: Term, _: ReplyTo) -> CallReply {
         CallReply::NoReply
     }
 }

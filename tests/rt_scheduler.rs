@@ -5,7 +5,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
-use oxbeam::rt::gen_server::{self, CallReply, From, GenServer};
+use oxbeam::rt::gen_server::{self, CallReply, GenServer, ReplyTo};
 use oxbeam::rt::{Behaviour, Ctx, Flow, Task};
 use oxbeam::term::{Atom, Pid, Term};
 use support::SOON;
@@ -134,7 +134,7 @@ struct Link {
 }
 
 impl GenServer for Link {
-    fn handle_call(&mut self, ctx: &mut Ctx, request: Term, _from: From) -> CallReply {
+    fn handle_call(&mut self, ctx: &mut Ctx, request: Term, _from: ReplyTo) -> CallReply {
         match self.next {
             None => CallReply::Reply(request),
             Some(next) => {

@@ -3,7 +3,7 @@
 
 use std::time::Duration;
 
-use crate::rt::gen_server::{self, CallReply, From, GenServer};
+use crate::rt::gen_server::{self, CallReply, GenServer, ReplyTo};
 use crate::rt::supervisor::{self, ChildSpec, Strategy, SupervisorSpec};
 use crate::rt::table::{TableKind, TableOptions};
 use crate::rt::{Config, Ctx, Flow, Node, Task};
@@ -13,7 +13,7 @@ use crate::term::{Atom, Term};
 struct Counter(i64);
 
 impl GenServer for Counter {
-    fn handle_call(&mut self, _ctx: &mut Ctx, request: Term, _from: From) -> CallReply {
+    fn handle_call(&mut self, _ctx: &mut Ctx, request: Term, _from: ReplyTo) -> CallReply {
         match request.as_atom().map(|a| a.as_str()) {
             Some("incr") => {
                 self.0 += 1;

@@ -51,7 +51,7 @@ use std::time::Duration;
 use parking_lot::RwLock;
 
 use crate::node::Net;
-use crate::rt::gen_server::{self, CallReply, From, GenServer};
+use crate::rt::gen_server::{self, CallReply, GenServer, ReplyTo};
 use crate::rt::{Ctx, Dest, Flow, Node, TimerRef};
 use crate::term::{Atom, Pid, Ref, Term};
 
@@ -115,7 +115,7 @@ struct Server {
 /// A sync request waiting for a synced server on each of `nodes` (or for the node to
 /// go).
 struct PendingSync {
-    from: From,
+    from: ReplyTo,
     nodes: Vec<Atom>,
     /// Drops the request when its caller has given up.
     expiry: TimerRef,
@@ -267,7 +267,7 @@ impl Server {
         ctx: &mut Ctx,
         nodes: &[Term],
         timeout: &Term,
-        from: From,
+        from: ReplyTo,
     ) -> CallReply {
         let nodes: Vec<Atom> = nodes.iter().filter_map(Term::as_atom).collect();
         if let Some(servers) = self.synced_on(ctx, &nodes) {
@@ -360,7 +360,7 @@ impl GenServer for Server {
         Ok(())
     }
 
-    fn handle_call(&mut self, ctx: &mut Ctx, request: Term, from: From) -> CallReply {
+    fn handle_call(&mut self, ctx: &mut Ctx, request: Term, from: ReplyTo) -> CallReply {
         if let Some([Term::List(nodes), timeout]) = request.tagged("sync") {
             return self.sync_request(ctx, nodes, timeout, from);
         }

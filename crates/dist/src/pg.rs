@@ -30,7 +30,7 @@ use std::time::Duration;
 use parking_lot::RwLock;
 
 use crate::node::Net;
-use crate::rt::gen_server::{self, CallReply, From, GenServer};
+use crate::rt::gen_server::{self, CallReply, GenServer, ReplyTo};
 use crate::rt::{Ctx, Dest, Flow, Node};
 use crate::term::{Atom, Pid, Ref, Term};
 
@@ -232,7 +232,7 @@ impl GenServer for Scope {
         Ok(())
     }
 
-    fn handle_call(&mut self, ctx: &mut Ctx, request: Term, _from: From) -> CallReply {
+    fn handle_call(&mut self, ctx: &mut Ctx, request: Term, _from: ReplyTo) -> CallReply {
         let reply = match request.as_tuple() {
             Some([op, group, pids]) if op.is_atom("join") => {
                 let pids = pids_of(pids);

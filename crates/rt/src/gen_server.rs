@@ -23,7 +23,7 @@ use crate::term::{Atom, Pid, Ref, Term};
 
 /// Who is waiting for a call's reply (pass it to [`reply`] to answer later).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct From {
+pub struct ReplyTo {
     /// The caller.
     pub pid: Pid,
     /// The call's tag.
@@ -54,7 +54,7 @@ pub trait GenServer: Send + 'static {
         Ok(())
     }
     /// A call: reply now, later, or stop.
-    fn handle_call(&mut self, ctx: &mut Ctx, request: Term, from: From) -> CallReply;
+    fn handle_call(&mut self, ctx: &mut Ctx, request: Term, from: ReplyTo) -> CallReply;
     /// A cast.
     fn handle_cast(&mut self, _ctx: &mut Ctx, _msg: Term) -> Flow {
         Flow::Continue
@@ -191,7 +191,7 @@ impl<S: GenServer> Behaviour for ServerProcess<S> {
         if let Some([Term::Tuple(from), request]) = msg.tagged("$gen_call")
             && let [Term::Pid(pid), Term::Ref(tag)] = &from[..]
         {
-            let from = From {
+            let from = ReplyTo {
                 pid: *pid,
                 tag: *tag,
             };
@@ -513,7 +513,7 @@ pub fn cast(node: &Node, server: impl Into<Dest>, msg: impl Into<Term>) {
 }
 
 /// Answers a call (from `handle_call`'s `from`, possibly later and from another process).
-pub fn reply(node: &Node, from: From, msg: impl Into<Term>) {
+pub fn reply(node: &Node, from: ReplyTo, msg: impl Into<Term>) {
     node.send(from.pid, Term::tuple(vec![Term::Ref(from.tag), msg.into()]));
 }
 

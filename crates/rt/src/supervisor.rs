@@ -19,7 +19,7 @@ use std::collections::VecDeque;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use super::gen_server::{self, CallError, CallReply, From, GenServer};
+use super::gen_server::{self, CallError, CallReply, GenServer, ReplyTo};
 use super::{Ctx, Dest, Flow, Node};
 use crate::term::{Atom, Pid, Term};
 
@@ -299,7 +299,7 @@ impl GenServer for Supervisor {
         Ok(())
     }
 
-    fn handle_call(&mut self, ctx: &mut Ctx, request: Term, _from: From) -> CallReply {
+    fn handle_call(&mut self, ctx: &mut Ctx, request: Term, _from: ReplyTo) -> CallReply {
         let reply = match request.as_tuple() {
             Some([tag, Term::Ref(key)]) if tag.is_atom("start_child") => {
                 match ctx

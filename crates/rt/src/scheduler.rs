@@ -608,8 +608,12 @@ impl WorkerLocal {
 
     /// After a blocking section a thread may hold a permit over the limit: exactly the
     /// excess threads give theirs back (a CAS, so two threads can't both see "one too
-    /// many" and both leave) and park, first handing their queued work to the injector,
-    /// where the `target` threads still running will find it.
+    /// many" and both leave) and park, first handing their queued work to the injector.
+    /// That work is published after the permit is given back: the last thread holding
+    /// a permit may have looked for work and parked in between (every thread asleep,
+    /// the work in the injector), so the hand-over wakes an idle thread as any push
+    /// does (`notify_work`, which pairs with the look `park_idle` takes after it
+    /// registers as idle).
     fn shed_excess_permit(&self) -> bool {
         let sh = &self.shared;
         let mut cur = sh.active.load(Ordering::SeqCst);
@@ -625,11 +629,17 @@ impl WorkerLocal {
                 Err(now) => cur = now,
             }
         }
+        let mut handed = false;
         if let Some(c) = self.next.take() {
             sh.injector.push(c);
+            handed = true;
         }
         while let Some(c) = self.queue.pop() {
             sh.injector.push(c);
+            handed = true;
+        }
+        if handed {
+            sh.notify_work();
         }
         self.register_idle();
         self.sleep_until_woken();

@@ -70,6 +70,7 @@ pub trait GenServer: Send + 'static {
 
 /// Why a call failed.
 #[derive(Debug, Clone, PartialEq)]
+#[non_exhaustive]
 pub enum CallError {
     /// The server was not running (or the name not registered).
     NoProc,
@@ -81,6 +82,14 @@ pub enum CallError {
     Exit(Term),
     /// A process called itself.
     CallingSelf,
+    /// The request never reached the server's code: it could not be converted to a term
+    /// (a typed client, [`ServerRef::call`](crate::ServerRef::call)), or the typed
+    /// server did not decode it into its `Call` type (it answered
+    /// `{:error, {:bad_request, why}}`, see [`Server`](crate::Server)). The message says why.
+    BadRequest(String),
+    /// The server replied, but the reply did not decode into the typed client's `Reply`
+    /// type (or the server could not convert its reply to a term). The message says why.
+    BadReply(String),
 }
 
 impl CallError {
@@ -92,6 +101,8 @@ impl CallError {
             CallError::Timeout => Term::Atom(Atom::TIMEOUT),
             CallError::Exit(r) => r.clone(),
             CallError::CallingSelf => Term::Atom(Atom::CALLING_SELF),
+            CallError::BadRequest(why) => (Term::atom("bad_request"), Term::str(why)).into(),
+            CallError::BadReply(why) => (Term::atom("bad_reply"), Term::str(why)).into(),
         }
     }
 }
@@ -106,6 +117,8 @@ impl std::fmt::Display for CallError {
             }
             CallError::Exit(r) => write!(f, "call failed: the server exited with reason {r}"),
             CallError::CallingSelf => f.write_str("call failed: a process called itself"),
+            CallError::BadRequest(why) => write!(f, "call failed: bad request: {why}"),
+            CallError::BadReply(why) => write!(f, "call failed: bad reply: {why}"),
         }
     }
 }
@@ -128,6 +141,22 @@ pub struct StartOpts {
     /// ended with a panic saying so, never left to freeze its caller. The cluster's
     /// name and group servers (`dist::global`, `dist::pg`) run this way.
     pub never_blocks: bool,
+}
+
+impl StartOpts {
+    /// The default options with the server registered locally as `name`.
+    pub fn named(name: impl Into<Atom>) -> StartOpts {
+        StartOpts {
+            name: Some(name.into()),
+            ..StartOpts::default()
+        }
+    }
+
+    /// The same options with another `init` timeout.
+    pub fn init_timeout(mut self, timeout: impl Into<crate::Timeout>) -> StartOpts {
+        self.timeout = timeout.into().as_duration();
+        self
+    }
 }
 
 impl Default for StartOpts {

@@ -10,6 +10,9 @@
 //! - [`signal`]: links, monitors and exits follow Erlang's rules exactly.
 //! - [`gen_server`] and [`supervisor`]: OTP's behaviours on top; [`table`]: ETS-like
 //!   named tables; [`timer`]: `send_after`.
+//! - [`Server`], [`ServerRef`] and [`Supervisor::builder`]: the same behaviours typed
+//!   (requests, replies and casts as Rust types, converted to terms by serde), with
+//!   [`Timeout`] for how long to wait.
 //!
 //! `rt` sees only `term`: the node layer above it is not in scope (`tests/workspace_layers.rs` checks the whole graph):
 //! ```compile_fail
@@ -31,9 +34,11 @@ mod node;
 mod process;
 pub mod reactor;
 pub mod scheduler;
+pub mod server;
 pub mod signal;
 pub mod supervisor;
 pub mod table;
+mod timeout;
 pub mod timer;
 
 pub use attached::Attached;
@@ -45,6 +50,12 @@ pub use reactor::{Reactive, Reactor, Reacts};
 pub use signal::MessageSource;
 pub use signal::{EncodedMessages, Signal};
 pub use timer::TimerRef;
+
+// The typed API: what a Rust program needs to write and run servers.
+pub use gen_server::{CallError, ReplyTo, StartOpts};
+pub use server::{Reply, Server, ServerRef, StartError};
+pub use supervisor::{ChildSpec, Restart, Shutdown, Strategy, Supervisor, SupervisorBuilder};
+pub use timeout::Timeout;
 
 use std::sync::Arc;
 

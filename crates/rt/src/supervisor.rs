@@ -23,6 +23,10 @@ use super::gen_server::{self, CallError, CallReply, GenServer, ReplyTo};
 use super::{Ctx, Dest, Flow, Node};
 use crate::term::{Atom, Pid, Term};
 
+mod builder;
+
+pub use builder::{Supervisor, SupervisorBuilder};
+
 /// Starts a child, linked to the supervisor (`ctx` is the supervisor's).
 pub type StartFn = Arc<dyn Fn(&mut Ctx) -> Result<Pid, Term> + Send + Sync>;
 
@@ -129,7 +133,7 @@ struct Child {
     pid: Option<Pid>,
 }
 
-struct Supervisor {
+struct SupervisorServer {
     strategy: Strategy,
     intensity: u32,
     period: Duration,
@@ -147,7 +151,7 @@ fn error(reason: impl Into<Term>) -> Term {
     (Term::Atom(Atom::ERROR), reason.into()).into()
 }
 
-impl Supervisor {
+impl SupervisorServer {
     fn index_of(&self, id: &Term) -> Option<usize> {
         self.children.iter().position(|c| &c.spec.id == id)
     }
@@ -192,7 +196,7 @@ impl Supervisor {
     fn stop_from(&mut self, ctx: &mut Ctx, from: usize) {
         for child in self.children[from..].iter_mut().rev() {
             if let Some(pid) = child.pid.take() {
-                Supervisor::stop_one(ctx, pid, child.spec.shutdown);
+                SupervisorServer::stop_one(ctx, pid, child.spec.shutdown);
             }
         }
     }
@@ -201,7 +205,7 @@ impl Supervisor {
     fn start_from(&mut self, ctx: &mut Ctx, from: usize) -> Result<(), Term> {
         for child in self.children[from..].iter_mut() {
             if child.pid.is_none() {
-                child.pid = Some(Supervisor::start_one(ctx, &child.spec)?);
+                child.pid = Some(SupervisorServer::start_one(ctx, &child.spec)?);
             }
         }
         Ok(())
@@ -247,20 +251,22 @@ impl Supervisor {
                 return Flow::Stop(Term::Atom(Atom::SHUTDOWN));
             }
             let from = match self.strategy {
-                Strategy::OneForOne => match Supervisor::start_one(ctx, &self.children[i].spec) {
-                    Ok(pid) => {
-                        self.children[i].pid = Some(pid);
-                        return Flow::Continue;
+                Strategy::OneForOne => {
+                    match SupervisorServer::start_one(ctx, &self.children[i].spec) {
+                        Ok(pid) => {
+                            self.children[i].pid = Some(pid);
+                            return Flow::Continue;
+                        }
+                        Err(e) => {
+                            log::warn!(
+                                "supervisor {}: restarting {} failed: {e}",
+                                ctx.pid(),
+                                self.children[i].spec.id
+                            );
+                            continue;
+                        }
                     }
-                    Err(e) => {
-                        log::warn!(
-                            "supervisor {}: restarting {} failed: {e}",
-                            ctx.pid(),
-                            self.children[i].spec.id
-                        );
-                        continue;
-                    }
-                },
+                }
                 Strategy::OneForAll => 0,
                 Strategy::RestForOne => i,
             };
@@ -273,7 +279,7 @@ impl Supervisor {
     }
 }
 
-impl GenServer for Supervisor {
+impl GenServer for SupervisorServer {
     fn init(&mut self, ctx: &mut Ctx) -> Result<(), Term> {
         ctx.trap_exit(true);
         for spec in std::mem::take(&mut self.initial) {
@@ -284,7 +290,7 @@ impl GenServer for Supervisor {
                     spec.id,
                 ]));
             }
-            match Supervisor::start_one(ctx, &spec) {
+            match SupervisorServer::start_one(ctx, &spec) {
                 Ok(pid) => self.children.push(Child {
                     spec,
                     pid: Some(pid),
@@ -311,7 +317,7 @@ impl GenServer for Supervisor {
                     Some(spec) if self.index_of(&spec.id).is_some() => {
                         error(Term::atom("already_present"))
                     }
-                    Some(spec) => match Supervisor::start_one(ctx, &spec) {
+                    Some(spec) => match SupervisorServer::start_one(ctx, &spec) {
                         Ok(pid) => {
                             self.children.push(Child {
                                 spec: *spec,
@@ -326,7 +332,7 @@ impl GenServer for Supervisor {
             Some([tag, id]) if tag.is_atom("terminate_child") => match self.index_of(id) {
                 Some(i) => {
                     if let Some(pid) = self.children[i].pid.take() {
-                        Supervisor::stop_one(ctx, pid, self.children[i].spec.shutdown);
+                        SupervisorServer::stop_one(ctx, pid, self.children[i].spec.shutdown);
                     }
                     if self.children[i].spec.restart == Restart::Temporary {
                         self.children.remove(i);
@@ -337,7 +343,7 @@ impl GenServer for Supervisor {
             },
             Some([tag, id]) if tag.is_atom("restart_child") => match self.index_of(id) {
                 Some(i) if self.children[i].pid.is_some() => error(Term::atom("running")),
-                Some(i) => match Supervisor::start_one(ctx, &self.children[i].spec) {
+                Some(i) => match SupervisorServer::start_one(ctx, &self.children[i].spec) {
                     Ok(pid) => {
                         self.children[i].pid = Some(pid);
                         (Term::ok(), pid).into()
@@ -403,8 +409,8 @@ pub fn start(node: &Node, spec: SupervisorSpec, name: Option<Atom>) -> Result<Pi
     gen_server::start(node, supervisor_of(spec), name)
 }
 
-fn supervisor_of(spec: SupervisorSpec) -> Supervisor {
-    Supervisor {
+fn supervisor_of(spec: SupervisorSpec) -> SupervisorServer {
+    SupervisorServer {
         strategy: spec.strategy,
         intensity: spec.intensity,
         period: spec.period,

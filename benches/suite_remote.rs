@@ -80,7 +80,7 @@ fn spawn(
     fun: &str,
     args: Vec<Term>,
 ) -> Pid {
-    assert!(ctl.net.connect(node), "connect to {node}");
+    assert!(ctl.net.connect(node).is_ok(), "connect to {node}");
     ctl.net
         .spawn(
             me,

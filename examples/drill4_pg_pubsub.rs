@@ -126,7 +126,7 @@ fn run(t: &mut Transcript) -> Result<(), String> {
     let n2 = common::start_net("node2", epmd, &cookie)?;
     let n3 = common::start_net("node3", epmd, &cookie)?;
     for n in [&n2, &n3] {
-        if !n.connect("node1@localhost") {
+        if n.connect("node1@localhost").is_err() {
             return Err(format!("{} could not connect to node1", n.name()));
         }
     }

@@ -66,7 +66,7 @@ fn run(t: &mut Transcript) -> Result<(), String> {
         },
     );
     for n in [&n2, &n3] {
-        if !n.connect("node1@localhost") {
+        if n.connect("node1@localhost").is_err() {
             return Err(format!("{} could not connect to node1", n.name()));
         }
     }

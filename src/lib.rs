@@ -55,6 +55,23 @@ pub use oxbeam_rt as rt;
 #[doc(inline)]
 pub use oxbeam_term as term;
 
+mod node_builder;
+pub mod prelude;
+
+pub use node_builder::{Node, NodeBuilder, NodeError};
 pub use oxbeam_term::term;
-pub use rt::{Ctx, Node};
+pub use rt::Ctx;
 pub use term::{Atom, Pid, Ref, Term};
+
+/// What a process reaches through `ctx.node()`: the whole [`Node`], with its
+/// distribution and cluster services (`ctx.node().cluster().nodes()`).
+pub trait NodeExt {
+    /// The node, as [`Node::of`] gives it.
+    fn cluster(&self) -> Node;
+}
+
+impl NodeExt for rt::Node {
+    fn cluster(&self) -> Node {
+        Node::of(self)
+    }
+}

@@ -358,7 +358,7 @@ pub fn register(node: &Node, stop: std::sync::mpsc::Sender<()>) {
             let (Some(net), Some(node)) = (Net::of(ctx.node()), args[0].as_atom()) else {
                 return Term::atom("badarg");
             };
-            Term::from(net.connect(node.as_str()))
+            Term::from(net.connect(node.as_str()).is_ok())
         },
     );
 }

@@ -24,17 +24,19 @@ mod bench_fns;
 mod fixtures;
 mod log;
 
-use oxbeam::node::{Net, cmdline};
+use oxbeam::node::cmdline;
 
 const USAGE: &str = "usage: oxbeam-testnode node [the options of `oxbeam node`]
 a test node: `oxbeam node` plus the oxbeam_test and oxbeam_bench functions";
 
 /// Runs the node until `oxbeam_bench:stop/0`, or stdin closes (with `--stop-on-eof`),
 /// or it is killed.
-fn run(args: &[String]) -> Result<(), String> {
+fn run(args: &[String]) -> Result<(), Box<dyn std::error::Error>> {
     let args = cmdline::parse(args)?;
-    let net = Net::start(args.config.clone())?;
-    oxbeam::dist::start(&net)?;
+    let node = oxbeam::Node::builder()
+        .config(args.config.clone())
+        .start()?;
+    let net = node.net().expect("a named node").clone();
     let (stop, stop_requested) = std::sync::mpsc::channel();
     fixtures::register(net.node());
     bench_fns::register(net.node(), stop.clone());
@@ -48,10 +50,9 @@ fn run(args: &[String]) -> Result<(), String> {
         println!("port mapper on 127.0.0.1:{}", net.epmd_port());
     }
     for peer in &args.connect {
-        if net.connect(peer) {
-            println!("connected to {peer}");
-        } else {
-            println!("could not connect to {peer}");
+        match net.connect(peer) {
+            Ok(()) => println!("connected to {peer}"),
+            Err(e) => println!("could not connect to {peer}: {e}"),
         }
     }
     if args.stop_on_eof {

@@ -19,7 +19,7 @@ fn rpc_results_and_every_error_kind() {
     let mut n2 = NodeProc::start("r1n2", &cookie, epmd, &["--connect", "r1n1@localhost"]);
     let ctl = net("r1ctl", epmd, &cookie);
     oxbeam::dist::builtins::register(&ctl);
-    assert!(ctl.connect(&n1.name));
+    assert!(ctl.connect(&n1.name).is_ok());
     let mut me = ctl.node().attach();
     let (n1a, n2a) = (a(&n1.name), a(&n2.name));
     let t = Some(SOON);
@@ -94,7 +94,7 @@ fn ten_thousand_calls_with_timeouts_leave_an_empty_mailbox() {
     let cookie = test_cookie();
     let n1 = NodeProc::start("r2n1", &cookie, epmd, &[]);
     let ctl = net("r2ctl", epmd, &cookie);
-    assert!(ctl.connect(&n1.name));
+    assert!(ctl.connect(&n1.name).is_ok());
     let mut me = ctl.node().attach();
     let n1a = a(&n1.name);
     let mut ok = 0;

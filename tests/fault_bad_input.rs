@@ -57,7 +57,7 @@ impl Target {
         let node = LoggedNode::start(&format!("{tag}t"), &cookie, 0, &extra, "info");
         let epmd = node.epmd;
         let ctl = net(&format!("{tag}ctl"), epmd, &cookie);
-        assert!(ctl.connect(&node.name));
+        assert!(ctl.connect(&node.name).is_ok());
         let mut me = ctl.node().attach();
         ctl.monitor_node(me.pid(), Atom::new(&node.name), true);
         let echo = spawn_on(&ctl, &mut me, &node.name, test_fn("echo", vec![]));
@@ -365,7 +365,7 @@ fn a_thousand_half_open_handshakes_are_timed_out_and_peers_still_connect() {
     // While they are held, a new real node still connects and the old peer is served.
     let t2 = net("fb5late", t.epmd, &t.cookie);
     assert!(
-        t2.connect(&t.node.name),
+        t2.connect(&t.node.name).is_ok(),
         "a real peer connects during the attack"
     );
     let bound = 16 << 10; // < 16 B of input each; an IoConn and a socket: < 16 KiB each
@@ -394,7 +394,10 @@ fn a_replayed_handshake_is_refused() {
     // Record a real handshake between two real nodes through a proxy.
     let proxy = raw::Proxy::start(t.node.port);
     let rec = net("fb6rec", t.epmd, &t.cookie);
-    assert!(rec.connect(&format!("{}:{}", t.node.name, proxy.port)));
+    assert!(
+        rec.connect(&format!("{}:{}", t.node.name, proxy.port))
+            .is_ok()
+    );
     let frames = proxy.client_frames(2);
     let kinds: Vec<&str> = frames
         .iter()
@@ -539,7 +542,7 @@ fn port_mapper_abuse_leaves_lookups_working() {
     let down =
         t.me.receive_match(|m| m.tagged("nodedown").is_some(), Some(SOON));
     assert!(down.is_some(), "no nodedown after disconnect");
-    assert!(t.ctl.connect(&t.node.name), "connect by name");
+    assert!(t.ctl.connect(&t.node.name).is_ok(), "connect by name");
     t.ctl
         .monitor_node(t.me.pid(), Atom::new(&t.node.name), true);
     t.check(
@@ -578,12 +581,18 @@ fn port_mapper_abuse_leaves_lookups_working() {
     assert_eq!(r, 0);
     lookups_work(&t, &["bogus0", "bogus99", "evil"]);
     let q = Instant::now();
-    assert!(!t.ctl.connect("evil@localhost"), "connected to an impostor");
+    assert!(
+        t.ctl.connect("evil@localhost").is_err(),
+        "connected to an impostor"
+    );
     println!(
         "fault-report     connect to the impostor refused after {:?}",
         q.elapsed()
     );
-    assert!(!t.ctl.connect("bogus5@localhost"), "nothing listens there");
+    assert!(
+        t.ctl.connect("bogus5@localhost").is_err(),
+        "nothing listens there"
+    );
     t.check("mapper: 101 bogus registrations, a squat", 8 << 10, 8);
     drop((bogus, evil));
     support::wait_for("bogus names gone", SOON, || {
@@ -601,7 +610,7 @@ fn a_connect_to_a_name_registered_at_a_connected_nodes_port_fails_at_once() {
     let (_evil, r) = raw_register(t.epmd, "evil", t.node.port);
     assert_eq!(r, 0);
     let q = Instant::now();
-    assert!(!t.ctl.connect("evil@localhost"));
+    assert!(t.ctl.connect("evil@localhost").is_err());
     assert!(
         q.elapsed() < Duration::from_secs(2),
         "took {:?}",

@@ -33,7 +33,7 @@ fn connect_by_name_send_and_remote_spawn() {
     let n1 = NodeProc::start("c1n1", &cookie, epmd, &[]);
     let ctl = net("c1ctl", epmd, &cookie);
     assert!(
-        ctl.connect(&n1.name),
+        ctl.connect(&n1.name).is_ok(),
         "connect by name through the port mapper"
     );
     assert_eq!(ctl.nodes(), vec![Atom::new(&n1.name)]);
@@ -83,12 +83,12 @@ fn a_wrong_cookie_is_refused_and_harms_no_one() {
     let cookie = test_cookie();
     let n1 = NodeProc::start("c2n1", &cookie, epmd, &[]);
     let intruder = net("c2bad", epmd, "NOT-THE-COOKIE");
-    assert!(!intruder.connect(&n1.name));
+    assert!(intruder.connect(&n1.name).is_err());
     assert!(intruder.nodes().is_empty());
     intruder.shutdown();
     // The node still serves its real peers.
     let ctl = net("c2ctl", epmd, &cookie);
-    assert!(ctl.connect(&n1.name));
+    assert!(ctl.connect(&n1.name).is_ok());
     ctl.shutdown();
 }
 
@@ -108,7 +108,7 @@ fn five_nodes_form_a_full_mesh_from_one_connect_each() {
         })
         .collect();
     let ctl = net("c3ctl", epmd, &cookie);
-    assert!(ctl.connect(&hub.name));
+    assert!(ctl.connect(&hub.name).is_ok());
     let mut expect: Vec<Atom> = others.iter().map(|n| Atom::new(&n.name)).collect();
     expect.push(Atom::new(&hub.name));
     expect.sort();
@@ -122,7 +122,7 @@ fn remote_sends_keep_their_order() {
     let cookie = test_cookie();
     let n1 = NodeProc::start("c4n1", &cookie, epmd, &[]);
     let ctl = net("c4ctl", epmd, &cookie);
-    assert!(ctl.connect(&n1.name));
+    assert!(ctl.connect(&n1.name).is_ok());
     let mut me = ctl.node().attach();
     let sink = spawn_on(&ctl, &mut me, &n1.name, "sink", vec![]);
     const N: i64 = 1_000_000;
@@ -145,7 +145,7 @@ fn remote_monitors_report_normal_noproc_and_noconnection() {
     let cookie = test_cookie();
     let mut n1 = NodeProc::start("c5n1", &cookie, epmd, &[]);
     let ctl = net("c5ctl", epmd, &cookie);
-    assert!(ctl.connect(&n1.name));
+    assert!(ctl.connect(&n1.name).is_ok());
     let mut me = ctl.node().attach();
     let echo = spawn_on(&ctl, &mut me, &n1.name, "echo", vec![]);
     me.monitor(echo);
@@ -179,7 +179,7 @@ fn links_cross_nodes_with_erlang_reasons() {
     let cookie = test_cookie();
     let mut n1 = NodeProc::start("c6n1", &cookie, epmd, &[]);
     let ctl = net("c6ctl", epmd, &cookie);
-    assert!(ctl.connect(&n1.name));
+    assert!(ctl.connect(&n1.name).is_ok());
     let mut me = ctl.node().attach();
     me.trap_exit(true);
     // A remote process linked to us exits abnormally: {:EXIT, pid, reason}.
@@ -241,7 +241,7 @@ fn a_frozen_node_is_declared_down_within_the_tick_time() {
     config.epmd_port = Some(epmd);
     config.tick_time = Duration::from_millis(2000);
     let ctl = Net::start(config).unwrap();
-    assert!(ctl.connect(&n1.name));
+    assert!(ctl.connect(&n1.name).is_ok());
     let mut me = ctl.node().attach();
     ctl.monitor_nodes(me.pid(), true, true);
     // A busy but healthy link is never declared down: traffic for 1.5 tick times.
@@ -280,7 +280,7 @@ fn remote_messages_waiting_in_batches_count_one_by_one() {
     let cookie = test_cookie();
     let a = net("c9a", epmd, &cookie);
     let b = net("c9b", epmd, &cookie);
-    assert!(a.connect(b.name().as_str()));
+    assert!(a.connect(b.name().as_str()).is_ok());
     let from = a.node().attach();
     let mut to = b.node().attach();
     const N: i64 = 1000;

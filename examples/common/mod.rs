@@ -132,7 +132,7 @@ pub fn start_bare_net(short: &str, epmd_port: u16, cookie: &str) -> Result<Net, 
 /// Elixir node has them.
 pub fn start_net(short: &str, epmd_port: u16, cookie: &str) -> Result<Net, String> {
     let net = start_bare_net(short, epmd_port, cookie)?;
-    oxbeam::dist::start(&net)?;
+    oxbeam::dist::start(&net).map_err(|e| e.to_string())?;
     Ok(net)
 }
 

@@ -170,7 +170,7 @@ fn start_node(short: &str, epmd: u16, cookie: &str) -> Result<Net, String> {
     config.tick_time = TICK;
     config.runtime.workers = 2;
     let net = Net::start(config).map_err(|e| format!("start {short}: {e}"))?;
-    oxbeam::dist::start(&net)?;
+    oxbeam::dist::start(&net).map_err(|e| e.to_string())?;
     register_functions(net.node());
     Ok(net)
 }
@@ -377,7 +377,7 @@ fn bring_up_c(net: &Net, me: &mut Attached) -> Result<ChildProc, String> {
         std::thread::sleep(Duration::from_millis(300));
     };
     C_OS_PID.store(child.os_pid(), Relaxed);
-    if !oxbeam::dist::connect(me, net, "c@localhost", SLOW) {
+    if oxbeam::dist::connect(me, net, "c@localhost", SLOW).is_err() {
         return Err("a could not connect to c".into());
     }
     let (m, f, c) = (Atom::new("Node"), Atom::new("list"), Term::Atom(c_node()));
@@ -512,7 +512,7 @@ fn run(total: u64, kill_every: u64, interval: u64) -> Result<bool, String> {
     let mut me = net.node().attach();
     let mut bchild = start_child("b", epmd, &cookie)?;
     let (a, b, c) = (net.name(), b_node(), c_node());
-    if !oxbeam::dist::connect(&mut me, &net, "b@localhost", SLOW) {
+    if oxbeam::dist::connect(&mut me, &net, "b@localhost", SLOW).is_err() {
         return Err("a could not connect to b".into());
     }
     let _ = CLUSTER.set((epmd, cookie));

@@ -3,25 +3,37 @@
 
 use std::time::Duration;
 
-use crate::rt::gen_server::{self, CallReply, GenServer, ReplyTo};
-use crate::rt::supervisor::{self, ChildSpec, Strategy, SupervisorSpec};
-use crate::rt::table::{TableKind, TableOptions};
-use crate::rt::{Config, Ctx, Flow, Node, Task};
-use crate::term::{Atom, Term};
+use oxbeam::prelude::*;
+use oxbeam::rt::Task;
+use oxbeam::rt::table::{TableKind, TableOptions};
+use serde::{Deserialize, Serialize};
 
-/// A counter server: `:incr`, `:get`, `:crash`.
+/// A counter server, typed: its requests are a Rust enum (terms `:incr`, `:get`,
+/// `:crash` on the wire, so `GenServer.call(:counter, :incr)` reaches it too).
+#[derive(Default)]
 struct Counter(i64);
 
-impl GenServer for Counter {
-    fn handle_call(&mut self, _ctx: &mut Ctx, request: Term, _from: ReplyTo) -> CallReply {
-        match request.as_atom().map(|a| a.as_str()) {
-            Some("incr") => {
+#[derive(Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+enum CounterCall {
+    Incr,
+    Get,
+    Crash,
+}
+
+impl Server for Counter {
+    type Call = CounterCall;
+    type Reply = i64;
+    type Cast = ();
+
+    fn handle_call(&mut self, _: &mut Ctx, request: CounterCall, _: ReplyTo) -> Reply<i64> {
+        match request {
+            CounterCall::Incr => {
                 self.0 += 1;
-                CallReply::Reply(Term::Int(self.0))
+                Reply::Now(self.0)
             }
-            Some("get") => CallReply::Reply(Term::Int(self.0)),
-            Some("crash") => panic!("counter asked to crash"),
-            _ => CallReply::Reply(Term::atom("unknown")),
+            CounterCall::Get => Reply::Now(self.0),
+            CounterCall::Crash => panic!("counter asked to crash"),
         }
     }
 }
@@ -36,10 +48,8 @@ fn check(ok: bool, what: &str) -> Result<(), String> {
 
 /// Runs the tour, printing a transcript; `Err` names the step that failed.
 pub fn run() -> Result<(), String> {
-    let node = Node::start(Config {
-        name: "demo@localhost".into(),
-        ..Config::default()
-    });
+    // A local node: the same `Node` a named one is, without distribution.
+    let node = Node::builder().start().map_err(|e| e.to_string())?;
     let result = tour(&node);
     node.shutdown();
     println!("node stopped: every process ended and every thread joined");
@@ -48,7 +58,6 @@ pub fn run() -> Result<(), String> {
 
 fn tour(node: &Node) -> Result<(), String> {
     let mut me = node.attach();
-    let timeout = Some(Duration::from_secs(5));
     println!(
         "iex({})> self()\n{}",
         node.name().as_str(),
@@ -56,30 +65,28 @@ fn tour(node: &Node) -> Result<(), String> {
     );
 
     println!("\n# a supervised counter, registered as :counter");
-    let counter = Atom::new("counter");
-    let spec = ChildSpec::new(Term::atom("counter"), move |ctx: &mut Ctx| {
-        gen_server::start_link(ctx, Counter(0), Some(counter))
-    });
-    let sup = supervisor::start(
-        node,
-        SupervisorSpec::new(Strategy::OneForOne, vec![spec]),
-        None,
-    )
-    .map_err(|e| e.to_string())?;
+    let sup = Supervisor::builder()
+        .strategy(Strategy::OneForOne)
+        .child(ChildSpec::server("counter", Counter::default))
+        .start(node)
+        .map_err(|e| e.to_string())?;
+    let counter = ServerRef::<Counter>::named("counter");
     for _ in 0..3 {
-        let n = gen_server::call(&mut me, counter, Term::atom("incr"), timeout)
+        let n = counter
+            .call(&mut me, CounterCall::Incr, Timeout::default())
             .map_err(|e| e.to_string())?;
         println!("GenServer.call(:counter, :incr) -> {n}");
     }
-    let first = node.whereis(counter).ok_or("counter not registered")?;
+    let first = counter.whereis(node).ok_or("counter not registered")?;
 
     println!("\n# crash it: the caller gets the exit reason, the supervisor restarts it");
-    let err =
-        gen_server::call(&mut me, counter, Term::atom("crash"), timeout).expect_err("a crash");
+    let err = counter
+        .call(&mut me, CounterCall::Crash, Timeout::default())
+        .expect_err("a crash");
     println!("GenServer.call(:counter, :crash) -> exit {}", err.reason());
     let deadline = std::time::Instant::now() + Duration::from_secs(5);
     let second = loop {
-        match node.whereis(counter) {
+        match counter.whereis(node) {
             Some(p) if p != first => break p,
             _ if std::time::Instant::now() > deadline => {
                 return Err("counter was not restarted".into());
@@ -92,9 +99,10 @@ fn tour(node: &Node) -> Result<(), String> {
         Term::Pid(first),
         Term::Pid(second)
     );
-    let n = gen_server::call(&mut me, counter, Term::atom("get"), timeout)
+    let n = counter
+        .call(&mut me, CounterCall::Get, Timeout::default())
         .map_err(|e| e.to_string())?;
-    check(n == Term::Int(0), "restarted counter starts from 0")?;
+    check(n == 0, "restarted counter starts from 0")?;
     println!("GenServer.call(:counter, :get) -> {n}");
 
     println!("\n# links and monitors");

@@ -79,12 +79,13 @@ fn main() -> ExitCode {
 
 /// Runs `oxbeam console ...`: a node (with the same options and functions as `oxbeam
 /// node`) driven by the interactive prompt; stops at end of input.
-fn run_console(args: &[String]) -> Result<(), String> {
+fn run_console(args: &[String]) -> Result<(), Box<dyn std::error::Error>> {
     let args = node_cmd::parse(args)?;
-    let net = node_cmd::start(&args, |_| {})?;
+    let node = node_cmd::start(&args, |_| {})?;
+    let net = node.net().expect("a named node").clone();
     for peer in &args.connect {
-        if !net.connect(peer) {
-            eprintln!("could not connect to {peer}");
+        if let Err(e) = net.connect(peer) {
+            eprintln!("could not connect to {peer}: {e}");
         }
     }
     oxbeam_cli::console::run(net.clone());

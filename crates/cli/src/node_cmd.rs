@@ -8,8 +8,10 @@
 //! `--connect`, and stops cleanly on SIGTERM or SIGINT (its processes' exit signals go
 //! out, peers see nodedown, the port mapper registration is released).
 
+use std::error::Error;
+
 use crate::node::Net;
-pub use crate::node::cmdline::{NodeArgs, USAGE, parse};
+pub use crate::node::cmdline::{NodeArgs, USAGE, UsageError, parse};
 
 /// Logging through `RUST_LOG` (default `level`), and a process's panic reported as one
 /// log line, like a BEAM crash report, not a backtrace (the panic ends that process
@@ -31,18 +33,22 @@ pub fn init_process(level: &str) {
 
 /// Starts the node `args` describe with its cluster services, then `register` adds
 /// functions of its own (before any peer can reach it through `--connect`).
-pub fn start(args: &NodeArgs, register: fn(&Net)) -> Result<Net, String> {
-    let net = Net::start(args.config.clone())?;
-    crate::dist::start(&net)?;
-    register(&net);
-    Ok(net)
+pub fn start(args: &NodeArgs, register: fn(&Net)) -> Result<oxbeam::Node, oxbeam::NodeError> {
+    let node = oxbeam::Node::builder()
+        .config(args.config.clone())
+        .start()?;
+    if let Some(net) = node.net() {
+        register(net);
+    }
+    Ok(node)
 }
 
 /// Runs `oxbeam node ...` until SIGTERM, SIGINT or (with `--stop-on-eof`) the end of
 /// stdin; `register` adds the functions beyond the built-ins (see the module docs).
-pub fn run(args: &[String], register: fn(&Net)) -> Result<(), String> {
+pub fn run(args: &[String], register: fn(&Net)) -> Result<(), Box<dyn Error>> {
     let args = parse(args)?;
-    let net = start(&args, register)?;
+    let node = start(&args, register)?;
+    let net = node.net().expect("a named node").clone();
     println!(
         "node {} listening on {} creation {}",
         net.name().as_str(),
@@ -53,10 +59,9 @@ pub fn run(args: &[String], register: fn(&Net)) -> Result<(), String> {
         println!("port mapper on 127.0.0.1:{}", net.epmd_port());
     }
     for peer in &args.connect {
-        if net.connect(peer) {
-            println!("connected to {peer}");
-        } else {
-            println!("could not connect to {peer}");
+        match net.connect(peer) {
+            Ok(()) => println!("connected to {peer}"),
+            Err(e) => println!("could not connect to {peer}: {e}"),
         }
     }
     let mut signals = signal_hook::iterator::Signals::new([

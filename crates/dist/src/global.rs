@@ -52,7 +52,7 @@ use parking_lot::RwLock;
 
 use crate::node::Net;
 use crate::rt::gen_server::{self, CallReply, GenServer, ReplyTo};
-use crate::rt::{Ctx, Dest, Flow, Node, TimerRef};
+use crate::rt::{self, Ctx, Dest, Flow, Node, ServerRef, StartError, TimerRef};
 use crate::term::{Atom, Pid, Ref, Term};
 
 const SERVER: &str = "global_name_server";
@@ -93,6 +93,12 @@ impl Resolver {
 /// The name table as readers see it (a node extension).
 #[derive(Default)]
 pub struct Names(RwLock<HashMap<Atom, Pid>>);
+
+impl rt::GlobalNames for Names {
+    fn whereis(&self, name: Atom) -> Option<Pid> {
+        self.0.read().get(&name).copied()
+    }
+}
 
 /// The peer servers this node's server knows (a node extension, so a registering
 /// process reads it without a call to the server).
@@ -481,6 +487,8 @@ pub fn start(node: &Node) -> Result<Pid, Term> {
     }
     let view = Arc::new(Names::default());
     node.set_extension(view.clone());
+    // `{:global, name}` destinations (sends, calls, typed handles) resolve here.
+    node.set_global_names(view.clone());
     let peer_view = Arc::new(Peers::default());
     node.set_extension(peer_view.clone());
     let server = Server {
@@ -504,6 +512,11 @@ pub fn start(node: &Node) -> Result<Pid, Term> {
             ..gen_server::StartOpts::default()
         },
     )
+}
+
+/// Whether this node's name server runs (started by [`start`]).
+pub fn is_running(node: &Node) -> bool {
+    node.whereis(Atom::new(SERVER)).is_some()
 }
 
 /// The pid registered as `name` anywhere in the cluster (a local read).
@@ -742,6 +755,26 @@ pub fn start_server(ctx: &mut Ctx, server: impl GenServer, name: Atom) -> Result
         .map(Term::Pid)
         .unwrap_or(Term::atom("undefined"));
     Err(Term::tuple(vec![Term::atom("already_started"), holder]))
+}
+
+/// Starts a typed server registered globally as `name` (`{:global, name}`) and
+/// returns a handle that finds it by that name at each call. A name taken elsewhere
+/// gives [`StartError::AlreadyStarted`] with the holder, and the new server is stopped.
+pub fn start_typed<S: rt::Server>(
+    ctx: &mut Ctx,
+    server: S,
+    name: impl Into<Atom>,
+) -> Result<ServerRef<S>, StartError> {
+    let name = name.into();
+    let pid = rt::server::start_pid(ctx, server, gen_server::StartOpts::default())?;
+    if register_name(ctx, name, pid) {
+        return Ok(ServerRef::global(name));
+    }
+    let _ = gen_server::stop(ctx, pid, Term::atom("normal"), Some(Duration::from_secs(5)));
+    match whereis_name(ctx.node(), name) {
+        Some(holder) => Err(StartError::AlreadyStarted(holder)),
+        None => Err(StartError::InitFailed(Term::atom("global_name_lost"))),
+    }
 }
 
 /// Calls the GenServer registered globally as `name`.

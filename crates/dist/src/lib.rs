@@ -17,30 +17,54 @@ pub mod global;
 pub mod pg;
 pub mod rpc;
 
-use crate::node::Net;
+use crate::node::{ConnectError, Net};
 
-/// Sets up the cluster services on `net`: the built-in functions and the default pg
-/// scope.
-pub fn start(net: &Net) -> Result<(), String> {
+/// Sets up the cluster services on `net`: the built-in functions, the default pg
+/// scope and the global name server.
+pub fn start(net: &Net) -> Result<(), ServicesError> {
     builtins::register(net);
-    pg::start_scope(net.node(), pg::default_scope()).map_err(|e| format!("pg: {e}"))?;
-    global::start(net.node()).map_err(|e| format!("global: {e}"))?;
+    pg::start_scope(net.node(), pg::default_scope()).map_err(ServicesError::Pg)?;
+    global::start(net.node()).map_err(ServicesError::Global)?;
     Ok(())
 }
 
+/// Why [`start`] could not set up a cluster service: the server's start failed with
+/// this reason (`{already_started, pid}` when the services run on the node already).
+#[derive(Debug, Clone, PartialEq)]
+#[non_exhaustive]
+pub enum ServicesError {
+    /// The default pg scope's server.
+    Pg(crate::term::Term),
+    /// The global name server.
+    Global(crate::term::Term),
+}
+
+impl std::fmt::Display for ServicesError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            ServicesError::Pg(r) => write!(f, "the pg scope server did not start: {r}"),
+            ServicesError::Global(r) => write!(f, "the global name server did not start: {r}"),
+        }
+    }
+}
+
+impl std::error::Error for ServicesError {}
+
 /// Connects to `node` and returns once this node's global name server has synced with
-/// the whole cluster it joined (OTP's `connect` with `global` running): true when both
-/// happened within `timeout`. (Nodes still joining the mesh transitively at that
-/// moment are synced as they connect.)
+/// the whole cluster it joined (OTP's `connect` with `global` running), within
+/// `timeout` for the sync ([`ConnectError::Timeout`] past it). (Nodes still joining the
+/// mesh transitively at that moment are synced as they connect.)
 pub fn connect(
     ctx: &mut crate::rt::Ctx,
     net: &Net,
     node: &str,
     timeout: std::time::Duration,
-) -> bool {
-    if !net.connect(node) {
-        return false;
-    }
+) -> Result<(), ConnectError> {
+    net.connect(node)?;
     // The mesh forms transitively; sync waits until global knows every connected node.
-    global::sync(ctx, timeout)
+    if global::sync(ctx, timeout) {
+        Ok(())
+    } else {
+        Err(ConnectError::Timeout)
+    }
 }

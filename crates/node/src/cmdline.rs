@@ -24,7 +24,11 @@ pub struct NodeArgs {
 }
 
 /// Parses the options after `node` (or `console`).
-pub fn parse(args: &[String]) -> Result<NodeArgs, String> {
+pub fn parse(args: &[String]) -> Result<NodeArgs, UsageError> {
+    parse_text(args).map_err(UsageError)
+}
+
+fn parse_text(args: &[String]) -> Result<NodeArgs, String> {
     let mut config = NetConfig::named("");
     let mut connect = Vec::new();
     let mut stop_on_eof = false;
@@ -78,3 +82,15 @@ pub fn parse(args: &[String]) -> Result<NodeArgs, String> {
         stop_on_eof,
     })
 }
+
+/// A command line [`parse`] refused: what was wrong, then the usage text.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct UsageError(pub String);
+
+impl std::fmt::Display for UsageError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl std::error::Error for UsageError {}

@@ -70,6 +70,8 @@ pub struct SpawnWait {
 
 pub(crate) struct ConnState {
     pub(crate) phase: Phase,
+    /// The first typed failure met while connecting, for `Net::connect` to return.
+    pub(crate) failure: Option<crate::ConnectError>,
     pub(crate) out: Outbound,
     pub(crate) socket: Option<Arc<TcpStream>>,
     /// Links crossing this connection: (local pid, remote pid).
@@ -206,6 +208,15 @@ pub fn stream_of(msg: &Wire) -> u64 {
 }
 
 impl Conn {
+    /// Records why the connection being set up failed (the first failure counts; a
+    /// connection already up or down is left alone): what `Net::connect` returns.
+    pub(crate) fn note_failure(&self, failure: crate::ConnectError) {
+        let mut st = self.state.lock();
+        if matches!(st.phase, Phase::Connecting) && st.failure.is_none() {
+            st.failure = Some(failure);
+        }
+    }
+
     pub(crate) fn new(
         node: Node,
         peer: Atom,
@@ -219,6 +230,7 @@ impl Conn {
             node,
             state: Mutex::new(ConnState {
                 phase: Phase::Connecting,
+                failure: None,
                 out: Outbound::new(),
                 socket: None,
                 links: HashSet::new(),

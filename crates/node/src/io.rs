@@ -516,7 +516,10 @@ impl IoLoop {
         }
         let stream = match TcpStream::connect(addr) {
             Ok(s) => s,
-            Err(e) => return net.conn_down(&conn, &format!("connect to {addr}: {e}")),
+            Err(e) => {
+                conn.note_failure(crate::ConnectError::Unreachable(format!("{addr}: {e}")));
+                return net.conn_down(&conn, &format!("connect to {addr}: {e}"));
+            }
         };
         match self.register(stream) {
             Ok((token, stream)) => {
@@ -791,6 +794,7 @@ impl IoLoop {
             .cloned()
             .collect();
         for c in stale {
+            c.note_failure(crate::ConnectError::Timeout);
             net.conn_down(&c, "connect timed out");
         }
         // Attempts refused as duplicates, due again.

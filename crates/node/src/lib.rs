@@ -29,4 +29,4 @@ pub mod net;
 pub mod outbound;
 pub mod wire;
 
-pub use net::{Net, NetConfig};
+pub use net::{ConnectError, Net, NetConfig, NetStartError};

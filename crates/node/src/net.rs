@@ -27,7 +27,12 @@ use crate::rt::IdBuild;
 use crate::rt::{self, Ctx, Node, Signal};
 use crate::term::{Atom, Pid, Ref, Term};
 
+mod connect_error;
 mod start;
+mod start_error;
+
+pub use connect_error::ConnectError;
+pub use start_error::NetStartError;
 
 /// How a named node is set up.
 #[derive(Clone, Debug)]
@@ -219,6 +224,11 @@ impl Net {
         self.0.addr
     }
 
+    /// How long [`Net::connect`] waits in all (address lookup and handshake).
+    pub fn connect_timeout(&self) -> Duration {
+        self.0.config.connect_timeout
+    }
+
     /// The port of the port mapper this node registers with and looks peers up in (with
     /// `epmd_port: Some(0)`, the private one it hosts).
     pub fn epmd_port(&self) -> u16 {
@@ -290,15 +300,12 @@ impl Net {
     }
 
     /// Connects to `node` (`name@host` or `name@host:port`) and waits until the
-    /// connection is up (true) or failed (false), as `Node.connect/1`.
-    pub fn connect(&self, node: &str) -> bool {
-        let Ok(addr) = parse_node(node) else {
-            log::warn!("connect: {node:?} is not a node name");
-            return false;
-        };
+    /// connection is up or failed, as `Node.connect/1` (connecting to itself is `Ok`).
+    pub fn connect(&self, node: &str) -> Result<(), ConnectError> {
+        let addr = parse_node(node).map_err(ConnectError::BadName)?;
         let name = Atom::new(&addr.node);
         if name == self.0.name {
-            return true;
+            return Ok(());
         }
         let conn = self.0.conn_for(name, addr.port);
         let deadline = Instant::now() + self.0.config.connect_timeout;
@@ -306,11 +313,19 @@ impl Net {
             let mut st = conn.state.lock();
             loop {
                 match &st.phase {
-                    Phase::Up { .. } => return true,
-                    Phase::Down(_) => return false,
+                    Phase::Up { .. } => return Ok(()),
+                    Phase::Down(reason) => {
+                        return Err(st
+                            .failure
+                            .clone()
+                            .unwrap_or_else(|| ConnectError::Closed(reason.clone())));
+                    }
                     Phase::Connecting => {
                         if conn.changed.wait_until(&mut st, deadline).timed_out() {
-                            return matches!(st.phase, Phase::Up { .. });
+                            return match st.phase {
+                                Phase::Up { .. } => Ok(()),
+                                _ => Err(ConnectError::Timeout),
+                            };
                         }
                     }
                 }

@@ -143,7 +143,8 @@ pub struct SpawnOpts {
     pub register: Option<Atom>,
 }
 
-/// Where a message goes: a pid, a locally registered name, or a name on a node.
+/// Where a message goes: a pid, a locally registered name, a name on a node, or a
+/// cluster-wide name.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Dest {
     /// A process.
@@ -152,6 +153,24 @@ pub enum Dest {
     Name(Atom),
     /// `{name, node}`: a name registered on that node.
     NameAt(Atom, Atom),
+    /// `{:global, name}`: a name registered cluster-wide. `rt` does not keep these
+    /// names: the layer that does (`dist::global`) installs a [`GlobalNames`] on the
+    /// node; without one, every global name is unregistered.
+    Global(Atom),
+}
+
+impl Dest {
+    /// `{:global, name}`.
+    pub fn global(name: impl Into<Atom>) -> Dest {
+        Dest::Global(name.into())
+    }
+}
+
+/// The seam to a cluster-wide name registry (`dist::global` installs one with
+/// [`Node::set_global_names`]): how [`Dest::Global`] resolves.
+pub trait GlobalNames: Send + Sync {
+    /// The pid registered as `name` in the cluster, if any (a local read).
+    fn whereis(&self, name: Atom) -> Option<Pid>;
 }
 
 impl From<Pid> for Dest {

@@ -426,6 +426,13 @@ impl Node {
             Dest::NameAt(name, node) if node == self.0.name => {
                 self.send_to_with(Dest::Name(name), msg, connect)
             }
+            Dest::Global(name) => match self.whereis_global(name) {
+                Some(pid) => {
+                    self.deliver_with(pid, Signal::Message(msg), connect);
+                    Ok(())
+                }
+                None => Err(Term::Atom(Atom::BADARG)),
+            },
             Dest::NameAt(name, node) => {
                 match self.router() {
                     Some(r) => r.send_named(node, name, msg, connect),
@@ -598,6 +605,29 @@ impl Node {
         }
         let _end = End(self, began);
         f()
+    }
+
+    /// Installs the cluster-wide name registry [`Dest::Global`] resolves through
+    /// (`dist::global` does, as it starts).
+    pub fn set_global_names(&self, names: Arc<dyn super::GlobalNames>) {
+        self.set_extension(Arc::new(GlobalNamesSeam(names)));
+    }
+
+    /// The pid registered cluster-wide as `name` (`None` without a registry).
+    pub fn whereis_global(&self, name: Atom) -> Option<Pid> {
+        self.extension::<GlobalNamesSeam>()?.0.whereis(name)
+    }
+
+    /// Where `dest` points now: the pid for a pid, a local name or a global one;
+    /// `None` when the name is not registered, or for a name on another node.
+    pub fn resolve(&self, dest: Dest) -> Option<Pid> {
+        match dest {
+            Dest::Pid(p) => Some(p),
+            Dest::Name(n) => self.whereis(n),
+            Dest::NameAt(n, at) if at == self.name() => self.whereis(n),
+            Dest::NameAt(..) => None,
+            Dest::Global(n) => self.whereis_global(n),
+        }
     }
 
     /// Attaches a service to this node (one per type), so code holding the node (a
@@ -905,3 +935,6 @@ impl Node {
         Node(inner)
     }
 }
+
+/// The node extension holding the installed [`GlobalNames`](super::GlobalNames).
+struct GlobalNamesSeam(Arc<dyn super::GlobalNames>);

@@ -341,12 +341,9 @@ pub fn start_link<S: Server>(
     start_pid(ctx, server, opts).map(ServerRef::new)
 }
 
-/// Starts a server with `opts` as they are (`link` included).
-pub(crate) fn start_pid<S: Server>(
-    ctx: &mut Ctx,
-    server: S,
-    opts: StartOpts,
-) -> Result<Pid, StartError> {
+/// Starts a server from a process with `opts` as they are (`link` included) and
+/// waits for its `init`; the new server's pid.
+pub fn start_pid<S: Server>(ctx: &mut Ctx, server: S, opts: StartOpts) -> Result<Pid, StartError> {
     gen_server::start_opts(ctx, Typed(server), opts).map_err(StartError::from_reason)
 }
 
@@ -414,6 +411,12 @@ impl<S: Server> ServerRef<S> {
         ServerRef::new(Dest::Name(name.into()))
     }
 
+    /// A handle to the server registered cluster-wide as `name` (`{:global, name}`),
+    /// resolved at each call through the node's global registry (`dist::global`).
+    pub fn global(name: impl Into<Atom>) -> ServerRef<S> {
+        ServerRef::new(Dest::Global(name.into()))
+    }
+
     /// A handle to the server registered as `name` on `node` (`{name, node}`).
     pub fn at(name: impl Into<Atom>, node: impl Into<Atom>) -> ServerRef<S> {
         ServerRef::new(Dest::NameAt(name.into(), node.into()))
@@ -429,7 +432,7 @@ impl<S: Server> ServerRef<S> {
     pub fn pid(&self) -> Option<Pid> {
         match self.dest {
             Dest::Pid(p) => Some(p),
-            Dest::Name(_) | Dest::NameAt(..) => None,
+            Dest::Name(_) | Dest::NameAt(..) | Dest::Global(_) => None,
         }
     }
 
@@ -437,12 +440,7 @@ impl<S: Server> ServerRef<S> {
     /// the process registered under the name (on `node` itself; `None` for a name on
     /// another node).
     pub fn whereis(&self, node: &Node) -> Option<Pid> {
-        match self.dest {
-            Dest::Pid(p) => Some(p),
-            Dest::Name(n) => node.whereis(n),
-            Dest::NameAt(n, at) if at == node.name() => node.whereis(n),
-            Dest::NameAt(..) => None,
-        }
+        node.resolve(self.dest)
     }
 
     /// Calls the server and waits up to `timeout` for its reply (`None` or

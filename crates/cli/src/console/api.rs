@@ -306,11 +306,11 @@ fn node_call(s: &mut Session, f: &str, a: &[Term]) -> Result<Option<Term>, EvalE
         ("alive?", []) => Term::from(true),
         ("list", []) => atoms_term(net.nodes()),
         ("list", [which]) => atoms_term(ops::node_list(&net, which)?),
-        ("connect", [n]) => Term::from(net.connect(node_arg(n)?.as_str())),
+        ("connect", [n]) => Term::from(net.connect(node_arg(n)?.as_str()).is_ok()),
         ("disconnect", [n]) => Term::from(net.disconnect(node_arg(n)?)),
         ("ping", [n]) => {
             let n = node_arg(n)?;
-            let up = n == net.name() || net.connect(n.as_str());
+            let up = n == net.name() || net.connect(n.as_str()).is_ok();
             Term::atom(if up { "pong" } else { "pang" })
         }
         ("monitor", [n, on]) => {
@@ -623,7 +623,7 @@ fn erlang_call(s: &mut Session, f: &str, args: Vec<Term>) -> Result<Option<Term>
 fn net_kernel_call(s: &mut Session, f: &str, a: &[Term]) -> Result<Option<Term>, EvalError> {
     let net = s.net.clone();
     Ok(Some(match (f, a) {
-        ("connect_node", [n]) => Term::from(net.connect(node_arg(n)?.as_str())),
+        ("connect_node", [n]) => Term::from(net.connect(node_arg(n)?.as_str()).is_ok()),
         ("disconnect", [n]) => Term::from(net.disconnect(node_arg(n)?)),
         ("ping", [_]) => return node_call(s, "ping", a),
         ("monitor_nodes", [on]) | ("monitor_nodes", [on, _]) => {

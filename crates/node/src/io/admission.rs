@@ -37,6 +37,14 @@ impl IoLoop {
                 }
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
                 Err(e) => {
+                    // A dial completes (or is refused) on the first write.
+                    if e.kind() == io::ErrorKind::ConnectionRefused
+                        && let Some(conn) = &io.conn
+                    {
+                        let at = io.stream.peer_addr().map(|a| a.to_string());
+                        let at = at.unwrap_or_else(|_| "the peer's port".to_owned());
+                        conn.note_failure(crate::ConnectError::Unreachable(format!("{at}: {e}")));
+                    }
                     let why = format!("handshake write failed: {e}");
                     return self.close(net, token, &why);
                 }
@@ -189,6 +197,9 @@ impl IoLoop {
             _ => self.warn_peer(token, "handshake failed", |who| {
                 format!("handshake with {who} failed: {e}")
             }),
+        }
+        if let Some(conn) = self.conns.get(&token).and_then(|io| io.conn.as_ref()) {
+            conn.note_failure(crate::ConnectError::from_handshake(e));
         }
         self.close(net, token, &format!("handshake failed: {e}"));
     }

@@ -22,7 +22,10 @@ use std::time::Instant;
 use crossbeam_channel::Receiver;
 use parking_lot::{Mutex, RwLock};
 
-use super::{Command, Cookies, Net, NetConfig, NetInner, NodeWatchers, parse_node};
+use super::{
+    Command, ConnectError, Cookies, Net, NetConfig, NetInner, NetStartError, NodeWatchers,
+    parse_node,
+};
 use crate::conn::{Conn, Phase};
 use crate::epmd::{self, Mapper, NodeEntry};
 use crate::rt::{self, Node, PeerLink, Router, Signal};
@@ -96,7 +99,7 @@ impl<T: Undo> Drop for Stop<T> {
 impl Net {
     /// Starts a named node (see the module docs). On an error, nothing it started is
     /// left running and the name is not left registered with the port mapper.
-    pub fn start(config: NetConfig) -> Result<Net, String> {
+    pub fn start(config: NetConfig) -> Result<Net, NetStartError> {
         Net::start_checked(config, |_| Ok(()))
     }
 
@@ -106,19 +109,26 @@ impl Net {
     pub(super) fn start_checked(
         config: NetConfig,
         mut check: impl FnMut(Step) -> Result<(), String>,
-    ) -> Result<Net, String> {
-        let addr = parse_node(&config.name)?;
+    ) -> Result<Net, NetStartError> {
+        let mut check = |step| check(step).map_err(NetStartError::Injected);
+        let addr = parse_node(&config.name).map_err(NetStartError::BadName)?;
         let cookie = crate::cookie::resolve_cookie(config.cookie.as_deref())
-            .map_err(|e| format!("cookie: {e}"))?;
-        let listener = std::net::TcpListener::bind(("127.0.0.1", config.port))
-            .map_err(|e| format!("listen: {e}"))?;
-        listener.set_nonblocking(true).map_err(|e| e.to_string())?;
-        let local = listener.local_addr().map_err(|e| e.to_string())?;
+            .map_err(NetStartError::Cookie)?;
+        let listen = |source| NetStartError::Listen {
+            port: config.port,
+            source,
+        };
+        let listener = std::net::TcpListener::bind(("127.0.0.1", config.port)).map_err(listen)?;
+        listener.set_nonblocking(true).map_err(listen)?;
+        let local = listener.local_addr().map_err(listen)?;
         // Deregisters (and stops a mapper it hosts) when dropped.
         let mapper = if config.use_mapper {
             let entry = NodeEntry::oxbeam(&addr.short, local.port(), config.hidden);
             let port = epmd::epmd_port(config.epmd_port);
-            Some(Mapper::start(port, entry).map_err(|e| format!("port mapper on {port}: {e}"))?)
+            Some(
+                Mapper::start(port, entry)
+                    .map_err(|source| NetStartError::PortMapper { port, source })?,
+            )
         } else {
             None
         };
@@ -137,10 +147,10 @@ impl Net {
         });
         let runtime = Stop(Some(node.clone()));
         check(Step::RuntimeStarted)?;
-        let poll = mio::Poll::new().map_err(|e| format!("poll: {e}"))?;
+        let system = |what| move |source| NetStartError::System { what, source };
+        let poll = mio::Poll::new().map_err(system("I/O poller"))?;
         let waker = Arc::new(
-            mio::Waker::new(poll.registry(), crate::io::WAKER)
-                .map_err(|e| format!("waker: {e}"))?,
+            mio::Waker::new(poll.registry(), crate::io::WAKER).map_err(system("I/O waker"))?,
         );
         check(Step::PollMade)?;
         let (commands, command_rx) = crossbeam_channel::unbounded();
@@ -179,7 +189,7 @@ impl Net {
             mio::net::TcpListener::from_std(listener),
             command_rx,
         )
-        .map_err(|e| format!("I/O loop: {e}"))?;
+        .map_err(system("I/O loop"))?;
         // The I/O thread holds the only strong reference: the loop (its sockets, its
         // listener) goes when the thread ends.
         let parker = crossbeam_utils::sync::Parker::new();
@@ -194,14 +204,14 @@ impl Net {
         let io_thread = std::thread::Builder::new()
             .name(format!("{short}-net"))
             .spawn(move || crate::io::IoLoop::run(io, parker))
-            .map_err(|e| format!("I/O thread: {e}"))?;
+            .map_err(system("I/O thread"))?;
         inner.threads.lock().push(io_thread);
         check(Step::IoThreadStarted)?;
         let weak = Arc::downgrade(&inner);
         let resolve_thread = std::thread::Builder::new()
             .name(format!("{short}-resolve"))
             .spawn(move || resolve_main(weak, resolve_rx))
-            .map_err(|e| format!("resolver thread: {e}"))?;
+            .map_err(system("resolver thread"))?;
         inner.threads.lock().push(resolve_thread);
         check(Step::ResolverStarted)?;
         started.disarm();
@@ -234,10 +244,21 @@ fn resolve_main(net: std::sync::Weak<NetInner>, requests: Receiver<Option<Arc<Co
             .or_else(|| net.peer_ports.lock().get(&conn.peer).copied());
         let port = match (parse_node(text), explicit) {
             (_, Some(p)) => Ok(p),
-            (Err(e), None) => Err(e),
+            (Err(e), None) => {
+                conn.note_failure(ConnectError::BadName(e.clone()));
+                Err(e)
+            }
             (Ok(a), None) => epmd::port_please(net.epmd_port, &a.short, net.config.connect_timeout)
                 .map(|e| e.port)
-                .map_err(|e| format!("port mapper: {e}")),
+                .map_err(|e| {
+                    conn.note_failure(match &e {
+                        epmd::EpmdError::NotFound(name) => {
+                            ConnectError::NotRegistered { name: name.clone() }
+                        }
+                        other => ConnectError::MapperUnreachable(other.to_string()),
+                    });
+                    format!("port mapper: {e}")
+                }),
         };
         match port {
             Ok(p) => {
@@ -397,7 +418,7 @@ mod tests {
             let Err(why) = result else {
                 panic!("{step:?}: started although the step failed")
             };
-            assert_eq!(why, format!("{step:?}: failed on purpose"));
+            assert_eq!(why.to_string(), format!("{step:?}: failed on purpose"));
             assert_eq!(seen, Step::ALL[..=i], "the steps up to the failing one ran");
             assert_eq!(
                 no_threads_left(&format!("{short}-")),

@@ -82,7 +82,7 @@ impl Supervisor {
     pub fn pid(&self) -> Option<Pid> {
         match self.dest {
             Dest::Pid(p) => Some(p),
-            Dest::Name(_) | Dest::NameAt(..) => None,
+            Dest::Name(_) | Dest::NameAt(..) | Dest::Global(_) => None,
         }
     }
 

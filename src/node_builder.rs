@@ -1,0 +1,250 @@
+//! [`Node`]: the one handle on a node, local or named, and [`NodeBuilder`], which
+//! starts it.
+//!
+//! A local node (no name) is a runtime alone: processes, registry, timers, tables. A
+//! named node adds distribution (the port mapper, the cookie handshake, connections)
+//! and, unless [`NodeBuilder::without_services`] says otherwise, the cluster services
+//! (global names and locks, pg's default scope, rpc's built-ins), so
+//! `global::whereis_name` never answers `None` for want of a forgotten start call.
+
+use std::ops::Deref;
+use std::time::Duration;
+
+use crate::dist::{self, ServicesError};
+use crate::node::{ConnectError, Net, NetConfig, NetStartError};
+use crate::rt;
+use crate::term::Atom;
+
+/// A node: what a process reaches through `ctx.node()` (with [`NodeExt`](crate::NodeExt)
+/// in scope) and what a program starts with [`Node::builder`]. Cheap to clone (handles
+/// on shared state). It derefs to the runtime's [`rt::Node`]: `spawn`, `attach`,
+/// `register`, `whereis`, `send` work on it directly.
+#[derive(Clone)]
+pub struct Node {
+    rt: rt::Node,
+    net: Option<Net>,
+}
+
+impl Node {
+    /// A builder with the defaults: a local node (no name), one scheduler worker per
+    /// core, cluster services on when a name is given.
+    pub fn builder() -> NodeBuilder {
+        NodeBuilder {
+            config: NetConfig::named(""),
+            services: true,
+        }
+    }
+
+    /// A local node with the defaults (no distribution).
+    pub fn local() -> Node {
+        Node {
+            rt: rt::Node::local(),
+            net: None,
+        }
+    }
+
+    /// The node a runtime handle belongs to (a process's `ctx.node()`), with its
+    /// distribution if it has one.
+    pub fn of(rt: &rt::Node) -> Node {
+        Node {
+            rt: rt.clone(),
+            net: Net::of(rt),
+        }
+    }
+
+    /// The runtime: processes, registry, timers, tables.
+    pub fn rt(&self) -> &rt::Node {
+        &self.rt
+    }
+
+    /// The distribution layer, for a named node.
+    pub fn net(&self) -> Option<&Net> {
+        self.net.as_ref()
+    }
+
+    /// This node's name (`nonode@nohost` for a local node, as in Erlang).
+    pub fn name(&self) -> Atom {
+        self.rt.name()
+    }
+
+    /// Whether this node is named (can connect to others).
+    pub fn is_distributed(&self) -> bool {
+        self.net.is_some()
+    }
+
+    /// Connects to `node` (`name@host`) and waits until the connection is up, as
+    /// `Node.connect/1`; with the cluster services on, also until this node's global
+    /// name server has synced with the cluster it joined (OTP's `connect` with `global`
+    /// running), within the connect timeout.
+    pub fn connect(&self, node: &str) -> Result<(), ConnectError> {
+        let Some(net) = &self.net else {
+            return Err(ConnectError::NotDistributed);
+        };
+        net.connect(node)?;
+        if dist::global::is_running(&self.rt) {
+            let mut me = self.rt.attach();
+            if !dist::global::sync(&mut me, net.connect_timeout()) {
+                return Err(ConnectError::Timeout);
+            }
+        }
+        Ok(())
+    }
+
+    /// Closes the connection to `node`; false if there was none.
+    pub fn disconnect(&self, node: impl Into<Atom>) -> bool {
+        self.net.as_ref().is_some_and(|n| n.disconnect(node.into()))
+    }
+
+    /// The visible nodes this one is connected to (`Node.list()`); empty for a local node.
+    pub fn nodes(&self) -> Vec<Atom> {
+        self.net.as_ref().map(Net::nodes).unwrap_or_default()
+    }
+
+    /// Stops the node: its processes (their exit signals still go out), then, for a
+    /// named node, its connections (peers see nodedown), its port mapper registration,
+    /// every thread.
+    pub fn shutdown(&self) {
+        match &self.net {
+            Some(net) => net.shutdown(),
+            None => self.rt.shutdown(),
+        }
+    }
+}
+
+impl Deref for Node {
+    type Target = rt::Node;
+    fn deref(&self) -> &rt::Node {
+        &self.rt
+    }
+}
+
+impl std::fmt::Debug for Node {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Node")
+            .field("name", &self.name())
+            .field("distributed", &self.is_distributed())
+            .finish()
+    }
+}
+
+/// Starts a [`Node`]: `Node::builder().name("a@localhost").cookie("secret").start()?`.
+#[derive(Clone, Debug)]
+#[must_use]
+pub struct NodeBuilder {
+    config: NetConfig,
+    services: bool,
+}
+
+impl NodeBuilder {
+    /// Names the node (`name@localhost`), which makes it distributed.
+    pub fn name(mut self, name: &str) -> NodeBuilder {
+        self.config.name = name.to_owned();
+        self
+    }
+
+    /// The cookie peers must share (default: `~/.erlang.cookie`, made if missing).
+    pub fn cookie(mut self, cookie: &str) -> NodeBuilder {
+        self.config.cookie = Some(cookie.to_owned());
+        self
+    }
+
+    /// Scheduler worker threads (default: one per core).
+    pub fn workers(mut self, workers: usize) -> NodeBuilder {
+        self.config.runtime.workers = workers;
+        self
+    }
+
+    /// The port mapper's port (default: `ERL_EPMD_PORT`, else 4369). Port 0 hosts a
+    /// private mapper on a free port ([`Net::epmd_port`] says which).
+    pub fn port_mapper(mut self, port: u16) -> NodeBuilder {
+        self.config.epmd_port = Some(port);
+        self
+    }
+
+    /// No port mapper: peers reach this node as `name@host:port` only.
+    pub fn without_port_mapper(mut self) -> NodeBuilder {
+        self.config.use_mapper = false;
+        self
+    }
+
+    /// The port to listen on (default: any free port).
+    pub fn listen_port(mut self, port: u16) -> NodeBuilder {
+        self.config.port = port;
+        self
+    }
+
+    /// A hidden node: it connects but joins no mesh and shows in no `nodes()`.
+    pub fn hidden(mut self) -> NodeBuilder {
+        self.config.hidden = true;
+        self
+    }
+
+    /// A peer silent this long is declared down (default 15 s, OTP's net_ticktime
+    /// of 60 s is longer).
+    pub fn tick_time(mut self, tick: Duration) -> NodeBuilder {
+        self.config.tick_time = tick;
+        self
+    }
+
+    /// No cluster services (global, pg, rpc's built-ins): distribution alone.
+    pub fn without_services(mut self) -> NodeBuilder {
+        self.services = false;
+        self
+    }
+
+    /// Every setting at once, for what the shortcuts above do not cover (frame and
+    /// message limits, timeouts, the runtime's [`rt::Config`]).
+    pub fn config(mut self, config: NetConfig) -> NodeBuilder {
+        self.config = config;
+        self
+    }
+
+    /// Starts the node. On an error, nothing it started is left running.
+    pub fn start(self) -> Result<Node, NodeError> {
+        if self.config.name.is_empty() {
+            return Ok(Node {
+                rt: rt::Node::start(self.config.runtime),
+                net: None,
+            });
+        }
+        let net = Net::start(self.config).map_err(NodeError::Net)?;
+        if self.services
+            && let Err(e) = dist::start(&net)
+        {
+            net.shutdown();
+            return Err(NodeError::Services(e));
+        }
+        Ok(Node {
+            rt: net.node().clone(),
+            net: Some(net),
+        })
+    }
+}
+
+/// Why [`NodeBuilder::start`] failed.
+#[derive(Debug)]
+#[non_exhaustive]
+pub enum NodeError {
+    /// The named node could not start (bad name, port taken, port mapper...).
+    Net(NetStartError),
+    /// The node started but a cluster service did not (it was stopped again).
+    Services(ServicesError),
+}
+
+impl std::fmt::Display for NodeError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            NodeError::Net(e) => write!(f, "the node did not start: {e}"),
+            NodeError::Services(e) => write!(f, "the node stopped again: {e}"),
+        }
+    }
+}
+
+impl std::error::Error for NodeError {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        match self {
+            NodeError::Net(e) => Some(e),
+            NodeError::Services(e) => Some(e),
+        }
+    }
+}

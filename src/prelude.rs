@@ -1,0 +1,11 @@
+//! `use oxbeam::prelude::*;`: the names nearly every program needs.
+
+pub use crate::dist::{global, pg, rpc};
+pub use crate::rt::gen_server::{self, CallReply, GenServer};
+pub use crate::rt::supervisor::{self, ChildSpec, Restart, Strategy, Supervisor};
+pub use crate::rt::{
+    Behaviour, CallError, Ctx, Dest, Flow, Reply, ReplyTo, Server, ServerRef, StartError,
+    StartOpts, Timeout,
+};
+pub use crate::term::{Atom, Pid, Ref, Term};
+pub use crate::{Node, NodeBuilder, NodeError, NodeExt, term};

@@ -1,0 +1,113 @@
+//! The one `Node` of the facade: a local node and a named one are the same type, the
+//! cluster services are on by default (and off when asked), errors are typed, and a
+//! process reaches the whole node through `ctx.node()`.
+mod support;
+
+use oxbeam::node::{ConnectError, NetStartError};
+use oxbeam::prelude::*;
+use support::{SOON, private_mapper, test_cookie};
+
+fn named(short: &str, epmd: u16, cookie: &str) -> NodeBuilder {
+    Node::builder()
+        .name(&format!("{short}@localhost"))
+        .cookie(cookie)
+        .port_mapper(epmd)
+        .workers(2)
+        .tick_time(support::TICK)
+}
+
+#[test]
+fn a_local_node_runs_processes_and_has_no_distribution() {
+    let node = Node::builder().workers(1).start().expect("a local node");
+    assert!(!node.is_distributed());
+    assert!(node.nodes().is_empty());
+    assert_eq!(
+        node.connect("x@localhost"),
+        Err(ConnectError::NotDistributed)
+    );
+    let mut me = node.attach();
+    let echo = node.spawn(|ctx: &mut Ctx, msg: Term| {
+        if let Some([Term::Pid(from), x]) = msg.as_tuple() {
+            ctx.send(*from, x.clone());
+        }
+        Flow::Continue
+    });
+    me.send(echo, (me.pid(), "hi"));
+    assert_eq!(
+        me.receive_timeout(SOON).as_ref().and_then(Term::as_str),
+        Some("hi")
+    );
+    drop(me);
+    node.shutdown();
+}
+
+#[test]
+fn a_named_node_starts_its_cluster_services_by_default() {
+    let (_mapper, epmd) = private_mapper();
+    let cookie = test_cookie();
+    let a = named("fna", epmd, &cookie).start().expect("a starts");
+    let b = named("fnb", epmd, &cookie).start().expect("b starts");
+    assert!(a.is_distributed());
+    assert!(global::is_running(&a) && global::is_running(&b));
+    // A name registered on a is seen on b once b connected: connect waits for global's
+    // sync, so no poll is needed.
+    let mut on_a = a.attach();
+    let me = on_a.pid();
+    assert!(global::register_name(
+        &mut on_a,
+        Atom::new("fn_counter"),
+        me
+    ));
+    b.connect("fna@localhost").expect("b connects to a");
+    assert_eq!(global::whereis_name(&b, Atom::new("fn_counter")), Some(me));
+    assert_eq!(b.nodes(), vec![Atom::new("fna@localhost")]);
+    // Inside a process, ctx.node() reaches the whole node.
+    let mut on_b = b.attach();
+    let reply_to = on_b.pid();
+    b.spawn_task(move |ctx: &mut Ctx| {
+        let cluster = ctx.node().cluster();
+        let nodes: Vec<Term> = cluster.nodes().into_iter().map(Term::Atom).collect();
+        ctx.send(reply_to, (cluster.is_distributed(), Term::list(nodes)));
+    });
+    assert_eq!(
+        on_b.receive_timeout(SOON),
+        Some(Term::from((
+            true,
+            Term::list(vec![Term::Atom(Atom::new("fna@localhost"))])
+        )))
+    );
+    drop(on_a);
+    drop(on_b);
+    a.shutdown();
+    b.shutdown();
+}
+
+#[test]
+fn without_services_a_node_is_distribution_alone() {
+    let (_mapper, epmd) = private_mapper();
+    let node = named("fnbare", epmd, &test_cookie())
+        .without_services()
+        .start()
+        .expect("starts");
+    assert!(node.is_distributed());
+    assert!(!global::is_running(&node));
+    node.shutdown();
+}
+
+#[test]
+fn start_errors_say_what_happened() {
+    let (_mapper, epmd) = private_mapper();
+    match Node::builder().name("no-host").port_mapper(epmd).start() {
+        Err(NodeError::Net(NetStartError::BadName(why))) => {
+            assert!(why.contains("no-host"), "{why}")
+        }
+        other => panic!("a bad name: {other:?}"),
+    }
+    let cookie = test_cookie();
+    let first = named("fntwice", epmd, &cookie).start().expect("the first");
+    match named("fntwice", epmd, &cookie).start() {
+        Err(NodeError::Net(NetStartError::PortMapper { port, .. })) => assert_eq!(port, epmd),
+        other => panic!("a name taken: {other:?}"),
+    }
+    first.shutdown();
+}

@@ -6,21 +6,36 @@
 //! are jobs on a work-stealing scheduler, and any OS thread can be a process too.
 //!
 //! ```
-//! use oxbeam::rt::{Ctx, Flow, Node};
-//! use oxbeam::term::Term;
+//! # fn main() -> Result<(), Box<dyn std::error::Error>> {
+//! use oxbeam::prelude::*;
+//! use serde::{Deserialize, Serialize};
 //!
-//! let node = Node::local();
-//! let mut me = node.attach(); // this thread is now a process
-//! let echo = node.spawn(|ctx: &mut Ctx, msg: Term| {
-//!     if let Some([Term::Pid(from), x]) = msg.as_tuple() {
-//!         ctx.send(*from, x.clone());
+//! #[derive(Serialize, Deserialize)]
+//! enum Call { Get, Add(i64) }               // on the wire: :Get, {:Add, n}
+//!
+//! struct Counter(i64);
+//!
+//! impl Server for Counter {
+//!     type Call = Call;
+//!     type Reply = i64;
+//!     type Cast = ();
+//!     fn handle_call(&mut self, _: &mut Ctx, call: Call, _: ReplyTo) -> Reply<i64> {
+//!         if let Call::Add(n) = call { self.0 += n }
+//!         Reply::Now(self.0)
 //!     }
-//!     Flow::Continue
-//! });
-//! me.send(echo, (me.pid(), "hello"));
-//! assert_eq!(me.receive().as_str(), Some("hello"));
+//! }
+//!
+//! let node = Node::builder().start()?;      // .name("a@localhost").cookie("…") to distribute
+//! let counter = Supervisor::builder()
+//!     .child(ChildSpec::server("counter", || Counter(0)))
+//!     .start(&node)
+//!     .map(|_| ServerRef::<Counter>::named("counter"))?;
+//! let mut me = node.attach();               // this thread is now a process
+//! assert_eq!(counter.call(&mut me, Call::Add(2), Timeout::default())?, 2);
 //! drop(me);
 //! node.shutdown();
+//! # Ok(())
+//! # }
 //! ```
 //!
 //! ## The workspace: layers that see only downward

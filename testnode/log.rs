@@ -31,15 +31,5 @@ pub fn init() {
     if log::set_logger(&Stderr).is_ok() {
         log::set_max_level(level);
     }
-    std::panic::set_hook(Box::new(|info| {
-        let at = info
-            .location()
-            .map(|l| format!(" at {}:{}", l.file(), l.line()))
-            .unwrap_or_default();
-        let thread = std::thread::current().name().unwrap_or("?").to_owned();
-        log::warn!(
-            "panic in thread {thread}{at}: {}",
-            info.payload_as_str().unwrap_or("(no message)")
-        );
-    }));
+    oxbeam::node::cmdline::log_panics();
 }

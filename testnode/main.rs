@@ -40,21 +40,7 @@ fn run(args: &[String]) -> Result<(), Box<dyn std::error::Error>> {
     let (stop, stop_requested) = std::sync::mpsc::channel();
     fixtures::register(net.node());
     bench_fns::register(net.node(), stop.clone());
-    println!(
-        "node {} listening on {} creation {}",
-        net.name().as_str(),
-        net.address(),
-        net.creation()
-    );
-    if args.config.epmd_port == Some(0) && args.config.use_mapper {
-        println!("port mapper on 127.0.0.1:{}", net.epmd_port());
-    }
-    for peer in &args.connect {
-        match net.connect(peer) {
-            Ok(()) => println!("connected to {peer}"),
-            Err(e) => println!("could not connect to {peer}: {e}"),
-        }
-    }
+    cmdline::announce_and_connect(&net, &args);
     if args.stop_on_eof {
         // Whoever started us holds our stdin: when it goes away (even killed), so do we.
         std::thread::spawn(move || {

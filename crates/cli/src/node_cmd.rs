@@ -18,17 +18,7 @@ pub use crate::node::cmdline::{NodeArgs, USAGE, UsageError, parse};
 /// only; its exit reason carries the message).
 pub fn init_process(level: &str) {
     env_logger::Builder::from_env(env_logger::Env::default().default_filter_or(level)).init();
-    std::panic::set_hook(Box::new(|info| {
-        let at = info
-            .location()
-            .map(|l| format!(" at {}:{}", l.file(), l.line()))
-            .unwrap_or_default();
-        let thread = std::thread::current().name().unwrap_or("?").to_owned();
-        log::warn!(
-            "panic in thread {thread}{at}: {}",
-            info.payload_as_str().unwrap_or("(no message)")
-        );
-    }));
+    crate::node::cmdline::log_panics();
 }
 
 /// Starts the node `args` describe with its cluster services, then `register` adds
@@ -49,21 +39,7 @@ pub fn run(args: &[String], register: fn(&Net)) -> Result<(), Box<dyn Error>> {
     let args = parse(args)?;
     let node = start(&args, register)?;
     let net = node.net().expect("a named node").clone();
-    println!(
-        "node {} listening on {} creation {}",
-        net.name().as_str(),
-        net.address(),
-        net.creation()
-    );
-    if args.config.epmd_port == Some(0) && args.config.use_mapper {
-        println!("port mapper on 127.0.0.1:{}", net.epmd_port());
-    }
-    for peer in &args.connect {
-        match net.connect(peer) {
-            Ok(()) => println!("connected to {peer}"),
-            Err(e) => println!("could not connect to {peer}: {e}"),
-        }
-    }
+    crate::node::cmdline::announce_and_connect(&net, &args);
     let mut signals = signal_hook::iterator::Signals::new([
         signal_hook::consts::SIGTERM,
         signal_hook::consts::SIGINT,

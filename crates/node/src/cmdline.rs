@@ -4,7 +4,7 @@
 
 use std::time::Duration;
 
-use crate::NetConfig;
+use crate::{Net, NetConfig};
 
 /// The options of `oxbeam node` (and of `oxbeam console`, which takes the same).
 pub const USAGE: &str =
@@ -94,3 +94,41 @@ impl std::fmt::Display for UsageError {
 }
 
 impl std::error::Error for UsageError {}
+
+/// What a node started from the command line prints once up (`node NAME listening on
+/// ADDR creation C`; with `--epmd-port 0` a second line, `port mapper on
+/// 127.0.0.1:P`, for the private port mapper it hosts: tests and scripts read both),
+/// then it connects to each `--connect` node, printing the outcome.
+pub fn announce_and_connect(net: &Net, args: &NodeArgs) {
+    println!(
+        "node {} listening on {} creation {}",
+        net.name().as_str(),
+        net.address(),
+        net.creation()
+    );
+    if args.config.epmd_port == Some(0) && args.config.use_mapper {
+        println!("port mapper on 127.0.0.1:{}", net.epmd_port());
+    }
+    for peer in &args.connect {
+        match net.connect(peer) {
+            Ok(()) => println!("connected to {peer}"),
+            Err(e) => println!("could not connect to {peer}: {e}"),
+        }
+    }
+}
+
+/// Reports a process's panic as one warning log line, like a BEAM crash report, not a
+/// backtrace (the panic ends that process only; its exit reason carries the message).
+pub fn log_panics() {
+    std::panic::set_hook(Box::new(|info| {
+        let at = info
+            .location()
+            .map(|l| format!(" at {}:{}", l.file(), l.line()))
+            .unwrap_or_default();
+        let thread = std::thread::current().name().unwrap_or("?").to_owned();
+        log::warn!(
+            "panic in thread {thread}{at}: {}",
+            info.payload_as_str().unwrap_or("(no message)")
+        );
+    }));
+}

@@ -86,8 +86,7 @@ fn spawn(
             me,
             Atom::new(node),
             (Atom::new(module), Atom::new(fun), args),
-            false,
-            false,
+            oxbeam::node::SpawnRequest::default(),
         )
         .unwrap_or_else(|e| panic!("spawn {module}:{fun} on {node}: {e}"))
         .0

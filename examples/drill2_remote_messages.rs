@@ -177,7 +177,7 @@ fn run(t: &mut Transcript) -> Result<(), String> {
         vec![Term::Pid(me.pid())],
     );
     let spawned = n1
-        .spawn(&mut me, node2, mfa, false, false)
+        .spawn(&mut me, node2, mfa, oxbeam::node::SpawnRequest::default())
         .map_err(|e| format!("Node.spawn: {e}"))?
         .0;
     t.iex(

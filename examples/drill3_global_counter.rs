@@ -45,9 +45,9 @@ fn register_functions(node: &Node) {
             let Some(report) = args[0].as_pid() else {
                 return Term::atom("badarg");
             };
-            global::sync(ctx, SOON);
+            let _ = global::sync(ctx, SOON);
             let me = ctx.pid();
-            let yes = global::register_name(ctx, Atom::new("counter"), me);
+            let yes = global::register_name(ctx, Atom::new("counter"), me).is_ok();
             let answer = Term::atom(if yes { "yes" } else { "no" });
             let here = Term::Atom(ctx.node().name());
             ctx.send(report, (Term::atom("registered"), here, answer));
@@ -145,7 +145,7 @@ fn run(t: &mut Transcript) -> Result<(), String> {
         }
     })?;
     for me in [&mut me2, &mut me3] {
-        global::sync(me, SOON);
+        let _ = global::sync(me, SOON);
     }
 
     t.step("on node1: the counter registers itself globally");
@@ -155,7 +155,7 @@ fn run(t: &mut Transcript) -> Result<(), String> {
         vec![Term::Pid(me2.pid())],
     );
     let (counter, _) = n2
-        .spawn(&mut me2, node1, mfa, false, false)
+        .spawn(&mut me2, node1, mfa, oxbeam::node::SpawnRequest::default())
         .map_err(|e| format!("spawn the counter on node1: {e}"))?;
     let reg = me2
         .receive_match(|m| m.tagged("registered").is_some(), Some(SOON))
@@ -194,7 +194,7 @@ fn run(t: &mut Transcript) -> Result<(), String> {
             vec![Term::Int(K), Term::Pid(report)],
         );
         let (bumper, _) = n2
-            .spawn(&mut me2, node, mfa, false, false)
+            .spawn(&mut me2, node, mfa, oxbeam::node::SpawnRequest::default())
             .map_err(|e| format!("spawn a bumper on {node}: {e}"))?;
         bumpers.push(bumper);
     }
@@ -245,7 +245,7 @@ fn run(t: &mut Transcript) -> Result<(), String> {
 
     t.step("a second registration of the name");
     let other = me3.pid();
-    let yes = global::register_name(&mut me3, Atom::new("counter"), other);
+    let yes = global::register_name(&mut me3, Atom::new("counter"), other).is_ok();
     t.iex(
         "node3@localhost",
         ":global.register_name(:counter, self())",

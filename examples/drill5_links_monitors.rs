@@ -56,7 +56,7 @@ fn linked_worker(
 ) -> Result<(Pid, oxbeam::term::Ref), String> {
     let mfa = (Atom::new("Drill"), Atom::new("worker"), vec![]);
     let (pid, _) = net
-        .spawn(me, node, mfa, false, false)
+        .spawn(me, node, mfa, oxbeam::node::SpawnRequest::default())
         .map_err(|e| format!("Node.spawn on node2: {e}"))?;
     t.iex(
         "node1@localhost",

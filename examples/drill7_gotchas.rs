@@ -124,10 +124,10 @@ fn run(t: &mut Transcript) -> Result<(), String> {
         Atom::new("hello"),
         vec![Term::Pid(me.pid())],
     );
-    let r = n1.spawn(&mut me, node2, mfa, false, false);
+    let r = n1.spawn(&mut me, node2, mfa, oxbeam::node::SpawnRequest::default());
     let shown = r
         .as_ref()
-        .map_or_else(|e| e.clone(), |(p, _)| Term::Pid(*p));
+        .map_or_else(|e| e.reason(), |(p, _)| Term::Pid(*p));
     t.iex(
         "node1@localhost",
         "Node.spawn(:node2@localhost, Drill, :hello, [self()])",
@@ -142,17 +142,17 @@ fn run(t: &mut Transcript) -> Result<(), String> {
         "the MFA form runs on node2 and answers",
     );
     let mfa = (Atom::new("Drill"), Atom::new("only_on_node1"), vec![]);
-    let r = n1.spawn(&mut me, node2, mfa, false, false);
+    let r = n1.spawn(&mut me, node2, mfa, oxbeam::node::SpawnRequest::default());
     let shown = r
         .as_ref()
-        .map_or_else(|e| e.clone(), |(p, _)| Term::Pid(*p));
+        .map_or_else(|e| e.reason(), |(p, _)| Term::Pid(*p));
     t.iex(
         "node1@localhost",
         "Node.spawn(:node2@localhost, Drill, :only_on_node1, [])",
         &shown,
     );
     t.check(
-        r.err().is_some_and(|e| e.tagged("undef").is_some()),
+        matches!(r, Err(oxbeam::node::RemoteSpawnError::Undefined(_))),
         "code that exists only on node1 can't run on node2: {:undef, {m, f, arity}}",
     );
 

@@ -83,7 +83,7 @@ impl Node {
         net.connect(node)?;
         if dist::global::is_running(&self.rt) {
             let mut me = self.rt.attach();
-            if !dist::global::sync(&mut me, net.connect_timeout()) {
+            if dist::global::sync(&mut me, net.connect_timeout()).is_err() {
                 return Err(ConnectError::Timeout);
             }
         }

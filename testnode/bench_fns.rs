@@ -96,14 +96,14 @@ pub fn register(node: &Node, stop: std::sync::mpsc::Sender<()>) {
             let Some(net) = Net::of(ctx.node()) else {
                 return Term::atom("not_distributed");
             };
-            net.monitor_nodes(ctx.pid(), true, false);
+            net.monitor_nodes(ctx.pid(), oxbeam::node::NodeMonitor::On);
             while (net.nodes().len() as i64) < count {
                 // Each nodeup wakes us; give up after a minute without one.
                 if ctx.receive_timeout(Duration::from_secs(60)).is_none() {
                     break;
                 }
             }
-            net.monitor_nodes(ctx.pid(), false, false);
+            net.monitor_nodes(ctx.pid(), oxbeam::node::NodeMonitor::Off);
             let now = std::time::SystemTime::now()
                 .duration_since(std::time::UNIX_EPOCH)
                 .unwrap_or_default();
@@ -161,7 +161,7 @@ pub fn register(node: &Node, stop: std::sync::mpsc::Sender<()>) {
             let names: Vec<Atom> = (0..n).map(|i| Atom::new(&format!("gname_{i}"))).collect();
             let start = std::time::Instant::now();
             for (name, pid) in names.iter().zip(&pids) {
-                global::register_name(ctx, *name, *pid);
+                let _ = global::register_name(ctx, *name, *pid);
             }
             let us = start.elapsed().as_secs_f64() * 1e6 / n as f64;
             ctx.send(report, (Term::atom("result"), us));

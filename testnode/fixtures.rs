@@ -69,7 +69,7 @@ pub fn register(node: &Node) {
                 args[0].clone(),
                 &[me],
             ) {
-                return e;
+                return e.into();
             }
             while !ctx.receive().is_atom("stop") {}
             Term::ok()
@@ -86,9 +86,9 @@ pub fn register(node: &Node) {
             let (Some(name), Some(report)) = (args[0].as_atom(), args[1].as_pid()) else {
                 return Term::atom("badarg");
             };
-            global::sync(ctx, Duration::from_secs(10));
+            let _ = global::sync(ctx, Duration::from_secs(10));
             let me = ctx.pid();
-            let yes = global::register_name(ctx, name, me);
+            let yes = global::register_name(ctx, name, me).is_ok();
             let node = Term::Atom(ctx.node().name());
             ctx.send(
                 report,
@@ -116,7 +116,7 @@ pub fn register(node: &Node) {
             else {
                 return Term::atom("badarg");
             };
-            global::sync(ctx, Duration::from_secs(10));
+            let _ = global::sync(ctx, Duration::from_secs(10));
             for _ in 0..k {
                 global::trans(ctx, Term::atom("counter_lock"), None, |ctx| {
                     let me = ctx.pid();
@@ -143,7 +143,7 @@ pub fn register(node: &Node) {
             let Some(report) = args[1].as_pid() else {
                 return Term::atom("badarg");
             };
-            global::sync(ctx, Duration::from_secs(10));
+            let _ = global::sync(ctx, Duration::from_secs(10));
             if global::set_lock(ctx, args[0].clone(), None) {
                 ctx.send(report, (Term::atom("locked"), args[0].clone()));
             }

@@ -3,6 +3,7 @@
 mod support;
 
 use oxbeam::dist::{global, rpc};
+use oxbeam::rt::StartError;
 use oxbeam::term::{Atom, Term};
 use support::{NodeProc, SOON, net, private_mapper, test_cookie};
 
@@ -18,7 +19,7 @@ fn concurrent_registration_has_exactly_one_winner_every_round() {
     assert!(ctl.connect(&n1.name).is_ok());
     support::wait_for("the mesh", SOON, || (ctl.nodes().len() == 3, ctl.nodes()));
     let mut me = ctl.node().attach();
-    assert!(global::sync(&mut me, SOON));
+    assert!(global::sync(&mut me, SOON).is_ok());
     let nodes: Vec<Atom> = [&n1, &n2, &n3].iter().map(|n| Atom::new(&n.name)).collect();
     let my = me.pid();
     const ROUNDS: usize = 100;
@@ -31,7 +32,11 @@ fn concurrent_registration_has_exactly_one_winner_every_round() {
                 Atom::new("global_register"),
                 vec![Term::Atom(name), Term::Pid(my)],
             );
-            pids.push(ctl.spawn(&mut me, *n, mfa, false, false).unwrap().0);
+            pids.push(
+                ctl.spawn(&mut me, *n, mfa, oxbeam::node::SpawnRequest::default())
+                    .unwrap()
+                    .0,
+            );
         }
         let mut yes = Vec::new();
         for _ in 0..3 {
@@ -72,8 +77,13 @@ fn concurrent_registration_has_exactly_one_winner_every_round() {
         Atom::new("global_register"),
         vec![Term::Atom(name), Term::Pid(my)],
     );
-    ctl.spawn(&mut me, Atom::new(&n3.name), mfa, false, false)
-        .unwrap();
+    ctl.spawn(
+        &mut me,
+        Atom::new(&n3.name),
+        mfa,
+        oxbeam::node::SpawnRequest::default(),
+    )
+    .unwrap();
     me.receive_match(|m| m.tagged("registered").is_some(), Some(SOON))
         .unwrap();
     assert!(global::whereis_name(ctl.node(), name).is_some());
@@ -98,7 +108,7 @@ fn locks_exclude_and_are_freed_when_the_holder_dies() {
     let mut mb = b.node().attach();
     // connect returns once global has synced with the peer.
     assert!(oxbeam::dist::connect(&mut ma, &a, "gl2b@localhost", SOON).is_ok());
-    assert!(global::sync(&mut mb, SOON));
+    assert!(global::sync(&mut mb, SOON).is_ok());
     assert!(global::set_lock(&mut ma, Term::atom("res"), Some(0)));
     assert!(
         !global::set_lock(&mut mb, Term::atom("res"), Some(3)),
@@ -160,7 +170,7 @@ fn a_healed_partition_resolves_conflicting_names_the_same_way_everywhere() {
     assert!(a.connect("gl3b@localhost").is_ok());
     let mut ma = a.node().attach();
     let mut mb = b.node().attach();
-    assert!(global::sync(&mut ma, SOON) && global::sync(&mut mb, SOON));
+    assert!(global::sync(&mut ma, SOON).is_ok() && global::sync(&mut mb, SOON).is_ok());
     // Partition.
     assert!(a.disconnect(Atom::new("gl3b@localhost")));
     support::wait_for("partition", SOON, || {
@@ -168,7 +178,7 @@ fn a_healed_partition_resolves_conflicting_names_the_same_way_everywhere() {
     });
     support::wait_for("servers forget each other", SOON, || {
         (
-            global::sync(&mut ma, SOON) && global::sync(&mut mb, SOON),
+            global::sync(&mut ma, SOON).is_ok() && global::sync(&mut mb, SOON).is_ok(),
             (),
         )
     });
@@ -181,21 +191,11 @@ fn a_healed_partition_resolves_conflicting_names_the_same_way_everywhere() {
     };
     let (pa, pb) = (a.node().spawn(idle), b.node().spawn(idle));
     let (dup, dup2) = (Atom::new("dup"), Atom::new("dup_notify"));
-    assert!(global::register_name(&mut ma, dup, pa));
-    assert!(global::register_name(&mut mb, dup, pb));
+    assert!(global::register_name(&mut ma, dup, pa).is_ok());
+    assert!(global::register_name(&mut mb, dup, pb).is_ok());
     let (ma_pid, mb_pid) = (ma.pid(), mb.pid());
-    assert!(global::register_name_with(
-        &mut ma,
-        dup2,
-        ma_pid,
-        global::Resolver::NotifyAll
-    ));
-    assert!(global::register_name_with(
-        &mut mb,
-        dup2,
-        mb_pid,
-        global::Resolver::NotifyAll
-    ));
+    assert!(global::register_name_with(&mut ma, dup2, ma_pid, global::Resolver::NotifyAll).is_ok());
+    assert!(global::register_name_with(&mut mb, dup2, mb_pid, global::Resolver::NotifyAll).is_ok());
     // A user resolver (registered on both nodes): keep the larger pid.
     let dup3 = Atom::new("dup_fun");
     let resolver = global::Resolver::Function(Atom::new("res"), Atom::new("keep_larger"));
@@ -208,8 +208,8 @@ fn a_healed_partition_resolves_conflicting_names_the_same_way_everywhere() {
         );
     }
     let (ra, rb) = (a.node().spawn(idle), b.node().spawn(idle));
-    assert!(global::register_name_with(&mut ma, dup3, ra, resolver));
-    assert!(global::register_name_with(&mut mb, dup3, rb, resolver));
+    assert!(global::register_name_with(&mut ma, dup3, ra, resolver).is_ok());
+    assert!(global::register_name_with(&mut mb, dup3, rb, resolver).is_ok());
     // Heal.
     assert!(a.connect("gl3b@localhost").is_ok());
     support::wait_for("the resolver's choice everywhere", SOON, || {
@@ -277,7 +277,7 @@ fn global_genservers_re_registration_and_with_lock() {
     assert!(a.connect("gl4b@localhost").is_ok());
     let mut ma = a.node().attach();
     let mut mb = b.node().attach();
-    assert!(global::sync(&mut ma, SOON) && global::sync(&mut mb, SOON));
+    assert!(global::sync(&mut ma, SOON).is_ok() && global::sync(&mut mb, SOON).is_ok());
     let name = Atom::new("answer");
     let first = global::start_server(&mut ma, Answer(42), name).unwrap();
     // From the other node, by global name.
@@ -286,16 +286,12 @@ fn global_genservers_re_registration_and_with_lock() {
         Ok(Term::Int(42))
     );
     let dup = global::start_server(&mut mb, Answer(7), name).unwrap_err();
-    assert_eq!(
-        dup,
-        Term::tuple(vec![Term::atom("already_started"), Term::Pid(first)])
-    );
+    assert_eq!(dup, StartError::AlreadyStarted(first));
     // One name per pid, as in OTP.
-    assert!(!global::register_name(
-        &mut ma,
-        Atom::new("second_name"),
-        first
-    ));
+    assert_eq!(
+        global::register_name(&mut ma, Atom::new("second_name"), first),
+        Err(oxbeam::dist::GlobalRegisterError::AlreadyNamed)
+    );
     // re_register moves the name.
     let second = oxbeam::rt::gen_server::start(b.node(), Answer(7), None).unwrap();
     global::re_register_name(&mut mb, name, second);
@@ -354,7 +350,7 @@ fn lock_contention_from_three_nodes_loses_no_update_and_a_killed_holder_frees_it
     assert!(ctl.connect(&nodes[0].name).is_ok());
     support::wait_for("the mesh", SOON, || (ctl.nodes().len() == 3, ctl.nodes()));
     let mut me = ctl.node().attach();
-    assert!(global::sync(&mut me, SOON));
+    assert!(global::sync(&mut me, SOON).is_ok());
     // The counter lives here; it answers gets and sets, knowing nothing of locks.
     let mut value = 0i64;
     let counter = ctl.node().spawn(move |ctx: &mut Ctx, m: Term| {
@@ -376,8 +372,13 @@ fn lock_contention_from_three_nodes_loses_no_update_and_a_killed_holder_frees_it
             Atom::new("locked_increments"),
             vec![Term::Pid(counter), Term::Int(K), Term::Pid(my)],
         );
-        ctl.spawn(&mut me, Atom::new(&n.name), mfa, false, false)
-            .unwrap();
+        ctl.spawn(
+            &mut me,
+            Atom::new(&n.name),
+            mfa,
+            oxbeam::node::SpawnRequest::default(),
+        )
+        .unwrap();
     }
     for _ in 0..3 {
         me.receive_match(|m| m.tagged("done").is_some(), Some(SOON * 6))
@@ -398,14 +399,19 @@ fn lock_contention_from_three_nodes_loses_no_update_and_a_killed_holder_frees_it
     support::wait_for("victim in the mesh", SOON, || {
         (ctl.nodes().len() == 4, ctl.nodes())
     });
-    assert!(global::sync(&mut me, SOON));
+    assert!(global::sync(&mut me, SOON).is_ok());
     let mfa = (
         Atom::new("oxbeam_test"),
         Atom::new("hold_lock"),
         vec![Term::atom("held"), Term::Pid(my)],
     );
-    ctl.spawn(&mut me, Atom::new(&victim.name), mfa, false, false)
-        .unwrap();
+    ctl.spawn(
+        &mut me,
+        Atom::new(&victim.name),
+        mfa,
+        oxbeam::node::SpawnRequest::default(),
+    )
+    .unwrap();
     me.receive_match(|m| m.tagged("locked").is_some(), Some(SOON))
         .expect("the victim holds the lock");
     assert!(!global::set_lock(&mut me, Term::atom("held"), Some(2)));
@@ -434,10 +440,10 @@ fn sync_returns_with_both_sides_holding_each_others_names() {
         let mut mb = b.node().attach();
         let (on_a, on_b) = (Atom::new("sync_on_a"), Atom::new("sync_on_b"));
         let (pa, pb) = (ma.pid(), mb.pid());
-        assert!(global::register_name(&mut ma, on_a, pa));
-        assert!(global::register_name(&mut mb, on_b, pb));
+        assert!(global::register_name(&mut ma, on_a, pa).is_ok());
+        assert!(global::register_name(&mut mb, on_b, pb).is_ok());
         assert!(a.connect(b.name().as_str()).is_ok());
-        assert!(global::sync(&mut ma, SOON), "round {round}");
+        assert!(global::sync(&mut ma, SOON).is_ok(), "round {round}");
         assert_eq!(global::whereis_name(a.node(), on_b), Some(pb));
         assert_eq!(global::whereis_name(b.node(), on_a), Some(pa));
         // Nothing left behind in the caller's mailbox.
@@ -464,7 +470,10 @@ fn sync_is_bounded_by_its_timeout_and_not_held_up_by_a_node_that_goes() {
     let mut me = a.node().attach();
     let timeout = Duration::from_millis(300);
     let t0 = Instant::now();
-    assert!(!global::sync(&mut me, timeout));
+    assert_eq!(
+        global::sync(&mut me, timeout),
+        Err(oxbeam::dist::SyncError::Timeout)
+    );
     let took = t0.elapsed();
     assert!(
         took >= timeout && took < timeout + SOON,
@@ -478,7 +487,10 @@ fn sync_is_bounded_by_its_timeout_and_not_held_up_by_a_node_that_goes() {
         let mut w = node.attach();
         tx.send(w.pid()).unwrap();
         let t0 = Instant::now();
-        (global::sync(&mut w, Duration::from_secs(120)), t0.elapsed())
+        (
+            global::sync(&mut w, Duration::from_secs(120)).is_ok(),
+            t0.elapsed(),
+        )
     });
     let pid = rx.recv().unwrap();
     support::wait_for("the sync to wait", SOON, || {

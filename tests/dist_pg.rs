@@ -28,7 +28,9 @@ fn membership_follows_joins_leaves_deaths_and_node_loss() {
             Atom::new("pg_join"),
             vec![Term::atom("workers")],
         );
-        ctl.spawn(me, Atom::new(n), mfa, false, false).unwrap().0
+        ctl.spawn(me, Atom::new(n), mfa, oxbeam::node::SpawnRequest::default())
+            .unwrap()
+            .0
     };
     let a = join_on(&mut me, &n1.name);
     let b = join_on(&mut me, &n1.name);

@@ -59,7 +59,7 @@ fn a_late_failed_lookup_does_not_take_down_a_connection_that_came_up_meanwhile()
     let (_held, nowhere) = refused_port();
     let b = node("fz1b@localhost", nowhere, &cookie);
     let mut watcher = a.node().attach();
-    a.monitor_nodes(watcher.pid(), true, true);
+    a.monitor_nodes(watcher.pid(), oxbeam::node::NodeMonitor::WithReasons);
     // a sends to a (non-existent) process of b: auto-connect; the look-up of b's port
     // is held.
     let on_b = Pid::from_parts(b.name(), b.creation(), u64::MAX / 2);

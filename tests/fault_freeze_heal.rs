@@ -24,7 +24,7 @@ fn a_thawed_node_rejoins_with_global_conflicts_resolved_and_pg_merged() {
     let n1 = os_node("fzb", &cookie, epmd, &ctl, "warn");
     wait_for("connected", SOON, || (ctl.nodes().len() == 1, ctl.nodes()));
     let mut me = ctl.node().attach();
-    assert!(global::sync(&mut me, SOON));
+    assert!(global::sync(&mut me, SOON).is_ok());
     let (gb, group) = (a("fz_gb"), Term::atom("fz_group"));
 
     // On the node to be frozen: a process registered globally, and a pg member.
@@ -68,7 +68,7 @@ fn a_thawed_node_rejoins_with_global_conflicts_resolved_and_pg_merged() {
     });
     // The name is free here: another process takes it during the partition.
     let pa2 = ctl.node().spawn(|_: &mut Ctx, _: Term| Flow::Continue);
-    assert!(global::register_name(&mut me, gb, pa2));
+    assert!(global::register_name(&mut me, gb, pa2).is_ok());
     // The monitor on pb fired with noconnection when the node went.
     let down = expect(&mut me, "DOWN of pb", |m| {
         m.tagged("DOWN")
@@ -82,7 +82,7 @@ fn a_thawed_node_rejoins_with_global_conflicts_resolved_and_pg_merged() {
         let up = ctl.connect(&n1.name).is_ok();
         (up && ctl.nodes().len() == 1, ctl.nodes())
     });
-    assert!(global::sync(&mut me, SOON));
+    assert!(global::sync(&mut me, SOON).is_ok());
     let (here, there) = wait_for("both nodes agree on the name", SOON, || {
         let here = global::whereis_name(ctl.node(), gb);
         let there = rpc_on(

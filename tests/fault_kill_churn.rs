@@ -40,7 +40,7 @@ fn survivors_of_a_node_killed_mid_traffic_clean_up_and_lose_nothing() {
         let ok = ctl.nodes().len() == 3 && lists(&mut me, &s1, &s2) && lists(&mut me, &s1, &sv);
         (ok && lists(&mut me, &s2, &sv), ctl.nodes())
     });
-    assert!(global::sync(&mut me, SOON));
+    assert!(global::sync(&mut me, SOON).is_ok());
     let my = me.pid();
     // On the victim: a global name, a global lock, a pg member, a monitored process.
     let name = a("k1_name");
@@ -101,7 +101,7 @@ fn survivors_of_a_node_killed_mid_traffic_clean_up_and_lose_nothing() {
         Term::Pid(my),
     ];
     spawn_on(&ctl, &mut me, &sv, ("oxbeam_bench", "blast", blast));
-    ctl.monitor_nodes(my, true, true);
+    ctl.monitor_nodes(my, oxbeam::node::NodeMonitor::WithReasons);
     const N: i64 = 20_000;
     let (sent, killed) = (
         Arc::new(AtomicI64::new(0)),
@@ -236,7 +236,7 @@ fn a_peer_killed_with_unread_bytes_is_down_with_connection_closed() {
     let mut me = ctl.node().attach();
     wait_for("connected", SOON, || (ctl.nodes().len() == 1, ctl.nodes()));
     let echo = spawn_on(&ctl, &mut me, &victim.name, test_fn("echo", vec![]));
-    ctl.monitor_nodes(me.pid(), true, true);
+    ctl.monitor_nodes(me.pid(), oxbeam::node::NodeMonitor::WithReasons);
     // Frozen, the victim can't read what arrives: killed, its kernel answers with a
     // reset rather than a close.
     let pid = victim.os_pid().to_string();

@@ -104,7 +104,7 @@ fn a_silent_cut_between_two_nodes_leaves_a_partial_mesh_and_heals() {
     let echo_c = c.node().spawn(echo);
     let mut me_a = a.node().attach();
     let mut me_b = b.node().attach();
-    assert!(global::register_name(&mut me_a, Atom::new("pp_name"), on_a));
+    assert!(global::register_name(&mut me_a, Atom::new("pp_name"), on_a).is_ok());
     pg::join(
         &mut me_b,
         pg::default_scope(),
@@ -163,7 +163,7 @@ fn a_silent_cut_between_two_nodes_leaves_a_partial_mesh_and_heals() {
         let (na, nb) = (a.nodes(), b.nodes());
         (na.len() == 2 && nb.len() == 2, (na, nb))
     });
-    assert!(global::sync(&mut me_a, SOON));
+    assert!(global::sync(&mut me_a, SOON).is_ok());
     wait_for("names and members back on both sides", SOON, || {
         let name_b = global::whereis_name(b.node(), Atom::new("pp_name"));
         let members_a = pg::get_members(a.node(), pg::default_scope(), &group);
@@ -212,7 +212,7 @@ fn a_clean_cut_is_noticed_at_once_and_a_slow_link_is_not_a_dead_one() {
     }
     assert!(round_trips >= 2);
     // A clean cut: the proxy closes both connections; both sides see it at once.
-    a.monitor_nodes(me.pid(), true, false);
+    a.monitor_nodes(me.pid(), oxbeam::node::NodeMonitor::On);
     let cut = Instant::now();
     ab.set(Mode::Drop);
     ba.set(Mode::Drop);

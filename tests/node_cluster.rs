@@ -11,9 +11,14 @@ use support::{NodeProc, SOON, net, private_mapper, test_cookie};
 
 fn spawn_on(net: &Net, me: &mut Attached, node: &str, fun: &str, args: Vec<Term>) -> Pid {
     let mfa = (Atom::new("oxbeam_test"), Atom::new(fun), args);
-    net.spawn(me, Atom::new(node), mfa, false, false)
-        .expect("remote spawn")
-        .0
+    net.spawn(
+        me,
+        Atom::new(node),
+        mfa,
+        oxbeam::node::SpawnRequest::default(),
+    )
+    .expect("remote spawn")
+    .0
 }
 
 fn down_reason(me: &mut Attached, pid: Pid) -> Term {
@@ -68,11 +73,14 @@ fn connect_by_name_send_and_remote_spawn() {
             &mut me,
             Atom::new(&n1.name),
             (Atom::new("nope"), Atom::new("missing"), vec![]),
-            false,
-            false,
+            oxbeam::node::SpawnRequest::default(),
         )
         .unwrap_err();
-    assert_eq!(err.to_string(), "{:undef, {:nope, :missing, 0}}");
+    assert_eq!(err.reason().to_string(), "{:undef, {:nope, :missing, 0}}");
+    assert_eq!(
+        err.to_string(),
+        "spawn failed: nope:missing/0 is not a registered function"
+    );
     drop(me);
     ctl.shutdown();
 }
@@ -156,7 +164,12 @@ fn remote_monitors_report_normal_noproc_and_noconnection() {
     // spawn_monitor across nodes, then the node dies: noconnection, and nodedown.
     let mfa = (Atom::new("oxbeam_test"), Atom::new("echo"), vec![]);
     let (victim, _) = ctl
-        .spawn(&mut me, Atom::new(&n1.name), mfa, false, true)
+        .spawn(
+            &mut me,
+            Atom::new(&n1.name),
+            mfa,
+            oxbeam::node::SpawnRequest::MONITOR,
+        )
         .unwrap();
     ctl.monitor_node(me.pid(), Atom::new(&n1.name), true);
     n1.kill();
@@ -189,7 +202,12 @@ fn links_cross_nodes_with_erlang_reasons() {
         vec![Term::atom("boom")],
     );
     let (p, _) = ctl
-        .spawn(&mut me, Atom::new(&n1.name), mfa, true, false)
+        .spawn(
+            &mut me,
+            Atom::new(&n1.name),
+            mfa,
+            oxbeam::node::SpawnRequest::LINK,
+        )
         .unwrap();
     let exit = me
         .receive_match(|m| m.tagged("EXIT").is_some(), Some(SOON))
@@ -243,7 +261,7 @@ fn a_frozen_node_is_declared_down_within_the_tick_time() {
     let ctl = Net::start(config).unwrap();
     assert!(ctl.connect(&n1.name).is_ok());
     let mut me = ctl.node().attach();
-    ctl.monitor_nodes(me.pid(), true, true);
+    ctl.monitor_nodes(me.pid(), oxbeam::node::NodeMonitor::WithReasons);
     // A busy but healthy link is never declared down: traffic for 1.5 tick times.
     let echo = spawn_on(&ctl, &mut me, &n1.name, "echo", vec![]);
     let until = std::time::Instant::now() + Duration::from_millis(3000);

@@ -12,9 +12,14 @@ use support::{NodeProc, SOON, net, private_mapper, refused_port, test_cookie};
 
 fn echo_on(net: &Net, me: &mut Attached, node: &str) -> Pid {
     let mfa = (Atom::new("oxbeam_test"), Atom::new("echo"), vec![]);
-    net.spawn(me, Atom::new(node), mfa, false, false)
-        .expect("remote spawn")
-        .0
+    net.spawn(
+        me,
+        Atom::new(node),
+        mfa,
+        oxbeam::node::SpawnRequest::default(),
+    )
+    .expect("remote spawn")
+    .0
 }
 
 #[test]
@@ -114,8 +119,8 @@ fn disconnect_is_seen_on_both_sides() {
     let b = net("f3b", epmd, &cookie);
     let mut wa = a.node().attach();
     let mut wb = b.node().attach();
-    a.monitor_nodes(wa.pid(), true, true);
-    b.monitor_nodes(wb.pid(), true, false);
+    a.monitor_nodes(wa.pid(), oxbeam::node::NodeMonitor::WithReasons);
+    b.monitor_nodes(wb.pid(), oxbeam::node::NodeMonitor::On);
     assert!(a.connect("f3b@localhost").is_ok());
     assert_eq!(
         wa.receive_timeout(SOON),
@@ -155,7 +160,7 @@ fn a_senders_kept_connection_is_let_go_when_it_goes_down() {
     let mut wa = a.node().attach();
     let mut wb = b.node().attach();
     let mut wc = c.node().attach();
-    a.monitor_nodes(wa.pid(), true, false);
+    a.monitor_nodes(wa.pid(), oxbeam::node::NodeMonitor::On);
     for i in 0..3 {
         wa.send(wb.pid(), i);
     }
@@ -200,7 +205,7 @@ fn noconnect_sends_and_monitors_never_redial_a_disconnected_node() {
     let mut wb = b.node().attach();
     wb.register(Atom::new("catcher")).unwrap();
     assert!(a.connect("f3nb@localhost").is_ok());
-    a.monitor_nodes(wa.pid(), true, false);
+    a.monitor_nodes(wa.pid(), oxbeam::node::NodeMonitor::On);
     assert!(a.disconnect(bname));
     assert_eq!(
         wa.receive_timeout(SOON),
@@ -253,7 +258,7 @@ fn a_redial_refused_as_duplicate_is_retried_and_loses_nothing() {
     assert!(a.connect(bname.as_str()).is_ok());
     let mut wa = a.node().attach();
     let mut wb = b.node().attach();
-    a.monitor_nodes(wa.pid(), true, false);
+    a.monitor_nodes(wa.pid(), oxbeam::node::NodeMonitor::On);
     ab.set(Mode::Freeze);
     assert_eq!(
         wa.receive_timeout(SOON),
@@ -404,9 +409,14 @@ fn a_busy_connection_holds_senders_back_and_loses_nothing() {
     let mut me = ctl.node().attach();
     let sink = {
         let mfa = (Atom::new("oxbeam_test"), Atom::new("sink"), vec![]);
-        ctl.spawn(&mut me, Atom::new(&n1.name), mfa, false, false)
-            .unwrap()
-            .0
+        ctl.spawn(
+            &mut me,
+            Atom::new(&n1.name),
+            mfa,
+            oxbeam::node::SpawnRequest::default(),
+        )
+        .unwrap()
+        .0
     };
     n1.freeze();
     const TOTAL: i64 = 4096; // 4096 x 64 KiB = 256 MiB

@@ -39,7 +39,7 @@ fn the_test_node_has_the_fixtures() {
     assert_eq!(exit, Err(RpcError::Exit(Term::Int(1))));
     let mfa = (a("oxbeam_test"), a("echo"), vec![]);
     let (echo, _) = ctl
-        .spawn(&mut me, n, mfa, false, false)
+        .spawn(&mut me, n, mfa, oxbeam::node::SpawnRequest::default())
         .expect("spawn echo");
     me.send(echo, (me.pid(), "hi"));
     assert_eq!(

@@ -3,7 +3,7 @@ mod support;
 
 use std::time::Duration;
 
-use oxbeam::rt::{Ctx, Flow, Node, Task};
+use oxbeam::rt::{Ctx, Flow, LinkError, Node, Task};
 use oxbeam::term::{Atom, Pid, Term};
 use support::SOON;
 
@@ -199,7 +199,7 @@ fn link_to_dead_process_gives_noproc() {
     me.monitor(p);
     me.send(p, (Term::atom("exit"), Term::atom("normal")));
     down_reason(&mut me, p);
-    assert_eq!(me.link(p), Err(Term::atom("noproc")));
+    assert_eq!(me.link(p), Err(LinkError::NoProc(p)));
     me.trap_exit(true);
     me.link(p).unwrap();
     let msg = me.receive_timeout(SOON).unwrap();

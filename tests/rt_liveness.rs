@@ -423,7 +423,7 @@ fn a_restarted_child_calls_the_supervisors_owner() {
         let starts = Arc::new(AtomicUsize::new(0));
         let spec = ChildSpec::new("worker", move |ctx: &mut Ctx| {
             let start = starts.fetch_add(1, Ordering::SeqCst);
-            gen_server::start_link(ctx, Worker { owner, start }, None)
+            Ok(gen_server::start_link(ctx, Worker { owner, start }, None)?)
         });
         let mut sup_spec = SupervisorSpec::new(Strategy::OneForOne, vec![spec]);
         // Every restart of the test within one period (at shutdown the node ends the

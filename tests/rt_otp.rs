@@ -7,8 +7,10 @@ use std::time::Duration;
 
 use oxbeam::rt::gen_server::{self, CallError, CallReply, GenServer, ReplyTo, StartOpts};
 use oxbeam::rt::supervisor::{self, ChildSpec, Restart, Strategy, SupervisorSpec};
-use oxbeam::rt::{Attached, Ctx, Flow, Node, Task};
-use oxbeam::term::{Atom, Pid, Term};
+use oxbeam::rt::{
+    Attached, ChildError, Ctx, Flow, Node, RegisterError, SendError, StartError, Task,
+};
+use oxbeam::term::{Atom, Pid, Term, term};
 use support::SOON;
 
 #[test]
@@ -23,16 +25,22 @@ fn registry_names_are_unique_and_released_on_exit() {
     assert_eq!(node.whereis(name), Some(p));
     assert_eq!(node.registered_name(p), Some(name));
     // A taken name, or a second name for the same process, is refused.
-    assert_eq!(node.register(name, me.pid()), Err(Term::atom("badarg")));
+    assert_eq!(
+        node.register(name, me.pid()),
+        Err(RegisterError::NameTaken { name, holder: p })
+    );
     assert_eq!(
         node.register(Atom::new("other"), p),
-        Err(Term::atom("badarg"))
+        Err(RegisterError::AlreadyNamed { pid: p, name })
     );
     me.send_to(name, "bye").unwrap();
     me.receive_match(|m| m.tagged("DOWN").is_some(), Some(SOON))
         .unwrap();
     assert_eq!(node.whereis(name), None);
-    assert_eq!(me.send_to(name, "anyone?"), Err(Term::atom("badarg")));
+    assert_eq!(
+        me.send_to(name, "anyone?"),
+        Err(SendError::NotRegistered(name))
+    );
     // unregister frees the name for another process.
     me.register(name).unwrap();
     assert!(node.unregister(name));
@@ -144,7 +152,8 @@ fn genserver_call_cast_info_and_deferred_reply() {
     );
     // Starting a second server under the same name is refused with the holder's pid.
     let err = gen_server::start(&node, Store::default(), Some(Atom::new("store"))).unwrap_err();
-    assert_eq!(err, (Term::atom("already_started"), s).into());
+    assert_eq!(err, StartError::AlreadyStarted(s));
+    assert_eq!(Term::from(err), term!({:already_started, s}));
     // Stopping from a call: the reply arrives, then the server is gone.
     assert_eq!(
         gen_server::call(&mut me, s, Term::atom("stop"), Some(SOON)),
@@ -318,7 +327,7 @@ fn init_failure_is_returned_to_the_starter() {
     let node = support::node(2);
     assert_eq!(
         gen_server::start(&node, FailingInit, None),
-        Err(Term::atom("no_config"))
+        Err(StartError::InitFailed(Term::atom("no_config")))
     );
     // Linked start: the starter traps exits, so it gets the error and an EXIT message.
     let mut me = node.attach();
@@ -331,7 +340,7 @@ fn init_failure_is_returned_to_the_starter() {
             ..StartOpts::default()
         },
     );
-    assert_eq!(r, Err(Term::atom("no_config")));
+    assert_eq!(r, Err(StartError::InitFailed(Term::atom("no_config"))));
     let exit = me.receive_timeout(SOON).unwrap();
     assert_eq!(exit.as_tuple().unwrap()[2], Term::atom("no_config"));
     drop(me);
@@ -496,7 +505,7 @@ fn dynamic_children_and_shutdown_order() {
     });
     assert_eq!(
         supervisor::start_child(&mut me, sup, dup),
-        Err(Term::atom("already_present"))
+        Err(ChildError::AlreadyPresent)
     );
     assert_eq!(children(&mut me, sup).len(), 3);
     // terminate + restart + delete one child by id.
@@ -506,11 +515,11 @@ fn dynamic_children_and_shutdown_order() {
     supervisor::restart_child(&mut me, sup, Term::atom("second")).unwrap();
     assert_eq!(
         supervisor::delete_child(&mut me, sup, Term::atom("second")),
-        Err(Term::atom("running"))
+        Err(ChildError::Running)
     );
     assert_eq!(
         supervisor::terminate_child(&mut me, sup, Term::atom("nope")),
-        Err(Term::atom("not_found"))
+        Err(ChildError::NotFound)
     );
     // Stopping the supervisor stops children in reverse start order.
     gen_server::stop(&mut me, sup, Term::atom("shutdown"), Some(SOON)).unwrap();

@@ -349,7 +349,7 @@ fn a_node_level_start_from_inside_a_process_does_not_stall_one_worker() {
     let mut me = node.attach();
     let me_pid = me.pid();
     node.spawn_task(move |ctx: &mut Ctx| {
-        let started = gen_server::start(ctx.node(), Link { next: None }, None);
+        let started = gen_server::start(ctx.node(), Link { next: None }, None).map_err(Term::from);
         let answer = started.and_then(|s| {
             gen_server::call(ctx, s, Term::Int(7), Some(SOON)).map_err(|e| e.reason())
         });

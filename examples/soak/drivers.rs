@@ -69,7 +69,13 @@ pub(super) fn msg_driver(net: Net) {
     let mut me = net.node().attach();
     let lanes = [MSG_B, MSG_C].map(|kind| (kind, Lane::default()));
     let mut lanes = lanes.map(|(kind, l)| Lane { kind, ..l });
-    match net.spawn_within(&mut me, b_node(), mfa("echo", vec![]), false, true, SLOW) {
+    match net.spawn_within(
+        &mut me,
+        b_node(),
+        mfa("echo", vec![]),
+        oxbeam::node::SpawnRequest::MONITOR,
+        SLOW,
+    ) {
         Ok((p, _)) => lanes[0].echo = Some(p),
         Err(e) => return lost(MSG_B, format!("cannot spawn the echo on b: {e}")),
     }
@@ -95,7 +101,13 @@ pub(super) fn msg_driver(net: Net) {
             next_try_c = now + Duration::from_millis(500);
             let echo = mfa("echo", vec![]);
             if net.nodes().contains(&c_node())
-                && let Ok((p, _)) = net.spawn_within(&mut me, c_node(), echo, false, true, TICK)
+                && let Ok((p, _)) = net.spawn_within(
+                    &mut me,
+                    c_node(),
+                    echo,
+                    oxbeam::node::SpawnRequest::MONITOR,
+                    TICK,
+                )
             {
                 lanes[1].echo = Some(p);
             }
@@ -140,7 +152,16 @@ struct Watch {
 /// A `Soak.echo` on `node`, linked and monitored: by spawn options or afterwards.
 fn spawn_watched(me: &mut Attached, node: Atom, opts: bool) -> Result<(Pid, Watch), Term> {
     let net = Net::of(me.node()).ok_or(Term::atom("not_distributed"))?;
-    let (pid, r) = net.spawn_within(me, node, mfa("echo", vec![]), opts, opts, 2 * TICK)?;
+    let (pid, r) = net.spawn_within(
+        me,
+        node,
+        mfa("echo", vec![]),
+        oxbeam::node::SpawnRequest {
+            link: opts,
+            monitor: opts,
+        },
+        2 * TICK,
+    )?;
     // Link and monitor go before the exit request sent next (signals between two
     // processes keep their order): `noproc` would show one overtaken.
     let mref = match r {
@@ -196,7 +217,7 @@ pub(super) fn mon_driver(net: Net) {
     let (b, c) = (b_node(), c_node());
     let mut me = net.node().attach();
     me.trap_exit(true);
-    net.monitor_nodes(me.pid(), true, false);
+    net.monitor_nodes(me.pid(), oxbeam::node::NodeMonitor::On);
     let mut live: HashMap<Pid, Watch> = HashMap::new();
     let (mut n, mut next) = (0i64, Instant::now());
     let mut stopping: Option<Instant> = None;
@@ -329,7 +350,13 @@ pub(super) fn lock_driver(net: Net) {
         Flow::Continue
     });
     let spec = mfa("locker", vec![Term::Pid(counter), Term::Pid(me.pid())]);
-    let locker = match net.spawn_within(&mut me, b_node(), spec, false, false, SLOW) {
+    let locker = match net.spawn_within(
+        &mut me,
+        b_node(),
+        spec,
+        oxbeam::node::SpawnRequest::default(),
+        SLOW,
+    ) {
         Ok((p, _)) => p,
         Err(e) => return lost(LOCKS, format!("cannot spawn the locker on b: {e}")),
     };

@@ -239,9 +239,9 @@ fn register_functions(node: &Node) {
         let (Some(name), Some(report)) = (args[0].as_atom(), args[1].as_pid()) else {
             return Term::atom("badarg");
         };
-        global::sync(ctx, SLOW);
+        let _ = global::sync(ctx, SLOW);
         let me = ctx.pid();
-        let yes = global::register_name(ctx, name, me);
+        let yes = global::register_name(ctx, name, me).is_ok();
         let joined = pg::join(ctx, pg::default_scope(), Term::atom(GROUP), &[me]).is_ok();
         ctx.send(report, term!({:holder, name, yes, joined}));
         while !ctx.receive().is_atom("stop") {}
@@ -253,7 +253,7 @@ fn register_functions(node: &Node) {
         let (Some(counter), Some(report)) = (args[0].as_pid(), args[1].as_pid()) else {
             return Term::atom("badarg");
         };
-        global::sync(ctx, SLOW);
+        let _ = global::sync(ctx, SLOW);
         let stop = |m: Term| m.is_atom("stop");
         while !ctx
             .receive_timeout(Duration::from_millis(50))
@@ -330,7 +330,7 @@ fn start_holder(me: &mut Attached, node: Atom, i: usize) -> Result<Pid, String> 
     add(PG_K, SENT, 1);
     let spec = mfa("holder", vec![Term::Atom(name), Term::Pid(me.pid())]);
     let net = Net::of(me.node()).ok_or("a is not distributed")?;
-    let (pid, _) = (net.spawn_within(me, node, spec, false, false, SLOW))
+    let (pid, _) = (net.spawn_within(me, node, spec, oxbeam::node::SpawnRequest::default(), SLOW))
         .map_err(|e| format!("spawn the holder of {name} on {node}: {e}"))?;
     let mine = |m: &Term| Some(m.tagged("holder")?.to_vec()).filter(|r| r[0] == name.into());
     let report = me.receive_with(mine, Some(SLOW));

@@ -62,9 +62,14 @@ fn refuses_every_fixture(ctl: &Net, me: &mut Attached, node: &str) {
             Err(RpcError::Exit(want.clone())),
             "{node}: rpc {m}:{f}/{arity}"
         );
-        let spawned = ctl.spawn(me, n, (a(m), a(f), args), false, false);
+        let spawned = ctl.spawn(
+            me,
+            n,
+            (a(m), a(f), args),
+            oxbeam::node::SpawnRequest::default(),
+        );
         assert_eq!(
-            spawned.map(|(p, _)| p),
+            spawned.map(|(p, _)| p).map_err(|e| e.reason()),
             Err(want),
             "{node}: spawn {m}:{f}/{arity}"
         );

@@ -50,9 +50,10 @@ use std::time::Duration;
 
 use parking_lot::RwLock;
 
-use crate::node::Net;
+use crate::errors::{GlobalRegisterError, SyncError};
+use crate::node::{Net, NodeMonitor};
 use crate::rt::gen_server::{self, CallReply, GenServer, ReplyTo};
-use crate::rt::{self, Ctx, Dest, Flow, Node, ServerRef, StartError, TimerRef};
+use crate::rt::{self, Ctx, Dest, Flow, Node, SendError, ServerRef, StartError, TimerRef};
 use crate::term::{Atom, Pid, Ref, Term};
 
 const SERVER: &str = "global_name_server";
@@ -355,7 +356,7 @@ impl Server {
 impl GenServer for Server {
     fn init(&mut self, ctx: &mut Ctx) -> Result<(), Term> {
         if let Some(net) = Net::of(ctx.node()) {
-            net.monitor_nodes(ctx.pid(), true, false);
+            net.monitor_nodes(ctx.pid(), NodeMonitor::On);
             for node in net.nodes() {
                 let _ = ctx.send_noconnect(
                     Dest::NameAt(Atom::new(SERVER), node),
@@ -438,10 +439,22 @@ impl GenServer for Server {
 
 /// Waits (up to `timeout`) until this node's name server holds the names of a server
 /// on every connected node and each of those servers holds this node's names
-/// (`global:sync()`; see the module docs): true when that happened in time. Nodes that
+/// (`global:sync()`; see the module docs): `Ok` when that happened in time. Nodes that
 /// go away meanwhile are not waited for; a connected node without a name server makes
-/// it false once `timeout` has passed.
-pub fn sync(ctx: &mut Ctx, timeout: Duration) -> bool {
+/// it [`SyncError::Timeout`] once `timeout` has passed.
+pub fn sync(ctx: &mut Ctx, timeout: Duration) -> Result<(), SyncError> {
+    if synced(ctx, timeout) {
+        return Ok(());
+    }
+    let connected = Net::of(ctx.node()).is_some_and(|n| !n.nodes().is_empty());
+    if connected && !is_running(ctx.node()) {
+        Err(SyncError::NotRunning)
+    } else {
+        Err(SyncError::Timeout)
+    }
+}
+
+fn synced(ctx: &mut Ctx, timeout: Duration) -> bool {
     let deadline = std::time::Instant::now() + timeout;
     let nodes = Net::of(ctx.node()).map(|n| n.nodes()).unwrap_or_default();
     let Some(ours) = ctx.node().whereis(Atom::new(SERVER)) else {
@@ -477,13 +490,10 @@ pub fn sync(ctx: &mut Ctx, timeout: Duration) -> bool {
 }
 
 /// Starts this node's name server.
-pub fn start(node: &Node) -> Result<Pid, Term> {
+pub fn start(node: &Node) -> Result<Pid, StartError> {
     // Already running: leave its view alone (readers use it).
     if let Some(pid) = node.whereis(Atom::new(SERVER)) {
-        return Err(Term::tuple(vec![
-            Term::atom("already_started"),
-            Term::Pid(pid),
-        ]));
+        return Err(StartError::AlreadyStarted(pid));
     }
     let view = Arc::new(Names::default());
     node.set_extension(view.clone());
@@ -630,20 +640,36 @@ pub fn trans<T>(
     Some(r)
 }
 
-/// Registers `pid` as `name` cluster-wide: `true` (yes) or `false` (no: taken).
-pub fn register_name(ctx: &mut Ctx, name: Atom, pid: Pid) -> bool {
+/// Registers `pid` as `name` cluster-wide (OTP's `yes`), unless the name is taken or
+/// the pid has a global name already (`no`).
+pub fn register_name(ctx: &mut Ctx, name: Atom, pid: Pid) -> Result<(), GlobalRegisterError> {
     register_name_with(ctx, name, pid, Resolver::ExitOne)
 }
 
 /// [`register_name`] with a conflict resolver for partition heals.
-pub fn register_name_with(ctx: &mut Ctx, name: Atom, pid: Pid, resolver: Resolver) -> bool {
-    update_name(ctx, name, |ctx| {
+pub fn register_name_with(
+    ctx: &mut Ctx,
+    name: Atom,
+    pid: Pid,
+    resolver: Resolver,
+) -> Result<(), GlobalRegisterError> {
+    let mut refused = GlobalRegisterError::NameTaken;
+    let done = update_name(ctx, name, |ctx| {
         // As OTP: a name that is taken, or a pid that already has a name, gives `no`.
-        let taken = ctx.node().extension::<Names>().is_some_and(|n| {
+        let taken = ctx.node().extension::<Names>().and_then(|n| {
             let n = n.0.read();
-            n.contains_key(&name) || n.values().any(|p| *p == pid)
+            if n.contains_key(&name) {
+                Some(GlobalRegisterError::NameTaken)
+            } else if n.values().any(|p| *p == pid) {
+                Some(GlobalRegisterError::AlreadyNamed)
+            } else {
+                None
+            }
         });
-        (!taken).then(|| {
+        if let Some(why) = taken {
+            refused = why;
+        }
+        taken.is_none().then(|| {
             Term::tuple(vec![
                 Term::atom("register"),
                 Term::Atom(name),
@@ -651,7 +677,8 @@ pub fn register_name_with(ctx: &mut Ctx, name: Atom, pid: Pid, resolver: Resolve
                 resolver.to_term(),
             ])
         })
-    })
+    });
+    if done { Ok(()) } else { Err(refused) }
 }
 
 /// Removes `name` cluster-wide.
@@ -700,9 +727,8 @@ fn update_name(ctx: &mut Ctx, name: Atom, update: impl FnOnce(&mut Ctx) -> Optio
 }
 
 /// Sends `msg` to the process registered as `name`; an unregistered name is an error.
-pub fn send(ctx: &Ctx, name: Atom, msg: impl Into<Term>) -> Result<Pid, Term> {
-    let pid = whereis_name(ctx.node(), name)
-        .ok_or_else(|| Term::tuple(vec![Term::atom("badarg"), Term::Atom(name)]))?;
+pub fn send(ctx: &Ctx, name: Atom, msg: impl Into<Term>) -> Result<Pid, SendError> {
+    let pid = whereis_name(ctx.node(), name).ok_or(SendError::NotRegisteredGlobally(name))?;
     ctx.send(pid, msg);
     Ok(pid)
 }
@@ -745,16 +771,16 @@ pub fn with_lock<T>(
 
 /// Starts a GenServer registered globally as `name` (`{:global, name}`); a name taken
 /// elsewhere gives `{:already_started, pid}` and the new server is stopped.
-pub fn start_server(ctx: &mut Ctx, server: impl GenServer, name: Atom) -> Result<Pid, Term> {
+pub fn start_server(ctx: &mut Ctx, server: impl GenServer, name: Atom) -> Result<Pid, StartError> {
     let pid = gen_server::start_opts(ctx, server, gen_server::StartOpts::default())?;
-    if register_name(ctx, name, pid) {
+    if register_name(ctx, name, pid).is_ok() {
         return Ok(pid);
     }
     let _ = gen_server::stop(ctx, pid, Term::atom("normal"), Some(Duration::from_secs(5)));
-    let holder = whereis_name(ctx.node(), name)
-        .map(Term::Pid)
-        .unwrap_or(Term::atom("undefined"));
-    Err(Term::tuple(vec![Term::atom("already_started"), holder]))
+    match whereis_name(ctx.node(), name) {
+        Some(holder) => Err(StartError::AlreadyStarted(holder)),
+        None => Err(StartError::InitFailed(Term::atom("global_name_lost"))),
+    }
 }
 
 /// Starts a typed server registered globally as `name` (`{:global, name}`) and
@@ -767,7 +793,7 @@ pub fn start_typed<S: rt::Server>(
 ) -> Result<ServerRef<S>, StartError> {
     let name = name.into();
     let pid = rt::server::start_pid(ctx, server, gen_server::StartOpts::default())?;
-    if register_name(ctx, name, pid) {
+    if register_name(ctx, name, pid).is_ok() {
         return Ok(ServerRef::global(name));
     }
     let _ = gen_server::stop(ctx, pid, Term::atom("normal"), Some(Duration::from_secs(5)));

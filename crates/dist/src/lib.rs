@@ -13,11 +13,15 @@ use oxbeam_node as node;
 use oxbeam_rt as rt;
 use oxbeam_term as term;
 pub mod builtins;
+pub mod errors;
 pub mod global;
 pub mod pg;
 pub mod rpc;
 
 use crate::node::{ConnectError, Net};
+use crate::rt::StartError;
+
+pub use errors::{GlobalRegisterError, PgError, SyncError};
 
 /// Sets up the cluster services on `net`: the built-in functions, the default pg
 /// scope and the global name server.
@@ -28,15 +32,15 @@ pub fn start(net: &Net) -> Result<(), ServicesError> {
     Ok(())
 }
 
-/// Why [`start`] could not set up a cluster service: the server's start failed with
-/// this reason (`{already_started, pid}` when the services run on the node already).
+/// Why [`start`] could not set up a cluster service: that server's start failed
+/// ([`StartError::AlreadyStarted`] when the services run on the node already).
 #[derive(Debug, Clone, PartialEq)]
 #[non_exhaustive]
 pub enum ServicesError {
     /// The default pg scope's server.
-    Pg(crate::term::Term),
+    Pg(StartError),
     /// The global name server.
-    Global(crate::term::Term),
+    Global(StartError),
 }
 
 impl std::fmt::Display for ServicesError {
@@ -62,9 +66,5 @@ pub fn connect(
 ) -> Result<(), ConnectError> {
     net.connect(node)?;
     // The mesh forms transitively; sync waits until global knows every connected node.
-    if global::sync(ctx, timeout) {
-        Ok(())
-    } else {
-        Err(ConnectError::Timeout)
-    }
+    global::sync(ctx, timeout).map_err(|_| ConnectError::Timeout)
 }

@@ -29,9 +29,10 @@ use std::time::Duration;
 
 use parking_lot::RwLock;
 
-use crate::node::Net;
+use crate::errors::PgError;
+use crate::node::{Net, NodeMonitor};
 use crate::rt::gen_server::{self, CallReply, GenServer, ReplyTo};
-use crate::rt::{Ctx, Dest, Flow, Node};
+use crate::rt::{Ctx, Dest, Flow, Node, StartError};
 use crate::term::{Atom, Pid, Ref, Term};
 
 /// Memberships as readers see them, per scope.
@@ -225,7 +226,7 @@ impl Scope {
 impl GenServer for Scope {
     fn init(&mut self, ctx: &mut Ctx) -> Result<(), Term> {
         if let Some(net) = Net::of(ctx.node()) {
-            net.monitor_nodes(ctx.pid(), true, false);
+            net.monitor_nodes(ctx.pid(), NodeMonitor::On);
         }
         self.discover_all(ctx);
         self.publish();
@@ -381,13 +382,10 @@ pub fn default_scope() -> Atom {
 }
 
 /// Starts scope `scope` on this node (registered under that name).
-pub fn start_scope(node: &Node, scope: Atom) -> Result<Pid, Term> {
+pub fn start_scope(node: &Node, scope: Atom) -> Result<Pid, StartError> {
     // Already running: leave its view alone (readers use it).
     if let Some(pid) = node.whereis(scope) {
-        return Err(Term::tuple(vec![
-            Term::atom("already_started"),
-            Term::Pid(pid),
-        ]));
+        return Err(StartError::AlreadyStarted(pid));
     }
     let scopes = match node.extension::<Scopes>() {
         Some(s) => s,
@@ -420,18 +418,35 @@ pub fn start_scope(node: &Node, scope: Atom) -> Result<Pid, Term> {
     )
 }
 
-fn call(ctx: &mut Ctx, scope: Atom, req: Term) -> Result<Term, Term> {
-    gen_server::call(ctx, scope, req, Some(Duration::from_secs(10))).map_err(|e| e.reason())
+fn call(ctx: &mut Ctx, scope: Atom, req: Term) -> Result<Term, PgError> {
+    Ok(gen_server::call(
+        ctx,
+        scope,
+        req,
+        Some(Duration::from_secs(10)),
+    )?)
 }
 
 /// Joins local `pids` to `group` (joining twice counts twice).
-pub fn join(ctx: &mut Ctx, scope: Atom, group: impl Into<Term>, pids: &[Pid]) -> Result<(), Term> {
+pub fn join(
+    ctx: &mut Ctx,
+    scope: Atom,
+    group: impl Into<Term>,
+    pids: &[Pid],
+) -> Result<(), PgError> {
+    if let Some(&remote) = pids.iter().find(|p| !ctx.node().is_local(**p)) {
+        return Err(PgError::NotLocal(remote));
+    }
     let r = call(
         ctx,
         scope,
         Term::tuple(vec![Term::atom("join"), group.into(), pids_term(pids)]),
     )?;
-    if r == Term::ok() { Ok(()) } else { Err(r) }
+    if r == Term::ok() {
+        Ok(())
+    } else {
+        Err(PgError::BadReply(r))
+    }
 }
 
 /// Removes `pids` from `group`; `Ok(false)` if none of them was a member.
@@ -440,7 +455,7 @@ pub fn leave(
     scope: Atom,
     group: impl Into<Term>,
     pids: &[Pid],
-) -> Result<bool, Term> {
+) -> Result<bool, PgError> {
     let r = call(
         ctx,
         scope,
@@ -472,7 +487,7 @@ pub fn which_groups(node: &Node, scope: Atom) -> Vec<Term> {
 
 /// Subscribes to every join and leave in the scope: returns the reference the
 /// notifications carry (`{ref, :join | :leave, group, pids}`) and the current groups.
-pub fn monitor_scope(ctx: &mut Ctx, scope: Atom) -> Result<(Ref, Term), Term> {
+pub fn monitor_scope(ctx: &mut Ctx, scope: Atom) -> Result<(Ref, Term), PgError> {
     let me = ctx.pid();
     let r = call(
         ctx,
@@ -485,7 +500,7 @@ pub fn monitor_scope(ctx: &mut Ctx, scope: Atom) -> Result<(Ref, Term), Term> {
     )?;
     match r.as_tuple() {
         Some([Term::Ref(r), current]) => Ok((*r, current.clone())),
-        _ => Err(r),
+        _ => Err(PgError::BadReply(r)),
     }
 }
 
@@ -494,7 +509,7 @@ pub fn monitor(
     ctx: &mut Ctx,
     scope: Atom,
     group: impl Into<Term>,
-) -> Result<(Ref, Vec<Pid>), Term> {
+) -> Result<(Ref, Vec<Pid>), PgError> {
     let me = ctx.pid();
     let r = call(
         ctx,
@@ -503,12 +518,12 @@ pub fn monitor(
     )?;
     match r.as_tuple() {
         Some([Term::Ref(r), current]) => Ok((*r, pids_of(current))),
-        _ => Err(r),
+        _ => Err(PgError::BadReply(r)),
     }
 }
 
 /// Ends a subscription.
-pub fn demonitor(ctx: &mut Ctx, scope: Atom, reference: Ref) -> Result<bool, Term> {
+pub fn demonitor(ctx: &mut Ctx, scope: Atom, reference: Ref) -> Result<bool, PgError> {
     Ok(call(
         ctx,
         scope,

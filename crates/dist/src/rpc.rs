@@ -18,7 +18,7 @@
 
 use std::time::Duration;
 
-use crate::node::Net;
+use crate::node::{Net, RemoteSpawnError, SpawnRequest};
 use crate::rt::{Ctx, Dest, Task};
 use crate::term::{Atom, Pid, Ref, Term};
 
@@ -104,7 +104,7 @@ fn send_request_within(
         let prepared = ctx
             .node()
             .prepare_mfa(mfa.0, mfa.1, mfa.2, None, None)
-            .map_err(RpcError::Exit)?;
+            .map_err(|e| RpcError::Exit(e.reason()))?;
         let pid = prepared.pid();
         ctx.monitor(pid);
         prepared.start();
@@ -112,19 +112,19 @@ fn send_request_within(
     } else {
         let net = net_of(ctx)?;
         let spawned = match timeout {
-            Some(t) => net.spawn_within(ctx, node, mfa, false, true, t),
-            None => net.spawn(ctx, node, mfa, false, true),
+            Some(t) => net.spawn_within(ctx, node, mfa, SpawnRequest::MONITOR, t),
+            None => net.spawn(ctx, node, mfa, SpawnRequest::MONITOR),
         };
         match spawned {
             Ok((pid, _)) => pid,
-            Err(e) if e.as_atom() == Some(Atom::NOCONNECTION) => return Err(RpcError::NodeDown),
-            Err(e) if e.as_atom() == Some(Atom::TIMEOUT) => {
+            Err(RemoteSpawnError::NoConnection) => return Err(RpcError::NodeDown),
+            Err(RemoteSpawnError::Timeout) => {
                 // The spawn may still happen (the node kills the process when its late
                 // reply comes), and a result may be on its way: drop it if it comes.
                 ctx.abandon_tag(tag);
                 return Err(RpcError::Timeout);
             }
-            Err(e) => return Err(RpcError::Exit(e)),
+            Err(e) => return Err(RpcError::Exit(e.reason())),
         }
     };
     Ok(RequestId { tag, pid })

@@ -105,21 +105,48 @@ pub const MAX_COOKIE_LEN: usize = 64;
 /// Whether `cookie` can be used: not empty, at most [`MAX_COOKIE_LEN`] bytes, and no NUL
 /// byte (HMAC pads short keys with zeros, so `secret` and `secret\0` would be the same
 /// cookie; found by fuzzing the handshake).
-pub fn check(cookie: &str) -> Result<(), String> {
+pub fn check(cookie: &str) -> Result<(), CookieError> {
     if cookie.is_empty() {
-        return Err("a cookie cannot be empty".into());
+        return Err(CookieError::Empty);
     }
     if cookie.len() > MAX_COOKIE_LEN {
-        return Err(format!(
-            "a cookie has at most {MAX_COOKIE_LEN} bytes (this one has {})",
-            cookie.len()
-        ));
+        return Err(CookieError::TooLong { len: cookie.len() });
     }
     if cookie.contains('\0') {
-        return Err("a cookie cannot contain a NUL byte".into());
+        return Err(CookieError::Nul);
     }
     Ok(())
 }
+
+/// Why a cookie cannot be used ([`check`]).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum CookieError {
+    /// It is empty.
+    Empty,
+    /// It has more than [`MAX_COOKIE_LEN`] bytes.
+    TooLong {
+        /// Its length in bytes.
+        len: usize,
+    },
+    /// It contains a NUL byte.
+    Nul,
+}
+
+impl std::fmt::Display for CookieError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            CookieError::Empty => f.write_str("a cookie cannot be empty"),
+            CookieError::TooLong { len } => write!(
+                f,
+                "a cookie has at most {MAX_COOKIE_LEN} bytes (this one has {len})"
+            ),
+            CookieError::Nul => f.write_str("a cookie cannot contain a NUL byte"),
+        }
+    }
+}
+
+impl std::error::Error for CookieError {}
 
 /// Reads the cookie file at `path`, creating it first if it does not exist.
 ///
@@ -246,7 +273,7 @@ mod tests {
     fn cookies_that_hmac_would_confuse_are_refused() {
         assert!(check("secret").is_ok());
         assert!(check("").is_err());
-        assert!(check("secret\0").unwrap_err().contains("NUL"));
+        assert_eq!(check("secret\0"), Err(CookieError::Nul));
         assert!(check(&"x".repeat(MAX_COOKIE_LEN)).is_ok());
         assert!(check(&"x".repeat(MAX_COOKIE_LEN + 1)).is_err());
         assert!(resolve_from(Some("a\0"), None, || None).is_err());

@@ -29,4 +29,7 @@ pub mod net;
 pub mod outbound;
 pub mod wire;
 
-pub use net::{ConnectError, Net, NetConfig, NetStartError};
+pub use net::{
+    ConnectError, Net, NetConfig, NetStartError, NodeMonitor, NodeNameError, RemoteSpawnError,
+    SpawnRequest,
+};

@@ -20,18 +20,22 @@ use std::time::{Duration, Instant};
 use crossbeam_channel::Sender;
 use parking_lot::{Mutex, RwLock};
 
-use super::conn::{Conn, Phase, SpawnWait};
+use super::conn::{Conn, Phase};
+use super::cookie::CookieError;
 use super::epmd::Mapper;
-use super::wire::Wire;
 use crate::rt::IdBuild;
-use crate::rt::{self, Ctx, Node, Signal};
-use crate::term::{Atom, Pid, Ref, Term};
+use crate::rt::{self, Node, Signal};
+use crate::term::{Atom, Pid, Term};
 
 mod connect_error;
+mod node_name;
+mod spawn;
 mod start;
 mod start_error;
 
 pub use connect_error::ConnectError;
+pub use node_name::{NodeAddr, NodeNameError, parse_node};
+pub use spawn::{RemoteSpawnError, SpawnRequest};
 pub use start_error::NetStartError;
 
 /// How a named node is set up.
@@ -88,49 +92,15 @@ impl NetConfig {
     }
 }
 
-/// A node name split into parts: `name@host` or `name@host:port`.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct NodeAddr {
-    /// `name@host`, the node's identity.
-    pub node: String,
-    /// The part before `@`.
-    pub short: String,
-    /// An explicit port (no port mapper needed).
-    pub port: Option<u16>,
-}
-
-/// Parses `name@host[:port]`; only loopback hosts are accepted.
-pub fn parse_node(text: &str) -> Result<NodeAddr, String> {
-    let (short, rest) = text
-        .split_once('@')
-        .ok_or_else(|| format!("{text:?} is not name@host"))?;
-    if short.is_empty()
-        || !short
-            .chars()
-            .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-')
-    {
-        return Err(format!("{text:?}: bad node name {short:?}"));
-    }
-    let (host, port) = match rest.rsplit_once(':') {
-        Some((h, p)) => (
-            h,
-            Some(
-                p.parse::<u16>()
-                    .map_err(|_| format!("{text:?}: bad port {p:?}"))?,
-            ),
-        ),
-        None => (rest, None),
-    };
-    if host != "localhost" && host != "127.0.0.1" {
-        return Err(format!(
-            "{text:?}: only localhost nodes are supported (nodes listen on loopback)"
-        ));
-    }
-    Ok(NodeAddr {
-        node: format!("{short}@{host}"),
-        short: short.to_owned(),
-        port,
-    })
+/// What [`Net::monitor_nodes`] subscribes a process to.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum NodeMonitor {
+    /// No node events (unsubscribes).
+    Off,
+    /// `{:nodeup, node}` and `{:nodedown, node}`.
+    On,
+    /// As [`NodeMonitor::On`], with the reason: `{:nodedown, node, [nodedown_reason: r]}`.
+    WithReasons,
 }
 
 /// Commands for the I/O thread.
@@ -252,7 +222,7 @@ impl Net {
 
     /// Sets the default cookie (`Node.set_cookie(cookie)`) for connections made from
     /// now on; connections already up stay up, as in Erlang.
-    pub fn set_cookie(&self, cookie: &str) -> Result<(), String> {
+    pub fn set_cookie(&self, cookie: &str) -> Result<(), CookieError> {
         super::cookie::check(cookie)?;
         self.0.cookies.write().default = cookie.as_bytes().to_vec();
         Ok(())
@@ -261,7 +231,7 @@ impl Net {
     /// Sets the cookie used with one peer (`Node.set_cookie(node, cookie)`), both when
     /// this node connects to it and when it connects here. Setting it to the default
     /// cookie forgets the override.
-    pub fn set_peer_cookie(&self, peer: Atom, cookie: &str) -> Result<(), String> {
+    pub fn set_peer_cookie(&self, peer: Atom, cookie: &str) -> Result<(), CookieError> {
         super::cookie::check(cookie)?;
         let mut c = self.0.cookies.write();
         if c.default == cookie.as_bytes() {
@@ -394,103 +364,17 @@ impl Net {
         }
     }
 
-    /// `monitor_nodes(on)` for `watcher`: `{:nodeup, node}` and `{:nodedown, node}` for
-    /// every visible node (with `reason`, `{:nodedown, node, [nodedown_reason: r]}`).
-    pub fn monitor_nodes(&self, watcher: Pid, on: bool, reason: bool) {
+    /// `net_kernel:monitor_nodes/2` for `watcher`: with [`NodeMonitor::On`],
+    /// `{:nodeup, node}` and `{:nodedown, node}` for every visible node; with
+    /// [`NodeMonitor::WithReasons`], `{:nodedown, node, [nodedown_reason: r]}`;
+    /// [`NodeMonitor::Off`] stops them.
+    pub fn monitor_nodes(&self, watcher: Pid, mode: NodeMonitor) {
         let mut w = self.0.watchers.lock();
         w.all.retain(|(p, _)| *p != watcher);
-        if on {
-            w.all.push((watcher, reason));
-        }
-    }
-
-    /// Spawns the registered `module:function/args` on `node` (which may be this one),
-    /// optionally linked to or monitored by `ctx`'s process, and waits for the new pid.
-    pub fn spawn(
-        &self,
-        ctx: &mut Ctx,
-        node: Atom,
-        mfa: (Atom, Atom, Vec<Term>),
-        link: bool,
-        monitor: bool,
-    ) -> Result<(Pid, Option<Ref>), Term> {
-        let wait = self.0.config.connect_timeout + self.0.config.tick_time;
-        self.spawn_within(ctx, node, mfa, link, monitor, wait)
-    }
-
-    /// [`Net::spawn`] waiting at most `timeout` for the new pid (then `:timeout`; the
-    /// process may or may not have started).
-    pub fn spawn_within(
-        &self,
-        ctx: &mut Ctx,
-        node: Atom,
-        mfa: (Atom, Atom, Vec<Term>),
-        link: bool,
-        monitor: bool,
-        timeout: std::time::Duration,
-    ) -> Result<(Pid, Option<Ref>), Term> {
-        let (module, function, args) = mfa;
-        let reference = ctx.make_ref();
-        if node == self.0.name {
-            let prepared = self.0.node.prepare_mfa(
-                module,
-                function,
-                args,
-                link.then(|| ctx.pid()),
-                monitor.then(|| (ctx.pid(), reference)),
-            )?;
-            let pid = prepared.pid();
-            if link {
-                ctx.adopt_link(pid);
-            }
-            if monitor {
-                ctx.adopt_monitor(reference, pid);
-            }
-            prepared.start();
-            return Ok((pid, monitor.then_some(reference)));
-        }
-        let conn = self.0.conn_for(node, None);
-        let me = ctx.pid();
-        let wait = SpawnWait {
-            requester: me,
-            link,
-            monitor,
-        };
-        let msg = Wire::SpawnRequest {
-            reference,
-            from: me,
-            module,
-            function,
-            args,
-            link,
-            monitor,
-        };
-        conn.send_checked(&msg, |st| {
-            st.spawns.insert(reference, wait);
-        })?;
-        let is_reply = |m: &Term| match m.tagged("$spawn_reply") {
-            Some([Term::Ref(r), result]) if *r == reference => Some(result.clone()),
-            _ => None,
-        };
-        let mut reply = ctx.receive_with(is_reply, Some(timeout));
-        if reply.is_none() && conn.state.lock().spawns.remove(&reference).is_none() {
-            // Too late to give up: the I/O thread took the reply as we timed out and is
-            // delivering it (or the connection went down, which answers it too). Take it,
-            // so that it neither stays in the mailbox nor leaves a process unobserved.
-            reply = ctx.receive_with(is_reply, Some(std::time::Duration::from_secs(5)));
-        }
-        match reply.as_ref().and_then(|r| r.as_tuple()) {
-            Some([tag, Term::Pid(pid)]) if tag.is_atom("ok") => {
-                if link {
-                    ctx.adopt_link(*pid);
-                }
-                if monitor {
-                    ctx.adopt_monitor(reference, *pid);
-                }
-                Ok((*pid, monitor.then_some(reference)))
-            }
-            Some([tag, reason]) if tag.is_atom("error") => Err(reason.clone()),
-            _ => Err(Term::Atom(Atom::TIMEOUT)),
+        match mode {
+            NodeMonitor::Off => {}
+            NodeMonitor::On => w.all.push((watcher, false)),
+            NodeMonitor::WithReasons => w.all.push((watcher, true)),
         }
     }
 

@@ -16,6 +16,7 @@ use std::collections::{HashMap, VecDeque};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use super::errors::{LinkError, RegisterError, SendError};
 use super::few::{Few, FewSet};
 use super::node::Node;
 use super::process::{IdBuild, ProcessCell};
@@ -254,13 +255,17 @@ impl Ctx {
     }
 
     /// Sends to a pid or a registered name; an unregistered name is an error (`badarg`).
-    pub fn send_to(&self, to: impl Into<Dest>, msg: impl Into<Term>) -> Result<(), Term> {
+    pub fn send_to(&self, to: impl Into<Dest>, msg: impl Into<Term>) -> Result<(), SendError> {
         self.node.send_to(to, msg)
     }
 
     /// [`Ctx::send_to`] that never starts a connection (`erlang:send(D, M, [noconnect])`):
     /// a message for a node not connected now is dropped. See [`Node::send_noconnect`].
-    pub fn send_noconnect(&self, to: impl Into<Dest>, msg: impl Into<Term>) -> Result<(), Term> {
+    pub fn send_noconnect(
+        &self,
+        to: impl Into<Dest>,
+        msg: impl Into<Term>,
+    ) -> Result<(), SendError> {
         self.node.send_noconnect(to, msg)
     }
 
@@ -319,12 +324,12 @@ impl Ctx {
     /// Links to `pid`. Linking to a dead local process is an error (`noproc`) unless this
     /// process traps exits, in which case `{:EXIT, pid, :noproc}` arrives instead. A link
     /// to a remote process that turns out dead ends in an exit signal `noproc`.
-    pub fn link(&mut self, pid: Pid) -> Result<(), Term> {
+    pub fn link(&mut self, pid: Pid) -> Result<(), LinkError> {
         if pid == self.pid() || self.links.contains(&pid) {
             return Ok(());
         }
         if self.node.is_local(pid) && !self.node.is_alive(pid) && !self.trap_exit {
-            return Err(Term::Atom(Atom::NOPROC));
+            return Err(LinkError::NoProc(pid));
         }
         self.links.insert(pid);
         self.node.deliver(pid, Signal::Link { from: self.pid() });
@@ -460,7 +465,7 @@ impl Ctx {
     }
 
     /// Registers this process under `name` on its node.
-    pub fn register(&self, name: Atom) -> Result<(), Term> {
+    pub fn register(&self, name: Atom) -> Result<(), RegisterError> {
         self.node.register(name, self.pid())
     }
 

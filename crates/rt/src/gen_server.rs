@@ -18,7 +18,7 @@
 
 use std::time::Duration;
 
-use super::{Behaviour, Ctx, Dest, Flow, Node, SpawnOpts};
+use super::{Behaviour, Ctx, Dest, Flow, Node, SpawnOpts, StartError};
 use crate::term::{Atom, Pid, Ref, Term};
 
 /// Who is waiting for a call's reply (pass it to [`reply`] to answer later).
@@ -264,7 +264,7 @@ impl<S: GenServer> Behaviour for ServerProcess<S> {
 }
 
 /// Starts an unlinked server from outside any process.
-pub fn start(node: &Node, server: impl GenServer, name: Option<Atom>) -> Result<Pid, Term> {
+pub fn start(node: &Node, server: impl GenServer, name: Option<Atom>) -> Result<Pid, StartError> {
     start_from(
         node,
         server,
@@ -276,13 +276,17 @@ pub fn start(node: &Node, server: impl GenServer, name: Option<Atom>) -> Result<
 }
 
 /// [`start_opts`] from outside any process.
-pub fn start_from(node: &Node, server: impl GenServer, opts: StartOpts) -> Result<Pid, Term> {
+pub fn start_from(node: &Node, server: impl GenServer, opts: StartOpts) -> Result<Pid, StartError> {
     let mut starter = node.attach();
     start_opts(&mut starter, server, opts)
 }
 
 /// Starts a server linked to the calling process.
-pub fn start_link(ctx: &mut Ctx, server: impl GenServer, name: Option<Atom>) -> Result<Pid, Term> {
+pub fn start_link(
+    ctx: &mut Ctx,
+    server: impl GenServer,
+    name: Option<Atom>,
+) -> Result<Pid, StartError> {
     start_opts(
         ctx,
         server,
@@ -295,7 +299,11 @@ pub fn start_link(ctx: &mut Ctx, server: impl GenServer, name: Option<Atom>) -> 
 }
 
 /// Starts a server with options, waiting for its `init`.
-pub fn start_opts(ctx: &mut Ctx, server: impl GenServer, opts: StartOpts) -> Result<Pid, Term> {
+pub fn start_opts(
+    ctx: &mut Ctx,
+    server: impl GenServer,
+    opts: StartOpts,
+) -> Result<Pid, StartError> {
     let tag = ctx.make_ref();
     let body = ServerProcess {
         server,
@@ -329,15 +337,17 @@ pub fn start_opts(ctx: &mut Ctx, server: impl GenServer, opts: StartOpts) -> Res
     ctx.demonitor_flush(mref);
     match outcome {
         Some(Ok(result)) if result == Term::ok() => Ok(pid),
-        Some(Ok(result)) => Err(result
-            .tagged("error")
-            .and_then(|r| r.first().cloned())
-            .unwrap_or(result)),
-        Some(Err(reason)) => Err(reason),
+        Some(Ok(result)) => Err(StartError::from_reason(
+            result
+                .tagged("error")
+                .and_then(|r| r.first().cloned())
+                .unwrap_or(result),
+        )),
+        Some(Err(reason)) => Err(StartError::from_reason(reason)),
         None => {
             ctx.unlink(pid);
             ctx.exit_pid(pid, Term::Atom(Atom::KILL));
-            Err(Term::Atom(Atom::TIMEOUT))
+            Err(StartError::Timeout)
         }
     }
 }

@@ -25,6 +25,7 @@ use oxbeam_term as term;
 
 mod attached;
 mod ctx;
+pub mod errors;
 mod few;
 pub mod flush;
 pub mod functions;
@@ -43,6 +44,7 @@ pub mod timer;
 
 pub use attached::Attached;
 pub use ctx::Ctx;
+pub use errors::{LinkError, RegisterError, SendError, UndefinedFunction};
 pub use job::unwind_reason;
 pub use node::{Config, Node, Prepared, ProcessSummary};
 pub use process::IdBuild;
@@ -54,7 +56,9 @@ pub use timer::TimerRef;
 // The typed API: what a Rust program needs to write and run servers.
 pub use gen_server::{CallError, ReplyTo, StartOpts};
 pub use server::{Reply, Server, ServerRef, StartError};
-pub use supervisor::{ChildSpec, Restart, Shutdown, Strategy, Supervisor, SupervisorBuilder};
+pub use supervisor::{
+    ChildError, ChildSpec, Restart, Shutdown, Strategy, Supervisor, SupervisorBuilder,
+};
 pub use timeout::Timeout;
 
 use std::sync::Arc;

@@ -19,7 +19,8 @@ use parking_lot::{Mutex, RwLock};
 
 use super::attached::Attached;
 use super::ctx::Ctx;
-use super::functions::{Functions, undef};
+use super::errors::{RegisterError, SendError, UndefinedFunction};
+use super::functions::Functions;
 use super::job::Job;
 use super::process::{ProcessCell, ProcessTable, Pushed};
 use super::scheduler::{Scheduler, SliceRunner};
@@ -398,7 +399,7 @@ impl Node {
     }
 
     /// Sends to a pid or a name; an unregistered name is an error (`badarg`).
-    pub fn send_to(&self, to: impl Into<Dest>, msg: impl Into<Term>) -> Result<(), Term> {
+    pub fn send_to(&self, to: impl Into<Dest>, msg: impl Into<Term>) -> Result<(), SendError> {
         self.send_to_with(to.into(), msg.into(), true)
     }
 
@@ -406,11 +407,15 @@ impl Node {
     /// message for a node not connected now is dropped. Services that talk to their
     /// peers on other nodes send this way, so a message sent in reaction to something
     /// that arrived just before a `disconnect` does not undo it.
-    pub fn send_noconnect(&self, to: impl Into<Dest>, msg: impl Into<Term>) -> Result<(), Term> {
+    pub fn send_noconnect(
+        &self,
+        to: impl Into<Dest>,
+        msg: impl Into<Term>,
+    ) -> Result<(), SendError> {
         self.send_to_with(to.into(), msg.into(), false)
     }
 
-    fn send_to_with(&self, to: Dest, msg: Term, connect: bool) -> Result<(), Term> {
+    fn send_to_with(&self, to: Dest, msg: Term, connect: bool) -> Result<(), SendError> {
         match to {
             Dest::Pid(pid) => {
                 self.deliver_with(pid, Signal::Message(msg), connect);
@@ -421,7 +426,7 @@ impl Node {
                     self.send(pid, msg);
                     Ok(())
                 }
-                None => Err(Term::Atom(Atom::BADARG)),
+                None => Err(SendError::NotRegistered(name)),
             },
             Dest::NameAt(name, node) if node == self.0.name => {
                 self.send_to_with(Dest::Name(name), msg, connect)
@@ -431,7 +436,7 @@ impl Node {
                     self.deliver_with(pid, Signal::Message(msg), connect);
                     Ok(())
                 }
-                None => Err(Term::Atom(Atom::BADARG)),
+                None => Err(SendError::NotRegisteredGlobally(name)),
             },
             Dest::NameAt(name, node) => {
                 match self.router() {
@@ -456,20 +461,26 @@ impl Node {
     }
 
     /// Registers `pid` (a live local process with no name) under `name`.
-    pub fn register(&self, name: Atom, pid: Pid) -> Result<(), Term> {
-        if !self.is_local(pid) || name == Atom::UNDEFINED {
-            return Err(Term::Atom(Atom::BADARG));
+    pub fn register(&self, name: Atom, pid: Pid) -> Result<(), RegisterError> {
+        if name == Atom::UNDEFINED {
+            return Err(RegisterError::Undefined);
+        }
+        if !self.is_local(pid) {
+            return Err(RegisterError::NotLocal(pid));
         }
         let mut reg = self.0.registry.lock();
-        if reg.contains_key(&name) {
-            return Err(Term::Atom(Atom::BADARG));
+        if let Some(&holder) = reg.get(&name) {
+            return Err(RegisterError::NameTaken { name, holder });
         }
         let Some(cell) = self.0.processes.get(pid.id()) else {
-            return Err(Term::Atom(Atom::BADARG));
+            return Err(RegisterError::NotAlive(pid));
         };
         let mut st = cell.mailbox.lock();
-        if st.closed || st.name.is_some() {
-            return Err(Term::Atom(Atom::BADARG));
+        if st.closed {
+            return Err(RegisterError::NotAlive(pid));
+        }
+        if let Some(name) = st.name {
+            return Err(RegisterError::AlreadyNamed { pid, name });
         }
         st.name = Some(name);
         reg.insert(name, pid);
@@ -547,7 +558,12 @@ impl Node {
     /// Spawns a process running the registered `module:function/args` (its result is
     /// dropped; the process ends `normal`). An unregistered function is an error
     /// (`{:undef, {module, function, arity}}`), and no process starts.
-    pub fn spawn_mfa(&self, module: Atom, function: Atom, args: Vec<Term>) -> Result<Pid, Term> {
+    pub fn spawn_mfa(
+        &self,
+        module: Atom,
+        function: Atom,
+        args: Vec<Term>,
+    ) -> Result<Pid, UndefinedFunction> {
         let prepared = self.prepare_mfa(module, function, args, None, None)?;
         let pid = prepared.pid();
         prepared.start();
@@ -565,11 +581,16 @@ impl Node {
         args: Vec<Term>,
         link: Option<Pid>,
         monitor: Option<(Pid, Ref)>,
-    ) -> Result<Prepared, Term> {
+    ) -> Result<Prepared, UndefinedFunction> {
+        let arity = args.len();
         let f = self
             .functions()
-            .lookup(module, function, args.len())
-            .ok_or_else(|| undef(module, function, args.len()))?;
+            .lookup(module, function, arity)
+            .ok_or(UndefinedFunction {
+                module,
+                function,
+                arity,
+            })?;
         let body = super::Task::new(move |ctx: &mut Ctx| {
             let _ = f(ctx, args);
         });

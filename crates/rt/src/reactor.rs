@@ -19,6 +19,7 @@
 
 use std::cell::Cell;
 
+use super::errors::{LinkError, RegisterError, SendError};
 use super::{Behaviour, Ctx, Dest, Flow, Node, SpawnOpts};
 use crate::term::{Atom, Pid, Ref, Term};
 
@@ -72,7 +73,7 @@ impl Reactive<'_> {
         self.ctx.send(to, msg);
     }
     /// [`Ctx::send_to`].
-    pub fn send_to(&self, to: impl Into<Dest>, msg: impl Into<Term>) -> Result<(), Term> {
+    pub fn send_to(&self, to: impl Into<Dest>, msg: impl Into<Term>) -> Result<(), SendError> {
         self.ctx.send_to(to, msg)
     }
     /// [`Ctx::spawn`].
@@ -92,7 +93,7 @@ impl Reactive<'_> {
         self.ctx.trap_exit(on)
     }
     /// [`Ctx::link`].
-    pub fn link(&mut self, pid: Pid) -> Result<(), Term> {
+    pub fn link(&mut self, pid: Pid) -> Result<(), LinkError> {
         self.ctx.link(pid)
     }
     /// [`Ctx::unlink`].
@@ -116,7 +117,7 @@ impl Reactive<'_> {
         self.ctx.exit(reason)
     }
     /// [`Ctx::register`].
-    pub fn register(&self, name: Atom) -> Result<(), Term> {
+    pub fn register(&self, name: Atom) -> Result<(), RegisterError> {
         self.ctx.register(name)
     }
 }

@@ -247,6 +247,12 @@ impl fmt::Display for StartError {
 
 impl std::error::Error for StartError {}
 
+impl From<StartError> for Term {
+    fn from(e: StartError) -> Term {
+        e.reason()
+    }
+}
+
 /// The untyped [`GenServer`] that runs a [`Server`].
 struct Typed<S>(S);
 
@@ -344,7 +350,7 @@ pub fn start_link<S: Server>(
 /// Starts a server from a process with `opts` as they are (`link` included) and
 /// waits for its `init`; the new server's pid.
 pub fn start_pid<S: Server>(ctx: &mut Ctx, server: S, opts: StartOpts) -> Result<Pid, StartError> {
-    gen_server::start_opts(ctx, Typed(server), opts).map_err(StartError::from_reason)
+    gen_server::start_opts(ctx, Typed(server), opts)
 }
 
 /// Answers a call that [`Server::handle_call`] left for later ([`Reply::Later`]), from

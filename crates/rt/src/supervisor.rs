@@ -20,10 +20,13 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use super::gen_server::{self, CallError, CallReply, GenServer, ReplyTo};
-use super::{Ctx, Dest, Flow, Node};
+use super::{Ctx, Dest, Flow, Node, StartError};
 use crate::term::{Atom, Pid, Term};
 
 mod builder;
+mod child_error;
+
+pub use child_error::ChildError;
 
 pub use builder::{Supervisor, SupervisorBuilder};
 
@@ -77,7 +80,9 @@ pub struct ChildSpec {
 }
 
 impl ChildSpec {
-    /// A permanent child with a 5 s shutdown timeout.
+    /// A permanent child with a 5 s shutdown timeout. `start` starts it linked to the
+    /// caller (the supervisor), as `gen_server::start_link` does; its error is the
+    /// reason the supervisor reports (`?` converts a [`StartError`] into it).
     pub fn new(
         id: impl Into<Term>,
         start: impl Fn(&mut Ctx) -> Result<Pid, Term> + Send + Sync + 'static,
@@ -400,12 +405,16 @@ impl GenServer for SupervisorServer {
 }
 
 /// Starts a supervisor linked to the caller.
-pub fn start_link(ctx: &mut Ctx, spec: SupervisorSpec, name: Option<Atom>) -> Result<Pid, Term> {
+pub fn start_link(
+    ctx: &mut Ctx,
+    spec: SupervisorSpec,
+    name: Option<Atom>,
+) -> Result<Pid, StartError> {
     gen_server::start_link(ctx, supervisor_of(spec), name)
 }
 
 /// Starts an unlinked supervisor from outside any process.
-pub fn start(node: &Node, spec: SupervisorSpec, name: Option<Atom>) -> Result<Pid, Term> {
+pub fn start(node: &Node, spec: SupervisorSpec, name: Option<Atom>) -> Result<Pid, StartError> {
     gen_server::start(node, supervisor_of(spec), name)
 }
 
@@ -424,25 +433,26 @@ fn call(ctx: &mut Ctx, sup: impl Into<Dest>, request: Term) -> Result<Term, Call
     gen_server::call(ctx, sup, request, None)
 }
 
-fn ok_or_error(reply: Term) -> Result<Term, Term> {
+fn ok_or_error(reply: Term) -> Result<Term, ChildError> {
     match reply.tagged("error") {
-        Some([e]) => Err(e.clone()),
+        Some([e]) => Err(ChildError::from_reason(e.clone())),
         _ => Ok(reply),
     }
 }
 
 /// Adds and starts a child.
-pub fn start_child(ctx: &mut Ctx, sup: impl Into<Dest>, spec: ChildSpec) -> Result<Pid, Term> {
+pub fn start_child(
+    ctx: &mut Ctx,
+    sup: impl Into<Dest>,
+    spec: ChildSpec,
+) -> Result<Pid, ChildError> {
     // A spec holds a closure, which is no term: it travels through the node's handoff
     // store, and the call carries only its key.
     let key = ctx.node().handoff_put(Box::new(spec));
     let result = call(ctx, sup, (Term::atom("start_child"), key).into());
     // If the supervisor never took it (not running, or it failed first), drop it here.
     drop(ctx.node().handoff_take(key));
-    match ok_or_error(result.map_err(|e| e.reason())?)?.tagged("ok") {
-        Some([Term::Pid(p)]) => Ok(*p),
-        _ => Err(Term::atom("bad_reply")),
-    }
+    child_error::started(ok_or_error(result?)?)
 }
 
 /// Stops a child (it stays in the spec list unless temporary).
@@ -450,9 +460,8 @@ pub fn terminate_child(
     ctx: &mut Ctx,
     sup: impl Into<Dest>,
     id: impl Into<Term>,
-) -> Result<(), Term> {
-    let reply = call(ctx, sup, (Term::atom("terminate_child"), id.into()).into())
-        .map_err(|e| e.reason())?;
+) -> Result<(), ChildError> {
+    let reply = call(ctx, sup, (Term::atom("terminate_child"), id.into()).into())?;
     ok_or_error(reply).map(|_| ())
 }
 
@@ -461,19 +470,18 @@ pub fn restart_child(
     ctx: &mut Ctx,
     sup: impl Into<Dest>,
     id: impl Into<Term>,
-) -> Result<Pid, Term> {
-    let reply =
-        call(ctx, sup, (Term::atom("restart_child"), id.into()).into()).map_err(|e| e.reason())?;
-    match ok_or_error(reply)?.tagged("ok") {
-        Some([Term::Pid(p)]) => Ok(*p),
-        _ => Err(Term::atom("bad_reply")),
-    }
+) -> Result<Pid, ChildError> {
+    let reply = call(ctx, sup, (Term::atom("restart_child"), id.into()).into())?;
+    child_error::started(ok_or_error(reply)?)
 }
 
 /// Removes a stopped child's spec.
-pub fn delete_child(ctx: &mut Ctx, sup: impl Into<Dest>, id: impl Into<Term>) -> Result<(), Term> {
-    let reply =
-        call(ctx, sup, (Term::atom("delete_child"), id.into()).into()).map_err(|e| e.reason())?;
+pub fn delete_child(
+    ctx: &mut Ctx,
+    sup: impl Into<Dest>,
+    id: impl Into<Term>,
+) -> Result<(), ChildError> {
+    let reply = call(ctx, sup, (Term::atom("delete_child"), id.into()).into())?;
     ok_or_error(reply).map(|_| ())
 }
 
@@ -481,8 +489,8 @@ pub fn delete_child(ctx: &mut Ctx, sup: impl Into<Dest>, id: impl Into<Term>) ->
 pub fn which_children(
     ctx: &mut Ctx,
     sup: impl Into<Dest>,
-) -> Result<Vec<(Term, Option<Pid>)>, Term> {
-    let reply = call(ctx, sup, Term::atom("which_children")).map_err(|e| e.reason())?;
+) -> Result<Vec<(Term, Option<Pid>)>, CallError> {
+    let reply = call(ctx, sup, Term::atom("which_children"))?;
     Ok(reply
         .as_list()
         .unwrap_or(&[])

@@ -17,9 +17,14 @@ pub fn a(s: &str) -> Atom {
 /// Spawns `module:fun(args)` on `node`.
 pub fn spawn_on(ctl: &Net, me: &mut Attached, node: &str, mfa: (&str, &str, Vec<Term>)) -> Pid {
     let (m, f, args) = mfa;
-    ctl.spawn(me, a(node), (a(m), a(f), args), false, false)
-        .unwrap_or_else(|e| panic!("spawn {m}:{f} on {node}: {e}"))
-        .0
+    ctl.spawn(
+        me,
+        a(node),
+        (a(m), a(f), args),
+        oxbeam::node::SpawnRequest::default(),
+    )
+    .unwrap_or_else(|e| panic!("spawn {m}:{f} on {node}: {e}"))
+    .0
 }
 
 /// `oxbeam_test:fun(args)` (see `testnode/fixtures.rs`).

@@ -7,8 +7,8 @@ use std::time::Duration;
 
 use super::eval::{EvalError, Session, atom_term};
 use super::ops;
-use crate::dist::{global, pg, rpc};
-use crate::rt::Dest;
+use crate::dist::{PgError, global, pg, rpc};
+use crate::rt::{Dest, StartError};
 use crate::term::{Atom, Pid, Term};
 
 /// Every supported form, for `h`.
@@ -132,11 +132,12 @@ fn mfa(m: &Term, f: &Term, a: &Term) -> Result<(Atom, Atom, Vec<Term>), EvalErro
     ))
 }
 
-fn yes_no(ok: bool) -> Term {
-    Term::atom(if ok { "yes" } else { "no" })
+fn yes_no<E>(r: Result<(), E>) -> Term {
+    Term::atom(if r.is_ok() { "yes" } else { "no" })
 }
 
-fn raise(reason: Term) -> EvalError {
+fn raise(reason: impl Into<Term>) -> EvalError {
+    let reason = reason.into();
     EvalError::new("ErlangError", format!("Erlang error: {reason}"))
 }
 
@@ -248,10 +249,16 @@ fn spawn_on(
     monitor: bool,
 ) -> Result<(Pid, Option<crate::term::Ref>), EvalError> {
     let net = s.net.clone();
-    net.spawn(&mut s.me, node, (m, f, a), link, monitor)
-        .map_err(|reason| {
-            EvalError::new("ErlangError", format!("spawn on {node} failed: {reason}"))
-        })
+    net.spawn(
+        &mut s.me,
+        node,
+        (m, f, a),
+        crate::node::SpawnRequest { link, monitor },
+    )
+    .map_err(|e| {
+        let reason = e.reason();
+        EvalError::new("ErlangError", format!("spawn on {node} failed: {reason}"))
+    })
 }
 
 /// `Module.fun(args)` for the modules the console implements itself; `None` when it is
@@ -342,7 +349,7 @@ fn node_call(s: &mut Session, f: &str, a: &[Term]) -> Result<Option<Term>, EvalE
         ("get_cookie", []) => atom_term(&net.cookie())?,
         ("set_cookie", [c]) => {
             net.set_cookie(atom_arg(c, "a cookie atom")?.as_str())
-                .map_err(EvalError::arg)?;
+                .map_err(|e| EvalError::arg(e.to_string()))?;
             Term::from(true)
         }
         ("set_cookie", [n, c]) => {
@@ -353,7 +360,7 @@ fn node_call(s: &mut Session, f: &str, a: &[Term]) -> Result<Option<Term>, EvalE
             } else {
                 net.set_peer_cookie(n, c.as_str())
             }
-            .map_err(EvalError::arg)?;
+            .map_err(|e| EvalError::arg(e.to_string()))?;
             Term::from(true)
         }
         _ => return Ok(None),
@@ -434,7 +441,7 @@ fn global_call(s: &mut Session, f: &str, a: &[Term]) -> Result<Option<Term>, Eva
             Term::from(true)
         }
         ("sync", []) => {
-            if !global::sync(me, Duration::from_secs(10)) {
+            if global::sync(me, Duration::from_secs(10)).is_err() {
                 return Err(raise(Term::atom("timeout")));
             }
             Term::atom("ok")
@@ -505,18 +512,16 @@ fn pg_call(s: &mut Session, f: &str, a: &[Term]) -> Result<Option<Term>, EvalErr
 fn start_scope(node: &crate::rt::Node, scope: Atom) -> Result<Term, EvalError> {
     match pg::start_scope(node, scope) {
         Ok(pid) => Ok(Term::tuple(vec![Term::atom("ok"), Term::Pid(pid)])),
-        Err(reason) => match reason.tagged("already_started") {
-            Some([Term::Pid(p)]) => Ok(Term::tuple(vec![Term::atom("ok"), Term::Pid(*p)])),
-            _ => Ok(Term::tuple(vec![Term::atom("error"), reason])),
-        },
+        Err(StartError::AlreadyStarted(p)) => Ok(Term::tuple(vec![Term::atom("ok"), Term::Pid(p)])),
+        Err(e) => Ok(Term::tuple(vec![Term::atom("error"), e.reason()])),
     }
 }
 
-fn pg_done(r: Result<(), Term>) -> Result<Term, EvalError> {
+fn pg_done(r: Result<(), PgError>) -> Result<Term, EvalError> {
     r.map(|()| Term::atom("ok")).map_err(raise)
 }
 
-fn pg_left(r: Result<bool, Term>) -> Result<Term, EvalError> {
+fn pg_left(r: Result<bool, PgError>) -> Result<Term, EvalError> {
     match r.map_err(raise)? {
         true => Ok(Term::atom("ok")),
         false => Ok(Term::atom("not_joined")),
@@ -627,7 +632,18 @@ fn net_kernel_call(s: &mut Session, f: &str, a: &[Term]) -> Result<Option<Term>,
         ("disconnect", [n]) => Term::from(net.disconnect(node_arg(n)?)),
         ("ping", [_]) => return node_call(s, "ping", a),
         ("monitor_nodes", [on]) | ("monitor_nodes", [on, _]) => {
-            net.monitor_nodes(s.me.pid(), bool_arg(on)?, a.len() == 2);
+            net.monitor_nodes(
+                s.me.pid(),
+                if bool_arg(on)? {
+                    if a.len() == 2 {
+                        crate::node::NodeMonitor::WithReasons
+                    } else {
+                        crate::node::NodeMonitor::On
+                    }
+                } else {
+                    crate::node::NodeMonitor::Off
+                },
+            );
             Term::atom("ok")
         }
         _ => return Ok(None),

@@ -89,7 +89,7 @@ impl IoLoop {
                             &Wire::SpawnReply {
                                 reference,
                                 to: ToPid::of(from),
-                                result: Err(e),
+                                result: Err(e.reason()),
                             },
                             |_| {},
                         );

@@ -7,6 +7,7 @@
 //! the peer during the handshake, the node stopping) gives [`ConnectError::Closed`]
 //! with the reason as logged.
 
+use super::NodeNameError;
 use crate::handshake::{HandshakeError, RefuseReason};
 
 /// Why a connection to another node could not be made.
@@ -14,7 +15,7 @@ use crate::handshake::{HandshakeError, RefuseReason};
 #[non_exhaustive]
 pub enum ConnectError {
     /// Not `name@host` with a loopback host (the text says what is wrong).
-    BadName(String),
+    BadName(NodeNameError),
     /// This node has no distribution (a local node): it cannot connect.
     NotDistributed,
     /// The cookies differ: the peer refused our proof, or its proof did not match our

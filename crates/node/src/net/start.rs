@@ -245,8 +245,9 @@ fn resolve_main(net: std::sync::Weak<NetInner>, requests: Receiver<Option<Arc<Co
         let port = match (parse_node(text), explicit) {
             (_, Some(p)) => Ok(p),
             (Err(e), None) => {
-                conn.note_failure(ConnectError::BadName(e.clone()));
-                Err(e)
+                let why = e.to_string();
+                conn.note_failure(ConnectError::BadName(e));
+                Err(why)
             }
             (Ok(a), None) => epmd::port_please(net.epmd_port, &a.short, net.config.connect_timeout)
                 .map(|e| e.port)

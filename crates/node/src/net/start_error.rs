@@ -1,6 +1,7 @@
 //! [`NetStartError`]: why a named node could not start.
 
 use crate::epmd::EpmdError;
+use crate::net::NodeNameError;
 
 /// Why [`Net::start`](crate::Net::start) failed. Nothing the attempt started is left
 /// running, and the name is not left registered with the port mapper.
@@ -8,7 +9,7 @@ use crate::epmd::EpmdError;
 #[non_exhaustive]
 pub enum NetStartError {
     /// The name is not `name@host` with a loopback host (`localhost`, `127.0.0.1`).
-    BadName(String),
+    BadName(NodeNameError),
     /// No cookie: none given, and `~/.erlang.cookie` could not be read or made.
     Cookie(std::io::Error),
     /// The node could not listen on its port (taken, or not allowed).

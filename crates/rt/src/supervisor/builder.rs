@@ -3,7 +3,7 @@
 
 use std::time::Duration;
 
-use super::{ChildSpec, Shutdown, Strategy, SupervisorSpec, supervisor_of};
+use super::{ChildError, ChildSpec, Shutdown, Strategy, SupervisorSpec, supervisor_of};
 use crate::gen_server::{self, CallError, StartOpts};
 use crate::server::{self, Server, StartError};
 use crate::term::{Atom, Pid, Term};
@@ -88,27 +88,27 @@ impl Supervisor {
 
     /// Each child's id and pid (`None` when not running), in start order
     /// ([`which_children`](super::which_children)).
-    pub fn which_children(&self, ctx: &mut Ctx) -> Result<Vec<(Term, Option<Pid>)>, Term> {
+    pub fn which_children(&self, ctx: &mut Ctx) -> Result<Vec<(Term, Option<Pid>)>, CallError> {
         super::which_children(ctx, self.dest)
     }
 
     /// Adds and starts a child ([`start_child`](super::start_child)).
-    pub fn start_child(&self, ctx: &mut Ctx, spec: ChildSpec) -> Result<Pid, Term> {
+    pub fn start_child(&self, ctx: &mut Ctx, spec: ChildSpec) -> Result<Pid, ChildError> {
         super::start_child(ctx, self.dest, spec)
     }
 
     /// Stops a child ([`terminate_child`](super::terminate_child)).
-    pub fn terminate_child(&self, ctx: &mut Ctx, id: impl Into<Term>) -> Result<(), Term> {
+    pub fn terminate_child(&self, ctx: &mut Ctx, id: impl Into<Term>) -> Result<(), ChildError> {
         super::terminate_child(ctx, self.dest, id)
     }
 
     /// Starts a stopped child again ([`restart_child`](super::restart_child)).
-    pub fn restart_child(&self, ctx: &mut Ctx, id: impl Into<Term>) -> Result<Pid, Term> {
+    pub fn restart_child(&self, ctx: &mut Ctx, id: impl Into<Term>) -> Result<Pid, ChildError> {
         super::restart_child(ctx, self.dest, id)
     }
 
     /// Removes a stopped child's spec ([`delete_child`](super::delete_child)).
-    pub fn delete_child(&self, ctx: &mut Ctx, id: impl Into<Term>) -> Result<(), Term> {
+    pub fn delete_child(&self, ctx: &mut Ctx, id: impl Into<Term>) -> Result<(), ChildError> {
         super::delete_child(ctx, self.dest, id)
     }
 
@@ -201,18 +201,14 @@ impl SupervisorBuilder {
     /// and waits for its children to start.
     pub fn start_link(self, ctx: &mut Ctx) -> Result<Supervisor, StartError> {
         let opts = self.opts(true);
-        gen_server::start_opts(ctx, supervisor_of(self.spec), opts)
-            .map(Supervisor::new)
-            .map_err(StartError::from_reason)
+        gen_server::start_opts(ctx, supervisor_of(self.spec), opts).map(Supervisor::new)
     }
 
     /// Starts an unlinked supervisor from outside any process and waits for its
     /// children to start.
     pub fn start(self, node: &Node) -> Result<Supervisor, StartError> {
         let opts = self.opts(false);
-        gen_server::start_from(node, supervisor_of(self.spec), opts)
-            .map(Supervisor::new)
-            .map_err(StartError::from_reason)
+        gen_server::start_from(node, supervisor_of(self.spec), opts).map(Supervisor::new)
     }
 }
 

@@ -9,7 +9,7 @@
 //! and as a node extension, so code holding a `Node` finds it ([`Net::of`]).
 //!
 //! Connections: see [`conn`](super::conn). The mesh is transitive: when a connection
-//! comes up, both sides send the visible nodes they know ([`Wire::Peers`]), and each
+//! comes up, both sides send the visible nodes they know ([`Wire::Peers`](crate::wire::Wire::Peers)), and each
 //! connects to those it does not know yet. Hidden nodes are left out of both.
 
 use std::collections::HashMap;

@@ -163,6 +163,7 @@ impl Tag {
 
     /// The tag `msg` is sent with; an error for a [`Signal::Encoded`] batch, which
     /// exists only inside a node.
+    #[doc(hidden)] // the encoder's; a program has no batch to ask about
     pub fn of(msg: &Wire) -> Result<Tag, String> {
         Ok(match msg {
             Wire::Tick => Tag::Tick,
@@ -325,6 +326,7 @@ pub fn encode_framed(msg: &Wire, mut buf: Vec<u8>) -> Result<Vec<u8>, String> {
 
 /// [`encode_framed`] behind what `buf` already holds (a write buffer), which is left
 /// as it was on error; the payload's length.
+#[doc(hidden)] // the connection's write path
 pub fn encode_framed_onto(msg: &Wire, buf: &mut Vec<u8>) -> Result<usize, String> {
     let start = buf.len();
     buf.extend_from_slice(&[0, 0, 0, 0, KIND_WHOLE]);

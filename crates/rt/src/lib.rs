@@ -45,11 +45,15 @@ pub mod timer;
 pub use attached::Attached;
 pub use ctx::Ctx;
 pub use errors::{LinkError, RegisterError, SendError, UndefinedFunction};
+#[doc(hidden)] // plumbing for the node layer, not for programs
 pub use job::unwind_reason;
 pub use node::{Config, Node, Prepared, ProcessSummary};
+#[doc(hidden)] // plumbing for the node layer, not for programs
 pub use process::IdBuild;
 pub use reactor::{Reactive, Reactor, Reacts};
+#[doc(hidden)] // plumbing for the node layer, not for programs
 pub use signal::MessageSource;
+#[doc(hidden)] // plumbing for the node layer, not for programs
 pub use signal::{EncodedMessages, Signal};
 pub use timer::TimerRef;
 

@@ -317,6 +317,7 @@ thread_local! {
 /// it decodes is a slice of `input` instead of a copy (a distribution frame read into
 /// a buffer of its own: its 64 KiB payload is not copied again, and not allocated on
 /// the reading thread to be freed on another).
+#[doc(hidden)] // the node layer's read path
 pub fn decode_sharing<T>(input: &Arc<BinBytes>, decode: impl FnOnce(&[u8]) -> T) -> T {
     let previous = SHARED_INPUT.with(|s| s.replace(Some(input.clone())));
     let out = decode(input);
@@ -344,6 +345,7 @@ pub(crate) fn shared_binary(bytes: &[u8]) -> Option<Binary> {
 /// byte, at most [`DEFAULT_MAX_DEPTH`] deep), with nothing after it.
 /// The common small terms are read by a direct decoder (`fast`), the rest (and every
 /// error) by the general one.
+#[doc(hidden)] // the node layer's read path; programs use `decode`
 pub fn decode_embedded(bytes: &[u8]) -> Result<Term, String> {
     match fast::decode(bytes) {
         Some(term) => Ok(term),

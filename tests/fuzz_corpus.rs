@@ -15,23 +15,15 @@ mod handshake;
 #[path = "../fuzz/checks/term_codec.rs"]
 mod term_codec;
 
-/// Runs `check` on every file of the target's corpus; says which input failed.
+#[path = "../fuzz/checks/replay.rs"]
+mod corpus;
+
 fn replay(target: &str, check: fn(&[u8])) {
-    let dir = Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("fuzz/corpus")
-        .join(target);
-    let mut files: Vec<_> = std::fs::read_dir(&dir)
-        .unwrap_or_else(|e| panic!("{}: {e}", dir.display()))
-        .map(|e| e.expect("a directory entry").path())
-        .collect();
-    files.sort();
-    assert!(!files.is_empty(), "{} is empty", dir.display());
-    for file in &files {
-        let data = std::fs::read(file).expect("a corpus file");
-        if std::panic::catch_unwind(|| check(&data)).is_err() {
-            panic!("{target}: check failed on {}", file.display());
-        }
-    }
+    corpus::replay(
+        &Path::new(env!("CARGO_MANIFEST_DIR")).join("fuzz"),
+        target,
+        check,
+    );
 }
 
 #[test]

@@ -7,19 +7,11 @@ use std::path::Path;
 #[path = "../../../fuzz/checks/console_parser.rs"]
 mod console_parser;
 
+#[path = "../../../fuzz/checks/replay.rs"]
+mod corpus;
+
 #[test]
 fn console_parser_corpus() {
-    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../fuzz/corpus/console_parser");
-    let mut files: Vec<_> = std::fs::read_dir(&dir)
-        .unwrap_or_else(|e| panic!("{}: {e}", dir.display()))
-        .map(|e| e.expect("a directory entry").path())
-        .collect();
-    files.sort();
-    assert!(!files.is_empty(), "{} is empty", dir.display());
-    for file in &files {
-        let data = std::fs::read(file).expect("a corpus file");
-        if std::panic::catch_unwind(|| console_parser::run(&data)).is_err() {
-            panic!("console_parser: check failed on {}", file.display());
-        }
-    }
+    let fuzz = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../fuzz");
+    corpus::replay(&fuzz, "console_parser", console_parser::run);
 }

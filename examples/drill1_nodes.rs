@@ -3,6 +3,20 @@
 //! node2 connects to node1 and node3 to node2, and the mesh turns out transitive
 //! (node1 and node3 meet without asking); `Node.list()`, `Node.list([:this,
 //! :visible])`, `node()`; then `Node.disconnect` and the lists shrink on both sides.
+//!
+//! ```elixir
+//! iex(node2@localhost)> Node.connect(:node1@localhost)
+//! true
+//! iex(node3@localhost)> Node.connect(:node2@localhost)
+//! true
+//! Node.list()                    # every other node: the mesh is full
+//! Node.list([:this, :visible])
+//! node()
+//! Node.disconnect(:node3@localhost)
+//! ```
+//!
+//! Each node is `Node::builder().name(..).cookie(..).start()?`; `node.connect(..)` is
+//! `Node.connect/1`, `Ok(())` for `true` and a typed `ConnectError` for `false`.
 
 #[path = "common/mod.rs"]
 mod common;
@@ -10,8 +24,7 @@ mod common;
 use std::process::ExitCode;
 
 use common::{SOON, Transcript, atoms, wait_for};
-use oxbeam::node::Net;
-use oxbeam::term::{Atom, Term};
+use oxbeam::prelude::*;
 
 fn main() -> ExitCode {
     common::init_logging();
@@ -20,81 +33,91 @@ fn main() -> ExitCode {
     t.finish(outcome)
 }
 
-/// The sorted names of `nets`.
-fn names(nets: &[&Net]) -> Vec<Atom> {
-    let mut v: Vec<Atom> = nets.iter().map(|n| n.name()).collect();
+/// The sorted names of `nodes`.
+fn names(nodes: &[&Node]) -> Vec<Atom> {
+    let mut v: Vec<Atom> = nodes.iter().map(|n| n.name()).collect();
     v.sort();
     v
 }
 
-/// Waits until `net` lists exactly `want`, then prints `Node.list()` there.
-fn expect_list(t: &mut Transcript, net: &Net, want: &[Atom]) -> Result<(), String> {
-    let what = format!("Node.list() on {} to be {}", net.name(), atoms(want));
+/// Waits until `node` lists exactly `want`, then prints `Node.list()` there.
+fn expect_list(t: &mut Transcript, node: &Node, want: &[Atom]) {
+    let what = format!("Node.list() on {} to be {}", node.name(), atoms(want));
     let seen = wait_for(&what, SOON, || {
-        let seen = net.nodes();
+        let seen = node.nodes();
         if seen == want { Ok(seen) } else { Err(seen) }
     });
     match seen {
         Ok(seen) => {
-            t.iex(net.name().as_str(), "Node.list()", atoms(&seen));
-            t.check(true, format!("{} sees {}", net.name(), atoms(want)));
-            Ok(())
+            t.iex(node.name().as_str(), "Node.list()", atoms(&seen));
+            t.check(true, format!("{} sees {}", node.name(), atoms(want)));
         }
         Err(e) => {
             t.check(false, e);
-            Ok(())
         }
     }
 }
 
-fn run(t: &mut Transcript) -> Result<(), String> {
+/// `Node.connect(peer)` on `node`, printed as iex prints it (`true` or `false`), with
+/// the reason of a failure.
+fn connect(t: &mut Transcript, node: &Node, peer: &str) -> bool {
+    let result = node.connect(peer);
+    t.iex(
+        node.name().as_str(),
+        &format!("Node.connect(:{peer})"),
+        term!(result.is_ok()),
+    );
+    if let Err(e) = &result {
+        t.say(format!("({e})"));
+    }
+    t.check(
+        result.is_ok(),
+        format!("{} connected to {peer}", node.name()),
+    )
+}
+
+fn run(t: &mut Transcript) -> Result<(), Box<dyn std::error::Error>> {
     let cookie = common::fresh_cookie();
     // No cluster services here: nothing but the connections themselves. node1 hosts a
     // private port mapper (port 0: on a port it picks); the others are given its port.
-    let n1 = common::start_bare_net("node1", 0, &cookie)?;
-    let epmd = n1.epmd_port();
+    let start = |name: &str, port_mapper: u16| {
+        Node::builder()
+            .name(name)
+            .cookie(&cookie)
+            .port_mapper(port_mapper)
+            .workers(2)
+            .without_services()
+            .start()
+    };
+    let node1 = start("node1@localhost", 0)?;
+    let epmd = common::epmd_port(&node1);
     t.say(format!(
         "port mapper on 127.0.0.1:{epmd} (hosted by the first node), cookie set explicitly"
     ));
-    let n2 = common::start_bare_net("node2", epmd, &cookie)?;
-    let n3 = common::start_bare_net("node3", epmd, &cookie)?;
+    let node2 = start("node2@localhost", epmd)?;
+    let node3 = start("node3@localhost", epmd)?;
+    let all = [&node1, &node2, &node3];
 
     t.step("node()");
-    for n in [&n1, &n2, &n3] {
-        let me = Term::Atom(n.name());
-        t.iex(n.name().as_str(), "node()", &me);
-        let want = format!(
-            "{}@localhost",
-            n.name().as_str().split('@').next().unwrap_or("")
-        );
-        t.check(n.name().as_str() == want, format!("node() is {me}"));
+    for (i, n) in all.iter().enumerate() {
+        t.iex(n.name().as_str(), "node()", n.name());
+        let want = format!("node{}@localhost", i + 1);
+        t.check(n.name().as_str() == want, format!("node() is {}", n.name()));
     }
     t.check(
-        n1.nodes().is_empty() && n2.nodes().is_empty() && n3.nodes().is_empty(),
+        all.iter().all(|n| n.nodes().is_empty()),
         "before any connect, every Node.list() is []",
     );
 
     t.step("Node.connect: node2 -> node1, node3 -> node2");
-    let up = n2.connect("node1@localhost").is_ok();
-    t.iex(
-        "node2@localhost",
-        "Node.connect(:node1@localhost)",
-        Term::from(up),
-    );
-    t.check(up, "node2 connected to node1");
-    let up = n3.connect("node2@localhost").is_ok();
-    t.iex(
-        "node3@localhost",
-        "Node.connect(:node2@localhost)",
-        Term::from(up),
-    );
-    t.check(up, "node3 connected to node2");
+    connect(t, &node2, "node1@localhost");
+    connect(t, &node3, "node2@localhost");
 
     t.step("the mesh is transitive: node1 and node3 meet through node2");
-    expect_list(t, &n1, &names(&[&n2, &n3]))?;
-    expect_list(t, &n2, &names(&[&n1, &n3]))?;
-    expect_list(t, &n3, &names(&[&n1, &n2]))?;
-    let this_visible = n2.nodes_and_this();
+    expect_list(t, &node1, &names(&[&node2, &node3]));
+    expect_list(t, &node2, &names(&[&node1, &node3]));
+    expect_list(t, &node3, &names(&[&node1, &node2]));
+    let this_visible = common::net(&node2).nodes_and_this();
     t.iex(
         "node2@localhost",
         "Node.list([:this, :visible])",
@@ -103,59 +126,60 @@ fn run(t: &mut Transcript) -> Result<(), String> {
     let mut sorted = this_visible.clone();
     sorted.sort();
     t.check(
-        this_visible.first() == Some(&n2.name()) && sorted == names(&[&n1, &n2, &n3]),
+        this_visible.first() == Some(&node2.name()) && sorted == names(&all),
         "Node.list([:this, :visible]) is node() followed by the other two",
     );
 
     t.step("Node.disconnect: node1 drops node3, then node2 drops everyone");
-    let done = n1.disconnect(n3.name());
+    let done = node1.disconnect(node3.name());
     t.iex(
         "node1@localhost",
         "Node.disconnect(:node3@localhost)",
-        Term::from(done),
+        term!(done),
     );
     t.check(done, "node1 had a connection to node3 to close");
     // Both ends see it go; node2 keeps both of its connections (nothing re-meshes
     // until a new connection comes up).
-    expect_list(t, &n1, &names(&[&n2]))?;
-    expect_list(t, &n3, &names(&[&n2]))?;
-    expect_list(t, &n2, &names(&[&n1, &n3]))?;
-    for other in [&n1, &n3] {
-        let done = n2.disconnect(other.name());
+    expect_list(t, &node1, &names(&[&node2]));
+    expect_list(t, &node3, &names(&[&node2]));
+    expect_list(t, &node2, &names(&[&node1, &node3]));
+    for other in [&node1, &node3] {
+        let done = node2.disconnect(other.name());
         t.iex(
             "node2@localhost",
-            &format!("Node.disconnect({})", Term::Atom(other.name())),
-            Term::from(done),
+            &format!("Node.disconnect({})", other.name()),
+            term!(done),
         );
         t.check(
             done,
             format!("node2 closed its connection to {}", other.name()),
         );
     }
-    for n in [&n1, &n2, &n3] {
-        expect_list(t, n, &[])?;
+    for n in all {
+        expect_list(t, n, &[]);
     }
-    let again = n1.disconnect(n3.name());
+    let again = node1.disconnect(node3.name());
     t.iex(
         "node1@localhost",
         "Node.disconnect(:node3@localhost)",
-        Term::from(again),
+        term!(again),
     );
     t.check(
         !again,
         "disconnecting a node that is not connected gives false",
     );
+    let alone = common::net(&node1).nodes_and_this();
     t.iex(
         "node1@localhost",
         "Node.list([:this, :visible])",
-        atoms(&n1.nodes_and_this()),
+        atoms(&alone),
     );
     t.check(
-        n1.nodes_and_this() == vec![n1.name()],
+        alone == vec![node1.name()],
         "alone again: Node.list([:this, :visible]) is just node()",
     );
 
-    for n in [n1, n2, n3] {
+    for n in all {
         n.shutdown();
     }
     Ok(())

@@ -4,6 +4,18 @@
 //! `#PID<0.x.y>` on its own node and `#PID<N.x.y>` on the other; a remote spawn by MFA
 //! (`Node.spawn(:node2@localhost, Drill, :greet, [self()])`, a registered function)
 //! and the reply from the spawned process.
+//!
+//! ```elixir
+//! iex(node1@localhost)> caller = self()
+//! iex(node1@localhost)> Node.spawn(:node2@localhost, fn -> send(caller, {:hello, node()}) end)
+//! iex(node1@localhost)> flush()
+//! {:hello, :node2@localhost}
+//! ```
+//!
+//! A closure is no term, so it does not cross nodes: the remote spawn names a function
+//! registered on node2 (`Drill.greet/1`). The messages are Rust enums ([`ToEcho`],
+//! [`Reply`]) converted by `oxbeam::term::to_term`/`from_term`; the ones the drill types
+//! at the prompt are `term!` literals.
 
 #[path = "common/mod.rs"]
 mod common;
@@ -11,8 +23,9 @@ mod common;
 use std::process::ExitCode;
 
 use common::{SOON, Transcript};
-use oxbeam::rt::{Ctx, Dest, Flow, SpawnOpts};
-use oxbeam::term::{Atom, Pid, Term};
+use oxbeam::prelude::*;
+use oxbeam::term::from_term;
+use serde::{Deserialize, Serialize};
 
 fn main() -> ExitCode {
     common::init_logging();
@@ -21,116 +34,132 @@ fn main() -> ExitCode {
     t.finish(outcome)
 }
 
-/// The echo server: `{from, msg}` -> `{:echo, node(), self(), msg}`; `{:inspect, from,
-/// term}` -> `{:inspected, "term as node2 prints it"}`.
+/// What the echo process takes besides `{from, msg}`.
+#[derive(Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+enum ToEcho {
+    /// `{:inspect, from, term}`: answer with `term` as this node prints it.
+    Inspect(Pid, Term),
+    /// `:stop`.
+    Stop,
+}
+
+/// What comes back to node1.
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq)]
+#[serde(rename_all = "snake_case")]
+enum Reply {
+    /// `{:echo, node(), self(), msg}`: the echo of `msg`.
+    Echo(Atom, Pid, Term),
+    /// `{:inspected, "..."}`: a term as the echo's node prints it.
+    Inspected(String),
+    /// `{:greetings_from, node(), self()}`: from a process running `Drill.greet/1`.
+    GreetingsFrom(Atom, Pid),
+}
+common::message!(ToEcho, Reply);
+
+/// The echo process: `{from, msg}` -> `{:echo, node(), self(), msg}`; `{:inspect,
+/// from, term}` -> `{:inspected, "term as node2 prints it"}`; anything else stops it.
 fn echo(ctx: &mut Ctx, m: Term) -> Flow {
-    if let Some([Term::Pid(from), msg]) = m.as_tuple() {
-        let here = Term::Atom(ctx.node().name());
-        ctx.send(*from, (Term::atom("echo"), here, ctx.pid(), msg.clone()));
-        Flow::Continue
-    } else if let Some([Term::Pid(from), term]) = m.tagged("inspect") {
-        // Formatted on node2's thread: node2's pids print as #PID<0.x.y>.
-        ctx.send(*from, (Term::atom("inspected"), term.to_string()));
-        Flow::Continue
-    } else {
-        Flow::stop_normal()
+    if let Ok((from, msg)) = from_term::<(Pid, Term)>(&m) {
+        ctx.send(from, Reply::Echo(ctx.node().name(), ctx.pid(), msg));
+        return Flow::Continue;
+    }
+    match from_term::<ToEcho>(&m) {
+        Ok(ToEcho::Inspect(from, term)) => {
+            // Formatted on node2's thread: node2's pids print as #PID<0.x.y>.
+            ctx.send(from, Reply::Inspected(term.to_string()));
+            Flow::Continue
+        }
+        Ok(ToEcho::Stop) | Err(_) => Flow::stop_normal(),
     }
 }
 
 /// The echo's reply to `msg`, if it came within `SOON`.
-fn echo_reply(me: &mut Ctx, msg: &Term) -> Result<Term, String> {
-    me.receive_match(
-        |m| matches!(m.tagged("echo"), Some([.., x]) if x == msg),
-        Some(SOON),
-    )
-    .ok_or_else(|| format!("no echo of {msg} within {SOON:?}"))
+fn echo_reply(me: &mut Ctx, msg: &Term) -> Result<Reply, String> {
+    common::receive_where(me, SOON, |r| matches!(r, Reply::Echo(.., x) if x == msg))
+        .ok_or_else(|| format!("no echo of {msg} within {SOON:?}"))
 }
 
 /// How node2 (the echo's node) prints `term`.
 fn inspect_on_node2(me: &mut Ctx, echo: Pid, term: Term) -> Result<String, String> {
-    me.send(echo, (Term::atom("inspect"), me.pid(), term));
-    let m = me
-        .receive_match(|m| m.tagged("inspected").is_some(), Some(SOON))
-        .ok_or("no answer to :inspect")?;
-    Ok(m.tagged("inspected")
-        .and_then(|r| r[0].as_str())
-        .unwrap_or("")
-        .to_owned())
+    me.send(echo, ToEcho::Inspect(me.pid(), term));
+    match common::receive_where(me, SOON, |r| matches!(r, Reply::Inspected(_))) {
+        Some(Reply::Inspected(text)) => Ok(text),
+        _ => Err("no answer to :inspect".into()),
+    }
 }
 
-fn run(t: &mut Transcript) -> Result<(), String> {
+fn run(t: &mut Transcript) -> Result<(), Box<dyn std::error::Error>> {
     let cookie = common::fresh_cookie();
-    // node1 hosts a private port mapper (port 0: on a port it picks); the others are
-    // given its port.
-    let n1 = common::start_net("node1", 0, &cookie)?;
-    let epmd = n1.epmd_port();
-    let n2 = common::start_net("node2", epmd, &cookie)?;
-    // What node2 lets other nodes spawn: Drill.greet/1 sends
-    // {:greetings_from, node(), self()} to its argument.
-    n2.node().functions().register(
+    // node1 hosts a private port mapper (port 0: on a port it picks); node2 is given
+    // its port.
+    let start = |name: &str, port_mapper: u16| {
+        Node::builder()
+            .name(name)
+            .cookie(&cookie)
+            .port_mapper(port_mapper)
+            .workers(2)
+            .start()
+    };
+    let node1 = start("node1@localhost", 0)?;
+    let node2 = start("node2@localhost", common::epmd_port(&node1))?;
+    // What node2 lets other nodes spawn: Drill.greet(to) sends
+    // {:greetings_from, node(), self()} to `to`.
+    node2.functions().register(
         Atom::new("Drill"),
         Atom::new("greet"),
         1,
         |ctx: &mut Ctx, args: Vec<Term>| {
-            if let Some(to) = args.first().and_then(|a| a.as_pid()) {
-                let here = Term::Atom(ctx.node().name());
-                ctx.send(to, (Term::atom("greetings_from"), here, ctx.pid()));
+            if let Ok((to,)) = from_term::<(Pid,)>(&Term::from(args)) {
+                ctx.send(to, Reply::GreetingsFrom(ctx.node().name(), ctx.pid()));
             }
-            Term::ok()
+            term!(:ok)
         },
     );
-    let node2 = n2.name();
+    let name2 = node2.name();
 
     t.step("on node2: a process registered as :echo");
-    let echo_pid = n2.node().spawn_opts(
-        echo,
-        SpawnOpts {
-            register: Some(Atom::new("echo")),
-            ..SpawnOpts::default()
-        },
-    );
+    let echo_pid = node2.spawn(echo);
+    node2
+        .register(Atom::new("echo"), echo_pid)
+        .map_err(|e| format!("Process.register(pid, :echo): {e}"))?;
     t.iex(
         "node2@localhost",
         "Process.register(spawn(&echo_loop/0), :echo); Process.whereis(:echo)",
-        common::shown_on(n2.node(), &Term::Pid(echo_pid)),
+        common::shown_on(&node2, &Term::Pid(echo_pid)),
     );
     t.check(
-        n2.node().whereis(Atom::new("echo")) == Some(echo_pid),
+        node2.whereis(Atom::new("echo")) == Some(echo_pid),
         "registered as :echo",
     );
 
     t.step("on node1: send to {:echo, :node2@localhost} (connects on first use)");
-    let mut me = n1.node().attach();
-    let msg = Term::atom("hello");
+    let mut me = node1.attach();
+    let msg = term!(:hello);
     me.send_to(
-        Dest::NameAt(Atom::new("echo"), node2),
+        Dest::NameAt(Atom::new("echo"), name2),
         (me.pid(), msg.clone()),
     )
     .map_err(|e| format!("send to {{:echo, node2}}: {e}"))?;
     t.iex(
         "node1@localhost",
         "send({:echo, :node2@localhost}, {self(), :hello})",
-        Term::from((me.pid(), msg.clone())),
+        term!({(me.pid()), (msg.clone())}),
     );
     let reply = echo_reply(&mut me, &msg)?;
     t.iex("node1@localhost", "flush()", &reply);
-    let parts = reply.as_tuple().unwrap_or(&[]).to_vec();
+    let Reply::Echo(from_node, pid, _) = reply else {
+        return Err("the echo's reply has another shape".into());
+    };
+    t.check(from_node == name2, "the reply came back from node2");
     t.check(
-        parts.get(1) == Some(&Term::Atom(node2)),
-        "the reply came back from node2",
-    );
-    t.check(
-        n1.nodes() == vec![node2],
+        node1.nodes() == vec![name2],
         "sending to {name, node} connected node1 to node2 (Node.list() == [:node2@localhost])",
     );
-    let pid = parts
-        .get(2)
-        .and_then(|p| p.as_pid())
-        .ok_or("the reply carries no pid")?;
     t.check(pid == echo_pid, "the pid in the reply is the :echo process");
 
     t.step("pids: the same process printed on its node and on the other");
-    let here = Term::Pid(pid).to_string();
+    let here = pid.to_string();
     t.iex("node1@localhost", "pid  # from the reply", &here);
     let there = inspect_on_node2(&mut me, echo_pid, Term::Pid(pid))?;
     t.iex("node2@localhost", "Process.whereis(:echo)", &there);
@@ -143,9 +172,9 @@ fn run(t: &mut Transcript) -> Result<(), String> {
         numbers(&here) == numbers(&there),
         "only the node part differs: the process's numbers are the same on both",
     );
-    t.iex("node1@localhost", "node(pid)", Term::Atom(pid.node()));
-    t.check(pid.node() == node2, "node(pid) is :node2@localhost");
-    let me_here = Term::Pid(me.pid()).to_string();
+    t.iex("node1@localhost", "node(pid)", pid.node());
+    t.check(pid.node() == name2, "node(pid) is :node2@localhost");
+    let me_here = me.pid().to_string();
     t.iex("node1@localhost", "self()", &me_here);
     let my_pid = Term::Pid(me.pid());
     let me_there = inspect_on_node2(&mut me, echo_pid, my_pid)?;
@@ -156,17 +185,17 @@ fn run(t: &mut Transcript) -> Result<(), String> {
     );
 
     t.step("send to the pid directly");
-    let msg = Term::tuple(vec![Term::atom("by_pid"), Term::Int(42)]);
+    let msg = term!({:by_pid, 42});
     me.send(pid, (me.pid(), msg.clone()));
     t.iex(
         "node1@localhost",
         "send(pid, {self(), {:by_pid, 42}})",
-        Term::from((me.pid(), msg.clone())),
+        term!({(me.pid()), (msg.clone())}),
     );
     let reply = echo_reply(&mut me, &msg)?;
     t.iex("node1@localhost", "flush()", &reply);
     t.check(
-        reply.as_tuple().and_then(|r| r.last()) == Some(&msg),
+        matches!(&reply, Reply::Echo(.., x) if *x == msg),
         "the reply carries {:by_pid, 42}",
     );
 
@@ -174,30 +203,28 @@ fn run(t: &mut Transcript) -> Result<(), String> {
     let mfa = (
         Atom::new("Drill"),
         Atom::new("greet"),
-        vec![Term::Pid(me.pid())],
+        vec![me.pid().into()],
     );
-    let spawned = n1
-        .spawn(&mut me, node2, mfa, oxbeam::node::SpawnRequest::default())
-        .map_err(|e| format!("Node.spawn: {e}"))?
-        .0;
+    let (spawned, _) = common::net(&node1)
+        .spawn(&mut me, name2, mfa, oxbeam::node::SpawnRequest::default())
+        .map_err(|e| format!("Node.spawn: {e}"))?;
     t.iex(
         "node1@localhost",
         "Node.spawn(:node2@localhost, Drill, :greet, [self()])",
-        Term::Pid(spawned),
+        spawned,
     );
-    t.check(spawned.node() == node2, "the new process lives on node2");
-    let greeting = me
-        .receive_match(|m| m.tagged("greetings_from").is_some(), Some(SOON))
+    t.check(spawned.node() == name2, "the new process lives on node2");
+    let greeting = common::receive_where(&mut me, SOON, |r| matches!(r, Reply::GreetingsFrom(..)))
         .ok_or("no greeting from the spawned process")?;
     t.iex("node1@localhost", "flush()", &greeting);
     t.check(
-        greeting == Term::from((Term::atom("greetings_from"), node2, spawned)),
+        greeting == Reply::GreetingsFrom(name2, spawned),
         "{:greetings_from, :node2@localhost, pid}: it ran on node2, as the pid Node.spawn returned",
     );
 
-    me.send(echo_pid, Term::atom("stop"));
+    me.send(echo_pid, ToEcho::Stop);
     drop(me);
-    n1.shutdown();
-    n2.shutdown();
+    node1.shutdown();
+    node2.shutdown();
     Ok(())
 }

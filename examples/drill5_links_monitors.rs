@@ -7,16 +7,29 @@
 //! - node2 is SIGKILLed: `{:DOWN, ref, :process, pid, :noconnection}`, `{:nodedown,
 //!   :node2@localhost}` (`Node.monitor`) and `{:EXIT, pid, :noconnection}`; a process
 //!   linked to it that does not trap exits dies with `:noconnection`.
+//!
+//! ```elixir
+//! iex(node2@localhost)> ref = Process.monitor(pid)
+//! iex(node1@localhost)> send(pid, :stop)
+//! iex(node2@localhost)> flush()
+//! {:DOWN, #Reference<...>, :process, #PID<7954.123.0>, :normal}
+//! Node.monitor(:node2@localhost, true)
+//! flush()   # after the node is gone
+//! {:DOWN, #Reference<...>, :process, #PID<...>, :noconnection}
+//! ```
+//!
+//! The worker's messages are a Rust enum ([`ToWorker`]); what the runtime sends back
+//! (`{:EXIT, ...}`, `{:DOWN, ...}`, `{:nodedown, ...}`) decodes as a `common::Notice`.
 
 #[path = "common/mod.rs"]
 mod common;
 
 use std::process::ExitCode;
 
-use common::{ChildNode, SOON, Transcript};
-use oxbeam::node::Net;
-use oxbeam::rt::{Attached, Ctx, Node};
-use oxbeam::term::{Atom, Pid, Term};
+use common::{ChildNode, Notice, SOON, Transcript};
+use oxbeam::prelude::*;
+use oxbeam::term::from_term;
+use serde::{Deserialize, Serialize};
 
 fn main() -> ExitCode {
     common::run_child_if_asked(register_functions);
@@ -29,6 +42,23 @@ fn main() -> ExitCode {
     t.finish(outcome)
 }
 
+/// What the worker takes: `{:ping, from}` (answered `:pong`), `{:exit, reason}`.
+#[derive(Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+enum ToWorker {
+    Ping(Pid),
+    Exit(Term),
+}
+
+/// The worker's answer to a ping: `:pong`; and the bystander's `{:linked, true}`.
+#[derive(Serialize, Deserialize, PartialEq, Debug)]
+#[serde(rename_all = "snake_case")]
+enum Answer {
+    Pong,
+    Linked(bool),
+}
+common::message!(ToWorker, Answer);
+
 /// `Drill.worker/0`: `{:ping, from}` -> `:pong`; `{:exit, reason}` exits with `reason`.
 fn register_functions(node: &Node) {
     node.functions().register(
@@ -36,11 +66,10 @@ fn register_functions(node: &Node) {
         Atom::new("worker"),
         0,
         |ctx: &mut Ctx, _| loop {
-            let m = ctx.receive();
-            if let Some([Term::Pid(from)]) = m.tagged("ping") {
-                ctx.send(*from, Term::atom("pong"));
-            } else if let Some([reason]) = m.tagged("exit") {
-                ctx.exit(reason.clone());
+            match from_term::<ToWorker>(&ctx.receive()) {
+                Ok(ToWorker::Ping(from)) => ctx.send(from, Answer::Pong),
+                Ok(ToWorker::Exit(reason)) => ctx.exit(reason),
+                Err(_) => {}
             }
         },
     );
@@ -50,10 +79,10 @@ fn register_functions(node: &Node) {
 /// place on node2 once the `:pong` to a ping sent after them comes back).
 fn linked_worker(
     t: &mut Transcript,
-    net: &Net,
-    me: &mut Attached,
+    net: &oxbeam::node::Net,
+    me: &mut Ctx,
     node: Atom,
-) -> Result<(Pid, oxbeam::term::Ref), String> {
+) -> Result<(Pid, Ref), String> {
     let mfa = (Atom::new("Drill"), Atom::new("worker"), vec![]);
     let (pid, _) = net
         .spawn(me, node, mfa, oxbeam::node::SpawnRequest::default())
@@ -61,29 +90,24 @@ fn linked_worker(
     t.iex(
         "node1@localhost",
         "pid = Node.spawn(:node2@localhost, Drill, :worker, [])",
-        Term::Pid(pid),
+        pid,
     );
     me.link(pid).map_err(|e| format!("link: {e}"))?;
-    t.iex("node1@localhost", "Process.link(pid)", Term::from(true));
+    t.iex("node1@localhost", "Process.link(pid)", term!(true));
     let r = me.monitor(pid);
-    t.iex(
-        "node1@localhost",
-        "ref = Process.monitor(pid)",
-        Term::Ref(r),
-    );
-    me.send(pid, (Term::atom("ping"), me.pid()));
-    me.receive_match(|m| m.is_atom("pong"), Some(SOON))
+    t.iex("node1@localhost", "ref = Process.monitor(pid)", r);
+    me.send(pid, ToWorker::Ping(me.pid()));
+    common::receive_where(me, SOON, |a: &Answer| *a == Answer::Pong)
         .ok_or("the worker did not answer a ping")?;
     Ok((pid, r))
 }
 
-/// Waits (at most `SOON`) for the message `want`, printed as `flush()` shows it; on a
+/// Waits (at most `SOON`) for the notice `want`, printed as `flush()` shows it; on a
 /// miss, the check fails and shows what the mailbox held instead.
-fn expect(t: &mut Transcript, me: &mut Attached, want: Term, what: &str) {
-    let got = me.receive_match(|m| *m == want, Some(SOON));
-    match got {
-        Some(m) => {
-            t.iex("node1@localhost", "flush()", &m);
+fn expect(t: &mut Transcript, me: &mut Ctx, want: Notice, what: &str) {
+    match common::receive_where(me, SOON, |n: &Notice| *n == want) {
+        Some(n) => {
+            t.iex("node1@localhost", "flush()", &n);
             t.check(true, what);
         }
         None => {
@@ -96,129 +120,105 @@ fn expect(t: &mut Transcript, me: &mut Attached, want: Term, what: &str) {
     }
 }
 
-fn run(t: &mut Transcript) -> Result<(), String> {
+fn run(t: &mut Transcript) -> Result<(), Box<dyn std::error::Error>> {
     let cookie = common::fresh_cookie();
     // node1 first: it hosts a private port mapper (port 0: on a port it picks) and
     // outlives node2.
-    let n1 = common::start_net("node1", 0, &cookie)?;
-    let epmd = n1.epmd_port();
-    let mut child = ChildNode::start("node2", epmd, &cookie)?;
+    let node1 = Node::builder()
+        .name("node1@localhost")
+        .cookie(&cookie)
+        .port_mapper(0)
+        .workers(2)
+        .start()?;
+    let net1 = common::net(&node1);
+    let mut child = ChildNode::start("node2", net1.epmd_port(), &cookie)?;
     let node2 = Atom::new(&child.name);
     t.say(format!(
         "node2 runs as OS process {} (this example in child mode)",
         child.os_pid()
     ));
-    let up = n1.connect(&child.name).is_ok();
+    let up = node1.connect(&child.name);
     t.iex(
         "node1@localhost",
         "Node.connect(:node2@localhost)",
-        Term::from(up),
+        term!(up.is_ok()),
     );
-    t.check(up, "node1 connected to node2");
-    let mut me = n1.node().attach();
+    t.check(up.is_ok(), "node1 connected to node2");
+    let mut me = node1.attach();
     let was = me.trap_exit(true);
     t.iex(
         "node1@localhost",
         "Process.flag(:trap_exit, true)",
-        Term::from(was),
+        term!(was),
     );
 
     t.step("the remote process exits with a reason");
-    let (pid, r) = linked_worker(t, &n1, &mut me, node2)?;
-    let reason = Term::tuple(vec![Term::atom("shutdown"), Term::atom("tired")]);
-    me.send(pid, (Term::atom("exit"), reason.clone()));
+    let (pid, r) = linked_worker(t, net1, &mut me, node2)?;
+    let reason = term!({:shutdown, :tired});
+    me.send(pid, ToWorker::Exit(reason.clone()));
     t.iex(
         "node1@localhost",
         "send(pid, {:exit, {:shutdown, :tired}})  # the worker calls exit(reason)",
-        Term::from((Term::atom("exit"), reason.clone())),
+        ToWorker::Exit(reason.clone()),
     );
-    let exit = Term::from((Term::atom("EXIT"), pid, reason.clone()));
+    let exit = Notice::Exit(pid, reason.clone());
     expect(t, &mut me, exit, "the link: {:EXIT, pid, reason}");
-    let down = Term::from((
-        Term::atom("DOWN"),
-        r,
-        Term::atom("process"),
-        pid,
-        reason.clone(),
-    ));
-    expect(
-        t,
-        &mut me,
-        down,
-        "the monitor: {:DOWN, ref, :process, pid, reason}",
-    );
+    let down = Notice::down(r, pid, reason);
+    let what = "the monitor: {:DOWN, ref, :process, pid, reason}";
+    expect(t, &mut me, down, what);
     t.check(
-        n1.nodes() == vec![node2],
+        node1.nodes() == vec![node2],
         "node2 is still up: only the process is gone",
     );
 
     t.step("node2 is killed");
-    let (pid, r) = linked_worker(t, &n1, &mut me, node2)?;
-    n1.monitor_node(me.pid(), node2, true);
+    let (pid, r) = linked_worker(t, net1, &mut me, node2)?;
+    net1.monitor_node(me.pid(), node2, true);
     t.iex(
         "node1@localhost",
         "Node.monitor(:node2@localhost, true)",
-        Term::from(true),
+        term!(true),
     );
     // A bystander on node1, linked to the worker without trapping exits.
     let report = me.pid();
-    let bystander = n1.node().spawn_task(move |ctx: &mut Ctx| {
+    let bystander = node1.spawn_task(move |ctx: &mut Ctx| {
         let linked = ctx.link(pid).is_ok();
-        ctx.send(report, (Term::atom("linked"), linked));
+        ctx.send(report, Answer::Linked(linked));
         loop {
             ctx.receive();
         }
     });
     let watch = me.monitor(bystander);
-    let linked = me.receive_match(|m| m.tagged("linked").is_some(), Some(SOON));
+    let linked = common::receive_where(&mut me, SOON, |a| matches!(a, Answer::Linked(_)));
     t.say(format!(
         "{bystander} on node1 links to the worker too, without trapping exits"
     ));
     t.check(
-        linked == Some(Term::from((Term::atom("linked"), true))),
+        linked == Some(Answer::Linked(true)),
         "the bystander is linked",
     );
     child.kill();
     t.say(format!("kill -9 {} (node2)", child.os_pid()));
-    let down = Term::from((
-        Term::atom("DOWN"),
-        r,
-        Term::atom("process"),
-        pid,
-        Term::atom("noconnection"),
-    ));
-    expect(
-        t,
-        &mut me,
-        down,
-        "the monitor: {:DOWN, ref, :process, pid, :noconnection}",
-    );
-    let nodedown = Term::from((Term::atom("nodedown"), node2));
-    expect(
-        t,
-        &mut me,
-        nodedown,
-        "Node.monitor: {:nodedown, :node2@localhost}",
-    );
-    let exit = Term::from((Term::atom("EXIT"), pid, Term::atom("noconnection")));
+    let noconnection = term!(:noconnection);
+    let down = Notice::down(r, pid, noconnection.clone());
+    let what = "the monitor: {:DOWN, ref, :process, pid, :noconnection}";
+    expect(t, &mut me, down, what);
+    let nodedown = Notice::NodeDown(node2);
+    let what = "Node.monitor: {:nodedown, :node2@localhost}";
+    expect(t, &mut me, nodedown, what);
+    let exit = Notice::Exit(pid, noconnection.clone());
     expect(t, &mut me, exit, "the link: {:EXIT, pid, :noconnection}");
-    let gone = Term::from((
-        Term::atom("DOWN"),
-        watch,
-        Term::atom("process"),
-        bystander,
-        Term::atom("noconnection"),
-    ));
-    expect(
-        t,
-        &mut me,
-        gone,
-        "the bystander (not trapping) died with :noconnection",
+    let gone = Notice::down(watch, bystander, noconnection);
+    let what = "the bystander (not trapping) died with :noconnection";
+    expect(t, &mut me, gone, what);
+    t.iex(
+        "node1@localhost",
+        "Node.list()",
+        common::atoms(&node1.nodes()),
     );
-    t.iex("node1@localhost", "Node.list()", common::atoms(&n1.nodes()));
-    t.check(n1.nodes().is_empty(), "node2 is gone from Node.list()");
+    t.check(node1.nodes().is_empty(), "node2 is gone from Node.list()");
 
     drop(me);
-    n1.shutdown();
+    node1.shutdown();
     Ok(())
 }

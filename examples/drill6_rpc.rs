@@ -5,6 +5,21 @@
 //! taxonomy: `{:badrpc, :nodedown}` for a node that is not running, `{:badrpc, {:EXIT,
 //! {:undef, ...}}}` for a function nobody registered, `{:badrpc, :timeout}` for a call
 //! that takes too long (the remote call is killed and no late reply is left behind).
+//!
+//! ```elixir
+//! iex(node1@localhost)> :rpc.call(:node2@localhost, Kernel, :node, [])
+//! :node2@localhost
+//! iex(node1@localhost)> :rpc.call(:node2@localhost, Enum, :sum, [1..1000])
+//! 500500
+//! iex(node1@localhost)> :rpc.multicall([node() | Node.list()], System, :schedulers_online, [])
+//! {[8, 8, 8], []}
+//! :rpc.call(:node2@localhost, NonExistent, :foo, [])    # => {:badrpc, {:EXIT, ...}}
+//! :rpc.call(:offline_node@localhost, Kernel, :node, []) # => {:badrpc, :nodedown}
+//! ```
+//!
+//! Arguments are Rust values converted with `oxbeam::term::to_term` (the range is a
+//! struct, [`Range`]); results are decoded with `from_term`; the errors are the typed
+//! `RpcError`, shown as the `{:badrpc, reason}` iex would print.
 
 #[path = "common/mod.rs"]
 mod common;
@@ -13,15 +28,24 @@ use std::process::ExitCode;
 use std::time::{Duration, Instant};
 
 use common::{SOON, Transcript, wait_for};
-use oxbeam::dist::rpc::{self, RpcError};
-use oxbeam::rt::{Attached, Ctx};
-use oxbeam::term::{Atom, Term};
+use oxbeam::dist::rpc::RpcError;
+use oxbeam::prelude::*;
+use oxbeam::term::{from_term, to_term};
+use serde::Serialize;
 
 fn main() -> ExitCode {
     common::init_logging();
     let mut t = Transcript::new("drill6_rpc", "remote calls and their errors");
     let outcome = run(&mut t);
     t.finish(outcome)
+}
+
+/// An Elixir range, `1..1000`: the map `%Range{first: 1, last: 1000, step: 1}`.
+#[derive(Serialize)]
+struct Range {
+    first: i64,
+    last: i64,
+    step: i64,
 }
 
 /// What iex shows for an rpc result: the value, or `{:badrpc, reason}`.
@@ -35,7 +59,7 @@ fn shown(r: &Result<Term, RpcError>) -> Term {
 /// `:rpc.call(node, m, f, args)` from `me`, printed.
 fn call(
     t: &Transcript,
-    me: &mut Attached,
+    me: &mut Ctx,
     node: Atom,
     (m, f, args): (&str, &str, Vec<Term>),
     timeout: Option<Duration>,
@@ -46,82 +70,89 @@ fn call(
     r
 }
 
-fn run(t: &mut Transcript) -> Result<(), String> {
+fn run(t: &mut Transcript) -> Result<(), Box<dyn std::error::Error>> {
     let cookie = common::fresh_cookie();
     // node1 hosts a private port mapper (port 0: on a port it picks); the others are
     // given its port.
-    let n1 = common::start_net("node1", 0, &cookie)?;
-    let epmd = n1.epmd_port();
-    let n2 = common::start_net("node2", epmd, &cookie)?;
-    let n3 = common::start_net("node3", epmd, &cookie)?;
+    let start = |name: &str, port_mapper: u16| {
+        Node::builder()
+            .name(name)
+            .cookie(&cookie)
+            .port_mapper(port_mapper)
+            .workers(2)
+            .start()
+    };
+    let node1 = start("node1@localhost", 0)?;
+    let epmd = common::epmd_port(&node1);
+    let node2 = start("node2@localhost", epmd)?;
+    let node3 = start("node3@localhost", epmd)?;
     // Drill.slow(ms): takes `ms` milliseconds (waiting in a receive), then :done.
-    n2.node().functions().register(
+    node2.functions().register(
         Atom::new("Drill"),
         Atom::new("slow"),
         1,
         |ctx: &mut Ctx, args: Vec<Term>| {
-            let ms = args[0].as_int().unwrap_or(0).max(0) as u64;
+            let (ms,) = from_term::<(u64,)>(&Term::from(args)).unwrap_or((0,));
             let _ = ctx.receive_match(|_| false, Some(Duration::from_millis(ms)));
-            Term::atom("done")
+            term!(:done)
         },
     );
-    for n in [&n2, &n3] {
-        if n.connect("node1@localhost").is_err() {
-            return Err(format!("{} could not connect to node1", n.name()));
-        }
+    for n in [&node2, &node3] {
+        n.connect("node1@localhost")
+            .map_err(|e| format!("{} could not connect to node1: {e}", n.name()))?;
     }
+    let all = [&node1, &node2, &node3];
     wait_for("a mesh of three", SOON, || {
-        let seen = [n1.nodes().len(), n2.nodes().len(), n3.nodes().len()];
+        let seen = all.map(|n| n.nodes().len());
         if seen == [2, 2, 2] { Ok(()) } else { Err(seen) }
     })?;
     t.say("node1, node2, node3 connected");
-    let (node2, node3) = (n2.name(), n3.name());
-    let mut me = n1.node().attach();
+    let (name2, name3) = (node2.name(), node3.name());
+    let mut me = node1.attach();
 
     t.step("calls that work");
     let r = call(
         t,
         &mut me,
-        node2,
+        name2,
         ("Kernel", "node", vec![]),
         None,
         ":rpc.call(:node2@localhost, Kernel, :node, [])",
     );
-    t.check(r == Ok(Term::Atom(node2)), "Kernel.node() ran on node2");
-    // An Elixir range is the map %Range{first: 1, last: 1000, step: 1}.
-    let range = Term::map(vec![
-        (Term::atom("first"), Term::Int(1)),
-        (Term::atom("last"), Term::Int(1000)),
-        (Term::atom("step"), Term::Int(1)),
-    ]);
+    let ran_on = r.as_ref().ok().and_then(|v| from_term::<Atom>(v).ok());
+    t.check(ran_on == Some(name2), "Kernel.node() ran on node2");
+    let range = Range {
+        first: 1,
+        last: 1000,
+        step: 1,
+    };
     let r = call(
         t,
         &mut me,
-        node3,
-        ("Enum", "sum", vec![range]),
+        name3,
+        ("Enum", "sum", vec![to_term(&range)?]),
         None,
         ":rpc.call(:node3@localhost, Enum, :sum, [1..1000])",
     );
-    t.check(r == Ok(Term::Int(500_500)), "Enum.sum(1..1000) is 500500");
-    let all = n1.nodes_and_this();
+    let sum = r.as_ref().ok().and_then(|v| from_term::<i64>(v).ok());
+    t.check(sum == Some(500_500), "Enum.sum(1..1000) is 500500");
+    let everyone = common::net(&node1).nodes_and_this();
     let (results, bad) = rpc::multicall(
         &mut me,
-        &all,
+        &everyone,
         Atom::new("System"),
         Atom::new("schedulers_online"),
         vec![],
         Some(SOON),
     );
-    let shown_bad = common::atoms(&bad);
     t.iex(
         "node1@localhost",
         ":rpc.multicall([node() | Node.list()], System, :schedulers_online, [])",
-        Term::from((Term::list(results.clone()), shown_bad)),
+        to_term(&(&results, &bad))?,
     );
+    let counts = from_term::<Vec<i64>>(&Term::from(results)).unwrap_or_default();
     t.check(
-        results.len() == 3
-            && results.iter().all(|r| r.as_int().is_some_and(|n| n >= 1))
-            && bad.is_empty(),
+        counts.len() == 3 && counts.iter().all(|n| *n >= 1) && bad.is_empty(),
         "three answers, one per node, no bad nodes",
     );
 
@@ -145,31 +176,24 @@ fn run(t: &mut Transcript) -> Result<(), String> {
     let r = call(
         t,
         &mut me,
-        node2,
+        name2,
         ("Elixir.NonExistent", "foo", vec![]),
         None,
         ":rpc.call(:node2@localhost, NonExistent, :foo, [])",
     );
-    let undef = Term::tuple(vec![
-        Term::atom("undef"),
-        Term::tuple(vec![
-            Term::atom("Elixir.NonExistent"),
-            Term::atom("foo"),
-            Term::Int(0),
-        ]),
-    ]);
+    let undef = term!({:undef, {:"Elixir.NonExistent", :foo, 0}});
     t.check(
         r == Err(RpcError::Exit(undef.clone())),
         format!("an unknown function: {}", RpcError::Exit(undef).badrpc()),
     );
     t.say("(Erlang adds a stack trace: {:undef, [{NonExistent, :foo, [], []}]}; oxbeam gives {m, f, arity})");
-    let before = n2.node().process_count();
+    let before = node2.process_count();
     let start = Instant::now();
     let r = call(
         t,
         &mut me,
-        node2,
-        ("Drill", "slow", vec![Term::Int(2000)]),
+        name2,
+        ("Drill", "slow", vec![term!(2000)]),
         Some(Duration::from_millis(100)),
         ":rpc.call(:node2@localhost, Drill, :slow, [2000], 100)",
     );
@@ -187,7 +211,7 @@ fn run(t: &mut Transcript) -> Result<(), String> {
         "the timed-out call's process to go",
         Duration::from_secs(1),
         || {
-            let now = n2.node().process_count();
+            let now = node2.process_count();
             if now <= before { Ok(now) } else { Err(now) }
         },
     );
@@ -198,15 +222,12 @@ fn run(t: &mut Transcript) -> Result<(), String> {
     let r = call(
         t,
         &mut me,
-        node2,
-        ("Drill", "slow", vec![Term::Int(10)]),
+        name2,
+        ("Drill", "slow", vec![term!(10)]),
         Some(SOON),
         ":rpc.call(:node2@localhost, Drill, :slow, [10])",
     );
-    t.check(
-        r == Ok(Term::atom("done")),
-        "the same function in time: :done",
-    );
+    t.check(r == Ok(term!(:done)), "the same function in time: :done");
     let left = me.flush();
     t.iex("node1@localhost", "flush()", Term::list(left.clone()));
     t.check(
@@ -215,7 +236,7 @@ fn run(t: &mut Transcript) -> Result<(), String> {
     );
 
     drop(me);
-    for n in [n1, n2, n3] {
+    for n in all {
         n.shutdown();
     }
     Ok(())

@@ -1,13 +1,19 @@
 // cargo run --release --example drill7_gotchas
-//! Drill 7: the gotchas of distribution, each shown and checked.
-//! - MFA vs closures: a closure is not a term, so it can't be sent or spawned on another
-//!   node; remote spawn names a function registered on the *target* node.
-//! - Pid representation: one process, `#PID<0.x.y>` on its node and `#PID<N.x.y>`
-//!   elsewhere; a pid sent to another node and back compares equal.
-//! - A 10 MB message crosses intact (length and checksum) while small round trips to
-//!   another process on that node keep flowing.
-//! - A node with another cookie can't connect: `Node.connect` is `false`, the nodes stay
-//!   apart.
+//! Drill 7: the gotchas of distribution, each shown and checked: a closure is not a
+//! term, so remote spawn names a function registered on the *target* node (MFA); one
+//! pid prints `#PID<0.x.y>` on its node and `#PID<N.x.y>` elsewhere, and comes back
+//! equal; a 10 MB message crosses intact (length and checksum) while small round trips
+//! keep flowing; a node with another cookie can't connect (`Node.connect` is `false`:
+//! `ConnectError::BadCookie`), the nodes stay apart.
+//!
+//! ```elixir
+//! Node.spawn(:node2@localhost, fn -> IO.puts("Works in shell") end)   # BAD
+//! Node.spawn(:node2@localhost, IO, :puts, ["Always works"])          # GOOD: MFA
+//! Kernel.node(remote_pid)  # => :node2@localhost
+//! big_data = :binary.copy("x", 10_000_000); send(remote_pid, big_data)
+//! Node.set_cookie(:node2@localhost, :different_cookie)
+//! Node.connect(:node2@localhost)  # => false
+//! ```
 
 #[path = "common/mod.rs"]
 mod common;
@@ -18,8 +24,10 @@ use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
 use common::{SOON, Transcript, wait_for};
-use oxbeam::rt::{Ctx, Flow};
-use oxbeam::term::{Atom, Binary, Pid, Term};
+use oxbeam::node::ConnectError;
+use oxbeam::prelude::*;
+use oxbeam::term::{Binary, from_term};
+use serde::{Deserialize, Serialize};
 
 /// The big message's size.
 const BIG: usize = 10 << 20;
@@ -30,6 +38,22 @@ fn main() -> ExitCode {
     let outcome = run(&mut t);
     t.finish(outcome)
 }
+
+/// The drill's messages: `{:inspect, from, x}` asks the echo how node2 prints `x`
+/// (answered `{:inspected, "..."}`), `{:hello_from, node()}` comes from `Drill.hello/1`,
+/// `{:received, byte_size, checksum}` from the sink; the echo sends back the others.
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq)]
+#[serde(rename_all = "snake_case")]
+enum Reply {
+    Inspect(Pid, Term),
+    Inspected(String),
+    HelloFrom(Atom),
+    Received(usize, i64),
+    Pid(Pid),
+    Ping,
+    StillHere,
+}
+common::message!(Reply);
 
 /// FNV-1a, 64 bits.
 fn checksum(bytes: &[u8]) -> i64 {
@@ -55,57 +79,84 @@ fn big_payload() -> Vec<u8> {
 
 /// Echo: `{from, x}` -> `x`; `{:inspect, from, x}` -> x as this node prints it.
 fn echo(ctx: &mut Ctx, m: Term) -> Flow {
-    if let Some([Term::Pid(from), term]) = m.tagged("inspect") {
-        ctx.send(*from, (Term::atom("inspected"), term.to_string()));
-    } else if let Some([Term::Pid(from), x]) = m.as_tuple() {
-        ctx.send(*from, x.clone());
+    if let Ok(Reply::Inspect(from, x)) = from_term(&m) {
+        ctx.send(from, Reply::Inspected(x.to_string()));
+    } else if let Ok((from, x)) = from_term::<(Pid, Term)>(&m) {
+        ctx.send(from, x);
     }
     Flow::Continue
 }
 
 /// Sink: `{from, binary}` -> `{:received, byte_size, checksum}`.
 fn sink(ctx: &mut Ctx, m: Term) -> Flow {
-    if let Some([Term::Pid(from), bin]) = m.as_tuple() {
-        let bytes = bin.as_bytes().unwrap_or(&[]);
-        ctx.send(
-            *from,
-            (Term::atom("received"), bytes.len(), checksum(bytes)),
-        );
+    if let Ok((from, bin)) = from_term::<(Pid, Binary)>(&m) {
+        ctx.send(from, Reply::Received(bin.len(), checksum(&bin)));
     }
     Flow::Continue
 }
 
-fn run(t: &mut Transcript) -> Result<(), String> {
+/// `input`, a `Node.spawn(:node2@localhost, Drill, f, args)` from `me`, printed: the
+/// pid, or the error's reason.
+fn spawn_on_node2(
+    t: &Transcript,
+    me: &mut Ctx,
+    f: &str,
+    args: Vec<Term>,
+    input: &str,
+) -> Result<Pid, Term> {
+    let node1 = Node::of(me.node());
+    let mfa = (Atom::new("Drill"), Atom::new(f), args);
+    let r = common::net(&node1).spawn(
+        me,
+        Atom::new("node2@localhost"),
+        mfa,
+        oxbeam::node::SpawnRequest::default(),
+    );
+    let r = r.map(|(p, _)| p).map_err(common::reason);
+    t.iex(
+        "node1@localhost",
+        input,
+        r.as_ref().map_or_else(Term::clone, |p| Term::Pid(*p)),
+    );
+    r
+}
+
+fn run(t: &mut Transcript) -> Result<(), Box<dyn std::error::Error>> {
+    let builder = |name: &str, port_mapper: u16, cookie: &str| {
+        Node::builder()
+            .name(name)
+            .cookie(cookie)
+            .port_mapper(port_mapper)
+            .workers(2)
+    };
     let cookie = common::fresh_cookie();
     // node1 hosts a private port mapper (port 0: on a port it picks); the others are
     // given its port.
-    let n1 = common::start_net("node1", 0, &cookie)?;
-    let epmd = n1.epmd_port();
-    let n2 = common::start_net("node2", epmd, &cookie)?;
-    let node2 = n2.name();
+    let node1 = builder("node1@localhost", 0, &cookie).start()?;
+    let epmd = common::epmd_port(&node1);
+    let node2 = builder("node2@localhost", epmd, &cookie).start()?;
+    let name2 = node2.name();
     // Registered on node2 only: Drill.hello(to) sends {:hello_from, node()} to `to`.
-    n2.node().functions().register(
+    node2.functions().register(
         Atom::new("Drill"),
         Atom::new("hello"),
         1,
         |ctx: &mut Ctx, args: Vec<Term>| {
-            if let Some(to) = args[0].as_pid() {
-                ctx.send(to, (Term::atom("hello_from"), ctx.node().name()));
+            if let Ok((to,)) = from_term::<(Pid,)>(&Term::from(args)) {
+                ctx.send(to, Reply::HelloFrom(ctx.node().name()));
             }
-            Term::ok()
+            term!(:ok)
         },
     );
     // Registered on node1 only, as a closure defined in node1's code would be.
-    n1.node().functions().register(
+    node1.functions().register(
         Atom::new("Drill"),
         Atom::new("only_on_node1"),
         0,
-        |_: &mut Ctx, _| Term::ok(),
+        |_: &mut Ctx, _| term!(:ok),
     );
-    if n1.connect("node2@localhost").is_err() {
-        return Err("node1 could not connect to node2".into());
-    }
-    let mut me = n1.node().attach();
+    node1.connect("node2@localhost")?;
+    let mut me = node1.attach();
 
     t.step("MFA vs closures");
     t.say("Node.spawn(:node2@localhost, fn -> ... end) has no oxbeam form: a closure is no Term,");
@@ -113,63 +164,41 @@ fn run(t: &mut Transcript) -> Result<(), String> {
         "so it can be neither sent (send(pid, fn -> end) does not compile) nor spawned remotely;",
     );
     t.say("Net::spawn takes (module, function, args) and the target looks the name up.");
-    let local = n1.node().spawn(|_: &mut Ctx, _: Term| Flow::stop_normal());
-    t.iex("node1@localhost", "spawn(fn -> ... end)", Term::Pid(local));
+    let local = node1.spawn(|_: &mut Ctx, _: Term| Flow::stop_normal());
+    t.iex("node1@localhost", "spawn(fn -> ... end)", local);
     t.check(
-        local.node() == n1.name(),
+        local.node() == node1.name(),
         "a closure spawns only here, on node1",
     );
-    let mfa = (
-        Atom::new("Drill"),
-        Atom::new("hello"),
-        vec![Term::Pid(me.pid())],
-    );
-    let r = n1.spawn(&mut me, node2, mfa, oxbeam::node::SpawnRequest::default());
-    let shown = r
-        .as_ref()
-        .map_or_else(|e| e.reason(), |(p, _)| Term::Pid(*p));
-    t.iex(
-        "node1@localhost",
-        "Node.spawn(:node2@localhost, Drill, :hello, [self()])",
-        &shown,
-    );
-    let hello = me.receive_match(|m| m.tagged("hello_from").is_some(), Some(SOON));
+    let input = "Node.spawn(:node2@localhost, Drill, :hello, [self()])";
+    let args = vec![me.pid().into()];
+    let r = spawn_on_node2(t, &mut me, "hello", args, input);
+    let hello = common::receive_where(&mut me, SOON, |r| matches!(r, Reply::HelloFrom(_)));
     if let Some(h) = &hello {
         t.iex("node1@localhost", "flush()", h);
     }
     t.check(
-        r.is_ok() && hello == Some(Term::from((Term::atom("hello_from"), node2))),
+        r.is_ok() && hello == Some(Reply::HelloFrom(name2)),
         "the MFA form runs on node2 and answers",
     );
-    let mfa = (Atom::new("Drill"), Atom::new("only_on_node1"), vec![]);
-    let r = n1.spawn(&mut me, node2, mfa, oxbeam::node::SpawnRequest::default());
-    let shown = r
-        .as_ref()
-        .map_or_else(|e| e.reason(), |(p, _)| Term::Pid(*p));
-    t.iex(
-        "node1@localhost",
-        "Node.spawn(:node2@localhost, Drill, :only_on_node1, [])",
-        &shown,
-    );
+    let input = "Node.spawn(:node2@localhost, Drill, :only_on_node1, [])";
+    let r = spawn_on_node2(t, &mut me, "only_on_node1", vec![], input);
     t.check(
-        matches!(r, Err(oxbeam::node::RemoteSpawnError::Undefined(_))),
+        r.err().is_some_and(|e| e.tagged("undef").is_some()),
         "code that exists only on node1 can't run on node2: {:undef, {m, f, arity}}",
     );
 
     t.step("pid representation");
-    let echo_pid = n2.node().spawn(echo);
-    let inspect_on_node2 = |me: &mut oxbeam::rt::Attached, x: Term| -> Result<String, String> {
-        me.send(echo_pid, (Term::atom("inspect"), me.pid(), x));
-        let m = me
-            .receive_match(|m| m.tagged("inspected").is_some(), Some(SOON))
-            .ok_or("no :inspected reply")?;
-        Ok(m.tagged("inspected")
-            .and_then(|r| r[0].as_str())
-            .unwrap_or("")
-            .to_owned())
+    let echo_pid = node2.spawn(echo);
+    let inspect_on_node2 = |me: &mut Ctx, x: Term| -> Result<String, String> {
+        me.send(echo_pid, Reply::Inspect(me.pid(), x));
+        match common::receive_where(me, SOON, |r| matches!(r, Reply::Inspected(_))) {
+            Some(Reply::Inspected(text)) => Ok(text),
+            _ => Err("no :inspected reply".into()),
+        }
     };
     let there = inspect_on_node2(&mut me, Term::Pid(echo_pid))?;
-    let here = Term::Pid(echo_pid).to_string();
+    let here = echo_pid.to_string();
     t.iex("node2@localhost", "self()  # in the echo process", &there);
     t.iex("node1@localhost", "echo_pid", &here);
     t.check(
@@ -177,43 +206,37 @@ fn run(t: &mut Transcript) -> Result<(), String> {
         "the same pid: #PID<0.x.y> on its own node, #PID<N.x.y> on another",
     );
     let my_pid = me.pid();
-    me.send(echo_pid, (me.pid(), (Term::atom("pid"), my_pid)));
+    me.send(echo_pid, (my_pid, Reply::Pid(my_pid)));
     t.iex(
         "node1@localhost",
         "send(echo_pid, {self(), {:pid, self()}})",
-        Term::from((my_pid, (Term::atom("pid"), my_pid))),
+        Term::from((my_pid, Reply::Pid(my_pid))),
     );
-    let back = me.receive_match(|m| m.tagged("pid").is_some(), Some(SOON));
-    let back_pid: Option<Pid> = back
-        .as_ref()
-        .and_then(|m| m.tagged("pid"))
-        .and_then(|r| r[0].as_pid());
+    let back = common::receive_where(&mut me, SOON, |r| matches!(r, Reply::Pid(_)));
+    let same = back == Some(Reply::Pid(my_pid));
     t.iex(
         "node1@localhost",
         "receive do {:pid, p} -> p == self() end",
-        Term::from(back_pid == Some(my_pid)),
+        term!(same),
     );
-    t.check(
-        back_pid == Some(my_pid),
-        "a pid sent to node2 and back compares equal to self()",
-    );
+    t.check(same, "a pid sent to node2 and back is == self()");
 
     t.step("a 10 MB message while small round trips go on");
-    let sink_pid = n2.node().spawn(sink);
+    let sink_pid = node2.spawn(sink);
     // A second process of node1 pings node2's echo, timing each round trip.
     let (done, rounds) = (
         Arc::new(AtomicBool::new(false)),
         Arc::new(AtomicUsize::new(0)),
     );
     let pinger = {
-        let (node, done, rounds) = (n1.node().clone(), done.clone(), rounds.clone());
+        let (node, done, rounds) = (node1.clone(), done.clone(), rounds.clone());
         std::thread::spawn(move || {
             let mut p = node.attach();
             let mut log: Vec<(Instant, Duration)> = Vec::new();
             while !done.load(Ordering::Relaxed) {
                 let sent = Instant::now();
-                p.send(echo_pid, (p.pid(), Term::atom("ping")));
-                if p.receive_match(|m| m.is_atom("ping"), Some(SOON)).is_none() {
+                p.send(echo_pid, (p.pid(), Reply::Ping));
+                if common::receive_where(&mut p, SOON, |r| matches!(r, Reply::Ping)).is_none() {
                     return Err(format!("a small round trip got no answer in {SOON:?}"));
                 }
                 log.push((sent, sent.elapsed()));
@@ -227,16 +250,16 @@ fn run(t: &mut Transcript) -> Result<(), String> {
         if n >= 20 { Ok(n) } else { Err(n) }
     })?;
     let payload = big_payload();
-    let want = (payload.len(), checksum(&payload));
-    let bin = Term::Binary(Binary::from(payload));
+    let want = Reply::Received(payload.len(), checksum(&payload));
+    let upload = (me.pid(), Binary::from(payload));
     let start = Instant::now();
-    me.send(sink_pid, (me.pid(), bin));
+    me.send(sink_pid, upload);
     t.iex(
         "node1@localhost",
         "send(sink, {self(), :crypto.strong_rand_bytes(10 * 1024 * 1024)})",
-        format!("{{{}, <<... {BIG} bytes ...>>}}", Term::Pid(me.pid())),
+        format!("{{{}, <<... {BIG} bytes ...>>}}", me.pid()),
     );
-    let got = me.receive_match(|m| m.tagged("received").is_some(), Some(SOON));
+    let got = common::receive_where(&mut me, SOON, |r| matches!(r, Reply::Received(..)));
     let end = Instant::now();
     done.store(true, Ordering::Relaxed);
     let log = pinger.join().map_err(|_| "the pinger panicked")??;
@@ -244,10 +267,9 @@ fn run(t: &mut Transcript) -> Result<(), String> {
         t.iex("node1@localhost", "flush()", g);
     }
     t.check(
-        got == Some(Term::from((Term::atom("received"), want.0, want.1))),
+        got.as_ref() == Some(&want),
         format!(
-            "node2 got all {} bytes with the same checksum ({:?} end to end)",
-            want.0,
+            "node2 got all {BIG} bytes with the same checksum ({:?} end to end)",
             end - start
         ),
     );
@@ -267,43 +289,46 @@ fn run(t: &mut Transcript) -> Result<(), String> {
     );
 
     t.step("a cookie mismatch");
-    let n4 = common::start_bare_net("node4", epmd, "not-the-same-cookie")?;
-    let start = Instant::now();
-    let up = n4.connect("node1@localhost").is_ok();
-    t.iex(
-        "node4@localhost",
-        "Node.connect(:node1@localhost)  # another cookie",
-        Term::from(up),
-    );
-    t.check(
-        !up,
-        format!(
-            "refused: Node.connect is false (after {:?})",
-            start.elapsed()
-        ),
-    );
-    let up = n1.connect("node4@localhost").is_ok();
+    let other = "not-the-same-cookie";
+    let node4 = builder("node4@localhost", epmd, other)
+        .without_services()
+        .start()?;
+    for (from, to) in [(&node4, "node1@localhost"), (&node1, "node4@localhost")] {
+        let begun = Instant::now();
+        let r = from.connect(to);
+        t.iex(
+            from.name().as_str(),
+            &format!("Node.connect(:{to})  # another cookie"),
+            term!(r.is_ok()),
+        );
+        let took = begun.elapsed();
+        t.check(
+            r == Err(ConnectError::BadCookie),
+            format!("refused: Node.connect is false, a bad cookie (after {took:?}): {r:?}"),
+        );
+    }
     t.iex(
         "node1@localhost",
-        "Node.connect(:node4@localhost)",
-        Term::from(up),
+        "Node.list()",
+        common::atoms(&node1.nodes()),
     );
-    t.check(!up, "refused the other way too");
-    t.iex("node1@localhost", "Node.list()", common::atoms(&n1.nodes()));
-    t.iex("node4@localhost", "Node.list()", common::atoms(&n4.nodes()));
+    t.iex(
+        "node4@localhost",
+        "Node.list()",
+        common::atoms(&node4.nodes()),
+    );
     t.check(
-        n1.nodes() == vec![node2] && n4.nodes().is_empty(),
+        node1.nodes() == vec![name2] && node4.nodes().is_empty(),
         "the nodes stay apart: node1 sees only node2, node4 sees nobody",
     );
-    me.send(echo_pid, (me.pid(), Term::atom("still_here")));
+    me.send(echo_pid, (me.pid(), Reply::StillHere));
     t.check(
-        me.receive_match(|m| m.is_atom("still_here"), Some(SOON))
-            .is_some(),
+        common::receive_where(&mut me, SOON, |r| matches!(r, Reply::StillHere)).is_some(),
         "node1 <-> node2 traffic is unaffected",
     );
 
     drop(me);
-    for n in [n1, n2, n4] {
+    for n in [node1, node2, node4] {
         n.shutdown();
     }
     Ok(())

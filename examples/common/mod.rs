@@ -5,8 +5,11 @@
 //!   then the result, printed with the term's Display, which is Elixir's inspect format)
 //!   and records every check, so `main` exits non-zero if any expected behaviour was
 //!   missing.
-//! - [`start_net`]: a named node on a private port mapper with an explicit cookie, and
-//!   its cluster services (rpc built-ins, pg, global).
+//! - [`message!`]: a serde type becomes a message: `ctx.send(pid, Msg::Ping(me))`
+//!   converts it with `oxbeam::term::to_term`, and it prints as iex prints that term;
+//!   [`receive`] and [`receive_where`] are the typed selective receive.
+//! - [`Notice`]: the runtime's own messages (`{:DOWN, ...}`, `{:EXIT, ...}`,
+//!   `{:nodedown, node}`), typed.
 //! - [`ChildNode`]: a node in its own OS process (the example's own binary run again in
 //!   child mode, see [`run_child_if_asked`]), so a drill can SIGKILL it.
 //! - [`wait_for`]: poll with a deadline; every wait in the drills is bounded.
@@ -22,9 +25,11 @@ use std::fmt::Display;
 use std::process::{Command, ExitCode};
 use std::time::{Duration, Instant};
 
-use oxbeam::node::{Net, NetConfig};
-use oxbeam::rt::Node;
-use oxbeam::term::Term;
+use oxbeam::node::Net;
+use oxbeam::term::from_term;
+use oxbeam::{Atom, Ctx, Node, Pid, Ref, Term};
+use serde::de::DeserializeOwned;
+use serde::{Deserialize, Serialize};
 
 /// How long anything that should happen "at once" may take before a drill fails.
 pub const SOON: Duration = Duration::from_secs(10);
@@ -79,11 +84,11 @@ impl Transcript {
 
     /// Records that the drill could not go on (`err`) if there was an error; then the
     /// verdict: exit code 0 only if every check passed.
-    pub fn finish(self, outcome: Result<(), String>) -> ExitCode {
+    pub fn finish<E: Display>(self, outcome: Result<(), E>) -> ExitCode {
         let mut failures = self.failures;
         if let Err(e) = outcome {
             println!("   [FAILED] {e}");
-            failures.push(e);
+            failures.push(e.to_string());
         }
         let ms = self.start.elapsed().as_secs_f64() * 1e3;
         if failures.is_empty() {
@@ -117,23 +122,85 @@ pub fn fresh_cookie() -> String {
     format!("drill-{}-{nanos}", std::process::id())
 }
 
-/// Starts `short@localhost` on the port mapper at `epmd_port` with `cookie`, without
-/// the cluster services. Port 0: the node hosts a private port mapper on a port the
-/// system picks ([`Net::epmd_port`] says which; give it to the other nodes).
-pub fn start_bare_net(short: &str, epmd_port: u16, cookie: &str) -> Result<Net, String> {
-    let mut config = NetConfig::named(&format!("{short}@localhost"));
-    config.cookie = Some(cookie.to_owned());
-    config.epmd_port = Some(epmd_port);
-    config.runtime.workers = 2;
-    Net::start(config).map_err(|e| format!("start {short}@localhost: {e}"))
+/// The port of the port mapper `node` registered with (with `.port_mapper(0)`, the
+/// private one it hosts): what the other nodes of the drill are given.
+pub fn epmd_port(node: &Node) -> u16 {
+    net(node).epmd_port()
 }
 
-/// [`start_bare_net`] plus the cluster services (built-ins for rpc, pg, global), as an
-/// Elixir node has them.
-pub fn start_net(short: &str, epmd_port: u16, cookie: &str) -> Result<Net, String> {
-    let net = start_bare_net(short, epmd_port, cookie)?;
-    oxbeam::dist::start(&net).map_err(|e| e.to_string())?;
-    Ok(net)
+/// The distribution layer of a named node: where remote spawn by MFA
+/// ([`Net::spawn`]), `Node.monitor` ([`Net::monitor_node`]) and `Node.list([:this,
+/// :visible])` ([`Net::nodes_and_this`]) are, which the facade's [`Node`] does not offer
+/// itself.
+pub fn net(node: &Node) -> &Net {
+    node.net().expect("the drills' nodes are named")
+}
+
+/// Makes each listed serde type a message: `Term::from(value)` (so `send` and
+/// `send_to` take it as it is) through the serde conversion
+/// ([`oxbeam::term::to_term`]), and `Display` as iex prints that term.
+macro_rules! message {
+    ($($t:ty),+ $(,)?) => {$(
+        impl From<$t> for oxbeam::Term {
+            fn from(m: $t) -> oxbeam::Term {
+                oxbeam::term::to_term(&m)
+                    .expect(concat!("a ", stringify!($t), " converts to a term"))
+            }
+        }
+        impl std::fmt::Display for $t {
+            fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                match oxbeam::term::to_term(self) {
+                    Ok(t) => t.fmt(f),
+                    Err(e) => write!(f, "<{e}>"),
+                }
+            }
+        }
+    )+};
+}
+#[allow(unused_imports)] // not every drill sends a type of its own
+pub(crate) use message;
+
+/// An error's reason as a term: what a `Result<_, Term>` of the library gives as it is,
+/// and a typed error that converts `Into<Term>` gives converted.
+pub fn reason(e: impl Into<Term>) -> Term {
+    e.into()
+}
+
+/// Typed selective receive: the first message (oldest first) that decodes as a `T`
+/// ([`oxbeam::term::from_term`]), waiting at most `timeout`; the others stay queued.
+pub fn receive<T: DeserializeOwned>(ctx: &mut Ctx, timeout: Duration) -> Option<T> {
+    ctx.receive_with(|m| from_term(m).ok(), Some(timeout))
+}
+
+/// [`receive`] of the first `T` for which `pred` holds.
+pub fn receive_where<T: DeserializeOwned>(
+    ctx: &mut Ctx,
+    timeout: Duration,
+    mut pred: impl FnMut(&T) -> bool,
+) -> Option<T> {
+    ctx.receive_with(|m| from_term(m).ok().filter(|t| pred(t)), Some(timeout))
+}
+
+/// What the runtime itself sends a process, typed.
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq)]
+pub enum Notice {
+    /// `{:DOWN, ref, :process, pid, reason}`: a monitored process is gone.
+    #[serde(rename = "DOWN")]
+    Down(Ref, Atom, Pid, Term),
+    /// `{:EXIT, pid, reason}`: a linked process exited (to a process trapping exits).
+    #[serde(rename = "EXIT")]
+    Exit(Pid, Term),
+    /// `{:nodedown, node}`: a node watched with `Node.monitor(node, true)` is gone.
+    #[serde(rename = "nodedown")]
+    NodeDown(Atom),
+}
+message!(Notice);
+
+impl Notice {
+    /// `{:DOWN, reference, :process, pid, reason}`.
+    pub fn down(reference: Ref, pid: Pid, reason: impl Into<Term>) -> Notice {
+        Notice::Down(reference, Atom::new("process"), pid, reason.into())
+    }
 }
 
 /// Polls `cond` until it gives `Some`, for at most `timeout`; the error names `what`
@@ -148,7 +215,7 @@ pub fn wait_for<T, S: std::fmt::Debug>(
 }
 
 /// `term` as a process of `node` prints it (its own pids as `#PID<0.x.y>`).
-pub fn shown_on(node: &Node, term: &Term) -> String {
+pub fn shown_on(node: &oxbeam::rt::Node, term: &Term) -> String {
     let prev = oxbeam::term::pid::set_display_context(None);
     node.set_thread_display();
     let text = term.to_string();
@@ -157,7 +224,7 @@ pub fn shown_on(node: &Node, term: &Term) -> String {
 }
 
 /// A list of atoms as a term (`[:a, :b]`).
-pub fn atoms(list: &[oxbeam::term::Atom]) -> Term {
+pub fn atoms(list: &[Atom]) -> Term {
     Term::list(list.iter().map(|a| Term::Atom(*a)).collect::<Vec<_>>())
 }
 
@@ -175,19 +242,25 @@ pub fn run_child_if_asked(register: fn(&Node)) {
         std::process::exit(2);
     };
     let cookie = std::env::var("DRILL_COOKIE").unwrap_or_default();
-    let net = match start_net(short, port, &cookie) {
+    let started = Node::builder()
+        .name(&format!("{short}@localhost"))
+        .cookie(&cookie)
+        .port_mapper(port)
+        .workers(2)
+        .start();
+    let node = match started {
         Ok(n) => n,
         Err(e) => {
-            eprintln!("{e}");
+            eprintln!("start {short}@localhost: {e}");
             std::process::exit(1);
         }
     };
-    register(net.node());
-    println!("ready {}", net.name().as_str());
+    register(&node);
+    println!("ready {}", node.name().as_str());
     // The parent holds our stdin: when it drops it (or dies, even killed), we stop.
     let mut sink = Vec::new();
     let _ = std::io::Read::read_to_end(&mut std::io::stdin(), &mut sink);
-    net.shutdown();
+    node.shutdown();
     std::process::exit(0);
 }
 

@@ -27,6 +27,11 @@ fn rpc_results_and_every_error_kind() {
         rpc::call(&mut me, n1a, a("Kernel"), a("node"), vec![], t),
         Ok(Term::Atom(n1a))
     );
+    // Names as `&str` where an atom is meant.
+    assert_eq!(
+        rpc::call(&mut me, n1.name.as_str(), "Kernel", "node", vec![], t),
+        Ok(Term::Atom(n1a))
+    );
     let range = Term::map(vec![
         (Term::atom("first"), Term::Int(1)),
         (Term::atom("last"), Term::Int(1000)),

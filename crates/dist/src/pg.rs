@@ -382,7 +382,8 @@ pub fn default_scope() -> Atom {
 }
 
 /// Starts scope `scope` on this node (registered under that name).
-pub fn start_scope(node: &Node, scope: Atom) -> Result<Pid, StartError> {
+pub fn start_scope(node: &Node, scope: impl Into<Atom>) -> Result<Pid, StartError> {
+    let scope = scope.into();
     // Already running: leave its view alone (readers use it).
     if let Some(pid) = node.whereis(scope) {
         return Err(StartError::AlreadyStarted(pid));
@@ -430,10 +431,11 @@ fn call(ctx: &mut Ctx, scope: Atom, req: Term) -> Result<Term, PgError> {
 /// Joins local `pids` to `group` (joining twice counts twice).
 pub fn join(
     ctx: &mut Ctx,
-    scope: Atom,
+    scope: impl Into<Atom>,
     group: impl Into<Term>,
     pids: &[Pid],
 ) -> Result<(), PgError> {
+    let scope = scope.into();
     if let Some(&remote) = pids.iter().find(|p| !ctx.node().is_local(**p)) {
         return Err(PgError::NotLocal(remote));
     }
@@ -452,10 +454,11 @@ pub fn join(
 /// Removes `pids` from `group`; `Ok(false)` if none of them was a member.
 pub fn leave(
     ctx: &mut Ctx,
-    scope: Atom,
+    scope: impl Into<Atom>,
     group: impl Into<Term>,
     pids: &[Pid],
 ) -> Result<bool, PgError> {
+    let scope = scope.into();
     let r = call(
         ctx,
         scope,
@@ -465,21 +468,24 @@ pub fn leave(
 }
 
 /// Members of `group` on every node (a local read).
-pub fn get_members(node: &Node, scope: Atom, group: &Term) -> Vec<Pid> {
+pub fn get_members(node: &Node, scope: impl Into<Atom>, group: &Term) -> Vec<Pid> {
+    let scope = scope.into();
     view(node, scope)
         .and_then(|v| v.all.read().get(group).cloned())
         .unwrap_or_default()
 }
 
 /// Members of `group` on this node.
-pub fn get_local_members(node: &Node, scope: Atom, group: &Term) -> Vec<Pid> {
+pub fn get_local_members(node: &Node, scope: impl Into<Atom>, group: &Term) -> Vec<Pid> {
+    let scope = scope.into();
     view(node, scope)
         .and_then(|v| v.local.read().get(group).cloned())
         .unwrap_or_default()
 }
 
 /// Every group with members.
-pub fn which_groups(node: &Node, scope: Atom) -> Vec<Term> {
+pub fn which_groups(node: &Node, scope: impl Into<Atom>) -> Vec<Term> {
+    let scope = scope.into();
     view(node, scope)
         .map(|v| v.all.read().keys().cloned().collect())
         .unwrap_or_default()
@@ -487,7 +493,8 @@ pub fn which_groups(node: &Node, scope: Atom) -> Vec<Term> {
 
 /// Subscribes to every join and leave in the scope: returns the reference the
 /// notifications carry (`{ref, :join | :leave, group, pids}`) and the current groups.
-pub fn monitor_scope(ctx: &mut Ctx, scope: Atom) -> Result<(Ref, Term), PgError> {
+pub fn monitor_scope(ctx: &mut Ctx, scope: impl Into<Atom>) -> Result<(Ref, Term), PgError> {
+    let scope = scope.into();
     let me = ctx.pid();
     let r = call(
         ctx,
@@ -507,9 +514,10 @@ pub fn monitor_scope(ctx: &mut Ctx, scope: Atom) -> Result<(Ref, Term), PgError>
 /// Subscribes to joins and leaves of one group: the reference and the current members.
 pub fn monitor(
     ctx: &mut Ctx,
-    scope: Atom,
+    scope: impl Into<Atom>,
     group: impl Into<Term>,
 ) -> Result<(Ref, Vec<Pid>), PgError> {
+    let scope = scope.into();
     let me = ctx.pid();
     let r = call(
         ctx,
@@ -523,7 +531,8 @@ pub fn monitor(
 }
 
 /// Ends a subscription.
-pub fn demonitor(ctx: &mut Ctx, scope: Atom, reference: Ref) -> Result<bool, PgError> {
+pub fn demonitor(ctx: &mut Ctx, scope: impl Into<Atom>, reference: Ref) -> Result<bool, PgError> {
+    let scope = scope.into();
     Ok(call(
         ctx,
         scope,

@@ -74,11 +74,14 @@ fn net_of(ctx: &Ctx) -> Result<Net, RpcError> {
 /// [`receive_response`].
 pub fn send_request(
     ctx: &mut Ctx,
-    node: Atom,
-    module: Atom,
-    function: Atom,
+    node: impl Into<Atom>,
+    module: impl Into<Atom>,
+    function: impl Into<Atom>,
     args: Vec<Term>,
 ) -> Result<RequestId, RpcError> {
+    let node = node.into();
+    let module = module.into();
+    let function = function.into();
     send_request_within(ctx, node, module, function, args, None)
 }
 
@@ -181,12 +184,15 @@ pub fn receive_response(
 /// `:rpc.call(node, module, function, args, timeout)`.
 pub fn call(
     ctx: &mut Ctx,
-    node: Atom,
-    module: Atom,
-    function: Atom,
+    node: impl Into<Atom>,
+    module: impl Into<Atom>,
+    function: impl Into<Atom>,
     args: Vec<Term>,
     timeout: Option<Duration>,
 ) -> Result<Term, RpcError> {
+    let node = node.into();
+    let module = module.into();
+    let function = function.into();
     let start = std::time::Instant::now();
     let req = send_request_within(ctx, node, module, function, args, timeout)?;
     // The timeout covers the whole call, the remote spawn included.
@@ -195,7 +201,16 @@ pub fn call(
 }
 
 /// `:rpc.cast`: runs the function on `node`, nobody waits for it.
-pub fn cast(ctx: &mut Ctx, node: Atom, module: Atom, function: Atom, args: Vec<Term>) {
+pub fn cast(
+    ctx: &mut Ctx,
+    node: impl Into<Atom>,
+    module: impl Into<Atom>,
+    function: impl Into<Atom>,
+    args: Vec<Term>,
+) {
+    let node = node.into();
+    let module = module.into();
+    let function = function.into();
     ctx.spawn(Task::new(move |ctx: &mut Ctx| {
         let _ = call(ctx, node, module, function, args, None);
     }));
@@ -207,11 +222,13 @@ pub fn cast(ctx: &mut Ctx, node: Atom, module: Atom, function: Atom, args: Vec<T
 pub fn multicall(
     ctx: &mut Ctx,
     nodes: &[Atom],
-    module: Atom,
-    function: Atom,
+    module: impl Into<Atom>,
+    function: impl Into<Atom>,
     args: Vec<Term>,
     timeout: Option<Duration>,
 ) -> (Vec<Term>, Vec<Atom>) {
+    let module = module.into();
+    let function = function.into();
     let deadline = timeout.map(|t| std::time::Instant::now() + t);
     let mut reqs = Vec::new();
     let mut bad = Vec::new();
@@ -235,7 +252,8 @@ pub fn multicall(
 }
 
 /// `:rpc.abcast`: `msg` to the process registered as `name` on each node.
-pub fn abcast(ctx: &Ctx, nodes: &[Atom], name: Atom, msg: Term) {
+pub fn abcast(ctx: &Ctx, nodes: &[Atom], name: impl Into<Atom>, msg: Term) {
+    let name = name.into();
     for &node in nodes {
         let _ = ctx.send_to(Dest::NameAt(name, node), msg.clone());
     }

@@ -27,6 +27,7 @@ use std::fmt;
 use serde::{Deserialize, Serialize};
 
 use super::Nonce;
+use crate::net::NodeNameError;
 
 /// The longest node name accepted, in bytes.
 pub const MAX_NAME_LEN: usize = 255;
@@ -185,21 +186,16 @@ impl HandshakeMsg {
 
 /// Checks a node name: `name@host`, 1 to [`MAX_NAME_LEN`] bytes, exactly one `@` with
 /// something on both sides, no whitespace or control characters. The error says why.
-pub fn check_node_name(name: &str) -> Result<(), String> {
+pub fn check_node_name(name: &str) -> Result<(), NodeNameError> {
     if name.is_empty() || name.len() > MAX_NAME_LEN {
-        return Err(format!(
-            "{} bytes long (must be 1 to {MAX_NAME_LEN})",
-            name.len()
-        ));
+        return Err(NodeNameError::BadLength(name.to_owned()));
     }
     if name.chars().any(|c| c.is_whitespace() || c.is_control()) {
-        return Err(format!(
-            "{name:?} contains whitespace or control characters"
-        ));
+        return Err(NodeNameError::Whitespace(name.to_owned()));
     }
     match name.split_once('@') {
         Some((node, host)) if !node.is_empty() && !host.is_empty() && !host.contains('@') => Ok(()),
-        _ => Err(format!("{name:?} is not of the form name@host")),
+        _ => Err(NodeNameError::NoHost(name.to_owned())),
     }
 }
 

@@ -28,6 +28,11 @@ pub enum NodeNameError {
     /// The host is not this machine's loopback (`localhost`, `127.0.0.1`): nodes listen
     /// on loopback only.
     NotLocal(String),
+    /// Empty, or longer than the handshake's limit
+    /// ([`MAX_NAME_LEN`](crate::handshake::MAX_NAME_LEN) bytes).
+    BadLength(String),
+    /// It contains whitespace or control characters.
+    Whitespace(String),
 }
 
 impl NodeNameError {
@@ -37,7 +42,9 @@ impl NodeNameError {
             NodeNameError::NoHost(t)
             | NodeNameError::BadName(t)
             | NodeNameError::BadPort(t)
-            | NodeNameError::NotLocal(t) => t,
+            | NodeNameError::NotLocal(t)
+            | NodeNameError::BadLength(t)
+            | NodeNameError::Whitespace(t) => t,
         }
     }
 }
@@ -55,6 +62,15 @@ impl fmt::Display for NodeNameError {
                 f,
                 "{t:?}: only localhost nodes are supported (nodes listen on loopback)"
             ),
+            NodeNameError::BadLength(t) => write!(
+                f,
+                "{} bytes long (must be 1 to {})",
+                t.len(),
+                crate::handshake::MAX_NAME_LEN
+            ),
+            NodeNameError::Whitespace(t) => {
+                write!(f, "{t:?} contains whitespace or control characters")
+            }
         }
     }
 }

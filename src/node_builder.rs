@@ -76,6 +76,11 @@ impl Node {
     /// `Node.connect/1`; with the cluster services on, also until this node's global
     /// name server has synced with the cluster it joined (OTP's `connect` with `global`
     /// running), within the connect timeout.
+    ///
+    /// The sync's wait is a short-lived process of its own (the calling thread attached
+    /// for it), so this may be called from any thread. Inside a process, call
+    /// [`dist::connect`] with the process's own `Ctx` instead: the same steps, waited for
+    /// by that process.
     pub fn connect(&self, node: &str) -> Result<(), ConnectError> {
         let Some(net) = &self.net else {
             return Err(ConnectError::NotDistributed);

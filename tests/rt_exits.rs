@@ -357,3 +357,22 @@ fn sends_to_a_process_that_exited_after_earlier_sends_are_dropped() {
     drop(me);
     node.shutdown();
 }
+
+#[test]
+fn a_short_attach_to_another_node_gives_the_thread_back_its_pid_printing() {
+    let (a, b) = (support::node(1), support::node(1));
+    let me = a.attach();
+    let mine = format!("{}", me.pid());
+    assert!(mine.starts_with("#PID<0."), "{mine}");
+    {
+        let other = b.attach();
+        let theirs = format!("{}", other.pid());
+        assert!(theirs.starts_with("#PID<0."), "{theirs}");
+        // While attached to b, a's pids print as another node's.
+        assert_ne!(format!("{}", me.pid()), mine);
+    }
+    assert_eq!(format!("{}", me.pid()), mine);
+    drop(me);
+    a.shutdown();
+    b.shutdown();
+}

@@ -7,18 +7,25 @@
 //! with reason `normal`.
 
 use std::ops::{Deref, DerefMut};
+use std::thread::ThreadId;
 
 use super::ctx::Ctx;
+use crate::term::pid::{DisplayContext, set_display_context};
 use crate::term::{Atom, Term};
 
 /// An OS thread's process; ends (reason `normal`) when dropped.
 pub struct Attached {
     ctx: Ctx,
+    /// The thread that attached, and how it printed pids before.
+    display: (ThreadId, Option<DisplayContext>),
 }
 
 impl Attached {
-    pub(crate) fn new(ctx: Ctx) -> Attached {
-        Attached { ctx }
+    pub(crate) fn new(ctx: Ctx, previous: Option<DisplayContext>) -> Attached {
+        Attached {
+            ctx,
+            display: (std::thread::current().id(), previous),
+        }
     }
 
     /// Whether the process has exited (a fatal exit signal arrived during a receive).
@@ -43,5 +50,9 @@ impl DerefMut for Attached {
 impl Drop for Attached {
     fn drop(&mut self) {
         self.ctx.finish(Term::Atom(Atom::NORMAL));
+        let (thread, previous) = self.display.clone();
+        if thread == std::thread::current().id() {
+            set_display_context(previous);
+        }
     }
 }

@@ -214,10 +214,14 @@ impl Node {
 
     /// Makes this thread print this node's pids as `#PID<0.x.y>`.
     pub fn set_thread_display(&self) {
-        set_display_context(Some(DisplayContext {
+        set_display_context(Some(self.display_context()));
+    }
+
+    fn display_context(&self) -> DisplayContext {
+        DisplayContext {
             local: (self.0.name, self.0.creation),
             remote_index: None,
-        }));
+        }
     }
 
     /// A fresh reference.
@@ -384,13 +388,15 @@ impl Node {
     }
 
     /// Makes the calling OS thread a process of this node, with a pid and a mailbox.
-    /// The process exits (`normal`) when the returned handle is dropped.
+    /// The process exits (`normal`) when the returned handle is dropped. While it lives
+    /// the thread prints pids as this node sees them; dropped on the same thread, it
+    /// gives the thread back the way of printing it had.
     pub fn attach(&self) -> Attached {
         let pid = self.new_pid();
         let cell = ProcessCell::new(pid, false);
         self.0.processes.insert(cell.clone());
-        self.set_thread_display();
-        Attached::new(Ctx::new(self.clone(), cell, None))
+        let previous = set_display_context(Some(self.display_context()));
+        Attached::new(Ctx::new(self.clone(), cell, None), previous)
     }
 
     /// Sends `msg` to `to` from outside any process.

@@ -8,7 +8,7 @@ use crate::{Net, NetConfig};
 
 /// The options of `oxbeam node` (and of `oxbeam console`, which takes the same).
 pub const USAGE: &str =
-    "usage: oxbeam node --sname NAME | --name NAME@HOST [--cookie C] [--connect NODE]...
+    "usage: oxbeam node --sname NAME[@HOST] | --name NAME@HOST [--cookie C] [--connect NODE]...
                    [--port P] [--epmd-port P] [--no-mapper] [--hidden] [--tick-ms N] [--workers N]
                    [--stop-on-eof]   (stop when stdin closes: a parent that dies takes the node along)
        --epmd-port 0: host a private port mapper on a free port (printed on the second line)";
@@ -40,7 +40,16 @@ fn parse_text(args: &[String]) -> Result<NodeArgs, String> {
     };
     while let Some(arg) = it.next() {
         match arg.as_str() {
-            "--sname" => config.name = format!("{}@localhost", value(arg, &mut it)?),
+            // `--sname n` is `n@localhost`; `--sname n@host` names the host itself, as
+            // `erl -sname` and `iex --sname` accept.
+            "--sname" => {
+                let name = value(arg, &mut it)?;
+                config.name = if name.contains('@') {
+                    name
+                } else {
+                    format!("{name}@localhost")
+                };
+            }
             "--name" => config.name = value(arg, &mut it)?,
             "--cookie" => config.cookie = Some(value(arg, &mut it)?),
             "--connect" => connect.push(value(arg, &mut it)?),
@@ -131,4 +140,22 @@ pub fn log_panics() {
             info.payload_as_str().unwrap_or("(no message)")
         );
     }));
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn name_of(args: &[&str]) -> String {
+        let args: Vec<String> = args.iter().map(|a| a.to_string()).collect();
+        parse(&args).expect("valid options").config.name
+    }
+
+    #[test]
+    fn sname_takes_a_bare_name_or_name_at_host() {
+        assert_eq!(name_of(&["--sname", "node1"]), "node1@localhost");
+        assert_eq!(name_of(&["--sname", "node1@localhost"]), "node1@localhost");
+        assert_eq!(name_of(&["--name", "node1@127.0.0.1"]), "node1@127.0.0.1");
+        assert!(parse(&["--sname".to_string()]).is_err());
+    }
 }

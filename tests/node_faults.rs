@@ -124,7 +124,14 @@ fn disconnect_is_seen_on_both_sides() {
     assert!(a.connect("f3b@localhost").is_ok());
     assert_eq!(
         wa.receive_timeout(SOON),
-        Some((Term::atom("nodeup"), Atom::new("f3b@localhost")).into())
+        Some(
+            (
+                Term::atom("nodeup"),
+                Atom::new("f3b@localhost"),
+                Term::list(vec![])
+            )
+                .into()
+        )
     );
     assert_eq!(
         wb.receive_timeout(SOON),

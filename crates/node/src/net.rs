@@ -99,7 +99,7 @@ pub enum NodeMonitor {
     Off,
     /// `{:nodeup, node}` and `{:nodedown, node}`.
     On,
-    /// As [`NodeMonitor::On`], with the reason: `{:nodedown, node, [nodedown_reason: r]}`.
+    /// OTP's `[:nodedown_reason]`: `{:nodeup, node, []}`, `{:nodedown, node, [nodedown_reason: r]}`.
     WithReasons,
 }
 
@@ -366,7 +366,8 @@ impl Net {
 
     /// `net_kernel:monitor_nodes/2` for `watcher`: with [`NodeMonitor::On`],
     /// `{:nodeup, node}` and `{:nodedown, node}` for every visible node; with
-    /// [`NodeMonitor::WithReasons`], `{:nodedown, node, [nodedown_reason: r]}`;
+    /// [`NodeMonitor::WithReasons`], `{:nodeup, node, []}` and
+    /// `{:nodedown, node, [nodedown_reason: r]}`, as OTP's option list gives;
     /// [`NodeMonitor::Off`] stops them.
     pub fn monitor_nodes(&self, watcher: Pid, mode: NodeMonitor) {
         let mut w = self.0.watchers.lock();
@@ -539,7 +540,15 @@ impl NetInner {
         let mut sends = Vec::new();
         if !hidden {
             for (pid, with_reason) in &w.all {
-                let msg = if up {
+                let msg = if up && *with_reason {
+                    // OTP: with an option list, `{:nodeup, node, info}` (info `[]` for
+                    // a visible node with only `nodedown_reason` asked).
+                    Term::tuple(vec![
+                        Term::atom("nodeup"),
+                        Term::Atom(peer),
+                        Term::list(vec![]),
+                    ])
+                } else if up {
                     Term::tuple(vec![Term::atom("nodeup"), Term::Atom(peer)])
                 } else if *with_reason {
                     let info = Term::list(vec![

@@ -118,7 +118,7 @@ pub fn register(node: &Node) {
             };
             let _ = global::sync(ctx, Duration::from_secs(10));
             for _ in 0..k {
-                global::trans(ctx, Term::atom("counter_lock"), None, |ctx| {
+                let _ = global::trans(ctx, Term::atom("counter_lock"), None, |ctx| {
                     let me = ctx.pid();
                     ctx.send(counter, (Term::atom("get"), me));
                     let v = ctx
@@ -144,7 +144,7 @@ pub fn register(node: &Node) {
                 return Term::atom("badarg");
             };
             let _ = global::sync(ctx, Duration::from_secs(10));
-            if global::set_lock(ctx, args[0].clone(), None) {
+            if global::set_lock(ctx, args[0].clone(), None).is_ok() {
                 ctx.send(report, (Term::atom("locked"), args[0].clone()));
             }
             while !ctx.receive().is_atom("stop") {}

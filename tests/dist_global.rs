@@ -109,19 +109,20 @@ fn locks_exclude_and_are_freed_when_the_holder_dies() {
     // connect returns once global has synced with the peer.
     assert!(oxbeam::dist::connect(&mut ma, &a, "gl2b@localhost", SOON).is_ok());
     assert!(global::sync(&mut mb, SOON).is_ok());
-    assert!(global::set_lock(&mut ma, Term::atom("res"), Some(0)));
-    assert!(
-        !global::set_lock(&mut mb, Term::atom("res"), Some(3)),
-        "b can't take a's lock"
+    assert!(global::set_lock(&mut ma, Term::atom("res"), Some(0)).is_ok());
+    assert_eq!(
+        global::set_lock(&mut mb, Term::atom("res"), Some(3)),
+        Err(oxbeam::dist::LockError::Busy { attempts: 4 }),
+        "b can't take a's lock (the first attempt and 3 retries)"
     );
     global::del_lock(&mut ma, Term::atom("res"));
-    assert!(global::set_lock(&mut mb, Term::atom("res"), None));
+    assert!(global::set_lock(&mut mb, Term::atom("res"), None).is_ok());
     // A holder that dies releases its locks.
     let node_b = b.node().clone();
     let (tx, rx) = std::sync::mpsc::channel();
     std::thread::spawn(move || {
         let mut holder = node_b.attach();
-        tx.send(global::set_lock(&mut holder, Term::atom("res2"), None))
+        tx.send(global::set_lock(&mut holder, Term::atom("res2"), None).is_ok())
             .unwrap();
         // `holder` is dropped here: the process exits.
     })
@@ -129,7 +130,10 @@ fn locks_exclude_and_are_freed_when_the_holder_dies() {
     .unwrap();
     assert!(rx.recv().unwrap());
     support::wait_for("lock freed", SOON, || {
-        (global::set_lock(&mut ma, Term::atom("res2"), Some(0)), ())
+        (
+            global::set_lock(&mut ma, Term::atom("res2"), Some(0)).is_ok(),
+            (),
+        )
     });
     // A shared counter under trans from two nodes: no lost update.
     let counter = std::sync::Arc::new(std::sync::atomic::AtomicI64::new(0));
@@ -310,7 +314,7 @@ fn global_genservers_re_registration_and_with_lock() {
         Ok(Term::Int(9))
     );
     // with_lock: held by a, b times out; released after.
-    assert!(global::set_lock(&mut ma, Term::atom("r"), Some(0)));
+    assert!(global::set_lock(&mut ma, Term::atom("r"), Some(0)).is_ok());
     assert_eq!(
         global::with_lock(
             &mut mb,
@@ -318,12 +322,12 @@ fn global_genservers_re_registration_and_with_lock() {
             std::time::Duration::from_millis(200),
             |_| 1
         ),
-        None
+        Err(oxbeam::dist::LockError::Timeout)
     );
     global::del_lock(&mut ma, Term::atom("r"));
     assert_eq!(
         global::with_lock(&mut mb, Term::atom("r"), SOON, |_| 1),
-        Some(1)
+        Ok(1)
     );
     drop((ma, mb));
     a.shutdown();
@@ -414,10 +418,13 @@ fn lock_contention_from_three_nodes_loses_no_update_and_a_killed_holder_frees_it
     .unwrap();
     me.receive_match(|m| m.tagged("locked").is_some(), Some(SOON))
         .expect("the victim holds the lock");
-    assert!(!global::set_lock(&mut me, Term::atom("held"), Some(2)));
+    assert!(global::set_lock(&mut me, Term::atom("held"), Some(2)).is_err());
     victim.kill();
     support::wait_for("lock freed", SOON, || {
-        (global::set_lock(&mut me, Term::atom("held"), Some(0)), ())
+        (
+            global::set_lock(&mut me, Term::atom("held"), Some(0)).is_ok(),
+            (),
+        )
     });
     drop(me);
     ctl.shutdown();

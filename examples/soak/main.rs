@@ -285,7 +285,7 @@ fn locked_incr(ctx: &mut Ctx, counter: Pid) -> Option<i64> {
         ctx.receive_match(|m| m.is_atom("set_ok"), Some(SLOW))?;
         Some(v + 1)
     });
-    r.flatten()
+    r.ok().flatten()
 }
 
 fn view_term(node: &Node) -> Term {

@@ -92,6 +92,35 @@ impl From<GlobalRegisterError> for Term {
     }
 }
 
+/// Why a global lock was not taken.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum LockError {
+    /// Another process held it through every attempt (OTP's `false`).
+    Busy {
+        /// How many attempts were made.
+        attempts: u32,
+    },
+    /// Another process held it until the timeout passed.
+    Timeout,
+}
+
+impl fmt::Display for LockError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            LockError::Busy { attempts } => {
+                write!(
+                    f,
+                    "the lock was held by another through {attempts} attempts"
+                )
+            }
+            LockError::Timeout => f.write_str("the lock was held by another until the timeout"),
+        }
+    }
+}
+
+impl std::error::Error for LockError {}
+
 /// Why `global::sync` returned without the cluster's names in sync.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 #[non_exhaustive]

@@ -50,7 +50,7 @@ use std::time::Duration;
 
 use parking_lot::RwLock;
 
-use crate::errors::{GlobalRegisterError, SyncError};
+use crate::errors::{GlobalRegisterError, LockError, SyncError};
 use crate::node::{Net, NodeMonitor};
 use crate::rt::gen_server::{self, CallReply, GenServer, ReplyTo};
 use crate::rt::{self, Ctx, Dest, Flow, Node, SendError, ServerRef, StartError, TimerRef};
@@ -596,18 +596,21 @@ fn backoff(attempt: u32) {
 }
 
 /// Takes lock `id` for the calling process on every node of the cluster; `retries`
-/// attempts after the first (`None`: until it succeeds). True when held.
-pub fn set_lock(ctx: &mut Ctx, id: impl Into<Term>, retries: Option<u32>) -> bool {
+/// attempts after the first (`None`: until it succeeds). `Ok` when held (OTP's `true`),
+/// [`LockError::Busy`] when every attempt found it held (`false`).
+pub fn set_lock(ctx: &mut Ctx, id: impl Into<Term>, retries: Option<u32>) -> Result<(), LockError> {
     let id = id.into();
     let me = ctx.pid();
     let mut attempt = 0;
     loop {
         let servers = servers(ctx);
         if try_lock(ctx, &servers, &id, me) {
-            return true;
+            return Ok(());
         }
         if retries.is_some_and(|r| attempt >= r) {
-            return false;
+            return Err(LockError::Busy {
+                attempts: attempt + 1,
+            });
         }
         attempt += 1;
         let node = ctx.node().clone();
@@ -624,20 +627,19 @@ pub fn del_lock(ctx: &mut Ctx, id: impl Into<Term>) {
     }
 }
 
-/// Runs `f` holding lock `id` (`None` if the lock could not be had).
+/// Runs `f` holding lock `id` (`:global.trans`); the lock's error if it could not be
+/// had, and then `f` did not run.
 pub fn trans<T>(
     ctx: &mut Ctx,
     id: impl Into<Term>,
     retries: Option<u32>,
     f: impl FnOnce(&mut Ctx) -> T,
-) -> Option<T> {
+) -> Result<T, LockError> {
     let id = id.into();
-    if !set_lock(ctx, id.clone(), retries) {
-        return None;
-    }
+    set_lock(ctx, id.clone(), retries)?;
     let r = f(ctx);
     del_lock(ctx, id);
-    Some(r)
+    Ok(r)
 }
 
 /// Registers `pid` as `name` cluster-wide (OTP's `yes`), unless the name is taken or
@@ -697,7 +699,7 @@ pub fn unregister_name(ctx: &mut Ctx, name: Atom) {
 /// Every server has applied it when this returns true.
 fn update_name(ctx: &mut Ctx, name: Atom, update: impl FnOnce(&mut Ctx) -> Option<Term>) -> bool {
     let id = Term::tuple(vec![Term::atom("global"), Term::Atom(name)]);
-    if !set_lock(ctx, id.clone(), None) {
+    if set_lock(ctx, id.clone(), None).is_err() {
         return false;
     }
     let Some(request) = update(ctx) else {
@@ -745,20 +747,21 @@ pub fn re_register_name(ctx: &mut Ctx, name: Atom, pid: Pid) {
     });
 }
 
-/// Runs `f` holding the lock on `resource`, trying for up to `timeout`; `None` if the
-/// lock could not be had in time (the lock manager of the seed's drills).
+/// Runs `f` holding the lock on `resource`, trying for up to `timeout`;
+/// [`LockError::Timeout`] if the lock could not be had in time, and then `f` did not
+/// run (the lock manager of the seed's drills).
 pub fn with_lock<T>(
     ctx: &mut Ctx,
     resource: impl Into<Term>,
     timeout: Duration,
     f: impl FnOnce(&mut Ctx) -> T,
-) -> Option<T> {
+) -> Result<T, LockError> {
     let id = resource.into();
     let deadline = std::time::Instant::now() + timeout;
     let mut attempt = 0;
-    while !set_lock(ctx, id.clone(), Some(0)) {
+    while set_lock(ctx, id.clone(), Some(0)).is_err() {
         if std::time::Instant::now() >= deadline {
-            return None;
+            return Err(LockError::Timeout);
         }
         attempt += 1;
         let node = ctx.node().clone();
@@ -766,7 +769,7 @@ pub fn with_lock<T>(
     }
     let r = f(ctx);
     del_lock(ctx, id);
-    Some(r)
+    Ok(r)
 }
 
 /// Starts a GenServer registered globally as `name` (`{:global, name}`); a name taken

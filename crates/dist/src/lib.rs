@@ -21,7 +21,7 @@ pub mod rpc;
 use crate::node::{ConnectError, Net};
 use crate::rt::StartError;
 
-pub use errors::{GlobalRegisterError, PgError, SyncError};
+pub use errors::{GlobalRegisterError, LockError, PgError, SyncError};
 
 /// Sets up the cluster services on `net`: the built-in functions, the default pg
 /// scope and the global name server.

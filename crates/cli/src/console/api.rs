@@ -426,7 +426,7 @@ fn global_call(s: &mut Session, f: &str, a: &[Term]) -> Result<Option<Term>, Eva
         }
         ("registered_names", []) => atoms_term(global::registered_names(me.node())),
         ("set_lock", [id]) | ("set_lock", [id, _]) => {
-            Term::from(global::set_lock(me, id.clone(), None))
+            Term::from(global::set_lock(me, id.clone(), None).is_ok())
         }
         ("set_lock", [id, _, r]) => {
             let retries = match r {
@@ -434,7 +434,7 @@ fn global_call(s: &mut Session, f: &str, a: &[Term]) -> Result<Option<Term>, Eva
                 t if t.is_atom("infinity") => None,
                 _ => return Err(type_error("retries (an integer or :infinity)", r)),
             };
-            Term::from(global::set_lock(me, id.clone(), retries))
+            Term::from(global::set_lock(me, id.clone(), retries).is_ok())
         }
         ("del_lock", [id]) | ("del_lock", [id, _]) => {
             global::del_lock(me, id.clone());

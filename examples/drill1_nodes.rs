@@ -81,11 +81,7 @@ fn run(t: &mut Transcript) -> Result<(), Box<dyn std::error::Error>> {
     // No cluster services here: nothing but the connections themselves. node1 hosts a
     // private port mapper (port 0: on a port it picks); the others are given its port.
     let start = |name: &str, port_mapper: u16| {
-        Node::builder()
-            .name(name)
-            .cookie(&cookie)
-            .port_mapper(port_mapper)
-            .workers(2)
+        common::drill_node(name, &cookie, port_mapper)
             .without_services()
             .start()
     };

@@ -93,14 +93,8 @@ fn run(t: &mut Transcript) -> Result<(), Box<dyn std::error::Error>> {
     let cookie = common::fresh_cookie();
     // node1 hosts a private port mapper (port 0: on a port it picks); node2 is given
     // its port.
-    let start = |name: &str, port_mapper: u16| {
-        Node::builder()
-            .name(name)
-            .cookie(&cookie)
-            .port_mapper(port_mapper)
-            .workers(2)
-            .start()
-    };
+    let start =
+        |name: &str, port_mapper: u16| common::drill_node(name, &cookie, port_mapper).start();
     let node1 = start("node1@localhost", 0)?;
     let node2 = start("node2@localhost", common::epmd_port(&node1))?;
     // What node2 lets other nodes spawn: Drill.greet(to) sends

@@ -140,14 +140,8 @@ fn run(t: &mut Transcript) -> Result<(), Box<dyn std::error::Error>> {
     let cookie = common::fresh_cookie();
     // node2 first: it hosts a private port mapper (port 0: on a port it picks), which
     // must outlive node1.
-    let start = |name: &str, port_mapper: u16| {
-        Node::builder()
-            .name(name)
-            .cookie(&cookie)
-            .port_mapper(port_mapper)
-            .workers(2)
-            .start()
-    };
+    let start =
+        |name: &str, port_mapper: u16| common::drill_node(name, &cookie, port_mapper).start();
     let node2 = start("node2@localhost", 0)?;
     let epmd = common::epmd_port(&node2);
     let node3 = start("node3@localhost", epmd)?;

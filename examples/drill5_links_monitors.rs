@@ -124,12 +124,7 @@ fn run(t: &mut Transcript) -> Result<(), Box<dyn std::error::Error>> {
     let cookie = common::fresh_cookie();
     // node1 first: it hosts a private port mapper (port 0: on a port it picks) and
     // outlives node2.
-    let node1 = Node::builder()
-        .name("node1@localhost")
-        .cookie(&cookie)
-        .port_mapper(0)
-        .workers(2)
-        .start()?;
+    let node1 = common::drill_node("node1@localhost", &cookie, 0).start()?;
     let net1 = common::net(&node1);
     let mut child = ChildNode::start("node2", net1.epmd_port(), &cookie)?;
     let node2 = Atom::new(&child.name);

@@ -122,19 +122,12 @@ fn spawn_on_node2(
 }
 
 fn run(t: &mut Transcript) -> Result<(), Box<dyn std::error::Error>> {
-    let builder = |name: &str, port_mapper: u16, cookie: &str| {
-        Node::builder()
-            .name(name)
-            .cookie(cookie)
-            .port_mapper(port_mapper)
-            .workers(2)
-    };
     let cookie = common::fresh_cookie();
     // node1 hosts a private port mapper (port 0: on a port it picks); the others are
     // given its port.
-    let node1 = builder("node1@localhost", 0, &cookie).start()?;
+    let node1 = common::drill_node("node1@localhost", &cookie, 0).start()?;
     let epmd = common::epmd_port(&node1);
-    let node2 = builder("node2@localhost", epmd, &cookie).start()?;
+    let node2 = common::drill_node("node2@localhost", &cookie, epmd).start()?;
     let name2 = node2.name();
     // Registered on node2 only: Drill.hello(to) sends {:hello_from, node()} to `to`.
     node2.functions().register(
@@ -290,7 +283,7 @@ fn run(t: &mut Transcript) -> Result<(), Box<dyn std::error::Error>> {
 
     t.step("a cookie mismatch");
     let other = "not-the-same-cookie";
-    let node4 = builder("node4@localhost", epmd, other)
+    let node4 = common::drill_node("node4@localhost", other, epmd)
         .without_services()
         .start()?;
     for (from, to) in [(&node4, "node1@localhost"), (&node1, "node4@localhost")] {

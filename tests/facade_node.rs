@@ -107,3 +107,23 @@ fn start_errors_say_what_happened() {
     }
     first.shutdown();
 }
+
+#[test]
+fn sync_on_a_node_without_the_cluster_services_says_so() {
+    let (_mapper, epmd) = private_mapper();
+    let cookie = test_cookie();
+    let bare = named("fnbare", epmd, &cookie)
+        .without_services()
+        .start()
+        .expect("a node without services");
+    let full = named("fnfull", epmd, &cookie).start().expect("a node");
+    bare.connect("fnfull@localhost").expect("connect");
+    let mut me = bare.attach();
+    assert_eq!(
+        global::sync(&mut me, SOON),
+        Err(oxbeam::dist::SyncError::NotRunning)
+    );
+    drop(me);
+    bare.shutdown();
+    full.shutdown();
+}

@@ -10,15 +10,7 @@ use oxbeam::term::{Atom, Pid, Term};
 use support::{NodeProc, SOON, net, private_mapper, test_cookie};
 
 fn spawn_on(net: &Net, me: &mut Attached, node: &str, fun: &str, args: Vec<Term>) -> Pid {
-    let mfa = (Atom::new("oxbeam_test"), Atom::new(fun), args);
-    net.spawn(
-        me,
-        Atom::new(node),
-        mfa,
-        oxbeam::node::SpawnRequest::default(),
-    )
-    .expect("remote spawn")
-    .0
+    support::fault::cluster::spawn_on(net, me, node, support::fault::cluster::test_fn(fun, args))
 }
 
 fn down_reason(me: &mut Attached, pid: Pid) -> Term {

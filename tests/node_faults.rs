@@ -11,15 +11,12 @@ use oxbeam::term::{Atom, Pid, Term};
 use support::{NodeProc, SOON, net, private_mapper, refused_port, test_cookie};
 
 fn echo_on(net: &Net, me: &mut Attached, node: &str) -> Pid {
-    let mfa = (Atom::new("oxbeam_test"), Atom::new("echo"), vec![]);
-    net.spawn(
+    support::fault::cluster::spawn_on(
+        net,
         me,
-        Atom::new(node),
-        mfa,
-        oxbeam::node::SpawnRequest::default(),
+        node,
+        support::fault::cluster::test_fn("echo", vec![]),
     )
-    .expect("remote spawn")
-    .0
 }
 
 #[test]

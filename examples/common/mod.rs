@@ -27,7 +27,7 @@ use std::time::{Duration, Instant};
 
 use oxbeam::node::Net;
 use oxbeam::term::from_term;
-use oxbeam::{Atom, Ctx, Node, Pid, Ref, Term};
+use oxbeam::{Atom, Ctx, Node, NodeBuilder, Pid, Ref, Term};
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 
@@ -120,6 +120,17 @@ pub fn fresh_cookie() -> String {
         .map(|d| d.subsec_nanos())
         .unwrap_or(0);
     format!("drill-{}-{nanos}", std::process::id())
+}
+
+/// A drill node's settings: `name`, the run's cookie, the port mapper at
+/// `port_mapper` (0: host a private one on a port it picks), two workers. The caller
+/// adds what its drill needs and starts it.
+pub fn drill_node(name: &str, cookie: &str, port_mapper: u16) -> NodeBuilder {
+    Node::builder()
+        .name(name)
+        .cookie(cookie)
+        .port_mapper(port_mapper)
+        .workers(2)
 }
 
 /// The port of the port mapper `node` registered with (with `.port_mapper(0)`, the

@@ -172,6 +172,15 @@ impl Dest {
     pub fn global(name: impl Into<Atom>) -> Dest {
         Dest::Global(name.into())
     }
+
+    /// The pid, for a destination that is one (`None` for a name: resolving one is
+    /// [`Node::resolve`]'s).
+    pub fn pid(self) -> Option<Pid> {
+        match self {
+            Dest::Pid(p) => Some(p),
+            Dest::Name(_) | Dest::NameAt(..) | Dest::Global(_) => None,
+        }
+    }
 }
 
 /// The seam to a cluster-wide name registry (`dist::global` installs one with

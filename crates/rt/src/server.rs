@@ -436,10 +436,7 @@ impl<S: Server> ServerRef<S> {
     /// The pid, for a handle by pid (`None` for one by name: see
     /// [`whereis`](ServerRef::whereis)).
     pub fn pid(&self) -> Option<Pid> {
-        match self.dest {
-            Dest::Pid(p) => Some(p),
-            Dest::Name(_) | Dest::NameAt(..) | Dest::Global(_) => None,
-        }
+        self.dest.pid()
     }
 
     /// The pid the handle stands for now, as far as `node` knows: the pid itself, or

@@ -80,10 +80,7 @@ impl Supervisor {
 
     /// The pid, for a handle by pid (as [`start`](SupervisorBuilder::start) returns).
     pub fn pid(&self) -> Option<Pid> {
-        match self.dest {
-            Dest::Pid(p) => Some(p),
-            Dest::Name(_) | Dest::NameAt(..) | Dest::Global(_) => None,
-        }
+        self.dest.pid()
     }
 
     /// Each child's id and pid (`None` when not running), in start order

@@ -216,13 +216,32 @@ mod tests {
         let make = || Some(c.clone() as Arc<dyn Deferred>);
         assert!(!note_send(key, true, make), "outside a slice: never held");
         slice_begin();
-        assert!(note_send(key, true, make), "a lazy first send is held");
+        // "Right after" means within BURST_GAP: a thread descheduled between the two
+        // sends makes the second go at once, as it should, so only a pair that took
+        // less than that decides; a few tries find one even on a loaded machine.
+        let mut decided = false;
+        for attempt in 0..100 {
+            let began = Instant::now();
+            assert!(note_send(key, true, make), "a lazy first send is held");
+            let held = note_send(key, false, make);
+            let quick = began.elapsed() < BURST_GAP;
+            flush_all();
+            assert_eq!(
+                c.0.load(Ordering::SeqCst),
+                attempt + 1,
+                "one flush per pair"
+            );
+            if quick {
+                assert!(held, "the request right after it too");
+                decided = true;
+                break;
+            }
+        }
         assert!(
-            note_send(key, false, make),
-            "the request right after it too"
+            decided,
+            "no pair of sends within {BURST_GAP:?} in 100 tries"
         );
-        flush_all();
-        assert_eq!(c.0.load(Ordering::SeqCst), 1, "both went out in one flush");
+        c.0.store(1, Ordering::SeqCst);
         assert!(
             !note_send(key, false, make),
             "a plain first send goes at once"

@@ -296,7 +296,7 @@ fn run(t: &mut Transcript) -> Result<(), Box<dyn std::error::Error>> {
         t.iex(
             n.name().as_str(),
             ":global.registered_names()",
-            common::atoms(&names),
+            Term::list(names.clone()),
         );
         t.check(names.is_empty(), "no global names left");
     }

@@ -118,7 +118,8 @@ pub fn register(node: &Node) {
             };
             let _ = global::sync(ctx, Duration::from_secs(10));
             for _ in 0..k {
-                let _ = global::trans(ctx, Term::atom("counter_lock"), None, |ctx| {
+                let id = global::LockId::own(ctx, Term::atom("counter_lock"));
+                let _ = global::trans(ctx, id, global::LockWait::Infinity, |ctx| {
                     let me = ctx.pid();
                     ctx.send(counter, (Term::atom("get"), me));
                     let v = ctx
@@ -144,7 +145,8 @@ pub fn register(node: &Node) {
                 return Term::atom("badarg");
             };
             let _ = global::sync(ctx, Duration::from_secs(10));
-            if global::set_lock(ctx, args[0].clone(), None).is_ok() {
+            let id = global::LockId::own(ctx, args[0].clone());
+            if global::set_lock(ctx, id, global::LockWait::Infinity).is_ok() {
                 ctx.send(report, (Term::atom("locked"), args[0].clone()));
             }
             while !ctx.receive().is_atom("stop") {}

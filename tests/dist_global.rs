@@ -2,6 +2,7 @@
 //! exit and on node death, locks.
 mod support;
 
+use oxbeam::dist::global::LockWait;
 use oxbeam::dist::{global, rpc};
 use oxbeam::rt::StartError;
 use oxbeam::term::{Atom, Term};
@@ -106,23 +107,25 @@ fn locks_exclude_and_are_freed_when_the_holder_dies() {
     }
     let mut ma = a.node().attach();
     let mut mb = b.node().attach();
+    let (pa, pb) = (ma.pid(), mb.pid());
     // connect returns once global has synced with the peer.
     assert!(oxbeam::dist::connect(&mut ma, &a, "gl2b@localhost", SOON).is_ok());
     assert!(global::sync(&mut mb, SOON).is_ok());
-    assert!(global::set_lock(&mut ma, Term::atom("res"), Some(0)).is_ok());
+    assert!(global::set_lock(&mut ma, (Term::atom("res"), pa), 0).is_ok());
     assert_eq!(
-        global::set_lock(&mut mb, Term::atom("res"), Some(3)),
+        global::set_lock(&mut mb, (Term::atom("res"), pb), 3),
         Err(oxbeam::dist::LockError::Busy { attempts: 4 }),
         "b can't take a's lock (the first attempt and 3 retries)"
     );
-    global::del_lock(&mut ma, Term::atom("res"));
-    assert!(global::set_lock(&mut mb, Term::atom("res"), None).is_ok());
+    global::del_lock(&mut ma, (Term::atom("res"), pa));
+    assert!(global::set_lock(&mut mb, (Term::atom("res"), pb), LockWait::Infinity).is_ok());
     // A holder that dies releases its locks.
     let node_b = b.node().clone();
     let (tx, rx) = std::sync::mpsc::channel();
     std::thread::spawn(move || {
         let mut holder = node_b.attach();
-        tx.send(global::set_lock(&mut holder, Term::atom("res2"), None).is_ok())
+        let id = global::LockId::own(&holder, Term::atom("res2"));
+        tx.send(global::set_lock(&mut holder, id, LockWait::Infinity).is_ok())
             .unwrap();
         // `holder` is dropped here: the process exits.
     })
@@ -131,7 +134,7 @@ fn locks_exclude_and_are_freed_when_the_holder_dies() {
     assert!(rx.recv().unwrap());
     support::wait_for("lock freed", SOON, || {
         (
-            global::set_lock(&mut ma, Term::atom("res2"), Some(0)).is_ok(),
+            global::set_lock(&mut ma, (Term::atom("res2"), pa), 0).is_ok(),
             (),
         )
     });
@@ -142,8 +145,9 @@ fn locks_exclude_and_are_freed_when_the_holder_dies() {
         let counter = counter.clone();
         handles.push(std::thread::spawn(move || {
             let mut me = node.attach();
+            let id = global::LockId::own(&me, Term::atom("counter"));
             for _ in 0..200 {
-                global::trans(&mut me, Term::atom("counter"), None, |_| {
+                global::trans(&mut me, id.clone(), LockWait::Infinity, |_| {
                     let v = counter.load(std::sync::atomic::Ordering::SeqCst);
                     std::thread::yield_now();
                     counter.store(v + 1, std::sync::atomic::Ordering::SeqCst);
@@ -280,6 +284,7 @@ fn global_genservers_re_registration_and_with_lock() {
     }
     assert!(a.connect("gl4b@localhost").is_ok());
     let mut ma = a.node().attach();
+    let pa = ma.pid();
     let mut mb = b.node().attach();
     assert!(global::sync(&mut ma, SOON).is_ok() && global::sync(&mut mb, SOON).is_ok());
     let name = Atom::new("answer");
@@ -314,7 +319,7 @@ fn global_genservers_re_registration_and_with_lock() {
         Ok(Term::Int(9))
     );
     // with_lock: held by a, b times out; released after.
-    assert!(global::set_lock(&mut ma, Term::atom("r"), Some(0)).is_ok());
+    assert!(global::set_lock(&mut ma, (Term::atom("r"), pa), 0).is_ok());
     assert_eq!(
         global::with_lock(
             &mut mb,
@@ -324,7 +329,7 @@ fn global_genservers_re_registration_and_with_lock() {
         ),
         Err(oxbeam::dist::LockError::Timeout)
     );
-    global::del_lock(&mut ma, Term::atom("r"));
+    global::del_lock(&mut ma, (Term::atom("r"), pa));
     assert_eq!(
         global::with_lock(&mut mb, Term::atom("r"), SOON, |_| 1),
         Ok(1)
@@ -418,11 +423,11 @@ fn lock_contention_from_three_nodes_loses_no_update_and_a_killed_holder_frees_it
     .unwrap();
     me.receive_match(|m| m.tagged("locked").is_some(), Some(SOON))
         .expect("the victim holds the lock");
-    assert!(global::set_lock(&mut me, Term::atom("held"), Some(2)).is_err());
+    assert!(global::set_lock(&mut me, (Term::atom("held"), my), 2).is_err());
     victim.kill();
     support::wait_for("lock freed", SOON, || {
         (
-            global::set_lock(&mut me, Term::atom("held"), Some(0)).is_ok(),
+            global::set_lock(&mut me, (Term::atom("held"), my), 0).is_ok(),
             (),
         )
     });

@@ -173,9 +173,9 @@ fn survivors_of_a_node_killed_mid_traffic_clean_up_and_lose_nothing() {
     }
     // Its lock is free: here, then for a process on n1.
     wait_for("the lock freed", SOON, || {
-        (global::set_lock(&mut me, lock.clone(), Some(0)).is_ok(), ())
+        (global::set_lock(&mut me, (lock.clone(), my), 0).is_ok(), ())
     });
-    global::del_lock(&mut me, lock.clone());
+    global::del_lock(&mut me, (lock.clone(), my));
     let holder = spawn_on(
         &ctl,
         &mut me,

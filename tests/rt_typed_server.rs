@@ -94,7 +94,10 @@ fn typed_counter_called_and_cast_by_name() {
     let started = server::start(&node, Counter::default(), StartOpts::named("counter")).unwrap();
     let counter = ServerRef::<Counter>::named("counter");
     assert_eq!(counter.whereis(&node), started.pid());
-    assert_eq!(counter.dest(), oxbeam::rt::Dest::Name(Atom::new("counter")));
+    assert_eq!(
+        counter.dest(),
+        &oxbeam::rt::Dest::Name(Atom::new("counter"))
+    );
     counter.cast(&node, CounterCast::Increment);
     counter.cast(&node, CounterCast::Increment);
     assert_eq!(
@@ -263,7 +266,7 @@ fn deferred_replies_and_crashes() {
     let mut me = node.attach();
     let counter = server::start(&node, Counter::default(), StartOpts::default()).unwrap();
     let waiter = {
-        let node = node.clone();
+        let (node, counter) = (node.clone(), counter.clone());
         std::thread::spawn(move || {
             let mut w = node.attach();
             counter.call(&mut w, CounterCall::WaitFor(3), SOON)

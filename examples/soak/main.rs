@@ -277,7 +277,8 @@ fn register_functions(node: &Node) {
 
 /// One increment of the counter process under the global lock: the new value.
 fn locked_incr(ctx: &mut Ctx, counter: Pid) -> Option<i64> {
-    let r = global::trans(ctx, Term::atom("soak_lock"), Some(40), |ctx| {
+    let id = global::LockId::own(ctx, Term::atom("soak_lock"));
+    let r = global::trans(ctx, id, 40, |ctx| {
         let me = ctx.pid();
         ctx.send(counter, term!({:get, me}));
         let v = ctx.receive_with(|m| m.tagged("value")?[0].as_int(), Some(SLOW))?;

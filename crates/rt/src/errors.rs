@@ -16,8 +16,8 @@ use crate::term::{Atom, Pid, Term};
 pub enum SendError {
     /// No process is registered under this name on this node.
     NotRegistered(Atom),
-    /// No process is registered under this global name.
-    NotRegisteredGlobally(Atom),
+    /// No process is registered under this global name (any term, as OTP's).
+    NotRegisteredGlobally(Term),
 }
 
 impl SendError {

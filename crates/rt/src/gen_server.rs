@@ -362,7 +362,7 @@ pub fn call(
     let pid = match server.into() {
         Dest::Pid(p) => p,
         Dest::Name(n) => ctx.node().whereis(n).ok_or(CallError::NoProc)?,
-        Dest::Global(n) => ctx.node().whereis_global(n).ok_or(CallError::NoProc)?,
+        Dest::Global(n) => ctx.node().whereis_global(&n).ok_or(CallError::NoProc)?,
         Dest::NameAt(n, node) if node == ctx.node().name() => {
             ctx.node().whereis(n).ok_or(CallError::NoProc)?
         }
@@ -567,7 +567,7 @@ pub fn stop(
     let pid = match server.into() {
         Dest::Pid(p) => p,
         Dest::Name(n) => ctx.node().whereis(n).ok_or(CallError::NoProc)?,
-        Dest::Global(n) => ctx.node().whereis_global(n).ok_or(CallError::NoProc)?,
+        Dest::Global(n) => ctx.node().whereis_global(&n).ok_or(CallError::NoProc)?,
         Dest::NameAt(..) => return Err(CallError::NoConnection),
     };
     let mref = ctx.monitor(pid);

@@ -152,8 +152,9 @@ pub struct SpawnOpts {
 }
 
 /// Where a message goes: a pid, a locally registered name, a name on a node, or a
-/// cluster-wide name.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+/// cluster-wide name. Cheap to clone (a global name is a [`Term`], whose compound
+/// values are shared).
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
 pub enum Dest {
     /// A process.
     Pid(Pid),
@@ -161,22 +162,24 @@ pub enum Dest {
     Name(Atom),
     /// `{name, node}`: a name registered on that node.
     NameAt(Atom, Atom),
-    /// `{:global, name}`: a name registered cluster-wide. `rt` does not keep these
-    /// names: the layer that does (`dist::global`) installs a [`GlobalNames`] on the
-    /// node; without one, every global name is unregistered.
-    Global(Atom),
+    /// `{:global, name}`: a name registered cluster-wide; as in OTP, any term
+    /// (`{:user, "alice"}`). `rt` does not keep these names: the layer that does
+    /// (`dist::global`) installs a [`GlobalNames`] on the node; without one, every
+    /// global name is unregistered.
+    Global(Term),
 }
 
 impl Dest {
-    /// `{:global, name}`.
-    pub fn global(name: impl Into<Atom>) -> Dest {
-        Dest::Global(name.into())
+    /// `{:global, name}`: `Dest::global("counter")` (an atom), or any term
+    /// (`Dest::global(term!({:user, "alice"}))`).
+    pub fn global(name: impl Into<GlobalName>) -> Dest {
+        Dest::Global(name.into().0)
     }
 
     /// The pid, for a destination that is one (`None` for a name: resolving one is
     /// [`Node::resolve`]'s).
-    pub fn pid(self) -> Option<Pid> {
-        match self {
+    pub fn pid(&self) -> Option<Pid> {
+        match *self {
             Dest::Pid(p) => Some(p),
             Dest::Name(_) | Dest::NameAt(..) | Dest::Global(_) => None,
         }
@@ -187,7 +190,44 @@ impl Dest {
 /// [`Node::set_global_names`]): how [`Dest::Global`] resolves.
 pub trait GlobalNames: Send + Sync {
     /// The pid registered as `name` in the cluster, if any (a local read).
-    fn whereis(&self, name: Atom) -> Option<Pid>;
+    fn whereis(&self, name: &Term) -> Option<Pid>;
+}
+
+/// A global name: any term, as OTP's (`:counter`, `{:room, "lobby"}`). Built from an
+/// atom, a `&str` (taken as an atom, as `ServerRef::named` does), or a [`Term`]; so
+/// `Dest::global("counter")` and `global::whereis_name(node, term!({:user, "bo"}))`
+/// read as they would in Elixir.
+#[derive(Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct GlobalName(pub Term);
+
+impl From<Atom> for GlobalName {
+    fn from(a: Atom) -> GlobalName {
+        GlobalName(Term::Atom(a))
+    }
+}
+
+impl From<&str> for GlobalName {
+    fn from(a: &str) -> GlobalName {
+        GlobalName(Term::Atom(Atom::new(a)))
+    }
+}
+
+impl From<Term> for GlobalName {
+    fn from(t: Term) -> GlobalName {
+        GlobalName(t)
+    }
+}
+
+impl From<&Term> for GlobalName {
+    fn from(t: &Term) -> GlobalName {
+        GlobalName(t.clone())
+    }
+}
+
+impl From<GlobalName> for Term {
+    fn from(n: GlobalName) -> Term {
+        n.0
+    }
 }
 
 impl From<Pid> for Dest {
@@ -199,6 +239,12 @@ impl From<Pid> for Dest {
 impl From<Atom> for Dest {
     fn from(a: Atom) -> Dest {
         Dest::Name(a)
+    }
+}
+
+impl From<&Dest> for Dest {
+    fn from(d: &Dest) -> Dest {
+        d.clone()
     }
 }
 

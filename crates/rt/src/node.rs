@@ -437,7 +437,7 @@ impl Node {
             Dest::NameAt(name, node) if node == self.0.name => {
                 self.send_to_with(Dest::Name(name), msg, connect)
             }
-            Dest::Global(name) => match self.whereis_global(name) {
+            Dest::Global(name) => match self.whereis_global(&name) {
                 Some(pid) => {
                     self.deliver_with(pid, Signal::Message(msg), connect);
                     Ok(())
@@ -641,19 +641,19 @@ impl Node {
     }
 
     /// The pid registered cluster-wide as `name` (`None` without a registry).
-    pub fn whereis_global(&self, name: Atom) -> Option<Pid> {
+    pub fn whereis_global(&self, name: &Term) -> Option<Pid> {
         self.extension::<GlobalNamesSeam>()?.0.whereis(name)
     }
 
     /// Where `dest` points now: the pid for a pid, a local name or a global one;
     /// `None` when the name is not registered, or for a name on another node.
-    pub fn resolve(&self, dest: Dest) -> Option<Pid> {
-        match dest {
+    pub fn resolve(&self, dest: &Dest) -> Option<Pid> {
+        match *dest {
             Dest::Pid(p) => Some(p),
             Dest::Name(n) => self.whereis(n),
             Dest::NameAt(n, at) if at == self.name() => self.whereis(n),
             Dest::NameAt(..) => None,
-            Dest::Global(n) => self.whereis_global(n),
+            Dest::Global(ref n) => self.whereis_global(n),
         }
     }
 

@@ -419,8 +419,8 @@ impl<S: Server> ServerRef<S> {
 
     /// A handle to the server registered cluster-wide as `name` (`{:global, name}`),
     /// resolved at each call through the node's global registry (`dist::global`).
-    pub fn global(name: impl Into<Atom>) -> ServerRef<S> {
-        ServerRef::new(Dest::Global(name.into()))
+    pub fn global(name: impl Into<crate::GlobalName>) -> ServerRef<S> {
+        ServerRef::new(Dest::global(name))
     }
 
     /// A handle to the server registered as `name` on `node` (`{name, node}`).
@@ -429,8 +429,8 @@ impl<S: Server> ServerRef<S> {
     }
 
     /// Where the handle points.
-    pub fn dest(&self) -> Dest {
-        self.dest
+    pub fn dest(&self) -> &Dest {
+        &self.dest
     }
 
     /// The pid, for a handle by pid (`None` for one by name: see
@@ -443,7 +443,7 @@ impl<S: Server> ServerRef<S> {
     /// the process registered under the name (on `node` itself; `None` for a name on
     /// another node).
     pub fn whereis(&self, node: &Node) -> Option<Pid> {
-        node.resolve(self.dest)
+        node.resolve(&self.dest)
     }
 
     /// Calls the server and waits up to `timeout` for its reply (`None` or
@@ -458,7 +458,7 @@ impl<S: Server> ServerRef<S> {
         let request = to_term(&request).map_err(|e| {
             CallError::BadRequest(format!("the request does not convert to a term: {e}"))
         })?;
-        let reply = gen_server::call(ctx, self.dest, request, timeout.into().as_duration())?;
+        let reply = gen_server::call(ctx, &self.dest, request, timeout.into().as_duration())?;
         decode_reply(&reply)
     }
 
@@ -466,7 +466,7 @@ impl<S: Server> ServerRef<S> {
     /// message that does not convert to a term is dropped, logged as an error).
     pub fn cast(&self, node: &Node, msg: S::Cast) {
         match to_term(&msg) {
-            Ok(t) => gen_server::cast(node, self.dest, t),
+            Ok(t) => gen_server::cast(node, &self.dest, t),
             Err(e) => log::error!(
                 "cast to {:?} dropped: it does not convert to a term: {e}",
                 self.dest
@@ -480,7 +480,7 @@ impl<S: Server> ServerRef<S> {
     pub fn stop(&self, ctx: &mut Ctx, timeout: impl Into<Timeout>) -> Result<(), CallError> {
         gen_server::stop(
             ctx,
-            self.dest,
+            &self.dest,
             Term::Atom(Atom::NORMAL),
             timeout.into().as_duration(),
         )
@@ -522,11 +522,12 @@ fn decode_reply<R: DeserializeOwned>(reply: &Term) -> Result<R, CallError> {
 
 impl<S> Clone for ServerRef<S> {
     fn clone(&self) -> ServerRef<S> {
-        *self
+        ServerRef {
+            dest: self.dest.clone(),
+            server: PhantomData,
+        }
     }
 }
-
-impl<S> Copy for ServerRef<S> {}
 
 impl<S> PartialEq for ServerRef<S> {
     fn eq(&self, other: &ServerRef<S>) -> bool {

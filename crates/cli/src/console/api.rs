@@ -381,63 +381,84 @@ fn resolver_arg(t: &Term) -> Result<global::Resolver, EvalError> {
     }
 }
 
+/// `:global.set_lock`/`del_lock`'s id `{resource, requester}`; anything else is OTP's
+/// `FunctionClauseError`.
+fn lock_id_arg(t: &Term, f: &str, arity: usize) -> Result<global::LockId, EvalError> {
+    global::LockId::from_term(t).ok_or_else(|| {
+        EvalError::new(
+            "FunctionClauseError",
+            format!(
+                "no function clause matching in :global.{f}/{arity} \
+                 (the id is {{resource_id, lock_requester_id}}, got {t})"
+            ),
+        )
+    })
+}
+
+fn lock_nodes_arg(t: &Term) -> Result<global::LockNodes, EvalError> {
+    Ok(global::LockNodes::Only(nodes_arg(t)?))
+}
+
 fn global_call(s: &mut Session, f: &str, a: &[Term]) -> Result<Option<Term>, EvalError> {
     let me = &mut s.me;
     Ok(Some(match (f, a) {
-        ("register_name", [n, p]) => yes_no(global::register_name(
-            me,
-            atom_arg(n, "a name atom")?,
-            pid_arg(p)?,
-        )),
+        ("register_name", [n, p]) => yes_no(global::register_name(me, n, pid_arg(p)?)),
         ("register_name", [n, p, r]) => yes_no(global::register_name_with(
             me,
-            atom_arg(n, "a name atom")?,
+            n,
             pid_arg(p)?,
             resolver_arg(r)?,
         )),
-        ("whereis_name", [n]) => match global::whereis_name(me.node(), atom_arg(n, "a name atom")?)
-        {
+        ("whereis_name", [n]) => match global::whereis_name(me.node(), n) {
             Some(p) => Term::Pid(p),
             None => Term::atom("undefined"),
         },
         ("unregister_name", [n]) => {
-            global::unregister_name(me, atom_arg(n, "a name atom")?);
+            global::unregister_name(me, n);
             Term::atom("ok")
         }
         ("re_register_name", [n, p]) => {
-            global::re_register_name(me, atom_arg(n, "a name atom")?, pid_arg(p)?);
+            global::re_register_name(me, n, pid_arg(p)?);
             Term::atom("yes")
         }
-        ("send", [n, msg]) => {
-            let name = atom_arg(n, "a name atom")?;
-            match global::send(me, name, msg.clone()) {
-                Ok(p) => Term::Pid(p),
-                Err(_) => {
-                    return Err(EvalError::new(
-                        "exit",
-                        Term::tuple(vec![
-                            Term::atom("badarg"),
-                            Term::tuple(vec![Term::Atom(name), msg.clone()]),
-                        ])
-                        .to_string(),
-                    ));
-                }
+        ("send", [n, msg]) => match global::send(me, n, msg.clone()) {
+            Ok(p) => Term::Pid(p),
+            Err(_) => {
+                return Err(EvalError::new(
+                    "exit",
+                    Term::tuple(vec![
+                        Term::atom("badarg"),
+                        Term::tuple(vec![n.clone(), msg.clone()]),
+                    ])
+                    .to_string(),
+                ));
             }
+        },
+        ("registered_names", []) => Term::list(global::registered_names(me.node())),
+        ("set_lock", [id]) => {
+            let id = lock_id_arg(id, f, 1)?;
+            Term::from(global::set_lock(me, id, global::LockWait::Infinity).is_ok())
         }
-        ("registered_names", []) => atoms_term(global::registered_names(me.node())),
-        ("set_lock", [id]) | ("set_lock", [id, _]) => {
-            Term::from(global::set_lock(me, id.clone(), None).is_ok())
+        ("set_lock", [id, nodes]) => {
+            let (id, nodes) = (lock_id_arg(id, f, 2)?, lock_nodes_arg(nodes)?);
+            Term::from(global::set_lock_on(me, id, nodes, global::LockWait::Infinity).is_ok())
         }
-        ("set_lock", [id, _, r]) => {
-            let retries = match r {
-                Term::Int(n) if *n >= 0 => Some(*n as u32),
-                t if t.is_atom("infinity") => None,
+        ("set_lock", [id, nodes, r]) => {
+            let (id, nodes) = (lock_id_arg(id, f, 3)?, lock_nodes_arg(nodes)?);
+            let wait = match r {
+                Term::Int(n) if *n >= 0 => global::LockWait::Retries(*n as u32),
+                t if t.is_atom("infinity") => global::LockWait::Infinity,
                 _ => return Err(type_error("retries (an integer or :infinity)", r)),
             };
-            Term::from(global::set_lock(me, id.clone(), retries).is_ok())
+            Term::from(global::set_lock_on(me, id, nodes, wait).is_ok())
         }
-        ("del_lock", [id]) | ("del_lock", [id, _]) => {
-            global::del_lock(me, id.clone());
+        ("del_lock", [id]) => {
+            global::del_lock(me, lock_id_arg(id, f, 1)?);
+            Term::from(true)
+        }
+        ("del_lock", [id, nodes]) => {
+            let (id, nodes) = (lock_id_arg(id, f, 2)?, lock_nodes_arg(nodes)?);
+            global::del_lock_on(me, id, nodes);
             Term::from(true)
         }
         ("sync", []) => {

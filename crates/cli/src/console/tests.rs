@@ -108,6 +108,50 @@ fn cluster_services_on_one_node() {
     assert_eq!(value(&mut s, ":global.registered_names()"), "[:counter]");
     assert_eq!(value(&mut s, ":global.set_lock({:res, self()})"), "true");
     assert_eq!(value(&mut s, ":global.del_lock({:res, self()})"), "true");
+    // Any term names a process globally (the capstone's users and rooms).
+    assert_eq!(
+        value(&mut s, ":global.register_name({:user, \"alice\"}, self())"),
+        ":no",
+        "a pid has one global name"
+    );
+    assert_eq!(value(&mut s, ":global.unregister_name(:counter)"), ":ok");
+    assert_eq!(
+        value(&mut s, ":global.register_name({:user, \"alice\"}, self())"),
+        ":yes"
+    );
+    assert_eq!(
+        value(&mut s, ":global.registered_names()"),
+        "[user: \"alice\"]"
+    );
+    assert_eq!(
+        value(&mut s, ":global.whereis_name({:user, \"alice\"}) == self()"),
+        "true"
+    );
+    assert_eq!(
+        value(&mut s, ":global.send({:user, \"bob\"}, :hi)"),
+        "** (exit) {:badarg, {{:user, \"bob\"}, :hi}}"
+    );
+    // OTP's lock id {ResourceId, LockRequesterId}: another requester is refused.
+    assert_eq!(
+        value(&mut s, ":global.set_lock({:db, :a}, [node()], 0)"),
+        "true"
+    );
+    assert_eq!(
+        value(&mut s, ":global.set_lock({:db, :b}, [node()], 0)"),
+        "false"
+    );
+    assert_eq!(
+        value(&mut s, ":global.del_lock({:db, :a}, [node()])"),
+        "true"
+    );
+    assert_eq!(
+        value(&mut s, ":global.set_lock({:db, :b}, [node()], 0)"),
+        "true"
+    );
+    assert!(
+        value(&mut s, ":global.set_lock(:db)").starts_with("** (FunctionClauseError)"),
+        "a lock id must be a pair"
+    );
     assert_eq!(
         value(&mut s, ":global.send(:nobody, :x)"),
         "** (exit) {:badarg, {:nobody, :x}}"

@@ -47,7 +47,7 @@ use crate::{Ctx, Dest, Node, Timeout};
 /// drop(me);
 /// node.shutdown();
 /// ```
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Supervisor {
     dest: Dest,
 }
@@ -74,8 +74,8 @@ impl Supervisor {
     }
 
     /// Where the handle points.
-    pub fn dest(&self) -> Dest {
-        self.dest
+    pub fn dest(&self) -> &Dest {
+        &self.dest
     }
 
     /// The pid, for a handle by pid (as [`start`](SupervisorBuilder::start) returns).
@@ -86,27 +86,27 @@ impl Supervisor {
     /// Each child's id and pid (`None` when not running), in start order
     /// ([`which_children`](super::which_children)).
     pub fn which_children(&self, ctx: &mut Ctx) -> Result<Vec<(Term, Option<Pid>)>, CallError> {
-        super::which_children(ctx, self.dest)
+        super::which_children(ctx, &self.dest)
     }
 
     /// Adds and starts a child ([`start_child`](super::start_child)).
     pub fn start_child(&self, ctx: &mut Ctx, spec: ChildSpec) -> Result<Pid, ChildError> {
-        super::start_child(ctx, self.dest, spec)
+        super::start_child(ctx, &self.dest, spec)
     }
 
     /// Stops a child ([`terminate_child`](super::terminate_child)).
     pub fn terminate_child(&self, ctx: &mut Ctx, id: impl Into<Term>) -> Result<(), ChildError> {
-        super::terminate_child(ctx, self.dest, id)
+        super::terminate_child(ctx, &self.dest, id)
     }
 
     /// Starts a stopped child again ([`restart_child`](super::restart_child)).
     pub fn restart_child(&self, ctx: &mut Ctx, id: impl Into<Term>) -> Result<Pid, ChildError> {
-        super::restart_child(ctx, self.dest, id)
+        super::restart_child(ctx, &self.dest, id)
     }
 
     /// Removes a stopped child's spec ([`delete_child`](super::delete_child)).
     pub fn delete_child(&self, ctx: &mut Ctx, id: impl Into<Term>) -> Result<(), ChildError> {
-        super::delete_child(ctx, self.dest, id)
+        super::delete_child(ctx, &self.dest, id)
     }
 
     /// Stops the supervisor (its children first, in reverse start order) with reason
@@ -114,7 +114,7 @@ impl Supervisor {
     pub fn stop(&self, ctx: &mut Ctx, timeout: impl Into<Timeout>) -> Result<(), CallError> {
         gen_server::stop(
             ctx,
-            self.dest,
+            &self.dest,
             Term::Atom(Atom::SHUTDOWN),
             timeout.into().as_duration(),
         )

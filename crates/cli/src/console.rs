@@ -17,6 +17,7 @@
 //! node.
 
 pub mod api;
+pub mod closure;
 pub mod eval;
 pub mod lex;
 pub mod ops;
@@ -24,7 +25,7 @@ pub mod parse;
 
 use std::io::{BufRead, IsTerminal, Write};
 
-pub use eval::{EvalError, Outcome, Session};
+pub use eval::{EvalError, Interp, Outcome, Session};
 
 /// The longest input the console accepts in one expression (a runaway paste is refused,
 /// not buffered without bound).
@@ -122,7 +123,7 @@ pub fn run(net: crate::node::Net) {
         match result {
             Ok(Outcome::Incomplete) => continue,
             Ok(Outcome::Value(v)) => {
-                let _ = writeln!(out, "{v}");
+                let _ = writeln!(out, "{}", closure::show(&v));
             }
             Ok(Outcome::Nothing) => {}
             Err(e) => {
@@ -147,5 +148,7 @@ pub fn run(net: crate::node::Net) {
     drop(session);
 }
 
+#[cfg(test)]
+mod lang_tests;
 #[cfg(test)]
 mod tests;

@@ -28,6 +28,8 @@ pub fn start(args: &NodeArgs, register: fn(&Net)) -> Result<oxbeam::Node, oxbeam
         .config(args.config.clone())
         .start()?;
     if let Some(net) = node.net() {
+        // Closures typed at a console anywhere in the cluster run here too.
+        crate::console::closure::register(net.node().functions());
         register(net);
     }
     Ok(node)

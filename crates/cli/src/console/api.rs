@@ -5,7 +5,8 @@
 
 use std::time::Duration;
 
-use super::eval::{EvalError, Session, atom_term};
+use super::closure;
+use super::eval::{EvalError, Interp, atom_term};
 use super::ops;
 use crate::dist::{PgError, global, pg, rpc};
 use crate::rt::{Dest, StartError};
@@ -15,7 +16,12 @@ use crate::term::{Atom, Pid, Term};
 pub const HELP: &str = "\
 Values: :atom  :\"quoted atom\"  123  1.5  \"string\"  'charlist'  {a, b}  [a, b | tail]  1..10
         %{a: 1, \"k\" => v}  [a: 1]  Kernel (an alias is an atom)  x = expr  {:ok, v} = expr  ^x
-        + - * /  == != === !== < > <= >=  ++ -- <>  not  |>   (several expressions: a; b)
+        + - * /  == != === !== < > <= >=  ++ -- <>  and or not && || in  |>   (a; b)
+        \"Sum: #{sum}\"  fn x -> x + 1 end  f.(1)  &Kernel.node/0  (closures are data: they run
+        on any node they are sent to, e.g. spawn(fn -> ... end), Node.spawn(n, fn -> ... end))
+Blocks: case x do p when guard -> ... end  receive do p -> ... after ms -> ... end  cond do ... end
+        if c do ... else ... end  if c, do: a, else: b  unless  for x <- list, filter do ... end
+        (a block may span lines: the prompt becomes ...> until its end)
 Shell:  h  flush()  processes  i(pid)  stats  self()  node()  node(pid)  make_ref()
         send(dest, msg)  spawn(M, :f, args)  spawn_link(M, :f, args)  spawn_monitor(M, :f, args)
         hd/tl/length/elem/tuple_size/map_size/is_pid/is_atom/inspect
@@ -29,7 +35,8 @@ Process: Process.monitor(pid)  Process.demonitor(ref)  Process.link(pid)  Proces
         Process.registered()  Process.list()  Process.info(pid)  Process.sleep(ms)  Process.send(dest, msg, [])
 :global: register_name(name, pid[, &:global.random_exit_name/3 | &:global.notify_all_name/3 | &M.f/3])
         whereis_name(name)  unregister_name(name)  re_register_name(name, pid)  send(name, msg)
-        registered_names()  set_lock(id[, nodes[, retries]])  del_lock(id[, nodes])  sync()
+        registered_names()  set_lock({res, requester}[, nodes[, retries]])  del_lock(id[, nodes])
+        trans(id, fn[, nodes[, retries]])  sync()
 :pg:    start_link([scope])  start(scope)  join([scope,] group, pid | pids)  leave([scope,] group, pid | pids)
         get_members([scope,] group)  get_local_members([scope,] group)  which_groups([scope])
         monitor_scope([scope])  monitor([scope,] group)  demonitor([scope,] ref)
@@ -39,11 +46,10 @@ Process: Process.monitor(pid)  Process.demonitor(ref)  Process.link(pid)  Proces
 Also:   :erlang.node/0,1 nodes/0,1 self/0 monitor/2 demonitor/1 link/1 unlink/1 exit/2 send/2
         monitor_node/2 get_cookie/0 set_cookie/1,2 whereis/1 register/2 spawn/4 is_alive/0
         :net_kernel.connect_node/1 disconnect/1 monitor_nodes/1,2   :net_adm.ping/1
-        IO.puts(x)  IO.inspect(x)  :timer.sleep(ms)  System.halt()
+        IO.puts(x)  IO.inspect(x)  :timer.sleep(ms)  System.halt()  apply(fun, args)
 Other Module.fun(args) calls run the node's registered functions (those rpc and remote spawn use),
 e.g. Enum.sum(1..10), System.schedulers_online(), Kernel.node().
-Not supported: fn/closures (closures don't cross nodes: use the MFA form), receive/case/if blocks
-(use flush()), string interpolation, defining modules.";
+Not supported: defining modules (def, defmodule), with, try, &(&1) captures, map update syntax.";
 
 /// Names that work without parentheses when no variable has that name (`flush`, `h`).
 pub fn is_bare_helper(name: &str) -> bool {
@@ -143,16 +149,16 @@ fn raise(reason: impl Into<Term>) -> EvalError {
 
 /// `name(args)` with no module: the console's own helpers and Kernel's functions.
 /// `None` when there is no such function.
-pub fn call_local(s: &mut Session, f: &str, args: Vec<Term>) -> Result<Option<Term>, EvalError> {
+pub fn call_local(s: &mut Interp<'_>, f: &str, args: Vec<Term>) -> Result<Option<Term>, EvalError> {
     let a = args.as_slice();
     Ok(Some(match (f, a) {
         ("h" | "help", [] | [_]) => {
-            s.output.extend(HELP.lines().map(str::to_owned));
+            s.say_all(HELP.lines().map(str::to_owned));
             Term::atom("ok")
         }
         ("flush", []) => {
             for m in s.me.flush() {
-                s.output.push(m.to_string());
+                s.say(m.to_string());
             }
             Term::atom("ok")
         }
@@ -176,30 +182,13 @@ pub fn call_local(s: &mut Session, f: &str, args: Vec<Term>) -> Result<Option<Te
                 .map_err(|r| EvalError::arg(format!("send to an unregistered name failed: {r}")))?;
             msg.clone()
         }
-        ("spawn", [m, f, a]) => {
-            let (m, f, a) = mfa(m, f, a)?;
-            let me = s.net.name();
-            Term::Pid(spawn_on(s, me, (m, f, a), false, false)?.0)
+        ("spawn" | "spawn_link" | "spawn_monitor", [m, fun, a]) => {
+            let here = s.net.name();
+            spawn_as(s, f, here, mfa(m, fun, a)?)?
         }
-        ("spawn_link", [m, f, a]) => {
-            let (m, f, a) = mfa(m, f, a)?;
-            let me = s.net.name();
-            Term::Pid(spawn_on(s, me, (m, f, a), true, false)?.0)
-        }
-        ("spawn_monitor", [m, f, a]) => {
-            let (m, f, a) = mfa(m, f, a)?;
-            let me = s.net.name();
-            let (pid, r) = spawn_on(s, me, (m, f, a), false, true)?;
-            Term::tuple(vec![
-                Term::Pid(pid),
-                r.map(Term::Ref).unwrap_or_else(Term::nil),
-            ])
-        }
-        ("spawn" | "spawn_link" | "spawn_monitor", [_]) => {
-            return Err(EvalError::arg(
-                "anonymous functions can't be spawned from the console: closures don't cross \
-                 nodes. Use spawn(Module, :fun, args) with a registered function",
-            ));
+        ("spawn" | "spawn_link" | "spawn_monitor", [fun]) => {
+            let here = s.net.name();
+            spawn_as(s, f, here, closure_mfa(fun)?)?
         }
         ("exit", [_]) => {
             return Err(EvalError::arg(
@@ -240,9 +229,40 @@ pub fn call_local(s: &mut Session, f: &str, args: Vec<Term>) -> Result<Option<Te
     }))
 }
 
+/// A closure of no arguments, as the mfa that applies it (`spawn(fn -> ... end)`).
+fn closure_mfa(t: &Term) -> Result<(Atom, Atom, Vec<Term>), EvalError> {
+    match closure::decode(t).map(|f| f.definition()) {
+        Some(Ok(def)) if def.arity() == 0 => Ok(closure::spawn_mfa(t)),
+        Some(Ok(def)) => Err(EvalError::arg(format!(
+            "a spawned fn takes no arguments, this one takes {}",
+            def.arity()
+        ))),
+        Some(Err(e)) => Err(e),
+        None => Err(type_error("a function (fn -> ... end)", t)),
+    }
+}
+
+/// `spawn`, `spawn_link` or `spawn_monitor` (as `kind` says) of `mfa` on `node`: a
+/// pid, or `{pid, ref}` for `spawn_monitor`.
+fn spawn_as(
+    s: &mut Interp<'_>,
+    kind: &str,
+    node: Atom,
+    mfa: (Atom, Atom, Vec<Term>),
+) -> Result<Term, EvalError> {
+    let (pid, r) = spawn_on(s, node, mfa, kind == "spawn_link", kind == "spawn_monitor")?;
+    Ok(match kind {
+        "spawn_monitor" => Term::tuple(vec![
+            Term::Pid(pid),
+            r.map(Term::Ref).unwrap_or_else(Term::nil),
+        ]),
+        _ => Term::Pid(pid),
+    })
+}
+
 /// Spawns `mfa` on `node` (this one or another), optionally linked or monitored.
 fn spawn_on(
-    s: &mut Session,
+    s: &mut Interp<'_>,
     node: Atom,
     (m, f, a): (Atom, Atom, Vec<Term>),
     link: bool,
@@ -250,7 +270,7 @@ fn spawn_on(
 ) -> Result<(Pid, Option<crate::term::Ref>), EvalError> {
     let net = s.net.clone();
     net.spawn(
-        &mut s.me,
+        s.me,
         node,
         (m, f, a),
         crate::node::SpawnRequest { link, monitor },
@@ -264,7 +284,7 @@ fn spawn_on(
 /// `Module.fun(args)` for the modules the console implements itself; `None` when it is
 /// not one of them (the caller then tries the node's registered functions).
 pub fn call(
-    s: &mut Session,
+    s: &mut Interp<'_>,
     module: &str,
     f: &str,
     args: Vec<Term>,
@@ -280,7 +300,7 @@ pub fn call(
         ":net_kernel" | ":net_adm" => net_kernel_call(s, f, &args),
         "IO" => Ok(match (f, args.as_slice()) {
             ("puts", [t]) => {
-                s.output.push(
+                s.say(
                     t.as_str()
                         .map(str::to_owned)
                         .unwrap_or_else(|| t.to_string()),
@@ -288,7 +308,7 @@ pub fn call(
                 Some(Term::atom("ok"))
             }
             ("inspect", [t]) => {
-                s.output.push(t.to_string());
+                s.say(t.to_string());
                 Some(t.clone())
             }
             _ => None,
@@ -306,7 +326,7 @@ pub fn call(
     }
 }
 
-fn node_call(s: &mut Session, f: &str, a: &[Term]) -> Result<Option<Term>, EvalError> {
+fn node_call(s: &mut Interp<'_>, f: &str, a: &[Term]) -> Result<Option<Term>, EvalError> {
     let net = s.net.clone();
     Ok(Some(match (f, a) {
         ("self", []) => Term::Atom(net.name()),
@@ -324,27 +344,13 @@ fn node_call(s: &mut Session, f: &str, a: &[Term]) -> Result<Option<Term>, EvalE
             net.monitor_node(s.me.pid(), node_arg(n)?, bool_arg(on)?);
             Term::from(true)
         }
-        ("spawn", [n, m, fun, args]) => {
+        ("spawn" | "spawn_link" | "spawn_monitor", [n, m, fun, args]) => {
             let n = node_arg(n)?;
-            Term::Pid(spawn_on(s, n, mfa(m, fun, args)?, false, false)?.0)
+            spawn_as(s, f, n, mfa(m, fun, args)?)?
         }
-        ("spawn_link", [n, m, fun, args]) => {
+        ("spawn" | "spawn_link" | "spawn_monitor", [n, fun]) => {
             let n = node_arg(n)?;
-            Term::Pid(spawn_on(s, n, mfa(m, fun, args)?, true, false)?.0)
-        }
-        ("spawn_monitor", [n, m, fun, args]) => {
-            let n = node_arg(n)?;
-            let (pid, r) = spawn_on(s, n, mfa(m, fun, args)?, false, true)?;
-            Term::tuple(vec![
-                Term::Pid(pid),
-                r.map(Term::Ref).unwrap_or_else(Term::nil),
-            ])
-        }
-        ("spawn" | "spawn_link" | "spawn_monitor", [_, _]) => {
-            return Err(EvalError::arg(
-                "closures don't cross nodes: Node.spawn(node, fn) is not supported. Use the MFA \
-                 form, e.g. Node.spawn(:node2@localhost, IO, :puts, [\"hi\"])",
-            ));
+            spawn_as(s, f, n, closure_mfa(fun)?)?
         }
         ("get_cookie", []) => atom_term(&net.cookie())?,
         ("set_cookie", [c]) => {
@@ -399,7 +405,7 @@ fn lock_nodes_arg(t: &Term) -> Result<global::LockNodes, EvalError> {
     Ok(global::LockNodes::Only(nodes_arg(t)?))
 }
 
-fn global_call(s: &mut Session, f: &str, a: &[Term]) -> Result<Option<Term>, EvalError> {
+fn global_call(s: &mut Interp<'_>, f: &str, a: &[Term]) -> Result<Option<Term>, EvalError> {
     let me = &mut s.me;
     Ok(Some(match (f, a) {
         ("register_name", [n, p]) => yes_no(global::register_name(me, n, pid_arg(p)?)),
@@ -467,17 +473,37 @@ fn global_call(s: &mut Session, f: &str, a: &[Term]) -> Result<Option<Term>, Eva
             }
             Term::atom("ok")
         }
-        ("trans", _) => {
-            return Err(EvalError::arg(
-                ":global.trans takes a function, and closures are not supported by the console: \
-                 use :global.set_lock(id), then your calls, then :global.del_lock(id)",
-            ));
+        ("trans", [id, fun, rest @ ..]) if rest.len() <= 2 => {
+            let id = lock_id_arg(id, f, 2 + rest.len())?;
+            let nodes = match rest.first() {
+                Some(n) => lock_nodes_arg(n)?,
+                None => global::LockNodes::All,
+            };
+            let wait = match rest.get(1) {
+                Some(Term::Int(n)) if *n >= 0 => global::LockWait::Retries(*n as u32),
+                Some(t) if !t.is_atom("infinity") => {
+                    return Err(type_error("retries (an integer or :infinity)", t));
+                }
+                _ => global::LockWait::Infinity,
+            };
+            if !closure::is_fun(fun) {
+                return Err(EvalError::new(
+                    "BadFunctionError",
+                    format!("expected a function, got: {fun}"),
+                ));
+            }
+            if global::set_lock_on(s.me, id.clone(), nodes.clone(), wait).is_err() {
+                return Ok(Some(Term::atom("aborted")));
+            }
+            let r = s.apply(fun, Vec::new());
+            global::del_lock_on(s.me, id, nodes);
+            r?
         }
         _ => return Ok(None),
     }))
 }
 
-fn pg_call(s: &mut Session, f: &str, a: &[Term]) -> Result<Option<Term>, EvalError> {
+fn pg_call(s: &mut Interp<'_>, f: &str, a: &[Term]) -> Result<Option<Term>, EvalError> {
     let default = pg::default_scope();
     let scope_of = |t: &Term| atom_arg(t, "a scope name");
     let me = &mut s.me;
@@ -549,7 +575,12 @@ fn pg_left(r: Result<bool, PgError>) -> Result<Term, EvalError> {
     }
 }
 
-fn rpc_call(s: &mut Session, raises: bool, f: &str, a: &[Term]) -> Result<Option<Term>, EvalError> {
+fn rpc_call(
+    s: &mut Interp<'_>,
+    raises: bool,
+    f: &str,
+    a: &[Term],
+) -> Result<Option<Term>, EvalError> {
     let net = s.net.clone();
     let me = &mut s.me;
     let result = |r: Result<Term, rpc::RpcError>| -> Result<Term, EvalError> {
@@ -613,7 +644,7 @@ fn multicall(
     Term::tuple(vec![Term::list(results), atoms_term(bad)])
 }
 
-fn erlang_call(s: &mut Session, f: &str, args: Vec<Term>) -> Result<Option<Term>, EvalError> {
+fn erlang_call(s: &mut Interp<'_>, f: &str, args: Vec<Term>) -> Result<Option<Term>, EvalError> {
     let net = s.net.clone();
     Ok(Some(match (f, args.as_slice()) {
         ("node" | "self" | "send" | "make_ref" | "whereis" | "register", _) => {
@@ -638,15 +669,20 @@ fn erlang_call(s: &mut Session, f: &str, args: Vec<Term>) -> Result<Option<Term>
             Term::from(true)
         }
         ("get_cookie" | "set_cookie", _) => return node_call(s, f, &args),
-        ("spawn", [n, m, fun, a]) => {
+        ("spawn" | "spawn_link" | "spawn_monitor", [n, m, fun, a]) => {
             let n = node_arg(n)?;
-            Term::Pid(spawn_on(s, n, mfa(m, fun, a)?, false, false)?.0)
+            spawn_as(s, f, n, mfa(m, fun, a)?)?
         }
+        ("spawn" | "spawn_link" | "spawn_monitor", [fun]) => {
+            let here = s.net.name();
+            spawn_as(s, f, here, closure_mfa(fun)?)?
+        }
+        ("apply", [fun, Term::List(args)]) => s.apply(fun, args.to_vec())?,
         _ => return Ok(None),
     }))
 }
 
-fn net_kernel_call(s: &mut Session, f: &str, a: &[Term]) -> Result<Option<Term>, EvalError> {
+fn net_kernel_call(s: &mut Interp<'_>, f: &str, a: &[Term]) -> Result<Option<Term>, EvalError> {
     let net = s.net.clone();
     Ok(Some(match (f, a) {
         ("connect_node", [n]) => Term::from(net.connect(node_arg(n)?.as_str()).is_ok()),

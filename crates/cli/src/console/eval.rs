@@ -1,9 +1,15 @@
-//! The console's evaluator: expressions, `=` with patterns, operators, and calls.
+//! The console's evaluator: expressions, `=` with patterns, operators, calls, and the
+//! blocks and closures of [`blocks`].
 //!
-//! Every line runs in the console's own process (an attached thread), so `self()`,
-//! `send(self(), :x)` and `flush()` behave as in iex. Calls go to [`super::api`] (the
-//! node, process, `:global`, `:pg` and `:rpc` APIs under their Erlang/Elixir names), and
-//! otherwise to the node's function registry, run in a fresh process as rpc would.
+//! An [`Interp`] evaluates in one process: the console's own (an attached thread, so
+//! `self()`, `send(self(), :x)` and `flush()` behave as in iex), or one that applies a
+//! closure (spawned here or on another node: see [`super::closure`]). Calls go to
+//! [`super::api`] (the node, process, `:global`, `:pg` and `:rpc` APIs under their
+//! Erlang/Elixir names), and otherwise to the node's function registry, run in a fresh
+//! process as rpc would.
+
+mod blocks;
+mod patterns;
 
 use std::collections::HashMap;
 use std::fmt;
@@ -12,8 +18,10 @@ use std::time::Duration;
 use super::parse::{Expr, parse};
 use crate::dist::rpc;
 use crate::node::Net;
-use crate::rt::Attached;
+use crate::rt::{Attached, Ctx};
 use crate::term::{Atom, Term};
+
+pub(crate) use patterns::match_pattern;
 
 /// An error shown as `** (Kind) message`, as iex shows exceptions.
 #[derive(Clone, Debug, PartialEq)]
@@ -58,12 +66,31 @@ pub enum Outcome {
 
 /// One console session: its process, its node and its variables.
 pub struct Session {
-    pub(crate) me: Attached,
-    pub(crate) net: Net,
+    me: Attached,
+    net: Net,
     vars: HashMap<String, Term>,
     /// Lines printed by the evaluation (`flush()`, `IO.puts`, `processes`...), in order,
     /// before the value.
-    pub(crate) output: Vec<String>,
+    output: Vec<String>,
+    /// Set by `System.halt()` and friends.
+    quit: bool,
+}
+
+/// Where an evaluation's printed lines go.
+pub(crate) enum Output<'a> {
+    /// Collected, to be printed before the value (the console's own lines).
+    Lines(&'a mut Vec<String>),
+    /// Printed at once, through [`super::closure::print`] (a closure's process).
+    Print,
+}
+
+/// An evaluation in one process: its context, its node, its variables and where what
+/// it prints goes.
+pub struct Interp<'a> {
+    pub(crate) me: &'a mut Ctx,
+    pub(crate) net: Net,
+    pub(crate) vars: HashMap<String, Term>,
+    output: Output<'a>,
     /// Set by `System.halt()` and friends.
     pub(crate) quit: bool,
 }
@@ -108,7 +135,16 @@ impl Session {
         };
         let mut last = Outcome::Nothing;
         for e in &exprs {
-            let r = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| self.eval(e)));
+            let mut interp = Interp {
+                me: &mut self.me,
+                net: self.net.clone(),
+                vars: std::mem::take(&mut self.vars),
+                output: Output::Lines(&mut self.output),
+                quit: false,
+            };
+            let r = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| interp.eval(e)));
+            self.vars = std::mem::take(&mut interp.vars);
+            self.quit |= interp.quit;
             if let Some(reason) = self.me.exit_reason().cloned() {
                 let old = self.me.pid();
                 self.me = self.net.node().attach();
@@ -132,6 +168,36 @@ impl Session {
             };
         }
         Ok(last)
+    }
+}
+
+impl<'a> Interp<'a> {
+    /// An evaluation in the process `me` (one applying a closure), printing at once.
+    pub(crate) fn in_process(me: &'a mut Ctx) -> Option<Interp<'a>> {
+        let net = Net::of(me.node())?;
+        Some(Interp {
+            me,
+            net,
+            vars: HashMap::new(),
+            output: Output::Print,
+            quit: false,
+        })
+    }
+
+    /// Prints `line` (see [`Output`]).
+    pub(crate) fn say(&mut self, line: impl Into<String>) {
+        let line = line.into();
+        match &mut self.output {
+            Output::Lines(lines) => lines.push(line),
+            Output::Print => super::closure::print(self.me, &line),
+        }
+    }
+
+    /// Prints each of `lines`.
+    pub(crate) fn say_all(&mut self, lines: impl IntoIterator<Item = String>) {
+        for l in lines {
+            self.say(l);
+        }
     }
 
     pub(crate) fn eval(&mut self, e: &Expr) -> Result<Term, EvalError> {
@@ -213,6 +279,10 @@ impl Session {
                 Some(b) if b == "false" || b == "nil" => Term::from(true),
                 _ => Term::from(false),
             },
+            Expr::BinOp(op @ ("and" | "or" | "&&" | "||"), a, b) => {
+                let left = self.eval(a)?;
+                patterns::short_circuit(op, left, || self.eval(b))?
+            }
             Expr::BinOp(op, a, b) => {
                 let (a, b) = (self.eval(a)?, self.eval(b)?);
                 binop(op, a, b)?
@@ -234,6 +304,32 @@ impl Session {
                     atom_term(f)?,
                     Term::from(*arity),
                 ])
+            }
+            Expr::Interp(pieces) => self.interpolate(pieces)?,
+            Expr::Fn(def) => super::closure::make(def, &self.vars),
+            Expr::Apply(f, args) => {
+                let f = self.eval(f)?;
+                let args = self.eval_all(args)?;
+                self.apply(&f, args)?
+            }
+            Expr::Case(subject, clauses) => {
+                let value = self.eval(subject)?;
+                self.case(&value, clauses)?
+            }
+            Expr::Receive(clauses, after) => self.receive(clauses, after.as_deref())?,
+            Expr::Cond(clauses) => self.cond(clauses)?,
+            Expr::If(c, then, otherwise) => {
+                let branch = if patterns::truthy(&self.eval(c)?) {
+                    then
+                } else {
+                    otherwise
+                };
+                self.scoped(Vec::new(), |s| s.body(branch))?
+            }
+            Expr::For(steps, body) => {
+                let mut out = Vec::new();
+                self.comprehend(steps, body, &mut out)?;
+                Term::list(out)
             }
         })
     }
@@ -288,98 +384,22 @@ impl Session {
             ));
         }
         let me = self.net.name();
-        match rpc::call(&mut self.me, me, module, fun, args, None) {
+        match rpc::call(self.me, me, module, fun, args, None) {
             Ok(t) => Ok(t),
             Err(rpc::RpcError::Exit(reason)) => Err(EvalError::new("exit", reason.to_string())),
             Err(e) => Err(EvalError::new("ErlangError", e.to_string())),
         }
     }
 
-    /// Matches `value` against the pattern `pat`, collecting bindings.
+    /// Matches `value` against the pattern `pat`, collecting bindings (pins and
+    /// literals are read from this evaluation's variables).
     fn matches(
         &mut self,
         pat: &Expr,
         value: &Term,
         binds: &mut HashMap<String, Term>,
     ) -> Result<bool, EvalError> {
-        Ok(match pat {
-            Expr::Var(v) if v.starts_with('_') => true,
-            Expr::Var(v) => match binds.get(v) {
-                Some(bound) => bound == value,
-                None => {
-                    binds.insert(v.clone(), value.clone());
-                    true
-                }
-            },
-            Expr::Pin(v) => match self.vars.get(v) {
-                Some(bound) => bound == value,
-                None => {
-                    return Err(EvalError::new(
-                        "CompileError",
-                        format!("undefined variable ^{v}"),
-                    ));
-                }
-            },
-            Expr::Int(_)
-            | Expr::Float(_)
-            | Expr::Atom(_)
-            | Expr::Str(_)
-            | Expr::Charlist(_)
-            | Expr::Alias(_)
-            | Expr::Neg(_) => &self.eval(pat)? == value,
-            Expr::Tuple(ps) => match value.as_tuple() {
-                Some(vs) if vs.len() == ps.len() => {
-                    for (p, v) in ps.iter().zip(vs) {
-                        if !self.matches(p, v, binds)? {
-                            return Ok(false);
-                        }
-                    }
-                    true
-                }
-                _ => false,
-            },
-            Expr::List(ps, tail) => {
-                let Some(vs) = value.as_list() else {
-                    return Ok(false);
-                };
-                let fits = match tail {
-                    None => vs.len() == ps.len(),
-                    Some(_) => vs.len() >= ps.len(),
-                };
-                if !fits {
-                    return Ok(false);
-                }
-                for (p, v) in ps.iter().zip(vs) {
-                    if !self.matches(p, v, binds)? {
-                        return Ok(false);
-                    }
-                }
-                match tail {
-                    Some(t) => self.matches(t, &Term::list(vs[ps.len()..].to_vec()), binds)?,
-                    None => true,
-                }
-            }
-            Expr::Map(pairs) => {
-                let Some(m) = value.as_map() else {
-                    return Ok(false);
-                };
-                for (k, p) in pairs {
-                    let key = self.eval(k)?;
-                    match m.get(&key) {
-                        Some(v) if self.matches(p, v, binds)? => {}
-                        _ => return Ok(false),
-                    }
-                }
-                true
-            }
-            Expr::Match(a, b) => self.matches(a, value, binds)? && self.matches(b, value, binds)?,
-            other => {
-                return Err(EvalError::new(
-                    "CompileError",
-                    format!("cannot use {other:?} in a pattern (left of =)"),
-                ));
-            }
-        })
+        match_pattern(pat, value, &self.vars, binds)
     }
 
     /// Waits for a message matching `pred` for up to `timeout`.
@@ -420,6 +440,16 @@ pub(crate) fn range(first: i64, last: i64) -> Term {
             Term::Int(if last >= first { 1 } else { -1 }),
         ),
     ])
+}
+
+/// The bounds of a range (`first..last`, as [`range`] builds it).
+pub(crate) fn range_bounds(m: &std::collections::BTreeMap<Term, Term>) -> Option<(i64, i64)> {
+    if m.get(&Term::atom("__struct__"))? != &Term::atom("Elixir.Range") {
+        return None;
+    }
+    let first = m.get(&Term::atom("first"))?.as_int()?;
+    let last = m.get(&Term::atom("last"))?.as_int()?;
+    Some((first, last))
 }
 
 fn badarith(expr: &str) -> EvalError {
@@ -475,6 +505,20 @@ fn binop(op: &str, a: Term, b: Term) -> Result<Term, EvalError> {
             };
             Term::from(eq == (op == "=="))
         }
+        "in" => Term::from(match (&b, b.as_list()) {
+            (_, Some(items)) => items.iter().any(|t| t == &a),
+            (Term::Map(m), None) => match (range_bounds(m), a.as_int()) {
+                (Some((lo, hi)), Some(x)) => (lo.min(hi)..=lo.max(hi)).contains(&x),
+                (Some(_), None) => false,
+                (None, _) => m.keys().any(|k| k == &a),
+            },
+            _ => {
+                return Err(EvalError::new(
+                    "Protocol.UndefinedError",
+                    format!("protocol Enumerable not implemented for {b}"),
+                ));
+            }
+        }),
         "===" => Term::from(a == b),
         "!==" => Term::from(a != b),
         "<" => Term::from(a < b),

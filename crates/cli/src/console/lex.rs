@@ -1,9 +1,10 @@
 //! The console's tokenizer: the part of Elixir's lexical syntax the drills use.
 //!
 //! Atoms (`:hello`, `:node1@localhost`, `:"a b"`), integers (`1_000`), floats (`1.5`,
-//! `1.0e3`), strings (`"text"` with `\n \t \" \\` escapes; `#{}` interpolation is
-//! refused), charlists (`'abc'`), identifiers (`pid`, `alive?`), aliases (`Node`),
-//! keyword keys (`a:` in `%{a: 1}`), and punctuation and operators. `#` starts a comment.
+//! `1.0e3`), strings (`"text"` with `\n \t \" \\` escapes, and `#{expr}` interpolation:
+//! a [`Tok::Interp`] whose code parts the parser parses), charlists (`'abc'`), identifiers
+//! (`pid`, `alive?`), aliases (`Node`), keyword keys (`a:` in `%{a: 1}`), and punctuation
+//! and operators. `#` starts a comment.
 
 use std::fmt;
 
@@ -29,6 +30,9 @@ pub enum Tok {
     Atom(String),
     /// `"text"`, escapes resolved.
     Str(String),
+    /// `"text #{code} text"`: literal parts (escapes resolved) and the source of each
+    /// interpolated expression.
+    Interp(Vec<StrPart>),
     /// `'text'`.
     Charlist(String),
     /// A lowercase identifier, possibly ending in `?` or `!`.
@@ -50,6 +54,7 @@ impl fmt::Display for Tok {
             Tok::Float(x) => write!(f, "{x}"),
             Tok::Atom(a) => write!(f, ":{a}"),
             Tok::Str(s) => write!(f, "{s:?}"),
+            Tok::Interp(_) => f.write_str("a string"),
             Tok::Charlist(s) => write!(f, "'{s}'"),
             Tok::Ident(s) | Tok::Alias(s) => f.write_str(s),
             Tok::KwKey(k) => write!(f, "{k}:"),
@@ -57,6 +62,15 @@ impl fmt::Display for Tok {
             Tok::Newline => f.write_str("end of line"),
         }
     }
+}
+
+/// A part of an interpolated string.
+#[derive(Clone, Debug, PartialEq)]
+pub enum StrPart {
+    /// Text.
+    Lit(String),
+    /// The source of an interpolated `#{...}` expression.
+    Code(String),
 }
 
 /// A lexical error; `incomplete` when more input could complete it (an open string).
@@ -71,9 +85,10 @@ pub struct LexError {
 }
 
 // Longest first, so `..` wins over `.` and `|>` over `|`.
-const PUNCT: [&str; 33] = [
+const PUNCT: [&str; 34] = [
     "===", "!==", "...", "%{", "|>", "==", "!=", "<=", ">=", "++", "--", "<>", "..", "->", "=>",
-    "::", "&&", "||", "(", ")", "[", "]", "{", "}", ",", ".", "|", "=", "<", ">", "+", "-", "*",
+    "<-", "::", "&&", "||", "(", ")", "[", "]", "{", "}", ",", ".", "|", "=", "<", ">", "+", "-",
+    "*",
 ];
 const PUNCT_SINGLE: [&str; 6] = ["/", "^", "&", ";", "@", "!"];
 
@@ -156,18 +171,25 @@ impl Lexer<'_> {
                 '0'..='9' => self.number()?,
                 '"' => {
                     self.bump();
-                    let s = self.quoted('"', at)?;
-                    self.push(Tok::Str(s), at);
+                    let mut parts = self.quoted('"', at, true)?;
+                    match parts.as_mut_slice() {
+                        [] => self.push(Tok::Str(String::new()), at),
+                        [StrPart::Lit(s)] => {
+                            let s = std::mem::take(s);
+                            self.push(Tok::Str(s), at);
+                        }
+                        _ => self.push(Tok::Interp(parts), at),
+                    }
                 }
                 '\'' => {
                     self.bump();
-                    let s = self.quoted('\'', at)?;
+                    let s = self.plain_quoted('\'', at)?;
                     self.push(Tok::Charlist(s), at);
                 }
                 ':' if self.peek_at(1) == Some('"') => {
                     self.bump();
                     self.bump();
-                    let s = self.quoted('"', at)?;
+                    let s = self.plain_quoted('"', at)?;
                     self.push(Tok::Atom(s), at);
                 }
                 ':' if self.peek_at(1).is_some_and(ident_start) => {
@@ -288,20 +310,49 @@ impl Lexer<'_> {
         Ok(())
     }
 
-    fn quoted(&mut self, close: char, at: usize) -> Result<String, LexError> {
+    /// A quoted text without interpolation (charlists and quoted atoms).
+    fn plain_quoted(&mut self, close: char, at: usize) -> Result<String, LexError> {
+        let parts = self.quoted(close, at, false)?;
+        Ok(match parts.into_iter().next() {
+            Some(StrPart::Lit(s)) => s,
+            _ => String::new(),
+        })
+    }
+
+    /// The parts of a quoted text up to `close` (the opening quote already read); with
+    /// `interpolate`, `#{...}` is a code part, else it is refused.
+    fn quoted(
+        &mut self,
+        close: char,
+        at: usize,
+        interpolate: bool,
+    ) -> Result<Vec<StrPart>, LexError> {
+        let mut parts = Vec::new();
         let mut s = String::new();
         loop {
             let Some(c) = self.bump() else {
                 return Err(self.error(format!("missing closing {close}"), at, true));
             };
             match c {
-                c if c == close => return Ok(s),
+                c if c == close => {
+                    if !s.is_empty() || parts.is_empty() {
+                        parts.push(StrPart::Lit(s));
+                    }
+                    return Ok(parts);
+                }
                 '#' if self.peek() == Some('{') => {
-                    return Err(self.error(
-                        "string interpolation (#{...}) is not supported; build the value with <> or a tuple",
-                        self.pos - 1,
-                        false,
-                    ));
+                    if !interpolate {
+                        return Err(self.error(
+                            "interpolation (#{...}) is only supported in strings",
+                            self.pos - 1,
+                            false,
+                        ));
+                    }
+                    self.bump();
+                    if !s.is_empty() {
+                        parts.push(StrPart::Lit(std::mem::take(&mut s)));
+                    }
+                    parts.push(StrPart::Code(self.interpolated(at)?));
                 }
                 '\\' => {
                     let Some(e) = self.bump() else {
@@ -318,6 +369,34 @@ impl Lexer<'_> {
                     });
                 }
                 c => s.push(c),
+            }
+        }
+    }
+
+    /// The source of an interpolated expression, up to its closing `}` (the `#{`
+    /// already read): braces nest, and strings inside it are skipped whole, so
+    /// `"#{f("}")}"` is one expression.
+    fn interpolated(&mut self, at: usize) -> Result<String, LexError> {
+        let start = self.pos;
+        let mut depth = 0usize;
+        let unclosed = |l: &Self| l.error("missing closing } of #{", at, true);
+        loop {
+            match self.bump() {
+                None => return Err(unclosed(self)),
+                Some('}') if depth == 0 => return Ok(self.src[start..self.pos - 1].to_owned()),
+                Some('}') => depth -= 1,
+                Some('{') => depth += 1,
+                Some(q @ ('"' | '\'')) => loop {
+                    match self.bump() {
+                        None => return Err(unclosed(self)),
+                        Some('\\') => {
+                            self.bump();
+                        }
+                        Some(c) if c == q => break,
+                        Some(_) => {}
+                    }
+                },
+                Some(_) => {}
             }
         }
     }
@@ -362,10 +441,21 @@ mod tests {
     }
 
     #[test]
-    fn strings_escape_and_refuse_interpolation() {
+    fn strings_escape_and_interpolate() {
         assert_eq!(kinds(r#""a\"b\n""#), vec![Tok::Str("a\"b\n".into())]);
+        assert_eq!(
+            kinds(r##""Sum: #{sum} (#{f("}")})""##),
+            vec![Tok::Interp(vec![
+                StrPart::Lit("Sum: ".into()),
+                StrPart::Code("sum".into()),
+                StrPart::Lit(" (".into()),
+                StrPart::Code("f(\"}\")".into()),
+                StrPart::Lit(")".into()),
+            ])]
+        );
+        assert!(tokenize(r##""x #{y""##).unwrap_err().incomplete);
         assert!(
-            tokenize(r##""x #{y}""##)
+            tokenize(r##"'x #{y}'"##)
                 .unwrap_err()
                 .message
                 .contains("interpolation")

@@ -4,7 +4,7 @@
 use std::time::Duration;
 
 use super::api::{atom_arg, pid_arg};
-use super::eval::{EvalError, Session};
+use super::eval::{EvalError, Interp};
 use crate::node::Net;
 use crate::term::{Atom, Pid, Term};
 
@@ -51,15 +51,15 @@ pub fn node_list(net: &Net, which: &Term) -> Result<Vec<Atom>, EvalError> {
 }
 
 /// `processes`: one line per local process (pid, name, status, queue), then `:ok`.
-pub fn processes(s: &mut Session) -> Term {
+pub fn processes(s: &mut Interp<'_>) -> Term {
     let all = s.net.node().process_summaries();
-    s.output.push(format!(
+    s.say(format!(
         "{:<18} {:<28} {:<9} {:>7}  kind",
         "pid", "name", "status", "queue"
     ));
     for p in all.iter().take(MAX_LISTED) {
         let name = p.name.map(|n| n.as_str().to_owned()).unwrap_or_default();
-        s.output.push(format!(
+        s.say(format!(
             "{:<18} {:<28} {:<9} {:>7}  {}",
             Term::Pid(p.pid).to_string(),
             name,
@@ -69,16 +69,15 @@ pub fn processes(s: &mut Session) -> Term {
         ));
     }
     if all.len() > MAX_LISTED {
-        s.output
-            .push(format!("... and {} more", all.len() - MAX_LISTED));
+        s.say(format!("... and {} more", all.len() - MAX_LISTED));
     }
-    s.output.push(format!("{} processes", all.len()));
+    s.say(format!("{} processes", all.len()));
     Term::atom("ok")
 }
 
 /// Asks `pid` (local or remote) for its links and monitors; `nil` when it is gone, and
 /// `:timeout` when it did not answer within a second (busy in a long computation).
-fn query_info(s: &mut Session, pid: Pid) -> Term {
+fn query_info(s: &mut Interp<'_>, pid: Pid) -> Term {
     if pid == s.me.pid() {
         return Term::map(vec![
             (
@@ -111,7 +110,7 @@ fn query_info(s: &mut Session, pid: Pid) -> Term {
 
 /// `i(pid)` / `Process.info(pid)`: what is known of a process. With `print`, one line per
 /// item (as `i/1` does) and `:ok`; otherwise the keyword list.
-pub fn info(s: &mut Session, pid: Pid, print: bool) -> Term {
+pub fn info(s: &mut Interp<'_>, pid: Pid, print: bool) -> Term {
     let mut items: Vec<(String, Term)> = Vec::new();
     if s.net.node().is_local(pid) {
         let Some(p) = s
@@ -122,7 +121,7 @@ pub fn info(s: &mut Session, pid: Pid, print: bool) -> Term {
             .find(|p| p.pid == pid)
         else {
             if print {
-                s.output.push(format!("{} is not alive", Term::Pid(pid)));
+                s.say(format!("{} is not alive", Term::Pid(pid)));
             }
             return Term::nil();
         };
@@ -155,15 +154,15 @@ pub fn info(s: &mut Session, pid: Pid, print: bool) -> Term {
         }
         None => {
             if print {
-                s.output.push(format!("{} is not alive", Term::Pid(pid)));
+                s.say(format!("{} is not alive", Term::Pid(pid)));
             }
             return Term::nil();
         }
     }
     if print {
-        s.output.push(format!("Pid: {}", Term::Pid(pid)));
+        s.say(format!("Pid: {}", Term::Pid(pid)));
         for (k, v) in &items {
-            s.output.push(format!("{k}: {v}"));
+            s.say(format!("{k}: {v}"));
         }
         return Term::atom("ok");
     }
@@ -176,14 +175,14 @@ pub fn info(s: &mut Session, pid: Pid, print: bool) -> Term {
 }
 
 /// `stats`: message and byte counters per connection, and the node's process count.
-pub fn stats(s: &mut Session) -> Term {
+pub fn stats(s: &mut Interp<'_>) -> Term {
     let conns = s.net.conn_stats();
-    s.output.push(format!(
+    s.say(format!(
         "{:<28} {:>10} {:>12} {:>10} {:>12}",
         "peer", "msgs out", "bytes out", "msgs in", "bytes in"
     ));
     for (peer, c) in &conns {
-        s.output.push(format!(
+        s.say(format!(
             "{:<28} {:>10} {:>12} {:>10} {:>12}",
             peer.as_str(),
             c.msgs_out,
@@ -192,7 +191,7 @@ pub fn stats(s: &mut Session) -> Term {
             c.bytes_in
         ));
     }
-    s.output.push(format!(
+    s.say(format!(
         "{} connections, {} local processes",
         conns.len(),
         s.net.node().process_count()
@@ -201,7 +200,7 @@ pub fn stats(s: &mut Session) -> Term {
 }
 
 /// `Process.*` (and the `:erlang` calls that are the same thing).
-pub fn process_call(s: &mut Session, f: &str, a: &[Term]) -> Result<Option<Term>, EvalError> {
+pub fn process_call(s: &mut Interp<'_>, f: &str, a: &[Term]) -> Result<Option<Term>, EvalError> {
     let node = s.net.node().clone();
     Ok(Some(match (f, a) {
         ("monitor", [p]) => match p {

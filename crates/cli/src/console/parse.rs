@@ -4,22 +4,36 @@
 //!
 //! ```text
 //! body     := expr ((";" | newline) expr)*
-//! expr     := pipe ("=" expr)?                 -- match, right-associative
+//! expr     := or ("=" expr)?                   -- match, right-associative
+//! or       := and (("or" | "||") and)*
+//! and      := pipe (("and" | "&&") pipe)*
 //! pipe     := compare ("|>" call-ish)*          -- `a |> f(b)` is `f(a, b)`
-//! compare  := range (("==" | "!=" | "===" | "!==" | "<" | ">" | "<=" | ">=") range)?
+//! compare  := range (("==" | "!=" | "===" | "!==" | "<" | ">" | "<=" | ">=" | "in") range)?
 //! range    := concat (".." concat)?
 //! concat   := additive (("++" | "--" | "<>") concat)?   -- right-associative
 //! additive := product (("+" | "-") product)*
 //! product  := unary (("*" | "/") unary)*
 //! unary    := ("-" | "^" | "not" | "!") unary | postfix
-//! postfix  := primary ("." name args? | "." "(" ...)*   -- remote calls, `f.(x)` refused
-//! primary  := literal | var | local-call | Alias | tuple | list | map | "(" expr ")"
-//!           | "&" remote "/" arity                 -- a function capture, for resolvers
+//! postfix  := primary ("." name args? | "." "(" args ")")*   -- remote calls, `f.(x)`
+//! primary  := literal | "string #{interpolated}" | var | local-call | Alias | tuple
+//!           | list | map | "(" expr ")" | "&" remote "/" arity
+//!           | block                             -- see `parse/blocks.rs`
+//! block    := "fn" clauses "end" | "case" expr "do" clauses "end"
+//!           | "receive" "do" clauses ("after" expr "->" body)? "end"
+//!           | "cond" "do" clauses "end" | ("if" | "unless") expr "do" body ("else" body)? "end"
+//!           | "for" (pattern "<-" expr | filter) ("," ...)* "do" body "end"
+//! clauses  := (patterns ("when" expr)? "->" body)*   -- a clause ends where a line has `->`
 //! ```
 //!
 //! Calls may omit parentheses when the arguments follow on the same line
-//! (`IO.puts "hi"`, `Node.connect :a@localhost`), as in iex. `fn`, `receive`, `case` and
-//! other blocks are refused with an error that says what to do instead.
+//! (`IO.puts "hi"`, `Node.connect :a@localhost`), as in iex; `if`/`for` also take the
+//! keyword form (`if x, do: a, else: b`). `with`, `try`, module definitions and the like
+//! are refused with an error that says so. An input that ends inside a block is
+//! incomplete (the console asks for more lines), never an error.
+
+mod blocks;
+
+pub use blocks::{Clause, FnDef, ForStep, StrPiece};
 
 use super::lex::{LexError, Tok, Token, tokenize};
 
@@ -64,6 +78,22 @@ pub enum Expr {
     Remote(Box<Expr>, String, Vec<Expr>),
     /// `&Module.fun/arity`.
     Capture(Box<Expr>, String, usize),
+    /// `"text #{expr}"`.
+    Interp(Vec<StrPiece>),
+    /// `fn clauses end`: a closure.
+    Fn(FnDef),
+    /// `f.(args)`: a closure applied.
+    Apply(Box<Expr>, Vec<Expr>),
+    /// `case subject do clauses end`.
+    Case(Box<Expr>, Vec<Clause>),
+    /// `receive do clauses after timeout -> body end`.
+    Receive(Vec<Clause>, Option<Box<(Expr, Vec<Expr>)>>),
+    /// `cond do condition -> body ... end` (each clause's one pattern is its condition).
+    Cond(Vec<Clause>),
+    /// `if c do a else b end` (`unless` swaps the branches).
+    If(Box<Expr>, Vec<Expr>, Vec<Expr>),
+    /// `for generators and filters do body end`: a list.
+    For(Vec<ForStep>, Vec<Expr>),
 }
 
 /// A parse error; `incomplete` when more lines could complete the input.
@@ -84,10 +114,6 @@ impl From<LexError> for ParseError {
     }
 }
 
-const CLOSURE_HELP: &str = "anonymous functions (fn ... end) are not supported: closures don't \
-cross nodes. Use the MFA form instead: spawn(Module, :fun, [args]) or \
-Node.spawn(:node2@localhost, IO, :puts, [\"hi\"])";
-
 /// How deep an expression may nest. Brackets, calls, unary operators and each link of a
 /// chain of operators (`1 + 2 + ...`, `x |> f |> ...`, `a.b.c`) are a level: the parser,
 /// the evaluator and dropping an [`Expr`] each recurse once per level, so a pasted
@@ -96,11 +122,17 @@ pub const MAX_NESTING: usize = 256;
 
 /// Parses a whole input (one or more expressions).
 pub fn parse(src: &str) -> Result<Vec<Expr>, ParseError> {
+    parse_nested(src, 0)
+}
+
+/// [`parse`] of a fragment met at nesting level `depth` (an interpolated expression).
+fn parse_nested(src: &str, depth: usize) -> Result<Vec<Expr>, ParseError> {
     let tokens = tokenize(src)?;
     let mut p = Parser {
+        src,
         tokens,
         pos: 0,
-        depth: 0,
+        depth,
     };
     let mut out = Vec::new();
     loop {
@@ -116,14 +148,17 @@ pub fn parse(src: &str) -> Result<Vec<Expr>, ParseError> {
     }
 }
 
-struct Parser {
+struct Parser<'a> {
+    /// The text parsed (a closure keeps its own source, to be parsed again wherever it
+    /// is applied).
+    src: &'a str,
     tokens: Vec<Token>,
     pos: usize,
     /// Levels of nesting of the expression being parsed (at most [`MAX_NESTING`]).
     depth: usize,
 }
 
-impl Parser {
+impl Parser<'_> {
     fn peek(&self) -> Option<&Tok> {
         self.tokens.get(self.pos).map(|t| &t.kind)
     }
@@ -205,7 +240,7 @@ impl Parser {
     /// `parse` one level deeper.
     fn nested(
         &mut self,
-        parse: fn(&mut Parser) -> Result<Expr, ParseError>,
+        parse: fn(&mut Self) -> Result<Expr, ParseError>,
     ) -> Result<Expr, ParseError> {
         let base = self.depth;
         self.deeper()?;
@@ -215,13 +250,61 @@ impl Parser {
     }
 
     fn expr(&mut self) -> Result<Expr, ParseError> {
-        let left = self.pipe()?;
+        let left = self.or_expr()?;
         if self.eat("=") {
             self.skip_newlines();
             let right = self.nested(Self::expr)?;
             return Ok(Expr::Match(Box::new(left), Box::new(right)));
         }
         Ok(left)
+    }
+
+    fn or_expr(&mut self) -> Result<Expr, ParseError> {
+        self.bool_chain(["||", "or"], Self::and_expr)
+    }
+
+    fn and_expr(&mut self) -> Result<Expr, ParseError> {
+        self.bool_chain(["&&", "and"], Self::pipe)
+    }
+
+    /// `next (op next)*` where `op` is the operator `ops[0]` or the word `ops[1]`
+    /// (`and`, `or`: identifiers to the lexer).
+    fn bool_chain(
+        &mut self,
+        ops: [&'static str; 2],
+        next: fn(&mut Self) -> Result<Expr, ParseError>,
+    ) -> Result<Expr, ParseError> {
+        let base = self.depth;
+        let mut left = next(self)?;
+        loop {
+            let op = if self.is(ops[0]) {
+                ops[0]
+            } else if self.is_word(ops[1]) {
+                ops[1]
+            } else {
+                break;
+            };
+            self.deeper()?;
+            self.pos += 1;
+            self.skip_newlines();
+            let right = next(self)?;
+            left = Expr::BinOp(op, Box::new(left), Box::new(right));
+        }
+        self.depth = base;
+        Ok(left)
+    }
+
+    fn is_word(&self, w: &str) -> bool {
+        matches!(self.peek(), Some(Tok::Ident(x)) if x == w)
+    }
+
+    fn eat_word(&mut self, w: &str) -> bool {
+        if self.is_word(w) {
+            self.pos += 1;
+            true
+        } else {
+            false
+        }
     }
 
     fn pipe(&mut self) -> Result<Expr, ParseError> {
@@ -255,6 +338,11 @@ impl Parser {
                 let right = self.range()?;
                 return Ok(Expr::BinOp(op, Box::new(left), Box::new(right)));
             }
+        }
+        if self.eat_word("in") {
+            self.skip_newlines();
+            let right = self.range()?;
+            return Ok(Expr::BinOp("in", Box::new(left), Box::new(right)));
         }
         Ok(left)
     }
@@ -362,9 +450,8 @@ impl Parser {
                     };
                 }
                 Some(Tok::Punct("(")) => {
-                    return Err(self.error(format!(
-                        "calling a function value (f.(args)) is not supported; {CLOSURE_HELP}"
-                    )));
+                    let args = self.sequence(")")?;
+                    e = Expr::Apply(Box::new(e), args);
                 }
                 Some(t) => return Err(self.error(format!("unexpected {t} after '.'"))),
                 None => return Err(self.incomplete("a function name")),
@@ -411,10 +498,12 @@ impl Parser {
                 | Tok::Float(_)
                 | Tok::Atom(_)
                 | Tok::Str(_)
+                | Tok::Interp(_)
                 | Tok::Charlist(_)
-                | Tok::Ident(_)
                 | Tok::Alias(_)
                 | Tok::KwKey(_) => true,
+                // Not the words that continue an expression or a block: `case x do`.
+                Tok::Ident(w) => !blocks::CONTINUES.contains(&w.as_str()),
                 Tok::Punct(p) => matches!(*p, "[" | "{" | "%{" | "(" | "^" | "&"),
                 Tok::Newline => false,
             }
@@ -485,6 +574,7 @@ impl Parser {
             Tok::Float(x) => Expr::Float(x),
             Tok::Atom(a) => Expr::Atom(a),
             Tok::Str(s) => Expr::Str(s),
+            Tok::Interp(parts) => self.interpolation(parts)?,
             Tok::Charlist(s) => Expr::Charlist(s),
             Tok::Alias(a) => Expr::Alias(a),
             Tok::KwKey(k) => {
@@ -513,15 +603,17 @@ impl Parser {
     fn identifier(&mut self, w: String) -> Result<Expr, ParseError> {
         match w.as_str() {
             "true" | "false" | "nil" => return Ok(Expr::Atom(w)),
-            "fn" => return Err(self.error(CLOSURE_HELP)),
-            "receive" | "case" | "cond" | "if" | "unless" | "with" | "for" | "try"
-            | "defmodule" | "def" | "defp" | "quote" | "import" | "alias" | "require" => {
+            "fn" | "case" | "receive" | "cond" | "if" | "unless" | "for" => {
+                return self.nested_block(&w);
+            }
+            "with" | "try" | "defmodule" | "def" | "defp" | "quote" | "import" | "alias"
+            | "require" => {
                 return Err(self.error(format!(
-                    "`{w}` blocks are not supported by the console (expressions and calls only; \
-                     use flush() to see the mailbox)"
+                    "`{w}` is not supported by the console (fn, case, receive, cond, if, \
+                     unless and for are; modules can't be defined here)"
                 )));
             }
-            "do" | "end" | "after" | "else" | "when" => {
+            w if blocks::CONTINUES.contains(&w) => {
                 return Err(self.error(format!("unexpected keyword `{w}`")));
             }
             _ => {}
@@ -607,7 +699,11 @@ impl Parser {
         let module = match self.next() {
             Some(Tok::Atom(a)) => Expr::Atom(a),
             Some(Tok::Alias(a)) => Expr::Alias(a),
-            Some(Tok::Punct("(")) => return Err(self.error(CLOSURE_HELP)),
+            Some(Tok::Punct("(")) => {
+                return Err(self.error(
+                    "the capture shorthand &(...) is not supported: write fn args -> body end",
+                ));
+            }
             _ => {
                 return Err(self
                     .error("only captures of a named function are supported: &Module.fun/arity"));

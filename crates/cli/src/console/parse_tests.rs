@@ -153,27 +153,65 @@ fn calls_without_parentheses_as_in_iex() {
 #[test]
 fn several_expressions_and_continuation() {
     assert_eq!(parse("a = 1; b = 2\nc").unwrap().len(), 3);
-    for open in ["{1, 2", "[1,", "foo(", "%{a: 1", "\"abc", "x ="] {
+    for open in [
+        "{1, 2",
+        "[1,",
+        "foo(",
+        "%{a: 1",
+        "\"abc",
+        "x =",
+        "Node.spawn(:node2@localhost, fn ->",
+        "Node.spawn(:node2@localhost, fn ->\n  send(caller, {:hello, node()})",
+        "receive do",
+        "receive do\n  {:result, sum} -> IO.puts(\"Sum: #{sum}\")",
+        "case x do\n  1 -> :a",
+        "for pid <- :pg.get_members(:workers) do",
+        "if x do 1 else",
+        "\"#{x",
+    ] {
         let e = parse(open).unwrap_err();
         assert!(e.incomplete, "{open}: {e:?}");
+    }
+    // The same, finished.
+    for done in [
+        "Node.spawn(:node2@localhost, fn ->\n  send(caller, {:hello, node()})\nend)",
+        "receive do\n  {:result, sum} -> IO.puts(\"Sum: #{sum}\")\nend",
+        "for pid <- :pg.get_members(:workers) do\n  send(pid, {:broadcast, \"Hello everyone\"})\nend",
+    ] {
+        assert_eq!(parse(done).map(|e| e.len()), Ok(1), "{done}");
+    }
+}
+
+#[test]
+fn a_closure_keeps_its_source() {
+    let src = "f = fn x ->\n  x + 1\nend";
+    match parse(src).unwrap().remove(0) {
+        Expr::Match(_, rhs) => match *rhs {
+            Expr::Fn(def) => {
+                assert_eq!(def.source, "fn x ->\n  x + 1\nend");
+                assert_eq!(def.arity(), 1);
+            }
+            other => panic!("{other:?}"),
+        },
+        other => panic!("{other:?}"),
     }
 }
 
 #[test]
 fn unsupported_forms_say_what_to_do() {
-    let e = parse("Node.spawn(:n@localhost, fn -> 1 end)").unwrap_err();
-    assert!(e.message.contains("closures don't cross nodes"), "{e:?}");
-    assert!(e.message.contains("Node.spawn("), "{e:?}");
-    assert!(!e.incomplete);
     for (src, says) in [
-        ("receive do x -> x end", "`receive`"),
-        ("f.(1)", "function value"),
+        ("with {:ok, x} <- f() do x end", "`with` is not supported"),
+        ("try do 1 end", "`try` is not supported"),
+        ("defmodule A do end", "modules can't be defined"),
         ("%{m | a: 1}", "map update"),
-        ("\"#{x}\"", "interpolation"),
+        ("&(&1 + 1)", "capture shorthand"),
         ("1 2", "unexpected"),
         ("@x", "attributes"),
+        ("fn x -> 1; a, b -> 2 end", "same number of arguments"),
+        ("for x do 1 end", "starts with a generator"),
     ] {
         let e = parse(src).unwrap_err();
         assert!(e.message.contains(says), "{src}: {e:?}");
+        assert!(!e.incomplete, "{src}");
     }
 }

@@ -4,22 +4,23 @@
 use super::*;
 use crate::node::{Net, NetConfig};
 
-fn session(name: &str) -> Session {
+pub(super) fn session(name: &str) -> Session {
     let mut config = NetConfig::named(&format!("{name}@localhost"));
     config.use_mapper = false;
     config.cookie = Some("console-unit".into());
     let net = Net::start(config).expect("node starts");
     crate::dist::start(&net).expect("dist starts");
+    closure::register(net.node().functions());
     Session::new(net)
 }
 
 /// Evaluates one input: its printed lines and then its value (or error), as the prompt
 /// shows them.
-fn run(s: &mut Session, src: &str) -> Vec<String> {
+pub(super) fn run(s: &mut Session, src: &str) -> Vec<String> {
     let r = s.eval_source(src);
     let mut lines = s.take_output();
     match r {
-        Ok(Outcome::Value(v)) => lines.push(v.to_string()),
+        Ok(Outcome::Value(v)) => lines.push(closure::show(&v)),
         Ok(Outcome::Nothing) => {}
         Ok(Outcome::Incomplete) => lines.push("<incomplete>".into()),
         Err(e) => lines.push(e.to_string()),
@@ -27,7 +28,7 @@ fn run(s: &mut Session, src: &str) -> Vec<String> {
     lines
 }
 
-fn value(s: &mut Session, src: &str) -> String {
+pub(super) fn value(s: &mut Session, src: &str) -> String {
     let lines = run(s, src);
     lines.last().cloned().unwrap_or_default()
 }
@@ -193,17 +194,13 @@ fn cluster_services_on_one_node() {
 fn unsupported_forms_give_one_error_and_the_session_goes_on() {
     let mut s = session("con_unsupported");
     for (src, says) in [
-        (
-            "Node.spawn(:a@localhost, fn -> :ok end)",
-            "closures don't cross nodes",
-        ),
-        ("receive do x -> x end", "not supported"),
+        ("try do 1 end", "not supported"),
         ("Foo.bar(1)", "Foo.bar/1 is undefined"),
         ("frob(1)", "undefined function frob/1"),
         ("1 + :a", "ArithmeticError"),
         ("Node.connect(42)", "expected a node name"),
-        ("\"#{x}\"", "interpolation"),
-        (":global.trans(:x, 1)", "closures"),
+        ("\"#{x}\"", "undefined variable"),
+        (":global.trans({:x, self()}, 1)", "BadFunctionError"),
         ("Node.set_cookie(:\"a\\0b\")", "NUL byte"),
         ("%{a: 1", "<incomplete>"),
     ] {

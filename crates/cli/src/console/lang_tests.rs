@@ -1,0 +1,193 @@
+//! The console's blocks, closures and interpolation on one node (the multi-node
+//! drills, closures crossing nodes among them, are in `tests/console_drills.rs`).
+
+use super::tests::{run, session, value};
+
+#[test]
+fn interpolation_shows_values_as_to_string_does() {
+    let mut s = session("lang_interp");
+    assert_eq!(value(&mut s, "sum = 42"), "42");
+    assert_eq!(value(&mut s, "\"Sum: #{sum}\""), "\"Sum: 42\"");
+    assert_eq!(
+        value(&mut s, "\"#{:a}-#{1.5}-#{nil}-#{[104, \"i\"]}\""),
+        "\"a-1.5--hi\""
+    );
+    assert_eq!(
+        value(&mut s, "\"#{\"nested #{sum + 1}\"}\""),
+        "\"nested 43\""
+    );
+    assert!(value(&mut s, "\"#{self()}\"").starts_with("** (Protocol.UndefinedError)"));
+    assert_eq!(
+        run(&mut s, "IO.puts(\"Sum: #{sum}\")"),
+        vec!["Sum: 42", ":ok"]
+    );
+}
+
+#[test]
+fn closures_capture_what_they_use_and_apply_with_clauses() {
+    let mut s = session("lang_fn");
+    assert_eq!(value(&mut s, "n = 2"), "2");
+    assert_eq!(
+        value(&mut s, "add = fn x -> x + n end"),
+        value(&mut s, "add")
+    );
+    assert!(
+        value(&mut s, "add").starts_with("#Function<"),
+        "{}",
+        value(&mut s, "add")
+    );
+    assert!(value(&mut s, "add").ends_with("/1 in :oxbeam_eval>"));
+    assert_eq!(value(&mut s, "add.(40)"), "42");
+    // The closure keeps n as it was.
+    assert_eq!(value(&mut s, "n = 100"), "100");
+    assert_eq!(value(&mut s, "add.(1)"), "3");
+    // Clauses, guards, and a clause error.
+    assert_eq!(
+        value(
+            &mut s,
+            "f = fn {:ok, v} -> v; {:error, _} -> nil; x when is_integer(x) and x > 0 -> :pos end"
+        ),
+        value(&mut s, "f")
+    );
+    assert_eq!(value(&mut s, "f.({:ok, 7})"), "7");
+    assert_eq!(value(&mut s, "f.({:error, :x})"), "nil");
+    assert_eq!(value(&mut s, "f.(3)"), ":pos");
+    assert!(value(&mut s, "f.(-3)").starts_with("** (FunctionClauseError)"));
+    assert!(value(&mut s, "f.(1, 2)").starts_with("** (BadArityError)"));
+    assert!(
+        value(&mut s, "5.(1)").starts_with("** (BadFunctionError)")
+            || value(&mut s, "x = 5; x.(1)").starts_with("** (BadFunctionError)")
+    );
+    // A closure's own variables don't leak out.
+    assert_eq!(
+        value(&mut s, "g = fn -> inner = 1; inner + 1 end; g.()"),
+        "2"
+    );
+    assert!(value(&mut s, "inner").contains("undefined variable"));
+    // Multi-line, as typed at the prompt.
+    assert_eq!(run(&mut s, "h = fn a, b ->"), vec!["<incomplete>"]);
+    assert_eq!(
+        value(
+            &mut s,
+            "h = fn a, b ->\n  c = a * b\n  c + 1\nend\nh.(3, 4)"
+        ),
+        "13"
+    );
+    // A capture applies too.
+    assert_eq!(value(&mut s, "(&Kernel.node/0).()"), ":lang_fn@localhost");
+}
+
+#[test]
+fn case_cond_if_and_for() {
+    let mut s = session("lang_blocks");
+    assert_eq!(
+        value(
+            &mut s,
+            "case {:ok, 5} do\n  {:ok, n} when n > 3 -> n * 2\n  _ -> :other\nend"
+        ),
+        "10"
+    );
+    assert!(
+        value(&mut s, "n").contains("undefined variable"),
+        "case bindings are scoped"
+    );
+    assert!(value(&mut s, "case 1 do 2 -> :x end").starts_with("** (CaseClauseError)"));
+    assert_eq!(
+        value(&mut s, "cond do\n  1 > 2 -> :a\n  true -> :b\nend"),
+        ":b"
+    );
+    assert_eq!(value(&mut s, "if 1 < 2 do :yes else :no end"), ":yes");
+    assert_eq!(value(&mut s, "if nil, do: 1, else: 2"), "2");
+    assert_eq!(value(&mut s, "unless false do :ran end"), ":ran");
+    assert_eq!(value(&mut s, "if false do :x end"), "nil");
+    assert_eq!(
+        value(&mut s, "for x <- [1, 2, 3], x != 2 do x * 10 end"),
+        "[10, 30]"
+    );
+    assert_eq!(
+        value(&mut s, "for x <- 1..3, y <- [:a], do: {x, y}"),
+        "[{1, :a}, {2, :a}, {3, :a}]"
+    );
+    assert_eq!(
+        value(
+            &mut s,
+            "for {:ok, v} <- [{:ok, 1}, :skip, {:ok, 2}] do v end"
+        ),
+        "[1, 2]"
+    );
+    assert_eq!(value(&mut s, "true and false or true"), "true");
+    assert_eq!(value(&mut s, "nil || :fallback"), ":fallback");
+    assert!(value(&mut s, "1 and true").starts_with("** (BadBooleanError)"));
+    assert_eq!(value(&mut s, "2 in [1, 2]"), "true");
+    assert_eq!(value(&mut s, "5 in 1..3"), "false");
+    // The chapter's Drill 4 loop, as printed, with the block on three lines.
+    assert_eq!(
+        run(
+            &mut s,
+            "for pid <- [self()] do\n  send(pid, {:broadcast, \"Hello everyone\"})\nend"
+        ),
+        vec!["[broadcast: \"Hello everyone\"]"]
+    );
+    assert!(value(&mut s, "for x <- 1..100_000_000 do x end").contains("not enumerated"));
+}
+
+#[test]
+fn receive_takes_the_first_matching_message_or_times_out() {
+    let mut s = session("lang_receive");
+    assert_eq!(
+        value(&mut s, "send(self(), :noise); send(self(), {:result, 7})"),
+        "{:result, 7}"
+    );
+    assert_eq!(
+        run(
+            &mut s,
+            "receive do\n  {:result, sum} -> IO.puts(\"Sum: #{sum}\")\nend"
+        ),
+        vec!["Sum: 7", ":ok"]
+    );
+    // :noise is still there; a guard skips it.
+    assert_eq!(
+        value(
+            &mut s,
+            "receive do x when is_integer(x) -> x after 10 -> :timeout end"
+        ),
+        ":timeout"
+    );
+    assert_eq!(value(&mut s, "receive do m -> m end"), ":noise");
+    assert_eq!(value(&mut s, "receive do after 0 -> :empty end"), ":empty");
+    assert!(value(&mut s, "receive do after -1 -> :x end").starts_with("** (ArgumentError)"));
+}
+
+#[test]
+fn spawned_closures_run_in_their_own_process() {
+    let mut s = session("lang_spawn");
+    assert_eq!(value(&mut s, "caller = self()"), value(&mut s, "self()"));
+    let pid = value(
+        &mut s,
+        "pid = spawn(fn ->\n  receive do\n    :stop -> send(caller, {:stopped, self()})\n  end\nend)",
+    );
+    assert!(pid.starts_with("#PID<"), "{pid}");
+    assert_eq!(value(&mut s, "Process.alive?(pid)"), "true");
+    assert_eq!(value(&mut s, "send(pid, :stop)"), ":stop");
+    assert_eq!(
+        value(
+            &mut s,
+            "receive do {:stopped, ^pid} -> :ok after 5000 -> :timeout end"
+        ),
+        ":ok"
+    );
+    // spawn_monitor: the DOWN comes with the closure's exit (an error's reason).
+    assert_eq!(
+        value(
+            &mut s,
+            "{p, ref} = spawn_monitor(fn -> 1 = 2 end); is_pid(p)"
+        ),
+        "true"
+    );
+    let down = value(
+        &mut s,
+        "receive do {:DOWN, ^ref, :process, _, reason} -> reason after 5000 -> :timeout end",
+    );
+    assert!(down.contains("MatchError"), "{down}");
+    assert!(value(&mut s, "spawn(fn x -> x end)").contains("takes no arguments"));
+}

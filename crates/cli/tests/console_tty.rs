@@ -84,10 +84,13 @@ fn at_a_terminal_the_prompt_edits_lines_and_keeps_history() {
     // History: arrow up twice recalls `40 + 2`.
     type_keys("\x1b[A\x1b[A\r");
     screen.wait("42 again", |t| t.matches("42\r\n").count() >= 2);
-    type_keys("Node.spawn(node(), fn -> 1 end)\r");
-    screen.wait("the closure error", |t| {
-        t.contains("closures don't cross nodes")
+    // A block over two lines: the continuation prompt, then the value.
+    type_keys("Node.spawn(node(), fn ->\r");
+    screen.wait("the continuation prompt", |t| {
+        t.contains("...(tty1@localhost)> ")
     });
+    type_keys(":ok end)\r");
+    screen.wait("the spawned pid", |t| t.contains("\r\n#PID<0."));
     type_keys("send(self(), :hi); flush()\r");
     screen.wait("the flushed message", |t| t.contains(":hi\r\n:ok\r\n"));
     // Ctrl-D ends the session and the node.

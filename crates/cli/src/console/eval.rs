@@ -93,7 +93,16 @@ pub struct Interp<'a> {
     output: Output<'a>,
     /// Set by `System.halt()` and friends.
     pub(crate) quit: bool,
+    /// How deep the evaluation is now (at most [`MAX_DEPTH`]).
+    pub(crate) depth: usize,
 }
+
+/// How deep an evaluation may recurse: the parser bounds an expression's nesting, and
+/// this bounds closures applying closures (`f.(f)` forever is an error, not a stack
+/// overflow that takes the node down; a closure's process runs on a scheduler thread,
+/// whose stack is smaller than the console's). A debug build's frames are several
+/// times larger, so it allows less.
+pub(crate) const MAX_DEPTH: usize = if cfg!(debug_assertions) { 100 } else { 300 };
 
 impl Session {
     /// A session whose process is a new attached process on `net`'s node.
@@ -141,6 +150,7 @@ impl Session {
                 vars: std::mem::take(&mut self.vars),
                 output: Output::Lines(&mut self.output),
                 quit: false,
+                depth: 0,
             };
             let r = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| interp.eval(e)));
             self.vars = std::mem::take(&mut interp.vars);
@@ -181,6 +191,7 @@ impl<'a> Interp<'a> {
             vars: HashMap::new(),
             output: Output::Print,
             quit: false,
+            depth: 0,
         })
     }
 
@@ -201,6 +212,19 @@ impl<'a> Interp<'a> {
     }
 
     pub(crate) fn eval(&mut self, e: &Expr) -> Result<Term, EvalError> {
+        if self.depth >= MAX_DEPTH {
+            return Err(EvalError::new(
+                "SystemLimitError",
+                format!("evaluation nested deeper than {MAX_DEPTH} levels (a runaway recursion?)"),
+            ));
+        }
+        self.depth += 1;
+        let r = self.eval_expr(e);
+        self.depth -= 1;
+        r
+    }
+
+    fn eval_expr(&mut self, e: &Expr) -> Result<Term, EvalError> {
         Ok(match e {
             Expr::Int(i) => Term::Int(*i),
             Expr::Float(x) => Term::Float(*x),

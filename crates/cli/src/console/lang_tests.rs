@@ -191,3 +191,41 @@ fn spawned_closures_run_in_their_own_process() {
     assert!(down.contains("MatchError"), "{down}");
     assert!(value(&mut s, "spawn(fn x -> x end)").contains("takes no arguments"));
 }
+
+#[test]
+fn runaway_recursion_and_deep_nesting_are_errors_not_crashes() {
+    let mut s = session("lang_deep");
+    assert!(
+        value(&mut s, "f = fn g -> g.(g) end; f.(f)").starts_with("** (SystemLimitError)"),
+        "recursion through closures is bounded"
+    );
+    // The same inside a spawned closure's process (a scheduler thread's stack): it
+    // exits with the error and the node goes on.
+    let n = crate::console::parse::MAX_NESTING - 6;
+    let deep = format!("{}1{}", "[".repeat(n), "]".repeat(n));
+    assert_eq!(
+        value(
+            &mut s,
+            &format!("{{p, ref}} = spawn_monitor(fn -> {deep} end); is_pid(p)")
+        ),
+        "true"
+    );
+    let down = value(
+        &mut s,
+        "receive do {:DOWN, ^ref, :process, _, r} -> r after 5000 -> :timeout end",
+    );
+    assert_eq!(down, ":normal");
+    assert_eq!(
+        value(
+            &mut s,
+            "{p, ref} = spawn_monitor(fn -> f = fn g -> g.(g) end; f.(f) end); is_pid(p)"
+        ),
+        "true"
+    );
+    let down = value(
+        &mut s,
+        "receive do {:DOWN, ^ref, :process, _, r} -> r after 5000 -> :timeout end",
+    );
+    assert!(down.contains("SystemLimitError"), "{down}");
+    assert_eq!(value(&mut s, "1 + 1"), "2");
+}

@@ -114,11 +114,57 @@ impl From<LexError> for ParseError {
     }
 }
 
+/// Binary operators' precedence, loosest first.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
+enum Prec {
+    Or,
+    And,
+    Pipe,
+    Compare,
+    Range,
+    Concat,
+    Additive,
+    Product,
+}
+
+impl Prec {
+    /// The next tighter level (the right operand of a left-associative operator).
+    fn tighter(self) -> Prec {
+        match self {
+            Prec::Or => Prec::And,
+            Prec::And => Prec::Pipe,
+            Prec::Pipe => Prec::Compare,
+            Prec::Compare => Prec::Range,
+            Prec::Range => Prec::Concat,
+            Prec::Concat => Prec::Additive,
+            Prec::Additive | Prec::Product => Prec::Product,
+        }
+    }
+}
+
+/// `left |> right`: `right` must be a call, which gets `left` as its first argument.
+fn piped(left: Expr, right: Expr) -> Result<Expr, &'static str> {
+    Ok(match right {
+        Expr::Local(f, mut args) => {
+            args.insert(0, left);
+            Expr::Local(f, args)
+        }
+        Expr::Remote(m, f, mut args) => {
+            args.insert(0, left);
+            Expr::Remote(m, f, args)
+        }
+        Expr::Var(f) => Expr::Local(f, vec![left]),
+        _ => return Err("the right side of |> must be a call"),
+    })
+}
+
 /// How deep an expression may nest. Brackets, calls, unary operators and each link of a
 /// chain of operators (`1 + 2 + ...`, `x |> f |> ...`, `a.b.c`) are a level: the parser,
 /// the evaluator and dropping an [`Expr`] each recurse once per level, so a pasted
-/// `[[[[...` or a million `+1`s would overflow the stack and kill the node.
-pub const MAX_NESTING: usize = 256;
+/// `[[[[...` or a million `+1`s would overflow the stack and kill the node. A closure is
+/// parsed again by the process that applies it, on a scheduler thread's stack (2 MiB),
+/// and a debug build's frames are several times larger: there it is less.
+pub const MAX_NESTING: usize = if cfg!(debug_assertions) { 64 } else { 256 };
 
 /// Parses a whole input (one or more expressions).
 pub fn parse(src: &str) -> Result<Vec<Expr>, ParseError> {
@@ -250,7 +296,7 @@ impl Parser<'_> {
     }
 
     fn expr(&mut self) -> Result<Expr, ParseError> {
-        let left = self.or_expr()?;
+        let left = self.operators()?;
         if self.eat("=") {
             self.skip_newlines();
             let right = self.nested(Self::expr)?;
@@ -259,39 +305,9 @@ impl Parser<'_> {
         Ok(left)
     }
 
-    fn or_expr(&mut self) -> Result<Expr, ParseError> {
-        self.bool_chain(["||", "or"], Self::and_expr)
-    }
-
-    fn and_expr(&mut self) -> Result<Expr, ParseError> {
-        self.bool_chain(["&&", "and"], Self::pipe)
-    }
-
-    /// `next (op next)*` where `op` is the operator `ops[0]` or the word `ops[1]`
-    /// (`and`, `or`: identifiers to the lexer).
-    fn bool_chain(
-        &mut self,
-        ops: [&'static str; 2],
-        next: fn(&mut Self) -> Result<Expr, ParseError>,
-    ) -> Result<Expr, ParseError> {
-        let base = self.depth;
-        let mut left = next(self)?;
-        loop {
-            let op = if self.is(ops[0]) {
-                ops[0]
-            } else if self.is_word(ops[1]) {
-                ops[1]
-            } else {
-                break;
-            };
-            self.deeper()?;
-            self.pos += 1;
-            self.skip_newlines();
-            let right = next(self)?;
-            left = Expr::BinOp(op, Box::new(left), Box::new(right));
-        }
-        self.depth = base;
-        Ok(left)
+    /// An expression of binary operators (everything but `=`).
+    fn operators(&mut self) -> Result<Expr, ParseError> {
+        self.binary(Prec::Or)
     }
 
     fn is_word(&self, w: &str) -> bool {
@@ -307,93 +323,70 @@ impl Parser<'_> {
         }
     }
 
-    fn pipe(&mut self) -> Result<Expr, ParseError> {
-        let base = self.depth;
-        let mut left = self.compare()?;
-        while self.eat("|>") {
-            self.deeper()?;
-            self.skip_newlines();
-            left = match self.compare()? {
-                Expr::Local(f, mut args) => {
-                    args.insert(0, left);
-                    Expr::Local(f, args)
-                }
-                Expr::Remote(m, f, mut args) => {
-                    args.insert(0, left);
-                    Expr::Remote(m, f, args)
-                }
-                Expr::Var(f) => Expr::Local(f, vec![left]),
-                _ => return Err(self.error("the right side of |> must be a call")),
-            };
-        }
-        self.depth = base;
-        Ok(left)
-    }
-
-    fn compare(&mut self) -> Result<Expr, ParseError> {
-        let left = self.range()?;
-        for op in ["===", "!==", "==", "!=", "<=", ">=", "<", ">"] {
-            if self.eat(op) {
-                self.skip_newlines();
-                let right = self.range()?;
-                return Ok(Expr::BinOp(op, Box::new(left), Box::new(right)));
+    /// The binary operator at the cursor, if any, with its precedence.
+    fn peek_operator(&self) -> Option<(&'static str, Prec)> {
+        let op = match self.peek()? {
+            Tok::Punct(p) => *p,
+            Tok::Ident(w) => match w.as_str() {
+                "or" => "or",
+                "and" => "and",
+                "in" => "in",
+                _ => return None,
+            },
+            _ => return None,
+        };
+        let prec = match op {
+            "||" | "or" => Prec::Or,
+            "&&" | "and" => Prec::And,
+            "|>" => Prec::Pipe,
+            "===" | "!==" | "==" | "!=" | "<=" | ">=" | "<" | ">" | "in" => Prec::Compare,
+            ".." => Prec::Range,
+            "++" | "--" | "<>" => Prec::Concat,
+            "+" | "-" => Prec::Additive,
+            "*" => Prec::Product,
+            // `a..b//step`: not a division (see `binary`).
+            "/" if !matches!(
+                self.tokens.get(self.pos + 1).map(|t| &t.kind),
+                Some(Tok::Punct("/"))
+            ) =>
+            {
+                Prec::Product
             }
-        }
-        if self.eat_word("in") {
-            self.skip_newlines();
-            let right = self.range()?;
-            return Ok(Expr::BinOp("in", Box::new(left), Box::new(right)));
-        }
-        Ok(left)
+            _ => return None,
+        };
+        Some((op, prec))
     }
 
-    fn range(&mut self) -> Result<Expr, ParseError> {
-        let left = self.concat()?;
-        if self.eat("..") {
-            let right = self.concat()?;
-            if self.is("//") || self.is("/") {
-                return Err(self.error("ranges with a step (a..b//s) are not supported"));
-            }
-            return Ok(Expr::Range(Box::new(left), Box::new(right)));
-        }
-        Ok(left)
-    }
-
-    fn concat(&mut self) -> Result<Expr, ParseError> {
-        let left = self.additive()?;
-        for op in ["++", "--", "<>"] {
-            if self.eat(op) {
-                self.skip_newlines();
-                let right = self.nested(Self::concat)?;
-                return Ok(Expr::BinOp(op, Box::new(left), Box::new(right)));
-            }
-        }
-        Ok(left)
-    }
-
-    fn additive(&mut self) -> Result<Expr, ParseError> {
-        self.left_assoc(["+", "-"], Self::product)
-    }
-
-    fn product(&mut self) -> Result<Expr, ParseError> {
-        self.left_assoc(["*", "/"], Self::unary)
-    }
-
-    /// `next (op next)*` for the operators `ops`, left-associative; each link of the
+    /// Operators of precedence `min` and tighter, by precedence climbing: one frame
+    /// per operator, not one per precedence level, so a nested expression costs the
+    /// stack little. `++ -- <>` are right-associative, the others left; each link of a
     /// chain counts as a nesting level.
-    fn left_assoc(
-        &mut self,
-        ops: [&'static str; 2],
-        next: fn(&mut Self) -> Result<Expr, ParseError>,
-    ) -> Result<Expr, ParseError> {
+    fn binary(&mut self, min: Prec) -> Result<Expr, ParseError> {
         let base = self.depth;
-        let mut left = next(self)?;
-        while let Some(op) = ops.into_iter().find(|op| self.is(op)) {
+        let mut left = self.unary()?;
+        while let Some((op, prec)) = self.peek_operator() {
+            if prec < min {
+                break;
+            }
             self.deeper()?;
             self.pos += 1;
             self.skip_newlines();
-            let right = next(self)?;
-            left = Expr::BinOp(op, Box::new(left), Box::new(right));
+            let next = if prec == Prec::Concat {
+                prec
+            } else {
+                prec.tighter()
+            };
+            let right = self.binary(next)?;
+            left = match op {
+                "|>" => piped(left, right).map_err(|m| self.error(m))?,
+                ".." => {
+                    if self.is("/") {
+                        return Err(self.error("ranges with a step (a..b//s) are not supported"));
+                    }
+                    Expr::Range(Box::new(left), Box::new(right))
+                }
+                _ => Expr::BinOp(op, Box::new(left), Box::new(right)),
+            };
         }
         self.depth = base;
         Ok(left)
@@ -510,7 +503,7 @@ impl Parser<'_> {
     }
 
     fn expr_no_match(&mut self) -> Result<Expr, ParseError> {
-        self.pipe()
+        self.operators()
     }
 
     /// Comma-separated expressions up to `close`; a trailing `key: value` run becomes a

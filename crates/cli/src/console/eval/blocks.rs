@@ -17,6 +17,9 @@ use crate::term::Term;
 /// is an error, not a node out of memory).
 const MAX_RANGE: i64 = 10_000_000;
 
+/// How many levels of [`super::MAX_DEPTH`] a closure's application takes.
+const APPLY_COST: usize = 5;
+
 /// A clause that matched, and the bindings its patterns made.
 type Chosen<'c> = Option<(&'c Clause, HashMap<String, Term>)>;
 
@@ -221,6 +224,15 @@ impl Interp<'_> {
         if def.arity() != args.len() {
             return Err(bad_arity(f, &args));
         }
+        // An application holds more of the stack than a plain level (the closure's
+        // parsed definition, its clause's bindings), so it counts as several.
+        if self.depth + APPLY_COST >= super::MAX_DEPTH {
+            return Err(EvalError::new(
+                "SystemLimitError",
+                "closures applied inside each other too deeply (a runaway recursion?)",
+            ));
+        }
+        self.depth += APPLY_COST;
         // The closure sees what it captured, not the caller's variables.
         let caller = std::mem::replace(&mut self.vars, fun.bindings);
         let r = match self.clause_for(&def.clauses, &args) {
@@ -239,6 +251,7 @@ impl Interp<'_> {
             Err(e) => Err(e),
         };
         self.vars = caller;
+        self.depth -= APPLY_COST;
         r
     }
 }

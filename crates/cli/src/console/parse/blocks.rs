@@ -305,10 +305,10 @@ impl Parser<'_> {
         let mut steps = Vec::new();
         loop {
             self.skip_newlines();
-            let e = self.pipe()?;
+            let e = self.operators()?;
             if self.eat("<-") {
                 self.skip_newlines();
-                steps.push(ForStep::Gen(e, self.pipe()?));
+                steps.push(ForStep::Gen(e, self.operators()?));
             } else {
                 steps.push(ForStep::Filter(e));
             }

@@ -428,11 +428,28 @@ impl NetInner {
         {
             return c.clone();
         }
+        let conn = match self.claim(peer) {
+            Ok(new) => new,
+            Err(existing) => return existing,
+        };
+        if dial {
+            if let Some(p) = port {
+                self.explicit_ports.lock().insert(peer, p);
+            }
+            let _ = self.resolver.send(Some(conn.clone()));
+        }
+        conn
+    }
+
+    /// A new connection to `peer` in the table, if none is there (one that is down
+    /// does not count); else the one there. The new one is connecting, and nothing
+    /// dials it: whoever claimed it brings it up (or down).
+    pub(crate) fn claim(&self, peer: Atom) -> Result<Arc<Conn>, Arc<Conn>> {
         let mut conns = self.conns.write();
         if let Some(c) = conns.get(&peer)
             && !c.is_down()
         {
-            return c.clone();
+            return Err(c.clone());
         }
         let conn = Conn::new(
             self.node.clone(),
@@ -445,14 +462,7 @@ impl NetInner {
             conn.state.lock().follows_up = true;
         }
         conns.insert(peer, conn.clone());
-        drop(conns);
-        if dial {
-            if let Some(p) = port {
-                self.explicit_ports.lock().insert(peer, p);
-            }
-            let _ = self.resolver.send(Some(conn.clone()));
-        }
-        conn
+        Ok(conn)
     }
 
     /// A connection went down (or never came up): everyone who must know, knows.

@@ -35,7 +35,7 @@ mod start_error;
 
 pub use connect_error::ConnectError;
 pub use node_name::{NodeAddr, NodeNameError, parse_node};
-pub use spawn::{RemoteSpawnError, SpawnRequest};
+pub use spawn::{PendingSpawn, RemoteSpawnError, SpawnRequest, Spawned};
 pub use start_error::NetStartError;
 
 /// How a named node is set up.
@@ -197,6 +197,11 @@ impl Net {
     /// How long [`Net::connect`] waits in all (address lookup and handshake).
     pub fn connect_timeout(&self) -> Duration {
         self.0.config.connect_timeout
+    }
+
+    /// How long a peer may be silent before it is declared down (`net_ticktime`).
+    pub fn tick_time(&self) -> Duration {
+        self.0.config.tick_time
     }
 
     /// The port of the port mapper this node registers with and looks peers up in (with

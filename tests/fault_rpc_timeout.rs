@@ -59,3 +59,69 @@ fn a_call_timed_out_before_its_spawn_was_acknowledged_leaves_no_late_reply() {
     drop(me);
     ctl.shutdown();
 }
+
+/// Known gap 2 of docs/dist-vs-otp.md: the timeout of a call or multicall bounds the
+/// remote spawn too. Against a frozen node (SIGSTOP: its sockets stay open, nothing
+/// answers), connected or not yet, a call with 300 ms answers `Timeout` after about
+/// 300 ms, not `NodeDown` after the connect timeout or the tick time; and a multicall
+/// with a frozen node first still gets the healthy node's answer, in about as long.
+#[test]
+fn a_frozen_node_costs_a_call_or_multicall_its_timeout_and_no_more() {
+    use std::time::Instant;
+    use support::NodeProc;
+
+    const TIMEOUT: Duration = Duration::from_millis(300);
+    // Generous for a loaded machine; the spawn step alone used to take 2 s (the tick
+    // time) or 7 s (the connect timeout).
+    const SLACK: Duration = Duration::from_secs(1);
+    let (_mapper, epmd) = private_mapper();
+    let cookie = test_cookie();
+    let ctl = net("rt2ctl", epmd, &cookie);
+    let connect = ["--connect", "rt2ctl@localhost"];
+    let frozen = NodeProc::start("rt2frozen", &cookie, epmd, &connect);
+    let healthy = NodeProc::start("rt2ok", &cookie, epmd, &connect);
+    // Not connected to anyone: the call's own connect meets the frozen node.
+    let unmet = NodeProc::start("rt2unmet", &cookie, epmd, &[]);
+    let two = vec![a(&frozen.name), a(&healthy.name)];
+    support::wait_for("both connected", SOON, || (ctl.nodes() == two, ctl.nodes()));
+    let mut me = ctl.node().attach();
+    let sleep0 = || vec![Term::Int(0)];
+    frozen.freeze();
+    unmet.freeze();
+    for node in [&frozen.name, &unmet.name] {
+        let start = Instant::now();
+        let got = rpc::call(
+            &mut me,
+            a(node),
+            a("oxbeam_test"),
+            a("sleep"),
+            sleep0(),
+            Some(TIMEOUT),
+        );
+        let took = start.elapsed();
+        assert_eq!(got, Err(RpcError::Timeout), "{node}, after {took:?}");
+        assert!(
+            took >= TIMEOUT && took < TIMEOUT + SLACK,
+            "{node}: {took:?}"
+        );
+    }
+    let start = Instant::now();
+    let (results, bad) = rpc::multicall(
+        &mut me,
+        &two,
+        a("oxbeam_test"),
+        a("sleep"),
+        sleep0(),
+        Some(TIMEOUT),
+    );
+    let took = start.elapsed();
+    assert_eq!(results, vec![Term::atom("slept")], "after {took:?}");
+    assert_eq!(bad, vec![a(&frozen.name)]);
+    assert!(took < TIMEOUT + SLACK, "multicall: {took:?}");
+    frozen.thaw();
+    unmet.thaw();
+    let stray = me.flush();
+    assert!(stray.is_empty(), "stray messages {stray:?}");
+    drop(me);
+    ctl.shutdown();
+}

@@ -18,7 +18,8 @@
 
 use std::time::Duration;
 
-use crate::node::{Net, RemoteSpawnError, SpawnRequest};
+use crate::node::net::Spawned;
+use crate::node::{Net, PendingSpawn, RemoteSpawnError, SpawnRequest};
 use crate::rt::{Ctx, Dest, Task};
 use crate::term::{Atom, Pid, Ref, Term};
 
@@ -94,6 +95,25 @@ fn send_request_within(
     args: Vec<Term>,
     timeout: Option<Duration>,
 ) -> Result<RequestId, RpcError> {
+    let started = start_request(ctx, node, module, function, args)?;
+    spawned(ctx, started, timeout)
+}
+
+/// A request whose remote spawn may not be answered yet.
+struct Started {
+    tag: Ref,
+    spawn: Result<Pid, PendingSpawn>,
+}
+
+/// Starts the call's process: here, or by a spawn request sent to `node` (not waited
+/// for: see [`spawned`]).
+fn start_request(
+    ctx: &mut Ctx,
+    node: Atom,
+    module: Atom,
+    function: Atom,
+    args: Vec<Term>,
+) -> Result<Started, RpcError> {
     let tag = ctx.make_ref();
     let spawn_args = vec![
         Term::Ref(tag),
@@ -103,7 +123,7 @@ fn send_request_within(
     ];
     let mfa = (Atom::new("erpc"), Atom::new("execute_call"), spawn_args);
     // Monitored (DOWN is matched by pid): an exit before the result is the error.
-    let pid = if node == ctx.node().name() {
+    let spawn = if node == ctx.node().name() {
         let prepared = ctx
             .node()
             .prepare_mfa(mfa.0, mfa.1, mfa.2, None, None)
@@ -111,26 +131,56 @@ fn send_request_within(
         let pid = prepared.pid();
         ctx.monitor(pid);
         prepared.start();
-        pid
+        Ok(pid)
     } else {
-        let net = net_of(ctx)?;
-        let spawned = match timeout {
-            Some(t) => net.spawn_within(ctx, node, mfa, SpawnRequest::MONITOR, t),
-            None => net.spawn(ctx, node, mfa, SpawnRequest::MONITOR),
-        };
-        match spawned {
-            Ok((pid, _)) => pid,
-            Err(RemoteSpawnError::NoConnection) => return Err(RpcError::NodeDown),
-            Err(RemoteSpawnError::Timeout) => {
-                // The spawn may still happen (the node kills the process when its late
-                // reply comes), and a result may be on its way: drop it if it comes.
-                ctx.abandon_tag(tag);
-                return Err(RpcError::Timeout);
-            }
-            Err(e) => return Err(RpcError::Exit(e.reason())),
-        }
+        Err(net_of(ctx)?.spawn_request(ctx, node, mfa, SpawnRequest::MONITOR))
     };
-    Ok(RequestId { tag, pid })
+    Ok(Started { tag, spawn })
+}
+
+/// Waits (at most `timeout`; `None`: as long as [`Net::spawn`]) for the call's process
+/// to be spawned.
+fn spawned(
+    ctx: &mut Ctx,
+    started: Started,
+    timeout: Option<Duration>,
+) -> Result<RequestId, RpcError> {
+    let Started { tag, spawn } = started;
+    match spawn {
+        Ok(pid) => Ok(RequestId { tag, pid }),
+        Err(pending) => {
+            let timeout = spawn_wait(ctx, timeout)?;
+            let spawn = pending.wait(ctx, timeout);
+            request_of(ctx, tag, spawn)
+        }
+    }
+}
+
+/// `timeout`, or when `None`, [`Net::spawn`]'s wait: the connect timeout plus the tick
+/// time.
+fn spawn_wait(ctx: &Ctx, timeout: Option<Duration>) -> Result<Duration, RpcError> {
+    match timeout {
+        Some(t) => Ok(t),
+        None => {
+            let net = net_of(ctx)?;
+            Ok(net.connect_timeout() + net.tick_time())
+        }
+    }
+}
+
+/// The request the spawn of its process made, or why there is none.
+fn request_of(ctx: &mut Ctx, tag: Ref, spawn: Spawned) -> Result<RequestId, RpcError> {
+    match spawn {
+        Ok((pid, _)) => Ok(RequestId { tag, pid }),
+        Err(RemoteSpawnError::NoConnection) => Err(RpcError::NodeDown),
+        Err(RemoteSpawnError::Timeout) => {
+            // The spawn may still happen (the node kills the process when its late
+            // reply comes), and a result may be on its way: drop it if it comes.
+            ctx.abandon_tag(tag);
+            Err(RpcError::Timeout)
+        }
+        Err(e) => Err(RpcError::Exit(e.reason())),
+    }
 }
 
 /// Waits up to `timeout` for the result of a request.
@@ -229,20 +279,59 @@ pub fn multicall(
 ) -> (Vec<Term>, Vec<Atom>) {
     let module = module.into();
     let function = function.into();
-    let deadline = timeout.map(|t| std::time::Instant::now() + t);
-    let mut reqs = Vec::new();
-    let mut bad = Vec::new();
+    let now = std::time::Instant::now;
+    let deadline = timeout.map(|t| now() + t);
+    let left = || deadline.map(|d| d.saturating_duration_since(now()));
+    // Every spawn request goes out before any answer is waited for, and the answers
+    // are taken as they come: a node that never answers costs the others nothing, and
+    // the whole call at most `timeout`.
+    let mut reqs: Vec<Result<RequestId, RpcError>> = Vec::new();
+    let mut tags = Vec::new();
+    let mut pending: Vec<Option<PendingSpawn>> = Vec::new();
     for &node in nodes {
-        let left = deadline.map(|d| d.saturating_duration_since(std::time::Instant::now()));
-        match send_request_within(ctx, node, module, function, args.clone(), left) {
-            Ok(r) => reqs.push((node, r)),
-            Err(_) => bad.push(node),
+        let mut waiting = None;
+        match start_request(ctx, node, module, function, args.clone()) {
+            Ok(Started { tag, spawn }) => {
+                tags.push(tag);
+                match spawn {
+                    Ok(pid) => reqs.push(Ok(RequestId { tag, pid })),
+                    Err(p) => {
+                        // Replaced when the spawn is answered (or not, in time).
+                        reqs.push(Err(RpcError::Timeout));
+                        waiting = Some(p);
+                    }
+                }
+            }
+            Err(e) => {
+                tags.push(ctx.make_ref());
+                reqs.push(Err(e));
+            }
+        }
+        pending.push(waiting);
+    }
+    let spawn_deadline = now() + spawn_wait(ctx, timeout).unwrap_or_default();
+    while let Some((i, spawn)) = PendingSpawn::wait_any(
+        ctx,
+        &mut pending,
+        spawn_deadline.saturating_duration_since(now()),
+    ) {
+        reqs[i] = request_of(ctx, tags[i], spawn);
+    }
+    // Not answered in time (or answered just now: see `PendingSpawn::wait`).
+    for (i, p) in pending.iter_mut().enumerate() {
+        if let Some(p) = p.take() {
+            let spawn = p.wait(ctx, Duration::ZERO);
+            reqs[i] = request_of(ctx, tags[i], spawn);
         }
     }
     let mut results = Vec::new();
-    for (node, req) in reqs {
-        let left = deadline.map(|d| d.saturating_duration_since(std::time::Instant::now()));
-        match receive_response(ctx, req, left) {
+    let mut bad = Vec::new();
+    for (&node, req) in nodes.iter().zip(reqs) {
+        let Ok(req) = req else {
+            bad.push(node);
+            continue;
+        };
+        match receive_response(ctx, req, left()) {
             Ok(v) => results.push(v),
             Err(RpcError::NodeDown) | Err(RpcError::Timeout) => bad.push(node),
             Err(e) => results.push(e.badrpc()),

@@ -55,7 +55,9 @@
 //! - it is up with another creation: X restarted; the old connection goes down first;
 //! - this node is itself connecting to X: the connection started by the node with the
 //!   greater name wins, so both sides decide alike (`Simultaneous` refuses the other);
-//! - otherwise: admitted.
+//! - otherwise: admitted. With no connection to X at all, the handshake gets one of its
+//!   own (connecting) at once, so a connect to X meanwhile (a `connect`, a send, a peer
+//!   list) waits for it instead of dialling a second one that X would admit too.
 
 use std::collections::HashMap;
 use std::io;

@@ -30,6 +30,6 @@ pub mod outbound;
 pub mod wire;
 
 pub use net::{
-    ConnectError, Net, NetConfig, NetStartError, NodeMonitor, NodeNameError, RemoteSpawnError,
-    SpawnRequest,
+    ConnectError, Net, NetConfig, NetStartError, NodeMonitor, NodeNameError, PendingSpawn,
+    RemoteSpawnError, SpawnRequest,
 };

@@ -35,7 +35,7 @@ mod start_error;
 
 pub use connect_error::ConnectError;
 pub use node_name::{NodeAddr, NodeNameError, parse_node};
-pub use spawn::{RemoteSpawnError, SpawnRequest};
+pub use spawn::{PendingSpawn, RemoteSpawnError, SpawnRequest, Spawned};
 pub use start_error::NetStartError;
 
 /// How a named node is set up.
@@ -197,6 +197,11 @@ impl Net {
     /// How long [`Net::connect`] waits in all (address lookup and handshake).
     pub fn connect_timeout(&self) -> Duration {
         self.0.config.connect_timeout
+    }
+
+    /// How long a peer may be silent before it is declared down (`net_ticktime`).
+    pub fn tick_time(&self) -> Duration {
+        self.0.config.tick_time
     }
 
     /// The port of the port mapper this node registers with and looks peers up in (with
@@ -428,11 +433,28 @@ impl NetInner {
         {
             return c.clone();
         }
+        let conn = match self.claim(peer) {
+            Ok(new) => new,
+            Err(existing) => return existing,
+        };
+        if dial {
+            if let Some(p) = port {
+                self.explicit_ports.lock().insert(peer, p);
+            }
+            let _ = self.resolver.send(Some(conn.clone()));
+        }
+        conn
+    }
+
+    /// A new connection to `peer` in the table, if none is there (one that is down
+    /// does not count); else the one there. The new one is connecting, and nothing
+    /// dials it: whoever claimed it brings it up (or down).
+    pub(crate) fn claim(&self, peer: Atom) -> Result<Arc<Conn>, Arc<Conn>> {
         let mut conns = self.conns.write();
         if let Some(c) = conns.get(&peer)
             && !c.is_down()
         {
-            return c.clone();
+            return Err(c.clone());
         }
         let conn = Conn::new(
             self.node.clone(),
@@ -445,14 +467,7 @@ impl NetInner {
             conn.state.lock().follows_up = true;
         }
         conns.insert(peer, conn.clone());
-        drop(conns);
-        if dial {
-            if let Some(p) = port {
-                self.explicit_ports.lock().insert(peer, p);
-            }
-            let _ = self.resolver.send(Some(conn.clone()));
-        }
-        conn
+        Ok(conn)
     }
 
     /// A connection went down (or never came up): everyone who must know, knows.

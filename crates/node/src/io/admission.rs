@@ -96,11 +96,17 @@ impl IoLoop {
             Step::NeedAdmission(peer) => {
                 let decision = self.admit(net, &peer);
                 let Some(io) = self.conns.get_mut(&token) else {
+                    if let Ok(Some(pending)) = decision {
+                        net.conn_down(&pending, "handshake closed");
+                    }
                     return false;
                 };
-                if decision.is_ok() {
+                let decision = decision.map(|pending| {
+                    if pending.is_some() {
+                        io.conn = pending;
+                    }
                     io.peer = Atom::try_new(&peer.name).ok();
-                }
+                });
                 let next = match &mut io.hs {
                     Hs::Acceptor(a) => a.admit(decision),
                     _ => return true,
@@ -216,39 +222,58 @@ impl IoLoop {
         }
     }
 
-    /// The admission rule (see the module docs).
+    /// The admission rule (see the module docs). Admitted with no connection to the
+    /// peer in the table, the handshake gets one of its own, connecting (returned):
+    /// until the handshake ends, a connect to the peer (a `connect`, a send, a peer
+    /// list) waits for it instead of dialling a second connection, as OTP's pending
+    /// connections do. (A second one the peer would admit, being itself connecting
+    /// with the smaller name; each side would keep whichever handshake completed
+    /// there first, and if those differ, each closes the one the other kept: both
+    /// down.)
     pub(super) fn admit(
         &mut self,
         net: &Arc<NetInner>,
         peer: &Identity,
-    ) -> Result<(), RefuseReason> {
+    ) -> Result<Option<Arc<Conn>>, RefuseReason> {
         let Ok(name) = Atom::try_new(&peer.name) else {
             return Err(RefuseReason::NotAllowed("bad name".into()));
         };
         if name == net.name {
             return Err(RefuseReason::NotAllowed("same name as this node".into()));
         }
-        let existing = net.conns.read().get(&name).cloned();
-        let Some(conn) = existing else { return Ok(()) };
-        match conn.phase() {
-            Phase::Up { creation, .. } if creation == peer.creation => Err(RefuseReason::Duplicate),
-            Phase::Up { .. } => {
-                net.conn_down(&conn, "the node restarted");
-                let tokens: Vec<Token> = self
-                    .conns
-                    .iter()
-                    .filter(|(_, c)| c.conn.as_ref().is_some_and(|c| Arc::ptr_eq(c, &conn)))
-                    .map(|(t, _)| *t)
-                    .collect();
-                for t in tokens {
-                    self.close(net, t, "the node restarted");
+        loop {
+            let existing = net.conns.read().get(&name).cloned();
+            let conn = match existing {
+                Some(c) if !c.is_down() => c,
+                _ => match net.claim(name) {
+                    Ok(pending) => return Ok(Some(pending)),
+                    // One appeared meanwhile: judge that one.
+                    Err(_) => continue,
+                },
+            };
+            match conn.phase() {
+                Phase::Up { creation, .. } if creation == peer.creation => {
+                    return Err(RefuseReason::Duplicate);
                 }
-                Ok(())
+                Phase::Up { .. } => {
+                    net.conn_down(&conn, "the node restarted");
+                    let tokens: Vec<Token> = self
+                        .conns
+                        .iter()
+                        .filter(|(_, c)| c.conn.as_ref().is_some_and(|c| Arc::ptr_eq(c, &conn)))
+                        .map(|(t, _)| *t)
+                        .collect();
+                    for t in tokens {
+                        self.close(net, t, "the node restarted");
+                    }
+                }
+                Phase::Connecting if net.name.as_str() > peer.name.as_str() => {
+                    return Err(RefuseReason::Simultaneous);
+                }
+                // This node's own attempt loses: the handshake, once done, takes over
+                // its connection (`install`).
+                _ => return Ok(None),
             }
-            Phase::Connecting if net.name.as_str() > peer.name.as_str() => {
-                Err(RefuseReason::Simultaneous)
-            }
-            _ => Ok(()),
         }
     }
 

@@ -330,3 +330,39 @@ fn a_call_to_an_unreachable_node_is_noconnection_and_stop_by_remote_name_works()
     drop(me);
     pair.shutdown();
 }
+
+/// A typed server that answers a number with its double.
+struct Double;
+
+impl oxbeam::rt::Server for Double {
+    type Call = u32;
+    type Reply = u32;
+    type Cast = ();
+
+    fn handle_call(&mut self, _: &mut Ctx, n: u32, _: ReplyTo) -> oxbeam::rt::Reply<u32> {
+        oxbeam::rt::Reply::Now(2 * n)
+    }
+}
+
+#[test]
+fn a_typed_call_to_a_remote_name_goes_the_same_way() {
+    use oxbeam::rt::{ServerRef, StartOpts, server};
+    let pair = Pair::start("mntyped");
+    let b = pair.b.name();
+    server::start(pair.b.node(), Double, StartOpts::named("double")).unwrap();
+    let mut me = pair.a.node().attach();
+    assert_eq!(
+        ServerRef::<Double>::at("double", b).call(&mut me, 21, SOON),
+        Ok(42)
+    );
+    let start = Instant::now();
+    let missing = ServerRef::<Double>::at("nobody", b).call(&mut me, 1, Duration::from_secs(30));
+    assert_eq!(missing, Err(CallError::NoProc));
+    assert!(
+        start.elapsed() < Duration::from_secs(10),
+        "took {:?}",
+        start.elapsed()
+    );
+    drop(me);
+    pair.shutdown();
+}

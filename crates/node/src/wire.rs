@@ -49,7 +49,7 @@
 //! `MonitorName` is `erlang:monitor(process, {name, node})` for a name on the node
 //! that receives it (OTP's `MONITOR_P` with an atom for its target). It is addressed to
 //! that node, not to a process: its `to` is creation 0, number 0 (`signal::node_pid`),
-//! which no process has, and the receiver does not read it. The receiver looks `name`
+//! which no process has, and the receiver ignores it. The receiver looks `name`
 //! up: a process registered there gets a `Monitor` from `from` (its exit later comes
 //! back as a `Down` from its pid); no process, and a `Down` with reason `noproc` goes
 //! back at once, from the receiver's system pid (creation, number 0). Either way the

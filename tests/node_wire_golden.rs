@@ -168,6 +168,31 @@ fn golden() -> Vec<(Wire, String)> {
             "0d 02 03 62 40 68 03 63 40 68".into(),
         ),
         (Wire::Peers { nodes: vec![] }, "0d 00".into()),
+        // A monitor of the name `counter` on the receiving node: `to` is the node
+        // itself (creation 0, number 0), then the watcher, the name (length 7,
+        // "counter"), the reference.
+        (
+            Wire::Signal {
+                to: ToPid { creation: 0, id: 0 },
+                signal: Signal::MonitorName {
+                    from: pid(),
+                    name: Atom::new("counter"),
+                    reference: reference(),
+                },
+            },
+            format!("0e 00 00 {PID} 07 63 6f 75 6e 74 65 72 {REF}"),
+        ),
+        (
+            Wire::Signal {
+                to: ToPid { creation: 0, id: 0 },
+                signal: Signal::DemonitorName {
+                    from: pid(),
+                    name: Atom::new("counter"),
+                    reference: reference(),
+                },
+            },
+            format!("0f 00 00 {PID} 07 63 6f 75 6e 74 65 72 {REF}"),
+        ),
         // The widest `to`: varints of 5 and 10 bytes.
         (
             Wire::Signal {
@@ -260,7 +285,7 @@ fn a_large_message_goes_in_pinned_fragment_frames() {
 fn bytes_off_the_table_are_refused() {
     for (bytes, why) in [
         ("", "empty message"),
-        ("0e", "unknown message tag 14"),
+        ("10", "unknown message tag 16"),
         ("ff", "unknown message tag 255"),
         ("00 00", "1 trailing bytes"),
         (&format!("04 {TO}")[..], "Link message: truncated"),
@@ -273,6 +298,10 @@ fn bytes_off_the_table_are_refused() {
         (&format!("0c {TO} {REF} 02")[..], "spawn result 2"),
         ("0d 05 01 61", "count 5 exceeds the 2 bytes left"),
         ("0d 01 02 ff fe", "not UTF-8"),
+        (
+            &format!("0e 00 00 {PID} 07 63 6f 75 6e 74")[..],
+            "MonitorName message: count 7 exceeds the 5 bytes left",
+        ),
     ] {
         match wire::decode(&unhex(bytes)) {
             Err(wire::WireError::Malformed(m)) => assert!(m.contains(why), "{bytes}: {m}"),
@@ -343,7 +372,7 @@ fn every_handshake_message_encodes_and_decodes_to_its_pinned_bytes() {
 /// A node of an older protocol is told so in the handshake, not misread after it.
 #[test]
 fn a_version_2_node_is_refused_for_its_version() {
-    assert_eq!((MIN_VERSION, MAX_VERSION), (3, 3));
+    assert_eq!((MIN_VERSION, MAX_VERSION), (4, 4));
     // The Hello of a version 2 node, as it sends it (the Hello keeps its layout).
     let old_hello = unhex(&format!("00 02 02 03 61 40 68 01 00 {}", n32(0x55)));
     let hello = HandshakeMsg::decode(&old_hello).expect("an old Hello still decodes");

@@ -212,6 +212,20 @@ fn any_wire() -> impl Strategy<Value = Wire> {
             reason
         }),
         (any_pid(), any_ref()).prop_map(|(from, reference)| Signal::Info { from, reference }),
+        (any_pid(), "[a-z]{1,8}", any_ref()).prop_map(|(from, name, reference)| {
+            Signal::MonitorName {
+                from,
+                name: Atom::new(&name),
+                reference,
+            }
+        }),
+        (any_pid(), "[a-z]{1,8}", any_ref()).prop_map(|(from, name, reference)| {
+            Signal::DemonitorName {
+                from,
+                name: Atom::new(&name),
+                reference,
+            }
+        }),
     ];
     prop_oneof![
         Just(Wire::Tick),

@@ -138,6 +138,22 @@ fn wires() -> Vec<Wire> {
         Wire::Peers {
             nodes: vec!["b@localhost".into()],
         },
+        Wire::Signal {
+            to: ToPid { creation: 0, id: 0 },
+            signal: Signal::MonitorName {
+                from: pid(3),
+                name: Atom::new("counter"),
+                reference,
+            },
+        },
+        Wire::Signal {
+            to: ToPid { creation: 0, id: 0 },
+            signal: Signal::DemonitorName {
+                from: pid(3),
+                name: Atom::new("counter"),
+                reference,
+            },
+        },
     ]
 }
 

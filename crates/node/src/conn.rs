@@ -200,8 +200,13 @@ fn is_lazy(msg: &Wire) -> bool {
 /// The stream a message goes on: messages to one process stay in order.
 pub fn stream_of(msg: &Wire) -> u64 {
     match msg {
+        // A monitor by name goes with the sends to that name (see `wire`).
+        Wire::Signal {
+            signal: Signal::MonitorName { name, .. } | Signal::DemonitorName { name, .. },
+            ..
+        }
+        | Wire::RegSend { name, .. } => (u64::from(name.index()) << 40) | 1,
         Wire::Signal { to, .. } | Wire::SpawnReply { to, .. } => to.id + 1,
-        Wire::RegSend { name, .. } => (u64::from(name.index()) << 40) | 1,
         Wire::SpawnRequest { from, .. } => from.id() + 1,
         Wire::Tick | Wire::Peers { .. } => 0,
     }
@@ -480,10 +485,16 @@ impl Conn {
             Signal::Unlink { .. } | Signal::Exit { linked: true, .. } => {
                 st.links.remove(&(local, remote));
             }
-            Signal::Monitor { reference, .. } if outgoing => {
+            // By name, `remote` is the node itself (`signal::node_pid`): a `Down` it
+            // is given on node loss is named `{name, node}` by its watcher.
+            Signal::Monitor { reference, .. } | Signal::MonitorName { reference, .. }
+                if outgoing =>
+            {
                 st.monitors.insert(*reference, (local, remote));
             }
-            Signal::Demonitor { reference, .. } if outgoing => {
+            Signal::Demonitor { reference, .. } | Signal::DemonitorName { reference, .. }
+                if outgoing =>
+            {
                 st.monitors.remove(reference);
             }
             Signal::Down { reference, .. } if !outgoing => {

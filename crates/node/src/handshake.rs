@@ -107,13 +107,15 @@ use crypto::{ACCEPTOR_LABEL, INITIATOR_LABEL, Transcript};
 /// - 2 by creation and number (`wire::ToPid`), in serde's variant order of the
 ///   node's and the runtime's enums;
 /// - 3 writes every message in `wire`'s own table: one tag byte per kind of message
-///   (a signal is a kind of its own, not a variant inside a variant), then its fields.
+///   (a signal is a kind of its own, not a variant inside a variant), then its fields;
+/// - 4 adds the kinds `MonitorName` and `DemonitorName` (monitors by registered name),
+///   which a version 3 node would take for malformed.
 ///
 /// The Hello that carries the versions keeps its layout in every version, so that any
 /// two nodes can tell they do not match.
-pub const MIN_VERSION: u16 = 3;
+pub const MIN_VERSION: u16 = 4;
 /// The newest protocol version this node speaks.
-pub const MAX_VERSION: u16 = 3;
+pub const MAX_VERSION: u16 = 4;
 
 /// A handshake nonce: 32 random bytes, fresh for every handshake.
 pub type Nonce = [u8; 32];

@@ -43,6 +43,20 @@
 //! | 11 | `SpawnRequest` | reference: ref, from: pid, module: atom, function: atom, link: flag, monitor: flag, args: count, then that many terms | [`Wire::SpawnRequest`] |
 //! | 12 | `SpawnReply` | to, reference: ref, result: byte 0 then pid (the new process), or byte 1 then term (the error) | [`Wire::SpawnReply`] |
 //! | 13 | `Peers` | count, then that many texts (node names) | [`Wire::Peers`] |
+//! | 14 | `MonitorName` | to (`00 00`: the node itself), from: pid, name: atom, reference: ref | [`Signal::MonitorName`] |
+//! | 15 | `DemonitorName` | to (`00 00`), from: pid, name: atom, reference: ref | [`Signal::DemonitorName`] |
+//!
+//! `MonitorName` is `erlang:monitor(process, {name, node})` for a name on the node
+//! that receives it (OTP's `MONITOR_P` with an atom for its target). It is addressed to
+//! that node, not to a process: its `to` is creation 0, number 0 (`signal::node_pid`),
+//! which no process has, and the receiver ignores it. The receiver looks `name`
+//! up: a process registered there gets a `Monitor` from `from` (its exit later comes
+//! back as a `Down` from its pid); no process, and a `Down` with reason `noproc` goes
+//! back at once, from the receiver's system pid (creation, number 0). Either way the
+//! watcher names the `DOWN` `{name, node}` by the reference. `DemonitorName` undoes it
+//! (the receiver passes a `Demonitor` to whoever holds the name now). Both travel on
+//! the stream of a `RegSend` to the same name, so a monitor set up before a call by
+//! name reaches the server before the call does.
 //!
 //! The fields:
 //! - **varint**: unsigned LEB128 (7 bits a byte, least significant first, the high bit
@@ -135,11 +149,15 @@ pub enum Tag {
     SpawnReply = 12,
     /// [`Wire::Peers`].
     Peers = 13,
+    /// [`Signal::MonitorName`].
+    MonitorName = 14,
+    /// [`Signal::DemonitorName`].
+    DemonitorName = 15,
 }
 
 impl Tag {
     /// Every tag, in the order of its byte.
-    pub const ALL: [Tag; 14] = [
+    pub const ALL: [Tag; 16] = [
         Tag::Tick,
         Tag::Send,
         Tag::Exit,
@@ -154,6 +172,8 @@ impl Tag {
         Tag::SpawnRequest,
         Tag::SpawnReply,
         Tag::Peers,
+        Tag::MonitorName,
+        Tag::DemonitorName,
     ];
 
     /// The tag whose byte is `byte`.
@@ -177,6 +197,8 @@ impl Tag {
                 Signal::Demonitor { .. } => Tag::Demonitor,
                 Signal::Down { .. } => Tag::Down,
                 Signal::Info { .. } => Tag::Info,
+                Signal::MonitorName { .. } => Tag::MonitorName,
+                Signal::DemonitorName { .. } => Tag::DemonitorName,
                 Signal::Encoded(_) => {
                     return Err("cannot encode: undecoded messages are never sent on".into());
                 }

@@ -20,9 +20,11 @@ use super::errors::{LinkError, RegisterError, SendError};
 use super::few::{Few, FewSet};
 use super::node::Node;
 use super::process::{IdBuild, ProcessCell};
-use super::signal::{ExitAction, Signal, down_message, exit_action};
+use super::signal::{ExitAction, Signal, down_message, down_message_named, exit_action};
 use super::{Behaviour, Dest, PeerLink, SpawnOpts};
 use crate::term::{Atom, Pid, Ref, Term};
+
+mod by_name;
 
 /// The payload a process unwinds with when it exits from inside its code
 /// ([`Ctx::exit`], or a fatal exit signal during a receive).
@@ -79,6 +81,9 @@ pub struct Ctx {
     pub(crate) links: FewSet<Pid>,
     /// Monitors this process holds, by reference: the watched pid.
     pub(crate) monitors: HashMap<Ref, Pid, IdBuild>,
+    /// Of `monitors`, those set up by name (`monitor_name`): `{name, node}`, which
+    /// their `DOWN` names instead of the pid.
+    pub(crate) named: Few<Ref, (Atom, Atom)>,
     /// Monitors on this process, by reference: the watcher.
     pub(crate) watchers: Few<Ref, Pid>,
     pub(crate) saved: VecDeque<Term>,
@@ -120,6 +125,7 @@ impl Ctx {
             cell,
             links: FewSet::default(),
             monitors: HashMap::default(),
+            named: Few::default(),
             watchers: Few::default(),
             saved: VecDeque::new(),
             inbox: VecDeque::new(),
@@ -366,7 +372,8 @@ impl Ctx {
     }
 
     /// Monitors `pid`: when it exits (or if it is already gone), a
-    /// `{:DOWN, ref, :process, pid, reason}` message arrives.
+    /// `{:DOWN, ref, :process, pid, reason}` message arrives. A registered name, here or
+    /// on another node: [`Ctx::monitor_name`].
     pub fn monitor(&mut self, pid: Pid) -> Ref {
         self.monitor_with(pid, true)
     }
@@ -396,13 +403,8 @@ impl Ctx {
     pub fn demonitor(&mut self, reference: Ref) -> bool {
         match self.monitors.remove(&reference) {
             Some(pid) => {
-                self.node.deliver(
-                    pid,
-                    Signal::Demonitor {
-                        from: self.pid(),
-                        reference,
-                    },
-                );
+                let signal = self.demonitor_signal(reference);
+                self.node.deliver(pid, signal);
                 true
             }
             None => false,
@@ -829,11 +831,16 @@ impl Ctx {
                 self.links.remove(&from);
                 Ok(None)
             }
-            Signal::Monitor { from, reference } => {
+            // A monitor by name is turned into a monitor of the pid by the node it is
+            // sent to; one that reaches a process all the same is a monitor of it.
+            Signal::Monitor { from, reference }
+            | Signal::MonitorName {
+                from, reference, ..
+            } => {
                 self.watchers.insert(reference, from);
                 Ok(None)
             }
-            Signal::Demonitor { reference, .. } => {
+            Signal::Demonitor { reference, .. } | Signal::DemonitorName { reference, .. } => {
                 self.watchers.remove(&reference);
                 Ok(None)
             }
@@ -843,7 +850,10 @@ impl Ctx {
                 reason,
             } => {
                 if self.monitors.remove(&reference).is_some() {
-                    Ok(Some(down_message(reference, from, reason)))
+                    Ok(Some(match self.named.remove(&reference) {
+                        Some((name, node)) => down_message_named(reference, name, node, reason),
+                        None => down_message(reference, from, reason),
+                    }))
                 } else {
                     Ok(None)
                 }
@@ -872,10 +882,7 @@ impl Ctx {
                 Term::atom("links"),
                 pids(self.links.iter().copied().collect()),
             ),
-            (
-                Term::atom("monitors"),
-                pids(self.monitors.values().copied().collect()),
-            ),
+            (Term::atom("monitors"), self.monitors_info()),
             (
                 Term::atom("monitored_by"),
                 pids(self.watchers.values().copied().collect()),
@@ -937,7 +944,10 @@ impl Ctx {
                         linked: true,
                     },
                 ),
-                Signal::Monitor { from, reference } => self.node.deliver(
+                Signal::Monitor { from, reference }
+                | Signal::MonitorName {
+                    from, reference, ..
+                } => self.node.deliver(
                     from,
                     Signal::Down {
                         from: me,
@@ -969,14 +979,9 @@ impl Ctx {
                 },
             );
         }
-        for (reference, pid) in self.monitors.drain() {
-            self.node.deliver(
-                pid,
-                Signal::Demonitor {
-                    from: me,
-                    reference,
-                },
-            );
+        for (reference, pid) in std::mem::take(&mut self.monitors) {
+            let signal = self.demonitor_signal(reference);
+            self.node.deliver(pid, signal);
         }
         self.saved.clear();
         self.node.process_exited(me, name);

@@ -9,6 +9,8 @@
 //! [`call`] is monitor-based, like `gen:call`: the caller monitors the server for the
 //! call's duration (the monitor reference is the tag), so a server that is not there or
 //! dies mid-call gives an error at once (`noproc`, or its exit reason), not a timeout.
+//! A server called as `{name, node}` on another node is monitored by that name
+//! ([`Ctx::monitor_name`]): the node answers `noproc` for a name not registered there.
 //! A call that times out remembers its tag, so a late reply is dropped instead of
 //! lingering in the caller's mailbox (what OTP does with process aliases).
 //!
@@ -379,6 +381,12 @@ pub fn call(
         pid,
         Term::tuple(vec![Term::Atom(Atom::GEN_CALL), from, request.into()]),
     );
+    await_reply(ctx, tag, timeout)
+}
+
+/// Waits for the reply to the call tagged `tag`, which is also the reference of the
+/// monitor of the server: its `DOWN` ends the call with the server's exit reason.
+fn await_reply(ctx: &mut Ctx, tag: Ref, timeout: Option<Duration>) -> Result<Term, CallError> {
     let outcome = ctx.receive_with(
         |m| match m.as_tuple() {
             Some([Term::Ref(t), reply]) if *t == tag => Some(Ok(reply.clone())),
@@ -516,9 +524,11 @@ fn multi_call_with(
         .collect()
 }
 
-/// A call to `{name, node}` on another node. There is no monitor by name yet, so a
-/// server that is not there (or dies) shows as a timeout, not `noproc`; a late reply
-/// is dropped as for any timed-out call.
+/// A call to `{name, node}` on another node, as OTP makes it: the monitor is of the
+/// name ([`Ctx::monitor_name`]), so a name not registered there gives
+/// [`CallError::NoProc`] at once (the node answers the monitor), a node that can't be
+/// reached [`CallError::NoConnection`], and a server that dies during the call its
+/// exit reason.
 fn call_remote_name(
     ctx: &mut Ctx,
     name: Atom,
@@ -526,22 +536,13 @@ fn call_remote_name(
     request: Term,
     timeout: Option<Duration>,
 ) -> Result<Term, CallError> {
-    let tag = ctx.make_ref();
+    let tag = ctx.monitor_name(name, node);
     let from = Term::tuple(vec![Term::Pid(ctx.pid()), Term::Ref(tag)]);
     let msg = Term::tuple(vec![Term::Atom(Atom::GEN_CALL), from, request]);
-    ctx.send_to(Dest::NameAt(name, node), msg)
-        .map_err(|_| CallError::NoProc)?;
-    let reply = ctx.receive_with(
-        |m| match m.as_tuple() {
-            Some([Term::Ref(t), reply]) if *t == tag => Some(reply.clone()),
-            _ => None,
-        },
-        Some(timeout.unwrap_or(Duration::from_secs(5))),
-    );
-    reply.ok_or_else(|| {
-        ctx.abandon_tag(tag);
-        CallError::Timeout
-    })
+    // A name on another node: the send itself cannot fail (the monitor answers for a
+    // name or node that is not there).
+    let _ = ctx.send_to(Dest::NameAt(name, node), msg);
+    await_reply(ctx, tag, timeout)
 }
 
 /// Casts `msg` to a server (never fails; an unknown name is ignored, as in OTP).
@@ -568,10 +569,24 @@ pub fn stop(
         Dest::Pid(p) => p,
         Dest::Name(n) => ctx.node().whereis(n).ok_or(CallError::NoProc)?,
         Dest::Global(n) => ctx.node().whereis_global(&n).ok_or(CallError::NoProc)?,
-        Dest::NameAt(..) => return Err(CallError::NoConnection),
+        Dest::NameAt(name, node) => {
+            // By name, here or on another node: a monitor of the name, so one not
+            // registered gives `noproc` at once (see `call_remote_name`).
+            let mref = ctx.monitor_name(name, node);
+            let _ = ctx.send_to(
+                Dest::NameAt(name, node),
+                (Term::atom(GEN_STOP), reason.into()),
+            );
+            return await_stop(ctx, mref, timeout);
+        }
     };
     let mref = ctx.monitor(pid);
     ctx.send(pid, (Term::atom(GEN_STOP), reason.into()));
+    await_stop(ctx, mref, timeout)
+}
+
+/// Waits for the `DOWN` of the server being stopped, monitored as `mref`.
+fn await_stop(ctx: &mut Ctx, mref: Ref, timeout: Option<Duration>) -> Result<(), CallError> {
     let down = ctx.receive_with(
         |m| match m.tagged("DOWN") {
             Some([Term::Ref(r), _, _, reason]) if *r == mref => Some(reason.clone()),
@@ -581,6 +596,7 @@ pub fn stop(
     );
     match down {
         Some(r) if r.as_atom() == Some(Atom::NOPROC) => Err(CallError::NoProc),
+        Some(r) if r.as_atom() == Some(Atom::NOCONNECTION) => Err(CallError::NoConnection),
         Some(_) => Ok(()),
         None => {
             ctx.demonitor_flush(mref);

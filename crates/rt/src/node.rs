@@ -864,7 +864,10 @@ impl Node {
                     linked: true,
                 },
             ),
-            Signal::Monitor { from, reference } => self.deliver(
+            Signal::Monitor { from, reference }
+            | Signal::MonitorName {
+                from, reference, ..
+            } => self.deliver(
                 from,
                 Signal::Down {
                     from: dead,

@@ -104,6 +104,10 @@ impl Reactive<'_> {
     pub fn monitor(&mut self, pid: Pid) -> Ref {
         self.ctx.monitor(pid)
     }
+    /// [`Ctx::monitor_name`].
+    pub fn monitor_name(&mut self, name: impl Into<Atom>, node: impl Into<Atom>) -> Ref {
+        self.ctx.monitor_name(name, node)
+    }
     /// [`Ctx::demonitor`].
     pub fn demonitor(&mut self, reference: Ref) -> bool {
         self.ctx.demonitor(reference)

@@ -66,6 +66,32 @@ pub enum Signal {
         /// Why it exited (`noproc` if it never existed, `noconnection` if its node went).
         reason: Term,
     },
+    /// `from` monitors the process registered as `name` on the node this signal is sent
+    /// to, under `reference` (`erlang:monitor(process, {name, node})` for a name on
+    /// another node). Addressed to the node, not to a process ([`node_pid`]): that node
+    /// looks the name up and makes it a [`Signal::Monitor`] of the process registered
+    /// there now, or answers at once with a [`Signal::Down`] `noproc`. The watcher's
+    /// `DOWN` names `{name, node}`, not the pid.
+    MonitorName {
+        /// The watcher.
+        from: Pid,
+        /// The registered name.
+        name: Atom,
+        /// The monitor reference.
+        reference: Ref,
+    },
+    /// `from` drops its monitor `reference` made with [`Signal::MonitorName`]: the node
+    /// it is sent to passes a [`Signal::Demonitor`] to the process registered as `name`
+    /// (if the name has moved meanwhile, the first process's `DOWN` comes later and is
+    /// dropped by the watcher, as OTP's does).
+    DemonitorName {
+        /// The watcher.
+        from: Pid,
+        /// The registered name.
+        name: Atom,
+        /// The monitor reference.
+        reference: Ref,
+    },
     /// `from` asks for the receiver's links and monitors (`Process.info`); the answer is
     /// the message `{reference, info}` (`{reference, nil}` from a process that is gone).
     Info {
@@ -212,6 +238,8 @@ impl Signal {
             | Signal::Unlink { from }
             | Signal::Monitor { from, .. }
             | Signal::Demonitor { from, .. }
+            | Signal::MonitorName { from, .. }
+            | Signal::DemonitorName { from, .. }
             | Signal::Down { from, .. }
             | Signal::Info { from, .. } => Some(*from),
         }
@@ -230,9 +258,17 @@ impl Signal {
     /// anyway. A monitor still queued when the process exits is answered with the real
     /// reason (see `Ctx::finish`), and a `DOWN` for a reference its watcher has
     /// demonitored meanwhile is dropped by the watcher. This spares a server a second
-    /// run per call: every `gen_server` call ends with a demonitor of the server.
+    /// run per call: every `gen_server` call ends with a demonitor of the server. A
+    /// monitor by name goes to a node, which acts on it when it arrives; it too can wait
+    /// for the sender's next send or wait, as only a receive can see its answer.
     pub fn is_lazy(&self) -> bool {
-        matches!(self, Signal::Monitor { .. } | Signal::Demonitor { .. })
+        matches!(
+            self,
+            Signal::Monitor { .. }
+                | Signal::Demonitor { .. }
+                | Signal::MonitorName { .. }
+                | Signal::DemonitorName { .. }
+        )
     }
 }
 
@@ -289,13 +325,34 @@ pub fn exit_message(from: Pid, reason: Term) -> Term {
 
 /// `{:DOWN, reference, :process, from, reason}`
 pub fn down_message(reference: Ref, from: Pid, reason: Term) -> Term {
+    down_message_of(reference, Term::Pid(from), reason)
+}
+
+/// `{:DOWN, reference, :process, {name, node}, reason}`: the `DOWN` of a monitor set up
+/// by name (OTP names the object as it was monitored, not by the pid it found).
+pub fn down_message_named(reference: Ref, name: Atom, node: Atom, reason: Term) -> Term {
+    down_message_of(
+        reference,
+        Term::tuple(vec![Term::Atom(name), Term::Atom(node)]),
+        reason,
+    )
+}
+
+fn down_message_of(reference: Ref, object: Term, reason: Term) -> Term {
     Term::tuple(vec![
         Term::Atom(Atom::DOWN),
         Term::Ref(reference),
         Term::Atom(Atom::PROCESS),
-        Term::Pid(from),
+        object,
         reason,
     ])
+}
+
+/// The pid a signal to `node` itself, not to one of its processes, is addressed to
+/// ([`Signal::MonitorName`], [`Signal::DemonitorName`]): number 0 of creation 0, which
+/// no process of any node has.
+pub fn node_pid(node: Atom) -> Pid {
+    Pid::from_parts(node, 0, 0)
 }
 
 #[cfg(test)]

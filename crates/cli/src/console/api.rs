@@ -29,8 +29,8 @@ Node:   Node.self()  Node.alive?()  Node.list()  Node.list(:visible|:hidden|:con
         Node.connect(n)  Node.disconnect(n)  Node.ping(n)  Node.monitor(n, bool)
         Node.spawn(n, M, :f, args)  Node.spawn_link(n, M, :f, args)  Node.spawn_monitor(n, M, :f, args)
         Node.get_cookie()  Node.set_cookie(cookie)  Node.set_cookie(n, cookie)
-Process: Process.monitor(pid)  Process.demonitor(ref)  Process.link(pid)  Process.unlink(pid)
-        Process.exit(pid, reason)  Process.alive?(pid)  Process.flag(:trap_exit, bool)
+Process: Process.monitor(pid | name | {name, node})  Process.demonitor(ref)  Process.link(pid)
+        Process.unlink(pid)  Process.exit(pid, reason)  Process.alive?(pid)  Process.flag(:trap_exit, bool)
         Process.register(pid, name)  Process.unregister(name)  Process.whereis(name)
         Process.registered()  Process.list()  Process.info(pid)  Process.sleep(ms)  Process.send(dest, msg, [])
 :global: register_name(name, pid[, &:global.random_exit_name/3 | &:global.notify_all_name/3 | &M.f/3])
@@ -656,7 +656,7 @@ fn erlang_call(s: &mut Interp<'_>, f: &str, args: Vec<Term>) -> Result<Option<Te
         ("nodes", []) => atoms_term(net.nodes()),
         ("nodes", [which]) => atoms_term(ops::node_list(&net, which)?),
         ("is_alive", []) => Term::from(true),
-        ("monitor", [kind, p]) if kind.is_atom("process") => Term::Ref(s.me.monitor(pid_arg(p)?)),
+        ("monitor", [kind, p]) if kind.is_atom("process") => super::ops::monitor(s, p)?,
         ("demonitor", [r]) => Term::from(
             s.me.demonitor(
                 r.as_ref()

@@ -199,19 +199,37 @@ pub fn stats(s: &mut Interp<'_>) -> Term {
     Term::atom("ok")
 }
 
+/// `Process.monitor(target)`, `:erlang.monitor(:process, target)`: a pid, a name
+/// registered here, or `{name, node}` (here or on another node). A monitor by name
+/// gets its `DOWN` as `{:DOWN, ref, :process, {name, node}, reason}`: `noproc` at
+/// once if nothing is registered as `name` there, `noconnection` if the node is
+/// unreachable or goes down.
+pub fn monitor(s: &mut Interp<'_>, target: &Term) -> Result<Term, EvalError> {
+    let reference = match target {
+        Term::Pid(pid) => s.me.monitor(*pid),
+        Term::Atom(name) => {
+            let here = s.net.name();
+            s.me.monitor_name(*name, here)
+        }
+        _ => match target.as_tuple() {
+            Some([Term::Atom(name), Term::Atom(node)]) => s.me.monitor_name(*name, *node),
+            _ => return Err(monitor_badarg(target)),
+        },
+    };
+    Ok(Term::Ref(reference))
+}
+
+fn monitor_badarg(target: &Term) -> EvalError {
+    EvalError::arg(format!(
+        "Process.monitor takes a pid, a registered name or {{name, node}}, got {target}"
+    ))
+}
+
 /// `Process.*` (and the `:erlang` calls that are the same thing).
 pub fn process_call(s: &mut Interp<'_>, f: &str, a: &[Term]) -> Result<Option<Term>, EvalError> {
     let node = s.net.node().clone();
     Ok(Some(match (f, a) {
-        ("monitor", [p]) => match p {
-            Term::Pid(pid) => Term::Ref(s.me.monitor(*pid)),
-            _ => {
-                return Err(EvalError::arg(format!(
-                    "Process.monitor takes a pid here, got {p} (monitoring by name is not \
-                     supported: look the pid up first, e.g. :global.whereis_name(name))"
-                )));
-            }
-        },
+        ("monitor", [p]) => monitor(s, p)?,
         ("demonitor", [r]) | ("demonitor", [r, _]) => {
             let r = r
                 .as_ref()

@@ -226,3 +226,27 @@ fn unsupported_forms_give_one_error_and_the_session_goes_on() {
             .any(|l| l.contains("connections"))
     );
 }
+
+#[test]
+fn monitors_by_name_print_their_down_as_iex_does() {
+    let mut s = session("con_monitor_name");
+    let noproc = ", :process, {:nobody, :con_monitor_name@localhost}, :noproc}";
+    for src in [
+        "Process.monitor(:nobody)",
+        "Process.monitor({:nobody, node()})",
+        ":erlang.monitor(:process, {:nobody, :con_monitor_name@localhost})",
+    ] {
+        assert!(value(&mut s, src).starts_with("#Reference<"), "{src}");
+        // A name not registered: its DOWN is there at once.
+        let out = run(&mut s, "flush()");
+        assert_eq!(out.len(), 2, "{src}: {out:?}");
+        assert!(
+            out[0].starts_with("{:DOWN, #Reference<") && out[0].ends_with(noproc),
+            "{src}: {out:?}"
+        );
+    }
+    assert!(
+        value(&mut s, "Process.monitor({:a, :b, :c})")
+            .contains("takes a pid, a registered name or {name, node}")
+    );
+}

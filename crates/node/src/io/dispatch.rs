@@ -45,7 +45,20 @@ impl IoLoop {
                     }
                     Conn::note_signal(&mut conn.state.lock(), to, from, &signal, false);
                 }
-                net.node.deliver(to, signal);
+                match signal {
+                    // To the node, not a process: it looks the name up (see `wire`).
+                    Signal::MonitorName {
+                        from,
+                        name,
+                        reference,
+                    } => net.node.monitor_by_name(from, name, reference),
+                    Signal::DemonitorName {
+                        from,
+                        name,
+                        reference,
+                    } => net.node.demonitor_by_name(from, name, reference),
+                    signal => net.node.deliver(to, signal),
+                }
             }
             Wire::RegSend { name, msg, .. } => {
                 let _ = net.node.send_to(name, msg);

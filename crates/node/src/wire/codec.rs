@@ -38,6 +38,20 @@ pub(super) fn encode_onto(msg: &Wire, buf: &mut Vec<u8>) -> Result<(), String> {
                     put_ref(buf, *reference);
                     put_term(buf, reason)?;
                 }
+                Signal::MonitorName {
+                    from,
+                    name,
+                    reference,
+                }
+                | Signal::DemonitorName {
+                    from,
+                    name,
+                    reference,
+                } => {
+                    put_pid(buf, *from);
+                    put_text(buf, name.as_str());
+                    put_ref(buf, *reference);
+                }
                 // `Tag::of` refused it.
                 Signal::Encoded(_) => {}
             }
@@ -153,6 +167,25 @@ fn decode_body(tag: Tag, mut r: Reader<'_>) -> Result<Wire, String> {
                 reason: r.last_term()?,
             };
             return Ok(signal(to, down));
+        }
+        Tag::MonitorName | Tag::DemonitorName => {
+            let (to, from, name, reference) = (r.to()?, r.pid()?, r.atom()?, r.reference()?);
+            signal(
+                to,
+                if tag == Tag::MonitorName {
+                    Signal::MonitorName {
+                        from,
+                        name,
+                        reference,
+                    }
+                } else {
+                    Signal::DemonitorName {
+                        from,
+                        name,
+                        reference,
+                    }
+                },
+            )
         }
         Tag::RegSend => {
             let (from, name) = (r.pid()?, r.atom()?);

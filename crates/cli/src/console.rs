@@ -17,6 +17,7 @@
 //! node.
 
 pub mod api;
+mod chapter;
 pub mod closure;
 pub mod eval;
 pub mod lex;

@@ -47,6 +47,8 @@ Also:   :erlang.node/0,1 nodes/0,1 self/0 monitor/2 demonitor/1 link/1 unlink/1 
         monitor_node/2 get_cookie/0 set_cookie/1,2 whereis/1 register/2 spawn/4 is_alive/0
         :net_kernel.connect_node/1 disconnect/1 monitor_nodes/1,2   :net_adm.ping/1
         IO.puts(x)  IO.inspect(x)  :timer.sleep(ms)  System.halt()  apply(fun, args)
+The chapter's modules: DistributedCounter.start_link()/increment()/get()
+        PubSub.subscribe(topic)/publish(topic, message)/unsubscribe(topic)
 Other Module.fun(args) calls run the node's registered functions (those rpc and remote spawn use),
 e.g. Enum.sum(1..10), System.schedulers_online(), Kernel.node().
 Not supported: defining modules (def, defmodule), with, try, &(&1) captures, map update syntax.";
@@ -298,6 +300,8 @@ pub fn call(
         ":rpc" | ":erpc" => rpc_call(s, module == ":erpc", f, &args),
         ":erlang" => erlang_call(s, f, args),
         ":net_kernel" | ":net_adm" => net_kernel_call(s, f, &args),
+        "DistributedCounter" => super::chapter::distributed_counter(s, f, &args),
+        "PubSub" => super::chapter::pubsub(s, f, &args),
         "IO" => Ok(match (f, args.as_slice()) {
             ("puts", [t]) => {
                 s.say(

@@ -229,3 +229,40 @@ fn runaway_recursion_and_deep_nesting_are_errors_not_crashes() {
     assert!(down.contains("SystemLimitError"), "{down}");
     assert_eq!(value(&mut s, "1 + 1"), "2");
 }
+
+#[test]
+fn the_chapters_modules_answer_as_the_chapter_says() {
+    let mut s = session("lang_chapter");
+    let started = value(&mut s, "DistributedCounter.start_link()");
+    assert!(started.starts_with("{:ok, #PID<0."), "{started}");
+    assert_eq!(value(&mut s, "DistributedCounter.increment()"), ":ok");
+    assert_eq!(value(&mut s, "DistributedCounter.increment()"), ":ok");
+    assert_eq!(value(&mut s, "DistributedCounter.get()  # => 2"), "2");
+    let again = value(&mut s, "DistributedCounter.start_link()");
+    assert!(
+        again.starts_with("{:error, {:already_started, #PID<0."),
+        "{again}"
+    );
+    assert_eq!(
+        value(
+            &mut s,
+            ":global.whereis_name(DistributedCounter) |> is_pid()"
+        ),
+        "true"
+    );
+    assert_eq!(value(&mut s, "PubSub.subscribe(:news)"), ":ok");
+    assert_eq!(
+        value(
+            &mut s,
+            "PubSub.publish(:news, \"Breaking: Elixir is awesome!\")"
+        ),
+        "[{:message, :news, \"Breaking: Elixir is awesome!\"}]"
+    );
+    assert_eq!(
+        run(&mut s, "flush()"),
+        vec!["{:message, :news, \"Breaking: Elixir is awesome!\"}", ":ok"]
+    );
+    assert_eq!(value(&mut s, "PubSub.unsubscribe(:news)"), ":ok");
+    assert_eq!(value(&mut s, "PubSub.publish(:news, 1)"), "[]");
+    assert!(value(&mut s, "DistributedCounter.reset()").contains("undefined"));
+}

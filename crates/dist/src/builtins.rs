@@ -1,8 +1,9 @@
 //! Functions every distributed node registers, so the drills' rpc and remote spawn
 //! lines work: `Kernel.node/0` (and `erlang:node/0`), `Node.list/0`,
 //! `System.schedulers_online/0`, `Enum.sum/1` (a list, or a range `%{first, last,
-//! step}`), `Kernel.self/0`, `IO.puts/1`. Each is registered under its plain module name
-//! and its Elixir alias (`Elixir.Kernel`).
+//! step}`), `Kernel.self/0`, `IO.puts/1`, `global:whereis_name/1`, and `binary:copy/2`
+//! (Drill 7's big message; at most 256 MiB). Each is registered under its plain module
+//! name and its Elixir alias (`Elixir.Kernel`), the Erlang modules under theirs only.
 
 use crate::node::Net;
 use crate::rt::{Ctx, Node};
@@ -58,6 +59,34 @@ fn sum(t: &Term) -> Term {
     Term::tuple(vec![Term::atom("error"), Term::atom("badarg")])
 }
 
+/// The largest binary `:binary.copy/2` makes (beyond it, `system_limit`: a typo'd
+/// count must not take the node's memory).
+const MAX_COPY: usize = 256 << 20;
+
+/// `:binary.copy(subject, n)`: `subject` repeated `n` times (a string stays a string).
+fn binary_copy(subject: &Term, n: &Term) -> Term {
+    let badarg = || Term::tuple(vec![Term::atom("error"), Term::atom("badarg")]);
+    let Some(n) = n.as_int().and_then(|n| usize::try_from(n).ok()) else {
+        return badarg();
+    };
+    let bytes: &[u8] = match subject {
+        Term::Str(s) => s.as_bytes(),
+        Term::Binary(b) => b.as_ref(),
+        _ => return badarg(),
+    };
+    if bytes
+        .len()
+        .checked_mul(n)
+        .is_none_or(|total| total > MAX_COPY)
+    {
+        return Term::tuple(vec![Term::atom("error"), Term::atom("system_limit")]);
+    }
+    match subject {
+        Term::Str(s) => Term::str(&s.repeat(n)),
+        _ => Term::Binary(bytes.repeat(n).into()),
+    }
+}
+
 /// Registers the built-ins on `net`'s node.
 pub fn register(net: &Net) {
     let node = net.node();
@@ -90,13 +119,16 @@ pub fn register(net: &Net) {
         sum(&args[0])
     });
     node.functions().register(
+        Atom::new("binary"),
+        Atom::new("copy"),
+        2,
+        |_: &mut Ctx, args: Vec<Term>| binary_copy(&args[0], &args[1]),
+    );
+    node.functions().register(
         Atom::new("global"),
         Atom::new("whereis_name"),
         1,
-        |ctx: &mut Ctx, args: Vec<Term>| match args[0]
-            .as_atom()
-            .and_then(|n| super::global::whereis_name(ctx.node(), n))
-        {
+        |ctx: &mut Ctx, args: Vec<Term>| match super::global::whereis_name(ctx.node(), &args[0]) {
             Some(p) => Term::Pid(p),
             None => Term::atom("undefined"),
         },

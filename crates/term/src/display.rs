@@ -1,7 +1,9 @@
 //! Terms print in Elixir's `inspect` format: `{:hello, :node1@localhost}`, `[1, 2]`,
 //! `%{a: 1}`, `"text"`, `<<1, 2>>`, `#PID<0.90.0>`, `#Reference<0.1.0.7>`; `true`, `false`
 //! and `nil` print bare, and a list of `{atom, value}` pairs prints as a keyword list
-//! (`[a: 1, b: 2]`), as iex shows them.
+//! (`[a: 1, b: 2]`), as iex shows them. [`Term::inspect`] also cuts long values as
+//! iex does (`limit: 50` items per collection, `printable_limit: 4096` bytes of text:
+//! `[1, 2, ...]`, `"xxx" <> ...`), for showing a value of any size.
 
 use std::fmt::{self, Display, Formatter, Write};
 
@@ -15,7 +17,24 @@ fn write_atom(f: &mut Formatter<'_>, a: Atom) -> fmt::Result {
     }
 }
 
-fn write_string(f: &mut Formatter<'_>, s: &str) -> fmt::Result {
+/// How much of a value to show (`None`: all of it).
+#[derive(Clone, Copy, Debug, Default)]
+struct Limits {
+    items: Option<usize>,
+    printable: Option<usize>,
+}
+
+fn write_string(f: &mut Formatter<'_>, s: &str, lim: &Limits) -> fmt::Result {
+    let (s, cut) = match lim.printable {
+        Some(n) if s.len() > n => {
+            let mut end = n;
+            while !s.is_char_boundary(end) {
+                end -= 1;
+            }
+            (&s[..end], true)
+        }
+        _ => (s, false),
+    };
     f.write_char('"')?;
     for c in s.chars() {
         match c {
@@ -29,7 +48,11 @@ fn write_string(f: &mut Formatter<'_>, s: &str) -> fmt::Result {
             c => f.write_char(c)?,
         }
     }
-    f.write_char('"')
+    f.write_char('"')?;
+    if cut {
+        f.write_str(" <> ...")?;
+    }
+    Ok(())
 }
 
 fn write_float(f: &mut Formatter<'_>, x: f64) -> fmt::Result {
@@ -63,84 +86,142 @@ fn keyword_key(t: &Term) -> Option<Atom> {
     }
 }
 
-fn write_seq(f: &mut Formatter<'_>, items: &[Term]) -> fmt::Result {
-    for (i, t) in items.iter().enumerate() {
+/// The items to show of `n` under `lim`, and whether some are left out.
+fn shown(n: usize, lim: &Limits) -> (usize, bool) {
+    match lim.items {
+        Some(max) if n > max => (max, true),
+        _ => (n, false),
+    }
+}
+
+fn write_seq(f: &mut Formatter<'_>, items: &[Term], lim: &Limits) -> fmt::Result {
+    let (n, cut) = shown(items.len(), lim);
+    for (i, t) in items[..n].iter().enumerate() {
         if i > 0 {
             f.write_str(", ")?;
         }
-        Display::fmt(t, f)?;
+        write_term(f, t, lim)?;
+    }
+    if cut {
+        f.write_str(", ...")?;
     }
     Ok(())
 }
 
 impl Display for Term {
     fn fmt(&self, f: &mut Formatter<'_>) -> fmt::Result {
-        match self {
-            Term::Atom(a) => write_atom(f, *a),
-            Term::Int(i) => write!(f, "{i}"),
-            Term::Float(x) => write_float(f, *x),
-            Term::Str(s) => write_string(f, s),
-            Term::Binary(b) => match std::str::from_utf8(b) {
-                Ok(s) if s.chars().all(|c| !c.is_control() || c == '\n' || c == '\t') => {
-                    write_string(f, s)
-                }
-                _ => {
-                    f.write_str("<<")?;
-                    for (i, byte) in b.iter().enumerate() {
-                        if i > 0 {
-                            f.write_str(", ")?;
-                        }
-                        write!(f, "{byte}")?;
-                    }
-                    f.write_str(">>")
-                }
+        write_term(f, self, &Limits::default())
+    }
+}
+
+/// A term shown as iex shows a value: see [`Term::inspect`].
+pub struct Inspect<'a> {
+    term: &'a Term,
+    limits: Limits,
+}
+
+impl Display for Inspect<'_> {
+    fn fmt(&self, f: &mut Formatter<'_>) -> fmt::Result {
+        write_term(f, self.term, &self.limits)
+    }
+}
+
+impl Term {
+    /// This term in inspect format with iex's limits: at most `limit` items of each
+    /// list, tuple, map or binary (then `...`), and `printable_limit` bytes of each
+    /// string (then `" <> ..."`); so a 10 MB binary shows as a line, not 10 MB.
+    pub fn inspect(&self, limit: usize, printable_limit: usize) -> Inspect<'_> {
+        Inspect {
+            term: self,
+            limits: Limits {
+                items: Some(limit),
+                printable: Some(printable_limit),
             },
-            Term::Pid(p) => Display::fmt(p, f),
-            Term::Ref(r) => Display::fmt(r, f),
-            Term::Tuple(t) => {
-                f.write_char('{')?;
-                write_seq(f, t)?;
-                f.write_char('}')
+        }
+    }
+}
+
+fn write_term(f: &mut Formatter<'_>, term: &Term, lim: &Limits) -> fmt::Result {
+    match term {
+        Term::Atom(a) => write_atom(f, *a),
+        Term::Int(i) => write!(f, "{i}"),
+        Term::Float(x) => write_float(f, *x),
+        Term::Str(s) => write_string(f, s, lim),
+        Term::Binary(b) => match std::str::from_utf8(b) {
+            Ok(s) if s.chars().all(|c| !c.is_control() || c == '\n' || c == '\t') => {
+                write_string(f, s, lim)
             }
-            Term::List(l) => {
-                f.write_char('[')?;
-                if !l.is_empty() && l.iter().all(|t| keyword_key(t).is_some()) {
-                    for (i, t) in l.iter().enumerate() {
-                        if i > 0 {
-                            f.write_str(", ")?;
-                        }
-                        let k = keyword_key(t).map(|a| a.as_str()).unwrap_or_default();
-                        write!(f, "{k}: ")?;
-                        Display::fmt(&t.as_tuple().unwrap_or(&[])[1], f)?;
-                    }
-                } else {
-                    write_seq(f, l)?;
-                }
-                f.write_char(']')
-            }
-            Term::Map(m) => {
-                if let Some((first, last, step)) = as_range(m) {
-                    return match step {
-                        1 => write!(f, "{first}..{last}"),
-                        _ => write!(f, "{first}..{last}//{step}"),
-                    };
-                }
-                f.write_str("%{")?;
-                let keyword = m
-                    .keys()
-                    .all(|k| matches!(k, Term::Atom(a) if !needs_quotes(a.as_str())));
-                for (i, (k, v)) in m.iter().enumerate() {
+            _ => {
+                f.write_str("<<")?;
+                let (n, cut) = shown(b.len(), lim);
+                for (i, byte) in b[..n].iter().enumerate() {
                     if i > 0 {
                         f.write_str(", ")?;
                     }
-                    match k {
-                        Term::Atom(a) if keyword => write!(f, "{}: ", a.as_str())?,
-                        _ => write!(f, "{k} => ")?,
-                    }
-                    Display::fmt(v, f)?;
+                    write!(f, "{byte}")?;
                 }
-                f.write_char('}')
+                if cut {
+                    f.write_str(", ...")?;
+                }
+                f.write_str(">>")
             }
+        },
+        Term::Pid(p) => Display::fmt(p, f),
+        Term::Ref(r) => Display::fmt(r, f),
+        Term::Tuple(t) => {
+            f.write_char('{')?;
+            write_seq(f, t, lim)?;
+            f.write_char('}')
+        }
+        Term::List(l) => {
+            f.write_char('[')?;
+            if !l.is_empty() && l.iter().all(|t| keyword_key(t).is_some()) {
+                let (n, cut) = shown(l.len(), lim);
+                for (i, t) in l[..n].iter().enumerate() {
+                    if i > 0 {
+                        f.write_str(", ")?;
+                    }
+                    let k = keyword_key(t).map(|a| a.as_str()).unwrap_or_default();
+                    write!(f, "{k}: ")?;
+                    write_term(f, &t.as_tuple().unwrap_or(&[])[1], lim)?;
+                }
+                if cut {
+                    f.write_str(", ...")?;
+                }
+            } else {
+                write_seq(f, l, lim)?;
+            }
+            f.write_char(']')
+        }
+        Term::Map(m) => {
+            if let Some((first, last, step)) = as_range(m) {
+                return match step {
+                    1 => write!(f, "{first}..{last}"),
+                    _ => write!(f, "{first}..{last}//{step}"),
+                };
+            }
+            f.write_str("%{")?;
+            let keyword = m
+                .keys()
+                .all(|k| matches!(k, Term::Atom(a) if !needs_quotes(a.as_str())));
+            let (n, cut) = shown(m.len(), lim);
+            for (i, (k, v)) in m.iter().take(n).enumerate() {
+                if i > 0 {
+                    f.write_str(", ")?;
+                }
+                match k {
+                    Term::Atom(a) if keyword => write!(f, "{}: ", a.as_str())?,
+                    _ => {
+                        write_term(f, k, lim)?;
+                        f.write_str(" => ")?;
+                    }
+                }
+                write_term(f, v, lim)?;
+            }
+            if cut {
+                f.write_str(", ...")?;
+            }
+            f.write_char('}')
         }
     }
 }
@@ -155,6 +236,27 @@ impl fmt::Debug for Term {
 mod tests {
     use super::*;
     use crate::{Atom, Pid};
+
+    #[test]
+    fn inspect_cuts_long_values_as_iex_does() {
+        let big = Term::str(&"x".repeat(10_000));
+        let shown = big.inspect(50, 4096).to_string();
+        assert_eq!(shown, format!("\"{}\" <> ...", "x".repeat(4096)));
+        let list = Term::list((1..=100).map(Term::Int).collect::<Vec<_>>());
+        let shown = list.inspect(50, 4096).to_string();
+        assert!(shown.starts_with("[1, 2, 3, "), "{shown}");
+        assert!(shown.ends_with(", 49, 50, ...]"), "{shown}");
+        // Small values are untouched; a cut falls on a character boundary.
+        let t = Term::tuple(vec![Term::atom("ok"), Term::str("é")]);
+        assert_eq!(t.inspect(50, 4096).to_string(), t.to_string());
+        assert_eq!(Term::str("éé").inspect(50, 3).to_string(), "\"é\" <> ...");
+        assert_eq!(
+            Term::Binary(vec![0u8; 60].into())
+                .inspect(2, 10)
+                .to_string(),
+            "<<0, 0, ...>>"
+        );
+    }
 
     #[test]
     fn prints_like_iex() {

@@ -160,7 +160,7 @@ pub fn call_local(s: &mut Interp<'_>, f: &str, args: Vec<Term>) -> Result<Option
         }
         ("flush", []) => {
             for m in s.me.flush() {
-                s.say(m.to_string());
+                s.say(closure::show(&m));
             }
             Term::atom("ok")
         }
@@ -221,6 +221,11 @@ pub fn call_local(s: &mut Interp<'_>, f: &str, args: Vec<Term>) -> Result<Option
                 .cloned()
                 .ok_or_else(|| EvalError::arg(format!("index {i} out of range for {t}")))?
         }
+        ("byte_size", [t]) => Term::from(match t {
+            Term::Str(x) => x.len(),
+            Term::Binary(b) => b.len(),
+            _ => return Err(type_error("a binary", t)),
+        }),
         ("is_pid", [t]) => Term::from(t.as_pid().is_some()),
         ("is_atom", [t]) => Term::from(t.as_atom().is_some()),
         ("is_integer", [t]) => Term::from(matches!(t, Term::Int(_))),
@@ -312,7 +317,7 @@ pub fn call(
                 Some(Term::atom("ok"))
             }
             ("inspect", [t]) => {
-                s.say(t.to_string());
+                s.say(closure::show(t));
                 Some(t.clone())
             }
             _ => None,

@@ -94,7 +94,8 @@ pub(crate) fn is_fun(t: &Term) -> bool {
 }
 
 /// How iex shows a value: a closure as `#Function<hash/arity in :oxbeam_eval>`, a
-/// capture as `&Module.fun/arity`, anything else in inspect format.
+/// capture as `&Module.fun/arity`, anything else in inspect format with iex's limits
+/// (50 items per collection, 4096 bytes of text: a 10 MB binary is one short line).
 pub fn show(t: &Term) -> String {
     if let Some([Term::Int(arity), Term::Str(source), _]) = t.tagged(TAG) {
         use std::hash::{Hash, Hasher};
@@ -108,7 +109,7 @@ pub fn show(t: &Term) -> String {
     if let Some([Term::Atom(m), Term::Atom(f), Term::Int(arity)]) = t.tagged("&") {
         return format!("&{}.{f}/{arity}", super::eval::module_display(*m));
     }
-    t.to_string()
+    t.inspect(50, 4096).to_string()
 }
 
 /// Prints `line` for a process that is not the console's own (a closure's): on this

@@ -266,3 +266,14 @@ fn the_chapters_modules_answer_as_the_chapter_says() {
     assert_eq!(value(&mut s, "PubSub.publish(:news, 1)"), "[]");
     assert!(value(&mut s, "DistributedCounter.reset()").contains("undefined"));
 }
+
+#[test]
+fn big_values_show_as_iex_shows_them() {
+    let mut s = session("lang_big");
+    let shown = value(&mut s, "big_data = :binary.copy(\"x\", 10_000_000)");
+    assert_eq!(shown, format!("\"{}\" <> ...", "x".repeat(4096)));
+    assert_eq!(value(&mut s, "byte_size(big_data)"), "10000000");
+    let shown = value(&mut s, "for x <- 1..100, do: x");
+    assert!(shown.ends_with(", 50, ...]"), "{shown}");
+    assert!(value(&mut s, ":binary.copy(\"x\", 1_000_000_000_000)").contains("system_limit"));
+}

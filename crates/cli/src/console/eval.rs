@@ -1,5 +1,5 @@
 //! The console's evaluator: expressions, `=` with patterns, operators, calls, and the
-//! blocks and closures of [`blocks`].
+//! blocks and closures (`eval/blocks.rs`).
 //!
 //! An [`Interp`] evaluates in one process: the console's own (an attached thread, so
 //! `self()`, `send(self(), :x)` and `flush()` behave as in iex), or one that applies a

@@ -3,8 +3,9 @@
 //!
 //! What oxbeam does (and `docs/dist-vs-otp.md` compares with OTP):
 //! - a silent A-B cut (blackhole) is noticed by tick within the tick time; A and B each
-//!   declare the other down and keep C; C keeps both (a partial mesh; nothing tries to
-//!   repair it through C, and OTP 25's `prevent_overlapping_partitions` is not copied);
+//!   declare the other down and keep C; C keeps both (a partial mesh: these nodes run
+//!   with `prevent_overlapping_partitions` off, OTP's `false`; the default, OTP 25's
+//!   `true`, is tested in `fault_overlapping_partitions.rs`);
 //! - A's global names vanish on B (B saw A go down) but stay on C; pg drops A's members on
 //!   B alike; traffic A-C and B-C goes on;
 //! - after the heal, the next send re-forms the A-B link and global and pg resync;
@@ -19,7 +20,7 @@ use oxbeam::node::Net;
 use oxbeam::rt::{Ctx, Flow};
 use oxbeam::term::{Atom, Term};
 use support::proxy::{Mode, Proxy};
-use support::{PortMapper, SOON, net, test_cookie, wait_for};
+use support::{PortMapper, SOON, net_configured, test_cookie, wait_for};
 
 /// The tick time `support::net` gives nodes.
 const TICK: Duration = Duration::from_secs(2);
@@ -37,9 +38,10 @@ struct Cluster {
 fn cluster(prefix: &str) -> Cluster {
     let mapper = PortMapper::start();
     let (port, cookie) = (mapper.port(), test_cookie());
-    let a = net(&format!("{prefix}a"), port, &cookie);
-    let b = net(&format!("{prefix}b"), port, &cookie);
-    let c = net(&format!("{prefix}c"), port, &cookie);
+    let partial = |c: &mut oxbeam::node::NetConfig| c.prevent_overlapping_partitions = false;
+    let a = net_configured(&format!("{prefix}a"), port, &cookie, partial);
+    let b = net_configured(&format!("{prefix}b"), port, &cookie, partial);
+    let c = net_configured(&format!("{prefix}c"), port, &cookie, partial);
     for n in [&a, &b, &c] {
         dist::start(n).unwrap();
     }

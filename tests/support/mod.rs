@@ -166,11 +166,22 @@ pub fn net_with_workers(
     cookie: &str,
     workers: usize,
 ) -> oxbeam::node::Net {
+    net_configured(short, epmd_port, cookie, |c| c.runtime.workers = workers)
+}
+
+/// [`net`] with its configuration changed by `change` first.
+pub fn net_configured(
+    short: &str,
+    epmd_port: u16,
+    cookie: &str,
+    change: impl FnOnce(&mut oxbeam::node::NetConfig),
+) -> oxbeam::node::Net {
     let _ = env_logger::builder().is_test(true).try_init();
     let mut config = oxbeam::node::NetConfig::named(&format!("{short}@localhost"));
     config.cookie = Some(cookie.to_owned());
     config.epmd_port = Some(epmd_port);
     config.tick_time = TICK;
-    config.runtime.workers = workers;
+    config.runtime.workers = 2;
+    change(&mut config);
     oxbeam::node::Net::start(config).unwrap_or_else(|e| panic!("start {short}: {e}"))
 }

@@ -48,8 +48,17 @@ fn drill1_nodes_connect_into_a_mesh_and_disconnect() {
         "{all:?}"
     );
     assert_eq!(c[0].value("Node.disconnect(:d1c@localhost)"), "true");
+    // "What happens to the cluster?" As on OTP 25 (prevent_overlapping_partitions):
+    // d1b may not stay connected to both d1a and d1c, which no longer see each other,
+    // so global cuts links until every partition is fully connected; which go is a
+    // race (on the BEAM, most often every node ends up alone).
     c[0].eval_until("Node.list()", WAIT, |out| {
-        out.last().is_some_and(|l| l == "[:d1b@localhost]")
+        out.last()
+            .is_some_and(|l| l == "[:d1b@localhost]" || l == "[]")
+    });
+    c[1].eval_until("Node.list()", WAIT, |out| {
+        out.last()
+            .is_some_and(|l| l.matches("@localhost").count() <= 1)
     });
     assert_eq!(c[0].value("Node.ping(:d1c@localhost)"), ":pong");
     assert_eq!(c[0].value("Node.ping(:nobody@localhost)"), ":pang");

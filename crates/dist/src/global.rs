@@ -44,6 +44,11 @@
 //! node has the name when `yes` returns. Servers
 //! monitor registered pids: a name goes when its process dies or its node goes.
 //!
+//! **Overlapping partitions** are prevented as in OTP 25 (on by default;
+//! `NetConfig::prevent_overlapping_partitions`): a node that loses a connection tells
+//! the others, which cut their own links to the lost node, so each partition stays
+//! fully connected and a name has one holder in it (`global/partitions.rs`).
+//!
 //! **Partitions.** When two servers sync and both have a name for different pids, both
 //! apply the same deterministic rule: the registration of the smaller pid (in term
 //! order, i.e. on the node with the smaller name) stays and, with the default resolver,
@@ -53,6 +58,7 @@
 //! smaller pid's registration decides.
 
 mod locks;
+mod partitions;
 mod server;
 
 use std::time::Duration;

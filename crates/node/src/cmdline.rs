@@ -11,6 +11,7 @@ pub const USAGE: &str =
     "usage: oxbeam node --sname NAME[@HOST] | --name NAME@HOST [--cookie C] [--connect NODE]...
                    [--port P] [--epmd-port P] [--no-mapper] [--hidden] [--tick-ms N] [--workers N]
                    [--stop-on-eof]   (stop when stdin closes: a parent that dies takes the node along)
+                   [--prevent-overlapping-partitions true|false]   (OTP 25's default: true)
        --epmd-port 0: host a private port mapper on a free port (printed on the second line)";
 
 /// What the command line asked for.
@@ -68,6 +69,17 @@ fn parse_text(args: &[String]) -> Result<NodeArgs, String> {
             "--no-mapper" => config.use_mapper = false,
             "--hidden" => config.hidden = true,
             "--stop-on-eof" => stop_on_eof = true,
+            "--prevent-overlapping-partitions" => {
+                config.prevent_overlapping_partitions = match value(arg, &mut it)?.as_str() {
+                    "true" => true,
+                    "false" => false,
+                    other => {
+                        return Err(format!(
+                            "--prevent-overlapping-partitions takes true or false, not {other}"
+                        ));
+                    }
+                }
+            }
             "--tick-ms" => {
                 let ms: u64 = value(arg, &mut it)?
                     .parse()

@@ -69,6 +69,11 @@ pub struct NetConfig {
     pub busy_limit: usize,
     /// The runtime's settings (its name and creation are set from the above).
     pub runtime: rt::Config,
+    /// OTP 25's `prevent_overlapping_partitions` (on by default, as there): when a
+    /// node loses its connection to another, the cluster's `global` servers cut their
+    /// own connections to keep every partition fully connected (see `dist::global`).
+    /// Off, a lost connection leaves a partial mesh (OTP's `false`, before OTP 25).
+    pub prevent_overlapping_partitions: bool,
 }
 
 impl NetConfig {
@@ -88,6 +93,7 @@ impl NetConfig {
             max_message: 256 << 20,
             busy_limit: 64 << 20,
             runtime: rt::Config::default(),
+            prevent_overlapping_partitions: true,
         }
     }
 }
@@ -202,6 +208,12 @@ impl Net {
     /// How long a peer may be silent before it is declared down (`net_ticktime`).
     pub fn tick_time(&self) -> Duration {
         self.0.config.tick_time
+    }
+
+    /// Whether the cluster services keep partitions fully connected
+    /// ([`NetConfig::prevent_overlapping_partitions`]).
+    pub fn prevents_overlapping_partitions(&self) -> bool {
+        self.0.config.prevent_overlapping_partitions
     }
 
     /// The port of the port mapper this node registers with and looks peers up in (with

@@ -14,6 +14,8 @@ use crate::rt::gen_server::{self, CallReply, GenServer, ReplyTo};
 use crate::rt::{self, Ctx, Dest, Flow, TimerRef};
 use crate::term::{Atom, Pid, Ref, Term};
 
+use super::partitions::Partitions;
+
 /// The name the server is registered under on every node.
 pub(super) const SERVER: &str = "global_name_server";
 
@@ -131,6 +133,8 @@ pub(super) struct Server {
     synced: HashSet<Pid>,
     /// `{:sync, nodes, timeout_ms}` requests not answered yet (see the module docs).
     syncs: Vec<PendingSync>,
+    /// Keeping partitions fully connected (`partitions.rs`).
+    partitions: Partitions,
 }
 
 /// A sync request waiting for a synced server on each of `nodes` (or for the node to
@@ -162,7 +166,13 @@ impl Server {
             peers: HashMap::new(),
             synced: HashSet::new(),
             syncs: Vec::new(),
+            partitions: Partitions::default(),
         }
+    }
+
+    /// The peer servers, for a multicast.
+    fn peer_servers(&self) -> Vec<Pid> {
+        self.peers.keys().copied().collect()
     }
 
     /// Brings the readers' view of `name` in line with the table (after a change to
@@ -490,10 +500,24 @@ impl GenServer for Server {
         } else if let Some([_, _, Term::Pid(pid), _]) = msg.tagged("DOWN") {
             self.down(*pid);
         } else if let Some([Term::Atom(node)]) = msg.tagged("nodeup") {
+            self.partitions.nodeup(*node);
             let _ = ctx.send_noconnect(
                 Dest::NameAt(Atom::new(SERVER), *node),
                 (Term::atom("discover"), ctx.pid()),
             );
+        } else if let Some([Term::Atom(node)]) = msg.tagged("nodedown") {
+            let peers = self.peer_servers();
+            self.partitions.nodedown(ctx, *node, &peers);
+        } else if let Some([Term::Pid(reporter), Term::Int(op), Term::Atom(lost)]) =
+            msg.tagged("lost_connection")
+        {
+            let peers = self.peer_servers();
+            self.partitions
+                .lost_connection(ctx, *reporter, *op, *lost, &peers);
+        } else if let Some([Term::Atom(node)]) = msg.tagged("remove_connection") {
+            self.partitions.remove_connection(ctx, *node);
+        } else if let Some([Term::Atom(node)]) = msg.tagged("remove_overdue") {
+            self.partitions.remove_overdue(ctx, *node);
         }
         // A sync, a DOWN or a nodedown may answer a kept sync request.
         if !self.syncs.is_empty() {

@@ -19,6 +19,7 @@
 pub mod api;
 mod chapter;
 pub mod closure;
+mod enumerable;
 pub mod eval;
 pub mod lex;
 pub mod ops;

@@ -47,6 +47,8 @@ Also:   :erlang.node/0,1 nodes/0,1 self/0 monitor/2 demonitor/1 link/1 unlink/1 
         monitor_node/2 get_cookie/0 set_cookie/1,2 whereis/1 register/2 spawn/4 is_alive/0
         :net_kernel.connect_node/1 disconnect/1 monitor_nodes/1,2   :net_adm.ping/1
         IO.puts(x)  IO.inspect(x)  :timer.sleep(ms)  System.halt()  apply(fun, args)
+        Enum.map/each/filter/reject/reduce/find/any?/all?/count/member?/sort/reverse/max/min/
+        with_index/join/to_list (over lists, ranges and maps)
 The chapter's modules: DistributedCounter.start_link()/increment()/get()
         PubSub.subscribe(topic)/publish(topic, message)/unsubscribe(topic)
 Other Module.fun(args) calls run the node's registered functions (those rpc and remote spawn use),
@@ -232,6 +234,7 @@ pub fn call_local(s: &mut Interp<'_>, f: &str, args: Vec<Term>) -> Result<Option
         ("is_list", [t]) => Term::from(t.as_list().is_some()),
         ("is_tuple", [t]) => Term::from(t.as_tuple().is_some()),
         ("inspect", [t]) => Term::str(&t.to_string()),
+        (f, a) if super::eval::is_guard_fn(f) => super::eval::guard_call(f, a)?,
         _ => return Ok(None),
     }))
 }
@@ -307,6 +310,7 @@ pub fn call(
         ":net_kernel" | ":net_adm" => net_kernel_call(s, f, &args),
         "DistributedCounter" => super::chapter::distributed_counter(s, f, &args),
         "PubSub" => super::chapter::pubsub(s, f, &args),
+        "Enum" => super::enumerable::call(s, f, &args),
         "IO" => Ok(match (f, args.as_slice()) {
             ("puts", [t]) => {
                 s.say(

@@ -277,3 +277,42 @@ fn big_values_show_as_iex_shows_them() {
     assert!(shown.ends_with(", 50, ...]"), "{shown}");
     assert!(value(&mut s, ":binary.copy(\"x\", 1_000_000_000_000)").contains("system_limit"));
 }
+
+#[test]
+fn enum_takes_closures() {
+    let mut s = session("lang_enum");
+    assert_eq!(
+        value(&mut s, "Enum.map(1..3, fn x -> x * x end)"),
+        "[1, 4, 9]"
+    );
+    assert_eq!(
+        value(
+            &mut s,
+            "Enum.filter([1, 2, 3, 4], fn x -> rem(x, 2) == 0 end)"
+        ),
+        "[2, 4]"
+    );
+    assert_eq!(
+        value(&mut s, "Enum.reduce(1..10, 0, fn x, acc -> x + acc end)"),
+        "55"
+    );
+    assert_eq!(value(&mut s, "Enum.sum(1..10)"), "55");
+    assert_eq!(
+        value(&mut s, "Enum.join([:a, 1, \"b\"], \", \")"),
+        "\"a, 1, b\""
+    );
+    assert_eq!(
+        value(&mut s, "[node()] |> Enum.map(fn n -> {n, :up} end)"),
+        "[lang_enum@localhost: :up]"
+    );
+    assert_eq!(
+        run(&mut s, "Enum.each([1, 2], fn x -> IO.puts(x) end)"),
+        vec!["1", "2", ":ok"]
+    );
+    assert_eq!(
+        value(&mut s, "Enum.find([1, 2, 3], fn x -> x > 1 end)"),
+        "2"
+    );
+    assert_eq!(value(&mut s, "Enum.count(%{a: 1, b: 2})"), "2");
+    assert!(value(&mut s, "Enum.map(5, fn x -> x end)").contains("Enumerable not implemented"));
+}

@@ -8,14 +8,10 @@ use std::collections::HashMap;
 use std::time::Duration;
 
 use super::patterns::{guard_holds, match_pattern, truthy};
-use super::{EvalError, Interp, range_bounds};
+use super::{EvalError, Interp};
 use crate::console::closure;
 use crate::console::parse::{Clause, Expr, ForStep, StrPiece};
 use crate::term::Term;
-
-/// The most elements a `for` may take from one range (a runaway `1..1_000_000_000`
-/// is an error, not a node out of memory).
-const MAX_RANGE: i64 = 10_000_000;
 
 /// How many levels of [`super::MAX_DEPTH`] a closure's application takes.
 const APPLY_COST: usize = 5;
@@ -131,34 +127,6 @@ impl Interp<'_> {
         }
     }
 
-    /// The elements a generator takes from `t`: a list's, a range's, a map's
-    /// `{key, value}` pairs.
-    fn elements(t: &Term) -> Result<Vec<Term>, EvalError> {
-        if let Some(items) = t.as_list() {
-            return Ok(items.to_vec());
-        }
-        if let Some(m) = t.as_map() {
-            if let Some((first, last)) = range_bounds(m) {
-                if (last - first).abs() >= MAX_RANGE {
-                    return Err(EvalError::arg(format!(
-                        "ranges of more than {MAX_RANGE} elements are not enumerated here"
-                    )));
-                }
-                let step = if last >= first { 1 } else { -1 };
-                let n = (last - first).abs() + 1;
-                return Ok((0..n).map(|i| Term::Int(first + i * step)).collect());
-            }
-            return Ok(m
-                .iter()
-                .map(|(k, v)| Term::tuple(vec![k.clone(), v.clone()]))
-                .collect());
-        }
-        Err(EvalError::new(
-            "Protocol.UndefinedError",
-            format!("protocol Enumerable not implemented for {t}"),
-        ))
-    }
-
     /// `for`: the body's value for each combination the generators give and the
     /// filters keep, in order; elements a generator's pattern doesn't match are skipped.
     pub(super) fn comprehend(
@@ -179,7 +147,7 @@ impl Interp<'_> {
                 Ok(())
             }
             Some((ForStep::Gen(pat, source), rest)) => {
-                let items = Self::elements(&self.eval(source)?)?;
+                let items = crate::console::enumerable::elements(&self.eval(source)?)?;
                 for item in items {
                     let mut binds = HashMap::new();
                     if self.matches(pat, &item, &mut binds)? {

@@ -197,8 +197,18 @@ pub(crate) fn guard(e: &Expr, vars: &Vars) -> Result<Term, EvalError> {
     })
 }
 
+/// Whether `f` is one of the guard-safe functions [`guard_call`] knows (which also
+/// work outside guards: `rem(7, 2)` at the prompt).
+pub(crate) fn is_guard_fn(f: &str) -> bool {
+    f.starts_with("is_")
+        || matches!(
+            f,
+            "length" | "tuple_size" | "map_size" | "hd" | "elem" | "abs" | "rem" | "div" | "node"
+        )
+}
+
 /// The guard-safe functions of Kernel.
-fn guard_call(f: &str, args: &[Term]) -> Result<Term, EvalError> {
+pub(crate) fn guard_call(f: &str, args: &[Term]) -> Result<Term, EvalError> {
     let bad = || EvalError::arg(format!("bad argument in guard {f}/{}", args.len()));
     Ok(match (f, args) {
         ("is_atom", [t]) => Term::from(t.as_atom().is_some()),

@@ -73,7 +73,7 @@ pub use oxbeam_term as term;
 mod node_builder;
 pub mod prelude;
 
-pub use node_builder::{Node, NodeBuilder, NodeError};
+pub use node_builder::{Node, NodeBuilder, NodeError, NodeList};
 pub use oxbeam_term::term;
 pub use rt::Ctx;
 pub use term::{Atom, Pid, Ref, Term};

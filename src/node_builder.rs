@@ -11,9 +11,24 @@ use std::ops::Deref;
 use std::time::Duration;
 
 use crate::dist::{self, ServicesError};
-use crate::node::{ConnectError, Net, NetConfig, NetStartError};
-use crate::rt;
-use crate::term::Atom;
+use crate::node::{
+    ConnectError, Net, NetConfig, NetStartError, NodeMonitor, RemoteSpawnError, SpawnRequest,
+};
+use crate::rt::{self, Ctx};
+use crate::term::{Atom, Pid, Ref, Term};
+
+/// Which nodes [`Node::list`] gives (`Node.list/1`'s argument).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum NodeList {
+    /// This node.
+    This,
+    /// The visible nodes connected (`Node.list()`).
+    Visible,
+    /// The hidden nodes connected.
+    Hidden,
+    /// Visible and hidden.
+    Connected,
+}
 
 /// A node: what a process reaches through `ctx.node()` (with [`NodeExt`](crate::NodeExt)
 /// in scope) and what a program starts with [`Node::builder`]. Cheap to clone (handles
@@ -105,6 +120,91 @@ impl Node {
         self.net.as_ref().map(Net::nodes).unwrap_or_default()
     }
 
+    /// `Node.list(which)`: [`NodeList::Visible`] is [`nodes`](Node::nodes),
+    /// `Hidden` the hidden nodes, `Connected` both, `This` this node alone (as OTP:
+    /// also for a local node, which is `nonode@nohost`).
+    pub fn list(&self, which: NodeList) -> Vec<Atom> {
+        let hidden = || self.net.as_ref().map(Net::hidden_nodes).unwrap_or_default();
+        match which {
+            NodeList::This => vec![self.name()],
+            NodeList::Visible => self.nodes(),
+            NodeList::Hidden => hidden(),
+            NodeList::Connected => {
+                let mut all = self.nodes();
+                all.extend(hidden());
+                all.sort();
+                all
+            }
+        }
+    }
+
+    /// `Node.monitor(node, on)`: `watcher` gets `{:nodedown, node}` when the
+    /// connection to `node` goes (at once if there is none); a no-op on a local node.
+    pub fn monitor_node(&self, watcher: Pid, node: impl Into<Atom>, on: bool) {
+        if let Some(net) = &self.net {
+            net.monitor_node(watcher, node.into(), on);
+        }
+    }
+
+    /// `:net_kernel.monitor_nodes(mode)`: `watcher` gets `{:nodeup, n}` and
+    /// `{:nodedown, n}` for every visible node (see [`NodeMonitor`]); a no-op on a local
+    /// node.
+    pub fn monitor_nodes(&self, watcher: Pid, mode: NodeMonitor) {
+        if let Some(net) = &self.net {
+            net.monitor_nodes(watcher, mode);
+        }
+    }
+
+    /// `Node.spawn(node, m, f, args)` (and `spawn_link`/`spawn_monitor` by `opts`):
+    /// spawns the function registered as `module:function/arity` on `node`, which may be
+    /// this one, linked to or monitored by `ctx`'s process; waits for the pid (see
+    /// [`Net::spawn`]). A local node can only spawn here: another node is
+    /// [`RemoteSpawnError::NoConnection`].
+    pub fn spawn_on(
+        &self,
+        ctx: &mut Ctx,
+        node: impl Into<Atom>,
+        mfa: (impl Into<Atom>, impl Into<Atom>, Vec<Term>),
+        opts: SpawnRequest,
+    ) -> Result<(Pid, Option<Ref>), RemoteSpawnError> {
+        let (node, mfa) = (node.into(), (mfa.0.into(), mfa.1.into(), mfa.2));
+        match &self.net {
+            Some(net) => net.spawn(ctx, node, mfa, opts),
+            None if node == self.name() => {
+                // Linked and monitored before it runs, as spawn_link/spawn_monitor are.
+                let (m, f, args) = mfa;
+                let me = ctx.pid();
+                let reference = opts.monitor.then(|| ctx.make_ref());
+                let prepared = ctx
+                    .node()
+                    .prepare_mfa(
+                        m,
+                        f,
+                        args,
+                        opts.link.then_some(me),
+                        reference.map(|r| (me, r)),
+                    )
+                    .map_err(RemoteSpawnError::Undefined)?;
+                let pid = prepared.pid();
+                if opts.link {
+                    ctx.adopt_link(pid);
+                }
+                if let Some(r) = reference {
+                    ctx.adopt_monitor(r, pid);
+                }
+                prepared.start();
+                Ok((pid, reference))
+            }
+            None => Err(RemoteSpawnError::NoConnection),
+        }
+    }
+
+    /// The port of the port mapper this node registered with (the private one it
+    /// hosts, with `port_mapper(0)`); `None` for a local node.
+    pub fn port_mapper(&self) -> Option<u16> {
+        self.net.as_ref().map(Net::epmd_port)
+    }
+
     /// Stops the node: its processes (their exit signals still go out), then, for a
     /// named node, its connections (peers see nodedown), its port mapper registration,
     /// every thread.
@@ -188,6 +288,13 @@ impl NodeBuilder {
     /// of 60 s is longer).
     pub fn tick_time(mut self, tick: Duration) -> NodeBuilder {
         self.config.tick_time = tick;
+        self
+    }
+
+    /// OTP 25's `prevent_overlapping_partitions` (on by default): see
+    /// [`NetConfig::prevent_overlapping_partitions`].
+    pub fn prevent_overlapping_partitions(mut self, on: bool) -> NodeBuilder {
+        self.config.prevent_overlapping_partitions = on;
         self
     }
 

@@ -1,6 +1,7 @@
 //! `use oxbeam::prelude::*;`: the names nearly every program needs.
 
 pub use crate::dist::{global, pg, rpc};
+pub use crate::node::{NodeMonitor, SpawnRequest};
 pub use crate::rt::gen_server::{self, CallReply, GenServer};
 pub use crate::rt::supervisor::{self, ChildSpec, Restart, Strategy, Supervisor};
 pub use crate::rt::{
@@ -8,4 +9,4 @@ pub use crate::rt::{
     StartOpts, Timeout,
 };
 pub use crate::term::{Atom, Pid, Ref, Term};
-pub use crate::{Node, NodeBuilder, NodeError, NodeExt, term};
+pub use crate::{Node, NodeBuilder, NodeError, NodeExt, NodeList, term};

@@ -127,3 +127,93 @@ fn sync_on_a_node_without_the_cluster_services_says_so() {
     bare.shutdown();
     full.shutdown();
 }
+
+#[test]
+fn the_node_lists_monitors_and_spawns_across_nodes() {
+    let (_mapper, epmd) = private_mapper();
+    let cookie = test_cookie();
+    let a = named("fa5a", epmd, &cookie).start().unwrap();
+    let b = named("fa5b", epmd, &cookie).start().unwrap();
+    assert_eq!(a.port_mapper(), Some(epmd));
+    assert!(a.connect(b.name().as_str()).is_ok());
+    assert_eq!(a.list(NodeList::This), vec![a.name()]);
+    assert_eq!(a.list(NodeList::Visible), vec![b.name()]);
+    assert_eq!(a.list(NodeList::Connected), vec![b.name()]);
+    assert!(a.list(NodeList::Hidden).is_empty());
+    let mut me = a.attach();
+    // Node.spawn_monitor(b, Kernel, :node, []): runs on b, the DOWN comes back normal.
+    let (pid, reference) = a
+        .spawn_on(
+            &mut me,
+            b.name(),
+            ("Kernel", "node", vec![]),
+            SpawnRequest::MONITOR,
+        )
+        .unwrap();
+    assert_eq!(pid.node(), b.name());
+    let reference = reference.expect("a monitor");
+    let down = me
+        .receive_match(|m| m.tagged("DOWN").is_some(), Some(SOON))
+        .unwrap();
+    assert_eq!(down, term!({:DOWN, reference, :process, pid, :normal}));
+    // Here, and a function nobody registered.
+    let (here, _) = a
+        .spawn_on(
+            &mut me,
+            a.name(),
+            ("Kernel", "node", vec![]),
+            SpawnRequest::default(),
+        )
+        .unwrap();
+    assert_eq!(here.node(), a.name());
+    assert!(matches!(
+        a.spawn_on(
+            &mut me,
+            b.name(),
+            ("Nope", "nothing", vec![]),
+            SpawnRequest::default()
+        ),
+        Err(oxbeam::node::RemoteSpawnError::Undefined(_))
+    ));
+    // Node.monitor(b, true), then b goes: {:nodedown, b}.
+    a.monitor_node(me.pid(), b.name(), true);
+    b.shutdown();
+    let down = me
+        .receive_match(|m| m.tagged("nodedown").is_some(), Some(SOON))
+        .unwrap();
+    assert_eq!(down, term!({:nodedown, (b.name())}));
+    drop(me);
+    a.shutdown();
+    // A local node spawns here only, linked and monitored before the process runs.
+    let local = Node::builder().workers(1).start().unwrap();
+    local
+        .functions()
+        .register(Atom::new("t"), Atom::new("noop"), 0, |_: &mut Ctx, _| {
+            Term::ok()
+        });
+    let mut me = local.attach();
+    let (pid, reference) = local
+        .spawn_on(
+            &mut me,
+            local.name(),
+            ("t", "noop", vec![]),
+            SpawnRequest::MONITOR,
+        )
+        .unwrap();
+    let reference = reference.unwrap();
+    let down = me
+        .receive_match(|m| m.tagged("DOWN").is_some(), Some(SOON))
+        .unwrap();
+    assert_eq!(down, term!({:DOWN, reference, :process, pid, :normal}));
+    assert_eq!(
+        local.spawn_on(
+            &mut me,
+            "x@localhost",
+            ("t", "noop", vec![]),
+            SpawnRequest::default()
+        ),
+        Err(oxbeam::node::RemoteSpawnError::NoConnection)
+    );
+    drop(me);
+    local.shutdown();
+}

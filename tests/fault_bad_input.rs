@@ -654,6 +654,7 @@ fn forged_and_misaddressed_signals_are_dropped_and_logged_once() {
             args: vec![],
             link: true,
             monitor: false,
+            group_leader: None,
         },
         Wire::Signal {
             to: ToPid::of(t.echo),

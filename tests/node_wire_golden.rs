@@ -140,10 +140,25 @@ fn golden() -> Vec<(Wire, String)> {
                 args: vec![Term::str("x"), Term::Int(1)],
                 link: true,
                 monitor: false,
+                group_leader: Some(Pid::from_parts(Atom::new("b@h"), 2, 9)),
             },
-            // Module "m", function "f", link, no monitor, 2 args: the string "x", the
-            // integer 1.
-            format!("0b {REF} {PID} 01 6d 01 66 01 00 02 04 01 78 01 02"),
+            // Module "m", function "f", link, no monitor, a group leader (the pid b@h,
+            // creation 2, number 9), 2 args: the string "x", the integer 1.
+            format!("0b {REF} {PID} 01 6d 01 66 01 00 01 03 62 40 68 02 09 02 04 01 78 01 02"),
+        ),
+        (
+            Wire::SpawnRequest {
+                reference: reference(),
+                from: pid(),
+                module: Atom::new("m"),
+                function: Atom::new("f"),
+                args: vec![],
+                link: false,
+                monitor: true,
+                group_leader: None,
+            },
+            // No link, monitor, no group leader, no args.
+            format!("0b {REF} {PID} 01 6d 01 66 00 01 00 00"),
         ),
         (
             Wire::SpawnReply {
@@ -372,7 +387,7 @@ fn every_handshake_message_encodes_and_decodes_to_its_pinned_bytes() {
 /// A node of an older protocol is told so in the handshake, not misread after it.
 #[test]
 fn a_version_2_node_is_refused_for_its_version() {
-    assert_eq!((MIN_VERSION, MAX_VERSION), (4, 4));
+    assert_eq!((MIN_VERSION, MAX_VERSION), (5, 5));
     // The Hello of a version 2 node, as it sends it (the Hello keeps its layout).
     let old_hello = unhex(&format!("00 02 02 03 61 40 68 01 00 {}", n32(0x55)));
     let hello = HandshakeMsg::decode(&old_hello).expect("an old Hello still decodes");

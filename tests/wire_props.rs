@@ -240,19 +240,23 @@ fn any_wire() -> impl Strategy<Value = Wire> {
             any_pid(),
             ("[a-z]{1,4}", "[a-z]{1,4}"),
             vec(any_term(), 0..3),
-            any::<(bool, bool)>()
+            any::<(bool, bool)>(),
+            proptest::option::of(any_pid()),
         )
-            .prop_map(|(reference, from, (m, f), args, (link, monitor))| {
-                Wire::SpawnRequest {
-                    reference,
-                    from,
-                    module: Atom::new(&m),
-                    function: Atom::new(&f),
-                    args,
-                    link,
-                    monitor,
+            .prop_map(
+                |(reference, from, (m, f), args, (link, monitor), group_leader)| {
+                    Wire::SpawnRequest {
+                        reference,
+                        from,
+                        module: Atom::new(&m),
+                        function: Atom::new(&f),
+                        args,
+                        link,
+                        monitor,
+                        group_leader,
+                    }
                 }
-            }),
+            ),
         (
             any_ref(),
             any_to(),

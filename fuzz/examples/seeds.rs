@@ -124,6 +124,7 @@ fn wires() -> Vec<Wire> {
             args: vec![Term::str("x")],
             link: true,
             monitor: false,
+            group_leader: Some(pid(7)),
         },
         Wire::SpawnReply {
             reference,

@@ -27,6 +27,25 @@ fn is_pid(s: &str) -> bool {
     s.starts_with("#PID<") && s.ends_with('>')
 }
 
+/// Types `spawn` (a `Node.spawn` on c[1]'s node that prints `line`) into c[0]: the pid
+/// is its value, `line` shows on c[0] (with the value or after it), never on c[1].
+fn prints_on_the_caller(c: &mut [ConsoleProc], spawn: &str, line: &str) {
+    let out = c[0].eval(spawn);
+    assert!(out.iter().any(|l| is_pid(l)), "{out:?}");
+    if !out.iter().any(|l| l == line) {
+        c[0].eval_until("1", WAIT, |o| o.iter().any(|l| l == line));
+    }
+    // The spawned process wrote through c[0]'s I/O server and had its reply before
+    // it ended: nothing of it can still come on c[1].
+    c[1].eval("1");
+    assert!(
+        !c[1].transcript.iter().any(|l| l == line),
+        "{line:?} printed on {}: {:?}",
+        c[1].name,
+        c[1].transcript
+    );
+}
+
 #[test]
 fn drill1_nodes_connect_into_a_mesh_and_disconnect() {
     let (mut c, _mapper) = consoles(&["d1a", "d1b", "d1c"]);
@@ -246,16 +265,28 @@ fn drill6_7_rpc_spawn_and_cookies() {
         c[0].value(":rpc.call(:nowhere@localhost, Kernel, :node, [])"),
         "{:badrpc, :nodedown}"
     );
-    // Remote spawn by MFA: IO.puts runs on d6b and prints there.
-    assert!(is_pid(&c[0].value(
-        "Node.spawn(:d6b@localhost, IO, :puts, [\"Always works\"])"
-    )));
-    c[1].eval_until("1", WAIT, |out| out.iter().any(|l| l == "Always works"));
-    // A shell closure is data: d6b parses and runs it.
-    assert!(is_pid(&c[0].value(
-        "Node.spawn(:d6b@localhost, fn -> IO.puts(\"Works in shell\") end)"
-    )));
-    c[1].eval_until("1", WAIT, |out| out.iter().any(|l| l == "Works in shell"));
+    // Output goes to the group leader, as in iex: a process spawned on d6b by d6a's
+    // console, and an rpc's process there, print on d6a (the caller), not on d6b.
+    prints_on_the_caller(
+        &mut c,
+        "Node.spawn(:d6b@localhost, IO, :puts, [\"Always works\"])",
+        "Always works",
+    );
+    // A shell closure is data: d6b parses and runs it, and prints on d6a too.
+    prints_on_the_caller(
+        &mut c,
+        "Node.spawn(:d6b@localhost, fn -> IO.puts(\"Works in shell\") end)",
+        "Works in shell",
+    );
+    let out = c[0].eval(":rpc.call(:d6b@localhost, IO, :puts, [\"via rpc\"])");
+    // The call returns after the line was written: it comes before the value.
+    assert_eq!(out, ["via rpc", ":ok"], "{out:?}");
+    c[1].eval("1");
+    assert!(
+        !c[1].transcript.iter().any(|l| l == "via rpc"),
+        "{:?}",
+        c[1].transcript
+    );
     // Cookies: a per-node cookie that the other side doesn't share keeps them apart.
     let cookie = c[0].value("Node.get_cookie()");
     assert!(cookie.starts_with(":TESTCOOKIE"), "{cookie}");

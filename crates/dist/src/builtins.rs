@@ -1,12 +1,13 @@
 //! Functions every distributed node registers, so the drills' rpc and remote spawn
 //! lines work: `Kernel.node/0` (and `erlang:node/0`), `Node.list/0`,
 //! `System.schedulers_online/0`, `Enum.sum/1` (a list, or a range `%{first, last,
-//! step}`), `Kernel.self/0`, `IO.puts/1`, `global:whereis_name/1`, and `binary:copy/2`
-//! (Drill 7's big message; at most 256 MiB). Each is registered under its plain module
-//! name and its Elixir alias (`Elixir.Kernel`), the Erlang modules under theirs only.
+//! step}`), `Kernel.self/0`, `IO.puts/1` (through the group leader: `rt::io`),
+//! `global:whereis_name/1`, and `binary:copy/2` (Drill 7's big message; at most 256
+//! MiB). Each is registered under its plain module name and its Elixir alias
+//! (`Elixir.Kernel`), the Erlang modules under theirs only.
 
 use crate::node::Net;
-use crate::rt::{Ctx, Node};
+use crate::rt::{Ctx, Node, io};
 use crate::term::{Atom, Term};
 
 fn both(
@@ -133,12 +134,17 @@ pub fn register(net: &Net) {
             None => Term::atom("undefined"),
         },
     );
-    both(node, "IO", "puts", 1, |_: &mut Ctx, args: Vec<Term>| {
-        match args[0].as_str() {
-            Some(s) => println!("{s}"),
-            None => println!("{}", args[0]),
+    // Through the group leader (`rt::io`): a process spawned here by another node's
+    // process prints where that process's output goes.
+    both(node, "IO", "puts", 1, |ctx: &mut Ctx, args: Vec<Term>| {
+        let line = match args[0].as_str() {
+            Some(s) => format!("{s}\n"),
+            None => format!("{}\n", args[0]),
+        };
+        match io::put_chars(ctx, &line) {
+            Ok(_) => Term::ok(),
+            Err(e) => e.into(),
         }
-        Term::ok()
     });
 }
 

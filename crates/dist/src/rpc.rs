@@ -13,6 +13,10 @@
 //! - it panicked or exited: [`RpcError::Exit`] with that reason
 //!   (`{:badrpc, {:EXIT, reason}}`).
 //!
+//! The call's process has the caller's group leader (as OTP's `rpc` and `erpc`
+//! give it; the remote spawn carries it), so what the function prints (`IO.puts`, see
+//! `rt::io`) comes out where the caller's output goes, on the caller's node.
+//!
 //! Only registered functions run (unlike Erlang, where any loaded function may be
 //! called).
 
@@ -128,6 +132,8 @@ fn start_request(
             .node()
             .prepare_mfa(mfa.0, mfa.1, mfa.2, None, None)
             .map_err(|e| RpcError::Exit(e.reason()))?;
+        // The caller's group leader, as a remote spawn gives it (below).
+        prepared.set_group_leader(ctx.group_leader());
         let pid = prepared.pid();
         ctx.monitor(pid);
         prepared.start();

@@ -109,13 +109,15 @@ use crypto::{ACCEPTOR_LABEL, INITIATOR_LABEL, Transcript};
 /// - 3 writes every message in `wire`'s own table: one tag byte per kind of message
 ///   (a signal is a kind of its own, not a variant inside a variant), then its fields;
 /// - 4 adds the kinds `MonitorName` and `DemonitorName` (monitors by registered name),
-///   which a version 3 node would take for malformed.
+///   which a version 3 node would take for malformed;
+/// - 5 adds the spawner's group leader to `SpawnRequest` (a flag, then a pid), which
+///   a version 4 node would read as the count of the arguments.
 ///
 /// The Hello that carries the versions keeps its layout in every version, so that any
 /// two nodes can tell they do not match.
-pub const MIN_VERSION: u16 = 4;
+pub const MIN_VERSION: u16 = 5;
 /// The newest protocol version this node speaks.
-pub const MAX_VERSION: u16 = 4;
+pub const MAX_VERSION: u16 = 5;
 
 /// A handshake nonce: 32 random bytes, fresh for every handshake.
 pub type Nonce = [u8; 32];

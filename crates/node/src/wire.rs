@@ -40,11 +40,16 @@
 //! | 8 | `Down` | to, from: pid, reference: ref, reason: term | [`Signal::Down`] |
 //! | 9 | `Info` | to, from: pid, reference: ref | [`Signal::Info`] |
 //! | 10 | `RegSend` | from: pid, name: atom, message: term | [`Wire::RegSend`] |
-//! | 11 | `SpawnRequest` | reference: ref, from: pid, module: atom, function: atom, link: flag, monitor: flag, args: count, then that many terms | [`Wire::SpawnRequest`] |
+//! | 11 | `SpawnRequest` | reference: ref, from: pid, module: atom, function: atom, link: flag, monitor: flag, group leader: flag (has one), then, if 1, a pid, args: count, then that many terms | [`Wire::SpawnRequest`] |
 //! | 12 | `SpawnReply` | to, reference: ref, result: byte 0 then pid (the new process), or byte 1 then term (the error) | [`Wire::SpawnReply`] |
 //! | 13 | `Peers` | count, then that many texts (node names) | [`Wire::Peers`] |
 //! | 14 | `MonitorName` | to (`00 00`: the node itself), from: pid, name: atom, reference: ref | [`Signal::MonitorName`] |
 //! | 15 | `DemonitorName` | to (`00 00`), from: pid, name: atom, reference: ref | [`Signal::DemonitorName`] |
+//!
+//! A `SpawnRequest` carries the spawner's group leader (OTP's `spawn_request` does
+//! too): the new process takes it as its own, so what it prints goes back to where the
+//! spawner's output goes (see `rt::io`), a pid of the spawner's node or any other;
+//! flag 0 (the spawner has none) gives it the receiving node's default instead.
 //!
 //! `MonitorName` is `erlang:monitor(process, {name, node})` for a name on the node
 //! that receives it (OTP's `MONITOR_P` with an atom for its target). It is addressed to
@@ -276,6 +281,9 @@ pub enum Wire {
         link: bool,
         /// Monitor the new process from `from` (under `reference`).
         monitor: bool,
+        /// The new process's group leader: the spawner's (`None`: the receiving
+        /// node's default).
+        group_leader: Option<Pid>,
     },
     /// The answer to a spawn request: the new pid or why there is none.
     SpawnReply {

@@ -772,18 +772,26 @@ impl Ctx {
         }
     }
 
-    /// Whether `m` is the late reply to a call given up on (`{tag, _}` with an
-    /// abandoned tag): then the tag is forgotten and the reply is to be dropped.
+    /// Whether `m` is the late reply to a call given up on (`{tag, _}`, or an I/O
+    /// request's `{:io_reply, tag, _}`, with an abandoned tag): then the tag is
+    /// forgotten and the reply is to be dropped.
     #[inline]
     fn drop_abandoned_reply(&mut self, m: &Term) -> bool {
-        if !self.abandoned.is_empty()
-            && let Some([Term::Ref(tag), _]) = m.as_tuple()
-            && let Some(i) = self.abandoned.iter().position(|t| t == tag)
-        {
-            self.abandoned.remove(i);
-            return true;
+        if self.abandoned.is_empty() {
+            return false;
         }
-        false
+        let tag = match m.as_tuple() {
+            Some([Term::Ref(tag), _]) => tag,
+            Some([Term::Atom(a), Term::Ref(tag), _]) if a.as_str() == "io_reply" => tag,
+            _ => return false,
+        };
+        match self.abandoned.iter().position(|t| t == tag) {
+            Some(i) => {
+                self.abandoned.remove(i);
+                true
+            }
+            None => false,
+        }
     }
 
     /// Acts on one signal: `Ok(Some(msg))` for a message to deliver, `Ok(None)` when it

@@ -181,3 +181,41 @@ impl From<UndefinedFunction> for Term {
         e.reason()
     }
 }
+
+/// Why another process's group leader could not be set (`group_leader(leader, pid)`;
+/// Erlang raises `badarg`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum GroupLeaderError {
+    /// The process is not alive.
+    NotAlive(Pid),
+    /// The process lives on another node: only a local process's is set here.
+    NotLocal(Pid),
+}
+
+impl GroupLeaderError {
+    /// The reason Erlang gives: `badarg`.
+    pub fn reason(&self) -> Term {
+        Term::Atom(Atom::BADARG)
+    }
+}
+
+impl fmt::Display for GroupLeaderError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            GroupLeaderError::NotAlive(pid) => write!(f, "{pid} is not alive"),
+            GroupLeaderError::NotLocal(pid) => write!(
+                f,
+                "{pid} lives on another node; only a local process's group leader is set"
+            ),
+        }
+    }
+}
+
+impl std::error::Error for GroupLeaderError {}
+
+impl From<GroupLeaderError> for Term {
+    fn from(e: GroupLeaderError) -> Term {
+        e.reason()
+    }
+}

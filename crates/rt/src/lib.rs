@@ -8,6 +8,8 @@
 //! - [`Ctx`]: a process's view of itself: send, spawn, link, monitor, exit, trap_exit,
 //!   and (blocking, selective) receive.
 //! - [`signal`]: links, monitors and exits follow Erlang's rules exactly.
+//! - [`io`]: OTP's I/O protocol: a process's output goes to its group leader (an I/O
+//!   server), inherited on spawn, so what a process prints shows where its spawner's does.
 //! - [`gen_server`] and [`supervisor`]: OTP's behaviours on top; [`table`]: ETS-like
 //!   named tables; [`timer`]: `send_after`.
 //! - [`Server`], [`ServerRef`] and [`Supervisor::builder`]: the same behaviours typed
@@ -30,6 +32,8 @@ mod few;
 pub mod flush;
 pub mod functions;
 pub mod gen_server;
+mod group_leader;
+pub mod io;
 mod job;
 mod node;
 mod process;
@@ -44,7 +48,7 @@ pub mod timer;
 
 pub use attached::Attached;
 pub use ctx::Ctx;
-pub use errors::{LinkError, RegisterError, SendError, UndefinedFunction};
+pub use errors::{GroupLeaderError, LinkError, RegisterError, SendError, UndefinedFunction};
 #[doc(hidden)] // plumbing for the node layer, not for programs
 pub use job::unwind_reason;
 pub use node::{Config, Node, Prepared, ProcessSummary};

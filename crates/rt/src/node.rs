@@ -80,6 +80,9 @@ pub(crate) struct NodeInner {
     functions: Functions,
     extensions: RwLock<HashMap<TypeId, Arc<dyn Any + Send + Sync>>>,
     stopped: AtomicBool,
+    /// The group leader of processes started from outside any process (see
+    /// [`Node::set_default_group_leader`]).
+    pub(crate) default_group_leader: RwLock<Option<Pid>>,
 }
 
 /// What [`Node::process_summaries`] tells of one process.
@@ -159,6 +162,7 @@ impl Node {
             functions: Functions::default(),
             extensions: RwLock::new(HashMap::new()),
             stopped: AtomicBool::new(false),
+            default_group_leader: RwLock::new(None),
         });
         let short = config.name.split('@').next().unwrap_or("node").to_owned();
         let runner = Arc::new(Runner {
@@ -332,6 +336,12 @@ impl Node {
             link = opts.link.then(|| parent.pid());
             watcher = opts.monitor.then(|| (parent.pid(), self.make_ref()));
         }
+        // The new process's I/O goes where its spawner's does (OTP: the group leader
+        // is inherited); from outside any process, to the node's default.
+        let group_leader = match &parent {
+            Some(p) => p.group_leader(),
+            None => self.default_group_leader(),
+        };
         let cell = self.create_job(
             pid,
             body,
@@ -340,6 +350,7 @@ impl Node {
             link,
             watcher,
         );
+        *cell.group_leader.lock() = group_leader;
         if let Some(parent) = parent {
             if link.is_some() {
                 parent.links.insert(pid);
@@ -394,6 +405,7 @@ impl Node {
     pub fn attach(&self) -> Attached {
         let pid = self.new_pid();
         let cell = ProcessCell::new(pid, false);
+        *cell.group_leader.lock() = self.default_group_leader();
         self.0.processes.insert(cell.clone());
         let previous = set_display_context(Some(self.display_context()));
         Attached::new(Ctx::new(self.clone(), cell, None), previous)
@@ -602,6 +614,7 @@ impl Node {
         });
         let pid = self.new_pid();
         let cell = self.create_job(pid, Box::new(body), link, false, link, monitor);
+        *cell.group_leader.lock() = self.default_group_leader();
         Ok(Prepared {
             node: self.clone(),
             cell,
@@ -944,6 +957,12 @@ impl Prepared {
         self.cell.pid
     }
 
+    /// Sets its group leader (where its I/O goes; see [`io`](crate::io)): a remote
+    /// spawn gives it the spawner's. It starts with the node's default.
+    pub fn set_group_leader(&self, leader: Option<Pid>) {
+        *self.cell.group_leader.lock() = leader;
+    }
+
     /// Lets it run (dropping it does the same: a prepared process never stays stuck).
     pub fn start(self) {}
 }
@@ -963,6 +982,10 @@ impl std::fmt::Debug for Node {
 impl Node {
     pub(crate) fn from_inner(inner: Arc<NodeInner>) -> Node {
         Node(inner)
+    }
+
+    pub(crate) fn inner(&self) -> &NodeInner {
+        &self.0
     }
 }
 

@@ -162,6 +162,10 @@ pub(crate) struct ProcessCell {
     /// The job's behaviour and context while it is not running (taken by the worker
     /// that runs it; `None` for attached threads and after exit).
     pub(crate) job: Mutex<Option<super::job::Job>>,
+    /// Where the process's I/O goes (`group_leader()`): set at spawn from the
+    /// spawner's, changed by `group_leader(leader, pid)` from any thread (see
+    /// [`io`](crate::io)). `None`: this node's standard output.
+    pub(crate) group_leader: Mutex<Option<Pid>>,
 }
 
 impl ProcessCell {
@@ -182,6 +186,7 @@ impl ProcessCell {
             backlog: AtomicU32::new(0),
             mailbox: Mailbox::new(is_job),
             job: Mutex::new(None),
+            group_leader: Mutex::new(None),
         })
     }
 

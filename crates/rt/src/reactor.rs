@@ -167,6 +167,11 @@ impl Drop for ReactorSlice {
     }
 }
 
+/// Whether this thread is running a reactor's slice now (which may not wait).
+pub(crate) fn in_reactor() -> bool {
+    IN_REACTOR.with(Cell::get)
+}
+
 /// Called where a thread is about to wait: a reactor may not (see the module docs).
 pub(crate) fn forbid_blocking(what: &str) {
     if IN_REACTOR.with(Cell::get) {

@@ -112,10 +112,11 @@ pub fn show(t: &Term) -> String {
     t.inspect(50, 4096).to_string()
 }
 
-/// Prints `line` for a process that is not the console's own (a closure's): on this
-/// node's standard output.
-pub(crate) fn print(_ctx: &mut Ctx, line: &str) {
-    println!("{line}");
+/// Prints `line` for a process that is not the console's own (a closure's): through
+/// its group leader (`rt::io`), so on the terminal of the console that spawned it,
+/// whichever node it runs on (this node's standard output if that can't be reached).
+pub(crate) fn print(ctx: &mut Ctx, line: &str) {
+    let _ = crate::rt::io::put_chars(ctx, &format!("{line}\n"));
 }
 
 /// Registers `oxbeam_eval:apply/2` (see the module docs).

@@ -106,10 +106,27 @@ pub struct Interp<'a> {
 pub(crate) const MAX_DEPTH: usize = if cfg!(debug_assertions) { 100 } else { 300 };
 
 impl Session {
-    /// A session whose process is a new attached process on `net`'s node.
+    /// A session whose process is a new attached process on `net`'s node. Its group
+    /// leader is the node's default (the console's I/O server: see `console::run`); a
+    /// node without one gets an I/O server printing on standard output as its default
+    /// first, so what the session's processes print, here or on other nodes, comes
+    /// here.
     pub fn new(net: Net) -> Session {
-        net.node().set_thread_display();
-        let me = net.node().attach();
+        let node = net.node();
+        node.set_thread_display();
+        if node.default_group_leader().is_none() {
+            let server = crate::rt::io::start_server(
+                node,
+                Box::new(|text: &str| {
+                    use std::io::Write;
+                    let mut out = std::io::stdout().lock();
+                    let _ = out.write_all(text.as_bytes());
+                    let _ = out.flush();
+                }),
+            );
+            node.set_default_group_leader(Some(server));
+        }
+        let me = node.attach();
         Session {
             me,
             net,

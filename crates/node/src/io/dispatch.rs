@@ -71,6 +71,7 @@ impl IoLoop {
                 args,
                 link,
                 monitor,
+                group_leader,
             } => {
                 if from.node() != peer {
                     self.warn_dropped(peer, || format!("spawn request for {from:?}"));
@@ -84,6 +85,11 @@ impl IoLoop {
                     monitor.then_some((from, reference)),
                 ) {
                     Ok(prepared) => {
+                        // The spawner's, as OTP's spawn_request gives it (or, if it has
+                        // none, this node's default, which the process starts with).
+                        if group_leader.is_some() {
+                            prepared.set_group_leader(group_leader);
+                        }
                         let pid = prepared.pid();
                         let reply = Wire::SpawnReply {
                             reference,

@@ -128,7 +128,9 @@ impl From<RemoteSpawnError> for Term {
 impl Net {
     /// Spawns the registered `module:function/args` on `node` (which may be this one),
     /// linked to or monitored by `ctx`'s process as `opts` says, and waits for the new
-    /// pid (at most the connect timeout plus the tick time).
+    /// pid (at most the connect timeout plus the tick time). The new process's group
+    /// leader is `ctx`'s (as OTP's `spawn_request`): what it prints (`rt::io`) goes
+    /// where `ctx`'s output goes, on this node.
     pub fn spawn(
         &self,
         ctx: &mut Ctx,
@@ -178,6 +180,7 @@ impl Net {
                     monitor.then(|| (ctx.pid(), reference)),
                 )
                 .map(|prepared| {
+                    prepared.set_group_leader(ctx.group_leader());
                     let pid = prepared.pid();
                     if link {
                         ctx.adopt_link(pid);
@@ -206,6 +209,7 @@ impl Net {
             args,
             link,
             monitor,
+            group_leader: ctx.group_leader(),
         };
         match conn.send_checked(&msg, |st| {
             st.spawns.insert(reference, wait);

@@ -69,6 +69,7 @@ pub(super) fn encode_onto(msg: &Wire, buf: &mut Vec<u8>) -> Result<(), String> {
             args,
             link,
             monitor,
+            group_leader,
         } => {
             put_ref(buf, *reference);
             put_pid(buf, *from);
@@ -76,6 +77,10 @@ pub(super) fn encode_onto(msg: &Wire, buf: &mut Vec<u8>) -> Result<(), String> {
             put_text(buf, function.as_str());
             buf.push(u8::from(*link));
             buf.push(u8::from(*monitor));
+            buf.push(u8::from(group_leader.is_some()));
+            if let Some(gl) = group_leader {
+                put_pid(buf, *gl);
+            }
             put_varint(buf, args.len() as u64);
             for arg in args {
                 put_term(buf, arg)?;
@@ -199,6 +204,7 @@ fn decode_body(tag: Tag, mut r: Reader<'_>) -> Result<Wire, String> {
             let (reference, from) = (r.reference()?, r.pid()?);
             let (module, function) = (r.atom()?, r.atom()?);
             let (link, monitor) = (r.bool()?, r.bool()?);
+            let group_leader = if r.bool()? { Some(r.pid()?) } else { None };
             let n = r.count()?;
             let mut args = Vec::with_capacity(n);
             for _ in 0..n {
@@ -212,6 +218,7 @@ fn decode_body(tag: Tag, mut r: Reader<'_>) -> Result<Wire, String> {
                 args,
                 link,
                 monitor,
+                group_leader,
             }
         }
         Tag::SpawnReply => {

@@ -316,3 +316,36 @@ fn enum_takes_closures() {
     assert_eq!(value(&mut s, "Enum.count(%{a: 1, b: 2})"), "2");
     assert!(value(&mut s, "Enum.map(5, fn x -> x end)").contains("Enumerable not implemented"));
 }
+
+#[test]
+fn a_node_without_the_evaluator_refuses_a_closure_with_undef() {
+    let mut s = session("lang_undef");
+    // A bare node: distribution and the built-ins, not the console's evaluator.
+    let mut config = crate::node::NetConfig::named("lang_bare@localhost");
+    config.use_mapper = false;
+    config.cookie = Some("console-unit".into());
+    let bare = crate::node::Net::start(config).expect("node starts");
+    crate::dist::start(&bare).expect("dist starts");
+    let port = bare.address().port();
+    assert_eq!(
+        value(
+            &mut s,
+            &format!("Node.connect(:\"lang_bare@localhost:{port}\")")
+        ),
+        "true"
+    );
+    let refused = value(&mut s, "Node.spawn(:lang_bare@localhost, fn -> :ok end)");
+    assert!(
+        refused.contains("{:undef, {:oxbeam_eval, :apply, 2}}"),
+        "{refused}"
+    );
+    // The MFA form works there.
+    assert!(
+        value(
+            &mut s,
+            "Node.spawn(:lang_bare@localhost, Kernel, :node, [])"
+        )
+        .starts_with("#PID<")
+    );
+    bare.shutdown();
+}

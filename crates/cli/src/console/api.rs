@@ -49,6 +49,8 @@ Also:   :erlang.node/0,1 nodes/0,1 self/0 monitor/2 demonitor/1 link/1 unlink/1 
         IO.puts(x)  IO.inspect(x)  :timer.sleep(ms)  System.halt()  apply(fun, args)
         Enum.map/each/filter/reject/reduce/find/any?/all?/count/member?/sort/reverse/max/min/
         with_index/join/to_list (over lists, ranges and maps)
+GenServer: call(server, request[, timeout])  cast(server, request)  whereis(server)  stop(server)
+        (server: a pid, a name, {name, node} or {:global, name})
 The chapter's modules: DistributedCounter.start_link()/increment()/get()
         PubSub.subscribe(topic)/publish(topic, message)/unsubscribe(topic)
 Other Module.fun(args) calls run the node's registered functions (those rpc and remote spawn use),
@@ -311,6 +313,7 @@ pub fn call(
         "DistributedCounter" => super::chapter::distributed_counter(s, f, &args),
         "PubSub" => super::chapter::pubsub(s, f, &args),
         "Enum" => super::enumerable::call(s, f, &args),
+        "GenServer" => super::ops::genserver_call(s, f, &args),
         "IO" => Ok(match (f, args.as_slice()) {
             ("puts", [t]) => {
                 s.say(

@@ -349,3 +349,43 @@ fn a_node_without_the_evaluator_refuses_a_closure_with_undef() {
     );
     bare.shutdown();
 }
+
+#[test]
+fn genserver_calls_reach_any_server_by_any_address() {
+    let mut s = session("lang_gs");
+    assert!(value(&mut s, "DistributedCounter.start_link()").starts_with("{:ok, "));
+    assert_eq!(
+        value(
+            &mut s,
+            "GenServer.cast({:global, DistributedCounter}, :increment)"
+        ),
+        ":ok"
+    );
+    assert_eq!(
+        value(
+            &mut s,
+            "GenServer.call({:global, DistributedCounter}, :get)"
+        ),
+        "1"
+    );
+    assert_eq!(
+        value(
+            &mut s,
+            "GenServer.call({:global, DistributedCounter}, :get, 1000)"
+        ),
+        "1"
+    );
+    assert!(
+        value(&mut s, "GenServer.whereis({:global, DistributedCounter})").starts_with("#PID<0.")
+    );
+    // A missing server: noproc at once, shown as OTP's exit.
+    assert_eq!(
+        value(&mut s, "GenServer.call({:global, :nobody}, :get)"),
+        "** (exit) {:noproc, {GenServer, :call, [{:global, :nobody}, :get, 5000]}}"
+    );
+    assert!(
+        value(&mut s, "GenServer.call({:nobody, :lang_gs@localhost}, :x)")
+            .starts_with("** (exit) {:noproc,")
+    );
+    assert_eq!(value(&mut s, "GenServer.whereis(:nobody)"), "nil");
+}

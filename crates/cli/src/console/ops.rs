@@ -330,3 +330,80 @@ pub fn process_call(s: &mut Interp<'_>, f: &str, a: &[Term]) -> Result<Option<Te
         _ => return Ok(None),
     }))
 }
+
+/// A GenServer's address: a pid, a local name, `{name, node}`, or `{:global, name}`.
+fn server_arg(t: &Term) -> Result<crate::rt::Dest, EvalError> {
+    use crate::rt::Dest;
+    match t {
+        Term::Pid(p) => Ok(Dest::Pid(*p)),
+        Term::Atom(a) => Ok(Dest::Name(*a)),
+        _ => match t.as_tuple() {
+            Some([g, name]) if g.is_atom("global") => Ok(Dest::global(name)),
+            Some([Term::Atom(name), Term::Atom(node)]) => Ok(Dest::NameAt(*name, *node)),
+            _ => Err(EvalError::arg(format!(
+                "expected a server (a pid, a name, {{name, node}} or {{:global, name}}), got {t}"
+            ))),
+        },
+    }
+}
+
+/// `GenServer.call/2,3`, `cast/2`, `whereis/1`, `stop/1`: any OTP-style server, here or
+/// on another node. A call that fails exits as OTP's does: `{reason, {GenServer, :call,
+/// [server, request, timeout]}}`.
+pub fn genserver_call(s: &mut Interp<'_>, f: &str, a: &[Term]) -> Result<Option<Term>, EvalError> {
+    use crate::rt::gen_server;
+    Ok(Some(match (f, a) {
+        ("call", [server, request]) | ("call", [server, request, _]) => {
+            let dest = server_arg(server)?;
+            let (timeout, shown) = match a.get(2) {
+                None => (Some(Duration::from_secs(5)), Term::Int(5000)),
+                Some(Term::Int(ms)) if *ms >= 0 => {
+                    (Some(Duration::from_millis(*ms as u64)), Term::Int(*ms))
+                }
+                Some(t) if t.is_atom("infinity") => (None, t.clone()),
+                Some(t) => {
+                    return Err(EvalError::arg(format!(
+                        "a timeout is milliseconds or :infinity, got {t}"
+                    )));
+                }
+            };
+            match gen_server::call(s.me, dest, request.clone(), timeout) {
+                Ok(reply) => reply,
+                Err(e) => {
+                    let how = Term::tuple(vec![
+                        Term::atom("Elixir.GenServer"),
+                        Term::atom("call"),
+                        Term::list(vec![server.clone(), request.clone(), shown]),
+                    ]);
+                    let reason = Term::tuple(vec![e.reason(), how]);
+                    return Err(EvalError::new("exit", reason.to_string()));
+                }
+            }
+        }
+        ("cast", [server, request]) => {
+            gen_server::cast(s.me.node(), server_arg(server)?, request.clone());
+            Term::atom("ok")
+        }
+        ("whereis", [server]) => match server_arg(server)? {
+            crate::rt::Dest::NameAt(..) => server.clone(),
+            dest => {
+                s.me.node()
+                    .resolve(&dest)
+                    .map(Term::Pid)
+                    .unwrap_or_else(Term::nil)
+            }
+        },
+        ("stop", [server]) => {
+            let dest = server_arg(server)?;
+            gen_server::stop(
+                s.me,
+                dest,
+                Term::atom("normal"),
+                Some(Duration::from_secs(5)),
+            )
+            .map_err(|e| EvalError::new("exit", e.reason().to_string()))?;
+            Term::atom("ok")
+        }
+        _ => return Ok(None),
+    }))
+}

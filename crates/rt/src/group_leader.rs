@@ -53,7 +53,7 @@ impl Node {
     }
 
     /// The group leader that processes started from outside any process get (see the
-    /// [module docs](self)); `None` at first.
+    /// module docs of `group_leader.rs`); `None` at first.
     pub fn default_group_leader(&self) -> Option<Pid> {
         *self.inner().default_group_leader.read()
     }

@@ -32,7 +32,7 @@ mod harness;
 mod physics;
 #[path = "suite_remote.rs"]
 mod remote;
-use oxbeam::term::{Atom, Pid, Term};
+use oxbeam::term::{Atom, Pid, Term, term};
 
 struct Metric {
     name: &'static str,
@@ -288,11 +288,11 @@ fn local_pingpong(node: &Node) -> Metric {
                 rounds,
                 start: Instant::now(),
                 report: me.pid(),
-                ping: Term::atom("ping"),
+                ping: term!(:ping),
             });
             let v = me.receive().as_float().unwrap_or(f64::NAN);
             if rounds == N {
-                node.send(ponger, Term::atom("stop"));
+                node.send(ponger, term!(:stop));
                 return v;
             }
         }
@@ -341,7 +341,7 @@ fn ring(node: &Node) -> Metric {
         let _ = me.receive_match(|m| m.is_atom("done"), Some(Duration::from_secs(600)));
         let v = HOPS as f64 / start.elapsed().as_secs_f64();
         for p in members {
-            me.send(p, Term::atom("stop"));
+            me.send(p, term!(:stop));
         }
         v
     });

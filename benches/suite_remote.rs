@@ -10,7 +10,7 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 use oxbeam::dist::rpc;
 use oxbeam::node::{Net, NetConfig};
 use oxbeam::rt::Attached;
-use oxbeam::term::{Atom, Pid, Term};
+use oxbeam::term::{Atom, Pid, Term, term};
 
 use super::harness::ChildProc;
 use super::harness::child::{Listening, node_args};
@@ -193,7 +193,7 @@ fn blast(ctl: &Ctl, a: &Peer, b: &Peer, payload: Term, warm: i64, n: i64) -> f64
     result(&mut me);
     spawn(ctl, &mut me, &a.name, "oxbeam_bench", "blast", args(n));
     let secs = result(&mut me).as_float().unwrap_or(f64::NAN);
-    me.send(counter, Term::atom("stop"));
+    me.send(counter, term!(:stop));
     secs
 }
 
@@ -493,7 +493,7 @@ pub fn global(ctl: &Ctl) -> Vec<Metric> {
             vec![Term::Int(N), Term::Int(50), Term::Pid(me_pid)],
         );
         whereis.push(result(&mut me).as_float().unwrap_or(f64::NAN));
-        me.send(worker, Term::atom("unregister"));
+        me.send(worker, term!(:unregister));
         unreg.push(result(&mut me).as_float().unwrap_or(f64::NAN));
         eprintln!(
             "  global rep {rep}: register {:.1} us, whereis {:.3} us, unregister {:.1} us",
@@ -536,7 +536,7 @@ pub fn pg_members(ctl: &Ctl) -> Vec<Metric> {
         vec![Term::atom(&a.name)],
     );
     await_mesh(ctl, &mut me, &a.name, 1);
-    let group = Term::atom("bench_group");
+    let group = term!(:bench_group);
     spawn(
         ctl,
         &mut me,

@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use oxbeam::node::Net;
 use oxbeam::rt::{Ctx, Node};
-use oxbeam::term::{Atom, Term};
+use oxbeam::term::{Atom, Term, term};
 
 /// Registers the `oxbeam_bench` functions on `node`; `stop()` asks the node's main
 /// thread to stop it through `stop`.
@@ -26,10 +26,9 @@ pub fn register(node: &Node, stop: std::sync::mpsc::Sender<()>) {
                 args[2].as_int(),
                 args[3].as_pid(),
             ) else {
-                return Term::atom("badarg");
+                return term!(:badarg);
             };
-            let ping = (Term::Pid(ctx.pid()), Term::atom("ping"));
-            let ping: Term = ping.into();
+            let ping = term!({(ctx.pid()), :ping});
             for _ in 0..warm {
                 ctx.send(echo, ping.clone());
                 ctx.receive();
@@ -40,7 +39,7 @@ pub fn register(node: &Node, stop: std::sync::mpsc::Sender<()>) {
                 ctx.receive();
             }
             let us = start.elapsed().as_secs_f64() * 1e6 / n as f64;
-            ctx.send(report, (Term::atom("result"), us));
+            ctx.send(report, term!({:result, us}));
             Term::ok()
         },
     );
@@ -69,9 +68,9 @@ pub fn register(node: &Node, stop: std::sync::mpsc::Sender<()>) {
             let (Some(counter), Some(n), Some(report)) =
                 (args[0].as_pid(), args[1].as_int(), args[3].as_pid())
             else {
-                return Term::atom("badarg");
+                return term!(:badarg);
             };
-            let msg: Term = (Term::atom("msg"), args[2].clone()).into();
+            let msg: Term = term!({:msg, (args[2].clone())});
             let start = std::time::Instant::now();
             for _ in 0..n {
                 ctx.send(counter, msg.clone());
@@ -79,7 +78,7 @@ pub fn register(node: &Node, stop: std::sync::mpsc::Sender<()>) {
             ctx.send(counter, (Term::atom("done"), ctx.pid()));
             let ack = ctx.receive();
             let secs = start.elapsed().as_secs_f64();
-            ctx.send(report, (Term::atom("result"), secs, ack));
+            ctx.send(report, term!({:result, secs, ack}));
             Term::ok()
         },
     );
@@ -91,10 +90,10 @@ pub fn register(node: &Node, stop: std::sync::mpsc::Sender<()>) {
         2,
         |ctx: &mut Ctx, args: Vec<Term>| {
             let (Some(count), Some(report)) = (args[0].as_int(), args[1].as_pid()) else {
-                return Term::atom("badarg");
+                return term!(:badarg);
             };
             let Some(net) = Net::of(ctx.node()) else {
-                return Term::atom("not_distributed");
+                return term!(:not_distributed);
             };
             net.monitor_nodes(ctx.pid(), oxbeam::node::NodeMonitor::On);
             while (net.nodes().len() as i64) < count {
@@ -107,7 +106,7 @@ pub fn register(node: &Node, stop: std::sync::mpsc::Sender<()>) {
             let now = std::time::SystemTime::now()
                 .duration_since(std::time::UNIX_EPOCH)
                 .unwrap_or_default();
-            ctx.send(report, (Term::atom("meshed"), now.as_micros() as i64));
+            ctx.send(report, term!({:meshed, (now.as_micros() as i64)}));
             Term::ok()
         },
     );
@@ -122,7 +121,7 @@ pub fn register(node: &Node, stop: std::sync::mpsc::Sender<()>) {
             let (Some(node), Some(n), Some(report)) =
                 (args[0].as_atom(), args[1].as_int(), args[2].as_pid())
             else {
-                return Term::atom("badarg");
+                return term!(:badarg);
             };
             let (m, f) = (Atom::new("erlang"), Atom::new("node"));
             for _ in 0..100 {
@@ -133,7 +132,7 @@ pub fn register(node: &Node, stop: std::sync::mpsc::Sender<()>) {
                 let _ = rpc::call(ctx, node, m, f, vec![], Some(Duration::from_secs(10)));
             }
             let us = start.elapsed().as_secs_f64() * 1e6 / n as f64;
-            ctx.send(report, (Term::atom("result"), us));
+            ctx.send(report, term!({:result, us}));
             Term::ok()
         },
     );
@@ -148,7 +147,7 @@ pub fn register(node: &Node, stop: std::sync::mpsc::Sender<()>) {
             use oxbeam::dist::global;
             use oxbeam::rt::Flow;
             let (Some(n), Some(report)) = (args[0].as_int(), args[1].as_pid()) else {
-                return Term::atom("badarg");
+                return term!(:badarg);
             };
             let idle = |_: &mut Ctx, m: Term| {
                 if m.is_atom("stop") {
@@ -164,16 +163,16 @@ pub fn register(node: &Node, stop: std::sync::mpsc::Sender<()>) {
                 let _ = global::register_name(ctx, *name, *pid);
             }
             let us = start.elapsed().as_secs_f64() * 1e6 / n as f64;
-            ctx.send(report, (Term::atom("result"), us));
+            ctx.send(report, term!({:result, us}));
             ctx.receive_match(|m| m.is_atom("unregister"), None);
             let start = std::time::Instant::now();
             for name in &names {
                 global::unregister_name(ctx, *name);
             }
             let us = start.elapsed().as_secs_f64() * 1e6 / n as f64;
-            ctx.send(report, (Term::atom("result"), us));
+            ctx.send(report, term!({:result, us}));
             for p in pids {
-                ctx.send(p, Term::atom("stop"));
+                ctx.send(p, term!(:stop));
             }
             Term::ok()
         },
@@ -189,7 +188,7 @@ pub fn register(node: &Node, stop: std::sync::mpsc::Sender<()>) {
             let (Some(n), Some(passes), Some(report)) =
                 (args[0].as_int(), args[1].as_int(), args[2].as_pid())
             else {
-                return Term::atom("badarg");
+                return term!(:badarg);
             };
             let names: Vec<Atom> = (0..n).map(|i| Atom::new(&format!("gname_{i}"))).collect();
             let start = std::time::Instant::now();
@@ -200,7 +199,7 @@ pub fn register(node: &Node, stop: std::sync::mpsc::Sender<()>) {
                 }
             }
             let us = start.elapsed().as_secs_f64() * 1e6 / (n * passes) as f64;
-            ctx.send(report, (Term::atom("result"), us, found));
+            ctx.send(report, term!({:result, us, found}));
             Term::ok()
         },
     );
@@ -212,7 +211,7 @@ pub fn register(node: &Node, stop: std::sync::mpsc::Sender<()>) {
         |ctx: &mut Ctx, args: Vec<Term>| {
             use oxbeam::dist::pg;
             let (Some(n), Some(report)) = (args[1].as_int(), args[2].as_pid()) else {
-                return Term::atom("badarg");
+                return term!(:badarg);
             };
             let start = std::time::Instant::now();
             let mut total = 0;
@@ -220,7 +219,7 @@ pub fn register(node: &Node, stop: std::sync::mpsc::Sender<()>) {
                 total += pg::get_members(ctx.node(), pg::default_scope(), &args[0]).len();
             }
             let us = start.elapsed().as_secs_f64() * 1e6 / n as f64;
-            ctx.send(report, (Term::atom("result"), us, total as i64 / n.max(1)));
+            ctx.send(report, term!({:result, us, (total as i64 / n.max(1))}));
             Term::ok()
         },
     );
@@ -233,7 +232,7 @@ pub fn register(node: &Node, stop: std::sync::mpsc::Sender<()>) {
             use oxbeam::dist::pg;
             use oxbeam::rt::Flow;
             let Some(n) = args[1].as_int() else {
-                return Term::atom("badarg");
+                return term!(:badarg);
             };
             let idle = |_: &mut Ctx, m: Term| {
                 if m.is_atom("stop") {
@@ -246,7 +245,7 @@ pub fn register(node: &Node, stop: std::sync::mpsc::Sender<()>) {
             let _ = pg::join(ctx, pg::default_scope(), args[0].clone(), &pids);
             while !ctx.receive().is_atom("stop") {}
             for p in pids {
-                ctx.send(p, Term::atom("stop"));
+                ctx.send(p, term!(:stop));
             }
             Term::ok()
         },
@@ -260,7 +259,7 @@ pub fn register(node: &Node, stop: std::sync::mpsc::Sender<()>) {
             let Some([group, Term::Pid(from)]) = m.tagged("watch") else {
                 return Term::ok();
             };
-            ctx.send(*from, Term::atom("watching"));
+            ctx.send(*from, term!(:watching));
             while pg::get_members(ctx.node(), pg::default_scope(), group).is_empty() {
                 ctx.yield_now();
             }
@@ -281,9 +280,9 @@ pub fn register(node: &Node, stop: std::sync::mpsc::Sender<()>) {
                 continue;
             };
             let Ok((r, _)) = pg::monitor(ctx, pg::default_scope(), group.clone()) else {
-                return Term::atom("no_scope");
+                return term!(:no_scope);
             };
-            ctx.send(*from, Term::atom("watching"));
+            ctx.send(*from, term!(:watching));
             ctx.receive_match(
                 |m| matches!(m.as_tuple(), Some([Term::Ref(x), k, ..]) if *x == r && k.is_atom("join")),
                 None,
@@ -309,7 +308,7 @@ pub fn register(node: &Node, stop: std::sync::mpsc::Sender<()>) {
         0,
         move |_: &mut Ctx, _| match stop.send(()) {
             Ok(()) => Term::ok(),
-            Err(_) => Term::atom("already_stopping"),
+            Err(_) => term!(:already_stopping),
         },
     );
     // pg_join_prop(watcher, n, report): n joins to fresh groups, each timed from just
@@ -323,14 +322,13 @@ pub fn register(node: &Node, stop: std::sync::mpsc::Sender<()>) {
             let (Some(watcher), Some(n), Some(report)) =
                 (args[0].as_pid(), args[1].as_int(), args[2].as_pid())
             else {
-                return Term::atom("badarg");
+                return term!(:badarg);
             };
             let me = ctx.pid();
             let mut deltas = Vec::new();
             for i in 0..n {
-                let group =
-                    Term::tuple(vec![Term::atom("prop"), Term::Int(i), Term::Int(unix_us())]);
-                ctx.send(watcher, (Term::atom("watch"), group.clone(), me));
+                let group = term!({:prop, i, (unix_us())});
+                ctx.send(watcher, term!({:watch, (group.clone()), me}));
                 ctx.receive_match(|m| m.is_atom("watching"), Some(Duration::from_secs(10)));
                 let t0 = unix_us();
                 let _ = pg::join(ctx, pg::default_scope(), group.clone(), &[me]);
@@ -345,7 +343,7 @@ pub fn register(node: &Node, stop: std::sync::mpsc::Sender<()>) {
             }
             deltas.sort_by(|a, b| a.total_cmp(b));
             let median = deltas.get(deltas.len() / 2).copied().unwrap_or(f64::NAN);
-            ctx.send(report, (Term::atom("result"), median));
+            ctx.send(report, term!({:result, median}));
             Term::ok()
         },
     );
@@ -356,7 +354,7 @@ pub fn register(node: &Node, stop: std::sync::mpsc::Sender<()>) {
         1,
         |ctx: &mut Ctx, args: Vec<Term>| {
             let (Some(net), Some(node)) = (Net::of(ctx.node()), args[0].as_atom()) else {
-                return Term::atom("badarg");
+                return term!(:badarg);
             };
             Term::from(net.connect(node.as_str()).is_ok())
         },

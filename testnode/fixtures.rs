@@ -7,7 +7,7 @@
 use std::time::Duration;
 
 use oxbeam::rt::{Ctx, Node};
-use oxbeam::term::{Atom, Term};
+use oxbeam::term::{Atom, Term, term};
 
 /// Registers the `oxbeam_test` functions on `node`.
 pub fn register(node: &Node) {
@@ -50,7 +50,7 @@ pub fn register(node: &Node) {
                 in_order &= *k == n + 1;
                 n += 1;
             } else if let Some([Term::Pid(from)]) = m.tagged("count") {
-                ctx.send(*from, (Term::atom("count"), n, in_order));
+                ctx.send(*from, term!({:count, n, in_order}));
             } else if m.is_atom("stop") {
                 return Term::ok();
             }
@@ -84,7 +84,7 @@ pub fn register(node: &Node) {
         |ctx: &mut Ctx, args: Vec<Term>| {
             use oxbeam::dist::global;
             let (Some(name), Some(report)) = (args[0].as_atom(), args[1].as_pid()) else {
-                return Term::atom("badarg");
+                return term!(:badarg);
             };
             let _ = global::sync(ctx, Duration::from_secs(10));
             let me = ctx.pid();
@@ -92,11 +92,7 @@ pub fn register(node: &Node) {
             let node = Term::Atom(ctx.node().name());
             ctx.send(
                 report,
-                (
-                    Term::atom("registered"),
-                    node,
-                    Term::atom(if yes { "yes" } else { "no" }),
-                ),
+                term!({:registered, node, (Term::atom(if yes { "yes" } else { "no" }))}),
             );
             while !ctx.receive().is_atom("stop") {}
             Term::ok()
@@ -114,23 +110,23 @@ pub fn register(node: &Node) {
             let (Some(counter), Some(k), Some(report)) =
                 (args[0].as_pid(), args[1].as_int(), args[2].as_pid())
             else {
-                return Term::atom("badarg");
+                return term!(:badarg);
             };
             let _ = global::sync(ctx, Duration::from_secs(10));
             for _ in 0..k {
-                let id = global::LockId::own(ctx, Term::atom("counter_lock"));
+                let id = global::LockId::own(ctx, term!(:counter_lock));
                 let _ = global::trans(ctx, id, global::LockWait::Infinity, |ctx| {
                     let me = ctx.pid();
-                    ctx.send(counter, (Term::atom("get"), me));
+                    ctx.send(counter, term!({:get, me}));
                     let v = ctx
                         .receive_match(|m| m.as_int().is_some(), None)
                         .and_then(|m| m.as_int())
                         .unwrap_or(0);
-                    ctx.send(counter, (Term::atom("set"), v + 1, me));
+                    ctx.send(counter, term!({:set, (v + 1), me}));
                     ctx.receive_match(|m| m.is_atom("ok"), None);
                 });
             }
-            ctx.send(report, (Term::atom("done"), Term::Atom(ctx.node().name())));
+            ctx.send(report, term!({:done, (ctx.node().name())}));
             Term::ok()
         },
     );
@@ -142,12 +138,12 @@ pub fn register(node: &Node) {
         |ctx: &mut Ctx, args: Vec<Term>| {
             use oxbeam::dist::global;
             let Some(report) = args[1].as_pid() else {
-                return Term::atom("badarg");
+                return term!(:badarg);
             };
             let _ = global::sync(ctx, Duration::from_secs(10));
             let id = global::LockId::own(ctx, args[0].clone());
             if global::set_lock(ctx, id, global::LockWait::Infinity).is_ok() {
-                ctx.send(report, (Term::atom("locked"), args[0].clone()));
+                ctx.send(report, term!({:locked, (args[0].clone())}));
             }
             while !ctx.receive().is_atom("stop") {}
             Term::ok()
@@ -164,7 +160,7 @@ pub fn register(node: &Node) {
             std::thread::sleep(Duration::from_millis(
                 args[0].as_int().unwrap_or(0).max(0) as u64
             ));
-            Term::atom("slept")
+            term!(:slept)
         },
     );
     f.register(

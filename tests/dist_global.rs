@@ -5,7 +5,7 @@ mod support;
 use oxbeam::dist::global::LockWait;
 use oxbeam::dist::{global, rpc};
 use oxbeam::rt::StartError;
-use oxbeam::term::{Atom, Term};
+use oxbeam::term::{Atom, Term, term};
 use support::{NodeProc, SOON, net, private_mapper, test_cookie};
 
 #[test]
@@ -64,7 +64,7 @@ fn concurrent_registration_has_exactly_one_winner_every_round() {
             assert_eq!(seen, Ok(Term::Pid(holder)), "round {round} on {n}");
         }
         for p in pids {
-            me.send(p, Term::atom("stop"));
+            me.send(p, term!(:stop));
         }
         // The name goes with its process.
         support::wait_for("name freed", SOON, || {
@@ -111,20 +111,20 @@ fn locks_exclude_and_are_freed_when_the_holder_dies() {
     // connect returns once global has synced with the peer.
     assert!(oxbeam::dist::connect(&mut ma, &a, "gl2b@localhost", SOON).is_ok());
     assert!(global::sync(&mut mb, SOON).is_ok());
-    assert!(global::set_lock(&mut ma, (Term::atom("res"), pa), 0).is_ok());
+    assert!(global::set_lock(&mut ma, (term!(:res), pa), 0).is_ok());
     assert_eq!(
-        global::set_lock(&mut mb, (Term::atom("res"), pb), 3),
+        global::set_lock(&mut mb, (term!(:res), pb), 3),
         Err(oxbeam::dist::LockError::Busy { attempts: 4 }),
         "b can't take a's lock (the first attempt and 3 retries)"
     );
-    global::del_lock(&mut ma, (Term::atom("res"), pa));
-    assert!(global::set_lock(&mut mb, (Term::atom("res"), pb), LockWait::Infinity).is_ok());
+    global::del_lock(&mut ma, (term!(:res), pa));
+    assert!(global::set_lock(&mut mb, (term!(:res), pb), LockWait::Infinity).is_ok());
     // A holder that dies releases its locks.
     let node_b = b.node().clone();
     let (tx, rx) = std::sync::mpsc::channel();
     std::thread::spawn(move || {
         let mut holder = node_b.attach();
-        let id = global::LockId::own(&holder, Term::atom("res2"));
+        let id = global::LockId::own(&holder, term!(:res2));
         tx.send(global::set_lock(&mut holder, id, LockWait::Infinity).is_ok())
             .unwrap();
         // `holder` is dropped here: the process exits.
@@ -133,10 +133,7 @@ fn locks_exclude_and_are_freed_when_the_holder_dies() {
     .unwrap();
     assert!(rx.recv().unwrap());
     support::wait_for("lock freed", SOON, || {
-        (
-            global::set_lock(&mut ma, (Term::atom("res2"), pa), 0).is_ok(),
-            (),
-        )
+        (global::set_lock(&mut ma, (term!(:res2), pa), 0).is_ok(), ())
     });
     // A shared counter under trans from two nodes: no lost update.
     let counter = std::sync::Arc::new(std::sync::atomic::AtomicI64::new(0));
@@ -145,7 +142,7 @@ fn locks_exclude_and_are_freed_when_the_holder_dies() {
         let counter = counter.clone();
         handles.push(std::thread::spawn(move || {
             let mut me = node.attach();
-            let id = global::LockId::own(&me, Term::atom("counter"));
+            let id = global::LockId::own(&me, term!(:counter));
             for _ in 0..200 {
                 global::trans(&mut me, id.clone(), LockWait::Infinity, |_| {
                     let v = counter.load(std::sync::atomic::Ordering::SeqCst);
@@ -291,7 +288,7 @@ fn global_genservers_re_registration_and_with_lock() {
     let first = global::start_server(&mut ma, Answer(42), name).unwrap();
     // From the other node, by global name.
     assert_eq!(
-        global::call(&mut mb, name, Term::atom("q"), Some(SOON)),
+        global::call(&mut mb, name, term!(:q), Some(SOON)),
         Ok(Term::Int(42))
     );
     let dup = global::start_server(&mut mb, Answer(7), name).unwrap_err();
@@ -308,32 +305,29 @@ fn global_genservers_re_registration_and_with_lock() {
         (global::whereis_name(a.node(), name) == Some(second), ())
     });
     assert_eq!(
-        global::call(&mut ma, name, Term::atom("q"), Some(SOON)),
+        global::call(&mut ma, name, term!(:q), Some(SOON)),
         Ok(Term::Int(7))
     );
     // A locally registered server on another node, called as {name, node}.
     oxbeam::rt::gen_server::start(b.node(), Answer(9), Some(Atom::new("local_answer"))).unwrap();
     let at = oxbeam::rt::Dest::NameAt(Atom::new("local_answer"), b.name());
     assert_eq!(
-        oxbeam::rt::gen_server::call(&mut ma, at, Term::atom("q"), Some(SOON)),
+        oxbeam::rt::gen_server::call(&mut ma, at, term!(:q), Some(SOON)),
         Ok(Term::Int(9))
     );
     // with_lock: held by a, b times out; released after.
-    assert!(global::set_lock(&mut ma, (Term::atom("r"), pa), 0).is_ok());
+    assert!(global::set_lock(&mut ma, (term!(:r), pa), 0).is_ok());
     assert_eq!(
         global::with_lock(
             &mut mb,
-            Term::atom("r"),
+            term!(:r),
             std::time::Duration::from_millis(200),
             |_| 1
         ),
         Err(oxbeam::dist::LockError::Timeout)
     );
-    global::del_lock(&mut ma, (Term::atom("r"), pa));
-    assert_eq!(
-        global::with_lock(&mut mb, Term::atom("r"), SOON, |_| 1),
-        Ok(1)
-    );
+    global::del_lock(&mut ma, (term!(:r), pa));
+    assert_eq!(global::with_lock(&mut mb, term!(:r), SOON, |_| 1), Ok(1));
     drop((ma, mb));
     a.shutdown();
     b.shutdown();
@@ -367,9 +361,9 @@ fn lock_contention_from_three_nodes_loses_no_update_and_a_killed_holder_frees_it
             ctx.send(*from, value);
         } else if let Some([Term::Int(v), Term::Pid(from)]) = m.tagged("set") {
             value = *v;
-            ctx.send(*from, Term::atom("ok"));
+            ctx.send(*from, term!(:ok));
         } else if let Some([Term::Pid(from)]) = m.tagged("read") {
-            ctx.send(*from, (Term::atom("value"), value));
+            ctx.send(*from, term!({:value, value}));
         }
         Flow::Continue
     });
@@ -393,11 +387,11 @@ fn lock_contention_from_three_nodes_loses_no_update_and_a_killed_holder_frees_it
         me.receive_match(|m| m.tagged("done").is_some(), Some(SOON * 6))
             .expect("every node finishes");
     }
-    me.send(counter, (Term::atom("read"), my));
+    me.send(counter, term!({:read, my}));
     let v = me
         .receive_match(|m| m.tagged("value").is_some(), Some(SOON))
         .unwrap();
-    assert_eq!(v, (Term::atom("value"), 3 * K).into(), "no lost update");
+    assert_eq!(v, term!({:value, (3 * K)}), "no lost update");
     // A lock held by a process on a node that is then killed is freed.
     let mut victim = NodeProc::start(
         "gl5victim",
@@ -412,7 +406,7 @@ fn lock_contention_from_three_nodes_loses_no_update_and_a_killed_holder_frees_it
     let mfa = (
         Atom::new("oxbeam_test"),
         Atom::new("hold_lock"),
-        vec![Term::atom("held"), Term::Pid(my)],
+        vec![term!(:held), Term::Pid(my)],
     );
     ctl.spawn(
         &mut me,
@@ -423,13 +417,10 @@ fn lock_contention_from_three_nodes_loses_no_update_and_a_killed_holder_frees_it
     .unwrap();
     me.receive_match(|m| m.tagged("locked").is_some(), Some(SOON))
         .expect("the victim holds the lock");
-    assert!(global::set_lock(&mut me, (Term::atom("held"), my), 2).is_err());
+    assert!(global::set_lock(&mut me, (term!(:held), my), 2).is_err());
     victim.kill();
     support::wait_for("lock freed", SOON, || {
-        (
-            global::set_lock(&mut me, (Term::atom("held"), my), 0).is_ok(),
-            (),
-        )
+        (global::set_lock(&mut me, (term!(:held), my), 0).is_ok(), ())
     });
     drop(me);
     ctl.shutdown();

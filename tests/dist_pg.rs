@@ -3,7 +3,7 @@
 mod support;
 
 use oxbeam::dist::pg;
-use oxbeam::term::{Atom, Pid, Term};
+use oxbeam::term::{Atom, Pid, Term, term};
 use support::{NodeProc, SOON, net, private_mapper, test_cookie};
 
 #[test]
@@ -16,17 +16,17 @@ fn membership_follows_joins_leaves_deaths_and_node_loss() {
     oxbeam::dist::start(&ctl).unwrap();
     let node = ctl.node().clone();
     let scope = pg::default_scope();
-    let workers = Term::atom("workers");
+    let workers = term!(:workers);
     let mut me = node.attach();
     let (watch, current) = pg::monitor_scope(&mut me, scope).unwrap();
-    assert_eq!(current, Term::map(vec![]));
+    assert_eq!(current, term!(%{}));
     assert!(ctl.connect(&n1.name).is_ok());
     support::wait_for("the mesh", SOON, || (ctl.nodes().len() == 2, ctl.nodes()));
     let join_on = |me: &mut oxbeam::rt::Attached, n: &str| -> Pid {
         let mfa = (
             Atom::new("oxbeam_test"),
             Atom::new("pg_join"),
-            vec![Term::atom("workers")],
+            vec![term!(:workers)],
         );
         ctl.spawn(me, Atom::new(n), mfa, oxbeam::node::SpawnRequest::default())
             .unwrap()
@@ -56,7 +56,7 @@ fn membership_follows_joins_leaves_deaths_and_node_loss() {
     );
     assert!(join.is_some());
     // A member that exits leaves.
-    me.send(a, Term::atom("stop"));
+    me.send(a, term!(:stop));
     let m = members(4);
     assert!(!m.contains(&a));
     // A node that dies takes its members along.
@@ -93,7 +93,7 @@ fn the_view_follows_joins_and_leaves_group_by_group() {
         me.pid(),
         node.spawn(|_: &mut oxbeam::rt::Ctx, _: Term| oxbeam::rt::Flow::Continue),
     );
-    let g = |i: i64| Term::tuple(vec![Term::atom("g"), Term::Int(i)]);
+    let g = |i: i64| term!({:g, i});
     for i in 0..200 {
         pg::join(&mut me, scope, g(i), &[a]).unwrap();
         if i % 2 == 0 {

@@ -4,7 +4,7 @@ mod support;
 use std::time::Duration;
 
 use oxbeam::dist::rpc::{self, RpcError};
-use oxbeam::term::{Atom, Term};
+use oxbeam::term::{Atom, Term, term};
 use support::{NodeProc, SOON, net, private_mapper, test_cookie};
 
 fn a(s: &str) -> Atom {
@@ -32,10 +32,7 @@ fn rpc_results_and_every_error_kind() {
         rpc::call(&mut me, n1.name.as_str(), "Kernel", "node", vec![], t),
         Ok(Term::Atom(n1a))
     );
-    let range = Term::map(vec![
-        (Term::atom("first"), Term::Int(1)),
-        (Term::atom("last"), Term::Int(1000)),
-    ]);
+    let range = term!(%{:first => 1, :last => 1000});
     assert_eq!(
         rpc::call(&mut me, n1a, a("Enum"), a("sum"), vec![range], t),
         Ok(Term::Int(500_500))
@@ -52,13 +49,7 @@ fn rpc_results_and_every_error_kind() {
         "{:badrpc, {:EXIT, {:undef, {:NonExistent, :foo, 0}}}}"
     );
     let crash = rpc::call(&mut me, n1a, a("oxbeam_test"), a("crash"), vec![], t).unwrap_err();
-    assert_eq!(
-        crash,
-        RpcError::Exit(Term::tuple(vec![
-            Term::atom("panic"),
-            Term::str("crashed on purpose")
-        ]))
-    );
+    assert_eq!(crash, RpcError::Exit(term!({:panic, "crashed on purpose"})));
     let slow = rpc::call(
         &mut me,
         n1a,

@@ -67,10 +67,7 @@ fn a_named_node_starts_its_cluster_services_by_default() {
     });
     assert_eq!(
         on_b.receive_timeout(SOON),
-        Some(Term::from((
-            true,
-            Term::list(vec![Term::Atom(Atom::new("fna@localhost"))])
-        )))
+        Some(Term::from((true, term!([:"fna@localhost"]))))
     );
     drop(on_a);
     drop(on_b);

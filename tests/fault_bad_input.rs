@@ -21,7 +21,7 @@ use oxbeam::node::Net;
 use oxbeam::node::handshake::{HandshakeError, HandshakeMsg, RefuseReason};
 use oxbeam::node::wire::{self, ToPid, Wire};
 use oxbeam::rt::{Attached, Signal};
-use oxbeam::term::{Atom, Pid, Term};
+use oxbeam::term::{Atom, Pid, Term, term};
 use support::fault::cluster::{expect, lists, rpc_on, spawn_on, test_fn};
 use support::fault::raw::{
     self, MAX_FRAME, RawConn, alive2, closed_after, frame, hold_open, noise, raw_register,
@@ -100,7 +100,7 @@ impl Target {
         assert!(self.node.alive(), "the node died");
         self.round += 1;
         let (r, my) = (self.round, self.me.pid());
-        self.me.send(self.echo, (my, (Term::atom("rt"), r)));
+        self.me.send(self.echo, term!({my, {:rt, r}}));
         expect(&mut self.me, "a round trip", |m| {
             matches!(m.tagged("rt"), Some([Term::Int(k)]) if *k == r).then_some(())
         });
@@ -301,7 +301,7 @@ fn a_100k_deep_term_from_an_authenticated_peer_is_refused() {
     // The hand-built bytes are right: a shallow one decodes to what it should, a deep
     // one is refused by the depth limit without exhausting this thread's stack.
     let three = wire::decode(&raw::nested_message(t.echo, 3)).unwrap();
-    let want = Term::tuple(vec![Term::tuple(vec![Term::tuple(vec![Term::Int(7)])])]);
+    let want = term!({ { { 7 } } });
     assert_eq!(
         three,
         Wire::Signal {
@@ -317,7 +317,7 @@ fn a_100k_deep_term_from_an_authenticated_peer_is_refused() {
         let me = Pid::from_parts(Atom::new(&format!("deep{depth}@localhost")), 4242, 1);
         let hi = wire::encode(&Wire::Signal {
             to: ToPid::of(t.echo),
-            signal: Signal::Message((Term::Pid(me), (Term::ok(), 1)).into()),
+            signal: Signal::Message(term!({me, {:ok, 1}})),
         })
         .unwrap();
         c.stream.write_all(&raw::framed(1, hi)).unwrap();
@@ -326,7 +326,7 @@ fn a_100k_deep_term_from_an_authenticated_peer_is_refused() {
             reply,
             Ok(Wire::Signal {
                 to: ToPid::of(me),
-                signal: Signal::Message((Term::ok(), 1).into())
+                signal: Signal::Message(term!({:ok, 1}))
             })
         );
         let deep = raw::framed(1, raw::nested_message(t.echo, depth));
@@ -634,7 +634,7 @@ fn forged_and_misaddressed_signals_are_dropped_and_logged_once() {
             to: ToPid::of(t.echo),
             signal: Signal::Exit {
                 from: not_mine,
-                reason: Term::atom("kill"),
+                reason: term!(:kill),
                 linked: false,
             },
         },
@@ -644,7 +644,7 @@ fn forged_and_misaddressed_signals_are_dropped_and_logged_once() {
                 creation: t.echo.creation().wrapping_add(1),
                 id: t.echo.id(),
             },
-            signal: Signal::Message(Term::atom("lost")),
+            signal: Signal::Message(term!(:lost)),
         },
         Wire::SpawnRequest {
             reference: oxbeam::term::Ref::from_parts(not_mine.node(), not_mine.creation(), 99),
@@ -658,7 +658,7 @@ fn forged_and_misaddressed_signals_are_dropped_and_logged_once() {
         },
         Wire::Signal {
             to: ToPid::of(t.echo),
-            signal: Signal::Message((Term::Pid(me), (Term::ok(), 2)).into()),
+            signal: Signal::Message(term!({me, {:ok, 2}})),
         },
     ];
     for msg in &forged {
@@ -671,7 +671,7 @@ fn forged_and_misaddressed_signals_are_dropped_and_logged_once() {
         reply,
         Ok(Wire::Signal {
             to: ToPid::of(me),
-            signal: Signal::Message((Term::ok(), 2).into())
+            signal: Signal::Message(term!({:ok, 2}))
         }),
         "only the well-formed message was acted on, after the dropped ones"
     );
@@ -698,7 +698,7 @@ fn a_small_message_that_does_not_decode_closes_its_connection_even_to_a_dead_pid
     };
     let good = wire::encode(&Wire::Signal {
         to: nobody,
-        signal: Signal::Message(Term::atom("lost")),
+        signal: Signal::Message(term!(:lost)),
     })
     .unwrap();
     // One write: a run of two, for nobody.
@@ -742,7 +742,7 @@ fn a_small_message_that_does_not_decode_closes_its_connection() {
     let me = Pid::from_parts(Atom::new(name), 4242, 1);
     let good = wire::encode(&Wire::Signal {
         to: ToPid::of(t.echo),
-        signal: Signal::Message((Term::Pid(me), (Term::ok(), 1)).into()),
+        signal: Signal::Message(term!({me, {:ok, 1}})),
     })
     .unwrap();
     let (to, _) = wire::split_message(&good).expect("a plain message");
@@ -755,7 +755,7 @@ fn a_small_message_that_does_not_decode_closes_its_connection() {
         reply,
         Ok(Wire::Signal {
             to: ToPid::of(me),
-            signal: Signal::Message((Term::ok(), 1).into())
+            signal: Signal::Message(term!({:ok, 1}))
         })
     );
     assert!(c.closed_within(SOON), "the connection stays open");

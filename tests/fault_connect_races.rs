@@ -14,7 +14,7 @@ use std::net::TcpListener;
 
 use crossbeam_channel::{Receiver, Sender};
 use oxbeam::node::{Net, NetConfig};
-use oxbeam::term::{Pid, Term};
+use oxbeam::term::{Pid, Term, term};
 use support::{SOON, refused_port, test_cookie};
 
 /// A port mapper that reads each request, reports its body, and answers "not found"
@@ -65,7 +65,7 @@ fn a_late_failed_lookup_does_not_take_down_a_connection_that_came_up_meanwhile()
     // a sends to a (non-existent) process of b: auto-connect; the look-up of b's port
     // is held.
     let on_b = Pid::from_parts(b.name(), b.creation(), u64::MAX / 2);
-    a.node().send(on_b, Term::atom("hello"));
+    a.node().send(on_b, term!(:hello));
     let req = requests
         .recv_timeout(SOON)
         .expect("a asks the mapper for b");

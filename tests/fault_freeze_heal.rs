@@ -9,7 +9,7 @@ use std::time::Duration;
 
 use oxbeam::dist::{self, global, pg};
 use oxbeam::rt::{Ctx, Flow};
-use oxbeam::term::{Pid, Term};
+use oxbeam::term::{Pid, Term, term};
 use support::fault::cluster::{a, expect, os_node, rpc_on, spawn_on, test_fn};
 use support::{SOON, net, private_mapper, send_signal, test_cookie, wait_for};
 
@@ -25,7 +25,7 @@ fn a_thawed_node_rejoins_with_global_conflicts_resolved_and_pg_merged() {
     wait_for("connected", SOON, || (ctl.nodes().len() == 1, ctl.nodes()));
     let mut me = ctl.node().attach();
     assert!(global::sync(&mut me, SOON).is_ok());
-    let (gb, group) = (a("fz_gb"), Term::atom("fz_group"));
+    let (gb, group) = (a("fz_gb"), term!(:fz_group));
 
     // On the node to be frozen: a process registered globally, and a pg member.
     let my = me.pid();
@@ -74,7 +74,7 @@ fn a_thawed_node_rejoins_with_global_conflicts_resolved_and_pg_merged() {
         m.tagged("DOWN")
             .and_then(|d| (d[0] == Term::Ref(watch_pb)).then(|| d[3].clone()))
     });
-    assert_eq!(down, Term::atom("noconnection"));
+    assert_eq!(down, term!(:noconnection));
 
     // Thaw and reconnect: one process keeps the name on both nodes, the other is killed.
     send_signal(n1.os_pid(), "-CONT");

@@ -17,7 +17,7 @@ use std::time::{Duration, Instant};
 
 use oxbeam::dist::{global, pg};
 use oxbeam::rt::{Attached, Ctx, Dest, Flow};
-use oxbeam::term::{Pid, Ref, Term};
+use oxbeam::term::{Pid, Ref, Term, term};
 use parking_lot::Mutex;
 use support::fault::cluster::{
     a, expect, lists, os_node, pg_count_on, report_log, rpc_on, sink_count, spawn_on, test_fn,
@@ -50,13 +50,13 @@ fn survivors_of_a_node_killed_mid_traffic_clean_up_and_lose_nothing() {
         m.tagged("registered").map(|r| r[1].clone())
     });
     assert!(reg.is_atom("yes"));
-    let lock = Term::atom("k1_lock");
+    let lock = term!(:k1_lock);
     let args = vec![lock.clone(), Term::Pid(my)];
     spawn_on(&ctl, &mut me, &sv, test_fn("hold_lock", args));
     expect(&mut me, "the victim's lock", |m| {
         m.tagged("locked").map(|_| ())
     });
-    let group = Term::atom("k1_group");
+    let group = term!(:k1_group);
     let on_n1 = spawn_on(&ctl, &mut me, &s1, test_fn("pg_join", vec![group.clone()]));
     spawn_on(&ctl, &mut me, &sv, test_fn("pg_join", vec![group.clone()]));
     let scope = pg::default_scope();
@@ -112,7 +112,7 @@ fn survivors_of_a_node_killed_mid_traffic_clean_up_and_lose_nothing() {
         std::thread::spawn(move || {
             let me = node.attach();
             for i in 1..=N {
-                let seq: Term = (Term::atom("seq"), i).into();
+                let seq: Term = term!({:seq, i});
                 me.send(sink1, seq.clone());
                 me.send(sink2, seq.clone());
                 me.send(echo1, (sink12, seq.clone()));
@@ -156,10 +156,10 @@ fn survivors_of_a_node_killed_mid_traffic_clean_up_and_lose_nothing() {
             _ => None,
         })
     };
-    assert_eq!(down_reason(&mut me, v_mon), Term::atom("noconnection"));
+    assert_eq!(down_reason(&mut me, v_mon), term!(:noconnection));
     for (p, r) in &linked {
         let why = down_reason(&mut me, *r);
-        assert_eq!(why, Term::atom("noconnection"), "{p:?} on {}", p.node());
+        assert_eq!(why, term!(:noconnection), "{p:?} on {}", p.node());
     }
     // The dead node's global name goes, on every survivor.
     wait_for("the name gone here", SOON, || {
@@ -220,7 +220,7 @@ fn survivors_of_a_node_killed_mid_traffic_clean_up_and_lose_nothing() {
         .filter(|m| m.tagged("nodedown").is_some())
         .collect();
     assert!(others.is_empty(), "more nodedowns: {others:?}");
-    me.send(holder, Term::atom("stop"));
+    me.send(holder, term!(:stop));
     report_log(&n1, log1);
     report_log(&n2, log2);
     drop(me);
@@ -262,7 +262,7 @@ fn linker(ctx: &mut Ctx, m: Term) -> Flow {
     if let Some([Term::Pid(v), Term::Pid(report)]) = m.tagged("link") {
         let _ = ctx.link(*v);
         let me = ctx.pid();
-        ctx.send(*report, (Term::atom("linked"), me));
+        ctx.send(*report, term!({:linked, me}));
     }
     Flow::Continue
 }
@@ -302,8 +302,8 @@ fn every_monitor_of_10k_processes_fires_exactly_once_when_their_node_dies() {
     };
     many(&mut me, &sv, "k2v", NV);
     let idle_holder = many(&mut me, &s1, "k2n1", NS);
-    let on_victim = members(&Term::atom("k2v"), NV);
-    let idle = members(&Term::atom("k2n1"), NS);
+    let on_victim = members(&term!(:k2v), NV);
+    let idle = members(&term!(:k2n1), NS);
     let my = me.pid();
     let mut refs: HashMap<Ref, (Pid, &str)> = HashMap::new();
     for &v in &on_victim {
@@ -311,7 +311,7 @@ fn every_monitor_of_10k_processes_fires_exactly_once_when_their_node_dies() {
     }
     for i in 0..NC {
         let p = ctl.node().spawn(linker);
-        me.send(p, (Term::atom("link"), on_victim[i % NV], my));
+        me.send(p, term!({:link, (on_victim[i % NV]), my}));
         refs.insert(me.monitor(p), (p, "linked here"));
     }
     for _ in 0..NC {
@@ -359,7 +359,7 @@ fn every_monitor_of_10k_processes_fires_exactly_once_when_their_node_dies() {
     // Anything sent before a round trip through n1 (DOWNs from n1 share the stream).
     let echo = spawn_on(&ctl, &mut me, &s1, test_fn("echo", vec![]));
     let sync = |me: &mut Attached, k: i64| {
-        me.send(echo, (me.pid(), (Term::atom("sync"), k)));
+        me.send(echo, term!({(me.pid()), {:sync, k}}));
         let mut seen = Vec::new();
         loop {
             let m = me.receive_timeout(SOON).expect("the sync echo");
@@ -377,7 +377,7 @@ fn every_monitor_of_10k_processes_fires_exactly_once_when_their_node_dies() {
         control.keys().all(|r| !fired.contains_key(r)),
         "a survivor's monitor fired"
     );
-    me.send(idle_holder, Term::atom("stop"));
+    me.send(idle_holder, term!(:stop));
     let mut normal: HashMap<Ref, usize> = HashMap::new();
     while normal.len() < NS {
         let m = me.receive_timeout(SOON).expect("the control DOWNs");
@@ -411,7 +411,7 @@ fn every_monitor_of_10k_processes_fires_exactly_once_when_their_node_dies() {
         });
     println!("fault-report each fired once: {by_kind:?} + {NS} normal (control)");
     // The dead node's pg group is gone here too.
-    members(&Term::atom("k2v"), 0);
+    members(&term!(:k2v), 0);
     drop(me);
     ctl.shutdown();
 }
@@ -447,18 +447,18 @@ fn a_node_restarted_50_times_never_gets_an_old_incarnations_messages() {
             };
             let (mut cur, mut prev) = (None, None);
             while !stop.load(Ordering::SeqCst) {
-                let ping = (me.pid(), Term::atom("ping"));
+                let ping = term!({(me.pid()), :ping});
                 let _ = me.send_to(Dest::NameAt(a("k3echo"), a(sr)), ping.clone());
                 let now = *current.lock();
                 if now.is_some() && now != cur {
                     (prev, cur) = (cur, now);
                 }
                 if let Some(p) = now {
-                    me.send(relay, (p, ping));
+                    me.send(relay, term!({p, ping}));
                 }
                 // And to the incarnation before, which must never answer.
                 if let Some(old) = prev {
-                    me.send(old, (me.pid(), (Term::atom("stale"), -1)));
+                    me.send(old, term!({(me.pid()), {:stale, -1}}));
                 }
                 sent += 1;
                 // Paced by the replies (or 2 ms while the node is down).
@@ -496,12 +496,12 @@ fn a_node_restarted_50_times_never_gets_an_old_incarnations_messages() {
             &ctl,
             &mut me,
             sr,
-            test_fn("echo_named", vec![Term::atom("k3echo")]),
+            test_fn("echo_named", vec![term!(:k3echo)]),
         );
         assert_eq!(echo.creation(), r.creation);
         *current.lock() = Some(echo);
         let k = round as i64;
-        me.send(echo, (my, (Term::atom("fresh"), k)));
+        me.send(echo, term!({my, {:fresh, k}}));
         expect(&mut me, "the new echo's answer", |m| {
             matches!(m.tagged("fresh"), Some([Term::Int(j)]) if *j == k).then_some(())
         });
@@ -509,14 +509,14 @@ fn a_node_restarted_50_times_never_gets_an_old_incarnations_messages() {
         // reach nothing; a monitor says noproc.
         for &old in olds.iter().rev().take(3) {
             same_id += usize::from(old.id() == echo.id());
-            me.send(old, (my, (Term::atom("stale"), k)));
-            me.send(relay, (old, (my, (Term::atom("stale"), k))));
+            me.send(old, term!({my, {:stale, k}}));
+            me.send(relay, term!({old, {my, {:stale, k}}}));
             let r = me.monitor(old);
             let why = expect(&mut me, "DOWN of an old pid", |m| match m.tagged("DOWN") {
                 Some([Term::Ref(x), _, _, why]) if *x == r => Some(why.clone()),
                 _ => None,
             });
-            assert_eq!(why, Term::atom("noproc"), "round {round}: {old:?}");
+            assert_eq!(why, term!(:noproc), "round {round}: {old:?}");
         }
         olds.push(echo);
         r.kill();
@@ -538,7 +538,7 @@ fn a_node_restarted_50_times_never_gets_an_old_incarnations_messages() {
     );
     // Nothing sent to an old pid was ever answered by a new incarnation.
     let rt = spawn_on(&ctl, &mut me, &s1, test_fn("echo", vec![]));
-    me.send(rt, (my, Term::atom("sync")));
+    me.send(rt, term!({my, :sync}));
     expect(&mut me, "the sync echo", |m| {
         m.is_atom("sync").then_some(())
     });

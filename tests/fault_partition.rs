@@ -18,7 +18,7 @@ use std::time::{Duration, Instant};
 use oxbeam::dist::{self, global, pg};
 use oxbeam::node::Net;
 use oxbeam::rt::{Ctx, Flow};
-use oxbeam::term::{Atom, Term};
+use oxbeam::term::{Atom, Term, term};
 use support::proxy::{Mode, Proxy};
 use support::{PortMapper, SOON, net_configured, test_cookie, wait_for};
 
@@ -107,14 +107,8 @@ fn a_silent_cut_between_two_nodes_leaves_a_partial_mesh_and_heals() {
     let mut me_a = a.node().attach();
     let mut me_b = b.node().attach();
     assert!(global::register_name(&mut me_a, Atom::new("pp_name"), on_a).is_ok());
-    pg::join(
-        &mut me_b,
-        pg::default_scope(),
-        Term::atom("pp_group"),
-        &[on_b],
-    )
-    .unwrap();
-    let group = Term::atom("pp_group");
+    pg::join(&mut me_b, pg::default_scope(), term!(:pp_group), &[on_b]).unwrap();
+    let group = term!(:pp_group);
     wait_for("B sees A's name, A sees B's member", SOON, || {
         let name = global::whereis_name(b.node(), Atom::new("pp_name"));
         let members = pg::get_members(a.node(), pg::default_scope(), &group);
@@ -147,8 +141,8 @@ fn a_silent_cut_between_two_nodes_leaves_a_partial_mesh_and_heals() {
         Some(on_a)
     );
     // A-C traffic goes on.
-    me_a.send(echo_c, (me_a.pid(), Term::atom("still_there")));
-    assert_eq!(me_a.receive_timeout(SOON), Some(Term::atom("still_there")));
+    me_a.send(echo_c, term!({(me_a.pid()), :still_there}));
+    assert_eq!(me_a.receive_timeout(SOON), Some(term!(:still_there)));
     // The mesh does not repair itself around the cut: for two tick times A and B stay
     // apart (a dial through the blackholed proxy cannot complete its handshake).
     let watch_until = Instant::now() + TICK * 2;
@@ -161,7 +155,7 @@ fn a_silent_cut_between_two_nodes_leaves_a_partial_mesh_and_heals() {
     ab.set(Mode::Pass);
     ba.set(Mode::Pass);
     wait_for("A and B connected again", SOON * 2, || {
-        me_a.send(on_b, Term::atom("knock"));
+        me_a.send(on_b, term!(:knock));
         let (na, nb) = (a.nodes(), b.nodes());
         (na.len() == 2 && nb.len() == 2, (na, nb))
     });
@@ -200,7 +194,7 @@ fn a_clean_cut_is_noticed_at_once_and_a_slow_link_is_not_a_dead_one() {
     let mut round_trips = 0;
     while Instant::now() < slow_until {
         let t = Instant::now();
-        me.send(echo_b, (me.pid(), Term::Int(round_trips)));
+        me.send(echo_b, term!({(me.pid()), round_trips}));
         assert_eq!(me.receive_timeout(SOON), Some(Term::Int(round_trips)));
         assert!(
             t.elapsed() >= Duration::from_millis(500),
@@ -219,10 +213,7 @@ fn a_clean_cut_is_noticed_at_once_and_a_slow_link_is_not_a_dead_one() {
     ab.set(Mode::Drop);
     ba.set(Mode::Drop);
     let down = me.receive_timeout(SOON).expect("nodedown");
-    assert_eq!(
-        down,
-        Term::tuple(vec![Term::atom("nodedown"), Term::Atom(b.name())])
-    );
+    assert_eq!(down, term!({:nodedown, (b.name())}));
     assert!(
         cut.elapsed() < TICK,
         "noticed before any tick: {:?}",

@@ -7,7 +7,7 @@ mod support;
 use std::time::Duration;
 
 use oxbeam::dist::rpc::{self, RpcError};
-use oxbeam::term::Term;
+use oxbeam::term::{Term, term};
 use support::fault::cluster::{a, expect, os_node, spawn_on, test_fn};
 use support::{SOON, net, private_mapper, test_cookie};
 
@@ -37,7 +37,7 @@ fn a_call_timed_out_before_its_spawn_was_acknowledged_leaves_no_late_reply() {
             Some(Duration::ZERO),
         );
         assert!(
-            matches!(&quick, Err(RpcError::Timeout)) || quick == Ok(Term::atom("slept")),
+            matches!(&quick, Err(RpcError::Timeout)) || quick == Ok(term!(:slept)),
             "{quick:?}"
         );
         // A call that takes 50 ms, then a round trip through n1: the timed-out call's
@@ -50,8 +50,8 @@ fn a_call_timed_out_before_its_spawn_was_acknowledged_leaves_no_late_reply() {
             vec![Term::Int(50)],
             Some(SOON),
         );
-        assert_eq!(slow, Ok(Term::atom("slept")));
-        me.send(echo, (me.pid(), (Term::atom("sync"), round)));
+        assert_eq!(slow, Ok(term!(:slept)));
+        me.send(echo, term!({(me.pid()), {:sync, round}}));
         expect(&mut me, "the sync echo", |m| m.tagged("sync").map(|_| ()));
         let stray = me.flush();
         assert!(stray.is_empty(), "round {round}: stray messages {stray:?}");
@@ -115,7 +115,7 @@ fn a_frozen_node_costs_a_call_or_multicall_its_timeout_and_no_more() {
         Some(TIMEOUT),
     );
     let took = start.elapsed();
-    assert_eq!(results, vec![Term::atom("slept")], "after {took:?}");
+    assert_eq!(results, vec![term!(:slept)], "after {took:?}");
     assert_eq!(bad, vec![a(&frozen.name)]);
     assert!(took < TIMEOUT + SLACK, "multicall: {took:?}");
     frozen.thaw();

@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use oxbeam::node::Net;
 use oxbeam::rt::Attached;
-use oxbeam::term::{Atom, Pid, Term};
+use oxbeam::term::{Atom, Pid, Term, term};
 use support::{NodeProc, SOON, net, private_mapper, test_cookie};
 
 fn spawn_on(net: &Net, me: &mut Attached, node: &str, fun: &str, args: Vec<Term>) -> Pid {
@@ -42,13 +42,7 @@ fn connect_by_name_send_and_remote_spawn() {
         assert_eq!(me.receive_timeout(SOON), Some(Term::Int(i)));
     }
     // {name, node} addressing.
-    let named = spawn_on(
-        &ctl,
-        &mut me,
-        &n1.name,
-        "echo_named",
-        vec![Term::atom("echoer")],
-    );
+    let named = spawn_on(&ctl, &mut me, &n1.name, "echo_named", vec![term!(:echoer)]);
     let _ = named;
     support::wait_for("name registered remotely", SOON, || {
         me.send_to(
@@ -126,15 +120,15 @@ fn remote_sends_keep_their_order() {
     let mut me = ctl.node().attach();
     let sink = spawn_on(&ctl, &mut me, &n1.name, "sink", vec![]);
     const N: i64 = 1_000_000;
-    let seq = Term::atom("seq");
+    let seq = term!(:seq);
     for i in 1..=N {
         me.send(sink, (seq.clone(), i));
     }
-    me.send(sink, (Term::atom("count"), me.pid()));
+    me.send(sink, term!({:count, (me.pid())}));
     let reply = me
         .receive_timeout(Duration::from_secs(120))
         .expect("the sink's count");
-    assert_eq!(reply, (Term::atom("count"), N, true).into());
+    assert_eq!(reply, term!({:count, N, true}));
     drop(me);
     ctl.shutdown();
 }
@@ -149,10 +143,10 @@ fn remote_monitors_report_normal_noproc_and_noconnection() {
     let mut me = ctl.node().attach();
     let echo = spawn_on(&ctl, &mut me, &n1.name, "echo", vec![]);
     me.monitor(echo);
-    me.send(echo, Term::atom("stop"));
-    assert_eq!(down_reason(&mut me, echo), Term::atom("normal"));
+    me.send(echo, term!(:stop));
+    assert_eq!(down_reason(&mut me, echo), term!(:normal));
     me.monitor(echo);
-    assert_eq!(down_reason(&mut me, echo), Term::atom("noproc"));
+    assert_eq!(down_reason(&mut me, echo), term!(:noproc));
     // spawn_monitor across nodes, then the node dies: noconnection, and nodedown.
     let mfa = (Atom::new("oxbeam_test"), Atom::new("echo"), vec![]);
     let (victim, _) = ctl
@@ -165,14 +159,11 @@ fn remote_monitors_report_normal_noproc_and_noconnection() {
         .unwrap();
     ctl.monitor_node(me.pid(), Atom::new(&n1.name), true);
     n1.kill();
-    assert_eq!(down_reason(&mut me, victim), Term::atom("noconnection"));
+    assert_eq!(down_reason(&mut me, victim), term!(:noconnection));
     let nodedown = me
         .receive_match(|m| m.tagged("nodedown").is_some(), Some(SOON))
         .unwrap();
-    assert_eq!(
-        nodedown,
-        (Term::atom("nodedown"), Atom::new(&n1.name)).into()
-    );
+    assert_eq!(nodedown, term!({:nodedown, (Atom::new(&n1.name))}));
     assert!(ctl.nodes().is_empty());
     drop(me);
     ctl.shutdown();
@@ -191,7 +182,7 @@ fn links_cross_nodes_with_erlang_reasons() {
     let mfa = (
         Atom::new("oxbeam_test"),
         Atom::new("exit_with"),
-        vec![Term::atom("boom")],
+        vec![term!(:boom)],
     );
     let (p, _) = ctl
         .spawn(
@@ -204,10 +195,7 @@ fn links_cross_nodes_with_erlang_reasons() {
     let exit = me
         .receive_match(|m| m.tagged("EXIT").is_some(), Some(SOON))
         .unwrap();
-    assert_eq!(
-        exit,
-        Term::tuple(vec![Term::atom("EXIT"), Term::Pid(p), Term::atom("boom")])
-    );
+    assert_eq!(exit, term!({:EXIT, p, :boom}));
     // Our exit propagates to a remote process linked to us (it doesn't trap): it dies.
     let my_pid = me.pid();
     let linker = spawn_on(&ctl, &mut me, &n1.name, "link_to", vec![Term::Pid(my_pid)]);
@@ -217,14 +205,14 @@ fn links_cross_nodes_with_erlang_reasons() {
     let (tx, rx) = std::sync::mpsc::channel();
     std::thread::spawn(move || {
         let mut doomed = helper_node.attach();
-        doomed.send(linker, Term::atom("ignored"));
+        doomed.send(linker, term!(:ignored));
         tx.send(doomed.pid()).unwrap();
         // `doomed` links to the remote linker, then exits with :bye.
         doomed.link(linker).unwrap();
-        doomed.exit(Term::atom("bye"));
+        doomed.exit(term!(:bye));
     });
     let _doomed = rx.recv().unwrap();
-    assert_eq!(down_reason(&mut watcher, linker), Term::atom("bye"));
+    assert_eq!(down_reason(&mut watcher, linker), term!(:bye));
     // A linked remote process whose node dies: {:EXIT, pid, :noconnection}.
     let linked = spawn_on(&ctl, &mut me, &n1.name, "link_to", vec![Term::Pid(my_pid)]);
     me.link(linked).unwrap();
@@ -235,7 +223,7 @@ fn links_cross_nodes_with_erlang_reasons() {
             Some(SOON),
         )
         .unwrap();
-    assert_eq!(exit.as_tuple().unwrap()[2], Term::atom("noconnection"));
+    assert_eq!(exit.as_tuple().unwrap()[2], term!(:noconnection));
     drop(me);
     drop(watcher);
     ctl.shutdown();
@@ -295,7 +283,7 @@ fn remote_messages_waiting_in_batches_count_one_by_one() {
     let mut to = b.node().attach();
     const N: i64 = 1000;
     for i in 0..N {
-        from.send(to.pid(), (Term::atom("n"), i));
+        from.send(to.pid(), term!({:n, i}));
     }
     let deadline = std::time::Instant::now() + SOON;
     while to.message_queue_len() < N as usize && std::time::Instant::now() < deadline {
@@ -305,7 +293,7 @@ fn remote_messages_waiting_in_batches_count_one_by_one() {
     assert_eq!(b.node().message_queue_len(to.pid()), Some(N as usize));
     for i in 0..N {
         let m = to.receive_timeout(SOON).expect("a queued message");
-        assert_eq!(m, (Term::atom("n"), i).into());
+        assert_eq!(m, term!({:n, i}));
         assert_eq!(to.message_queue_len(), (N - 1 - i) as usize);
     }
     drop((from, to));

@@ -7,7 +7,7 @@ use std::time::{Duration, Instant};
 
 use oxbeam::node::{Net, NetConfig};
 use oxbeam::rt::Attached;
-use oxbeam::term::{Atom, Pid, Term};
+use oxbeam::term::{Atom, Pid, Term, term};
 use support::{NodeProc, SOON, net, private_mapper, refused_port, test_cookie};
 
 fn echo_on(net: &Net, me: &mut Attached, node: &str) -> Pid {
@@ -121,18 +121,11 @@ fn disconnect_is_seen_on_both_sides() {
     assert!(a.connect("f3b@localhost").is_ok());
     assert_eq!(
         wa.receive_timeout(SOON),
-        Some(
-            (
-                Term::atom("nodeup"),
-                Atom::new("f3b@localhost"),
-                Term::list(vec![])
-            )
-                .into()
-        )
+        Some(term!({:nodeup, :"f3b@localhost", []}))
     );
     assert_eq!(
         wb.receive_timeout(SOON),
-        Some((Term::atom("nodeup"), Atom::new("f3a@localhost")).into())
+        Some(term!({:nodeup, :"f3a@localhost"}))
     );
     assert!(a.disconnect(Atom::new("f3b@localhost")));
     let down_a = wa.receive_timeout(SOON).unwrap();
@@ -142,7 +135,7 @@ fn disconnect_is_seen_on_both_sides() {
     );
     assert_eq!(
         wb.receive_timeout(SOON),
-        Some((Term::atom("nodedown"), Atom::new("f3a@localhost")).into())
+        Some(term!({:nodedown, :"f3a@localhost"}))
     );
     assert!(a.nodes().is_empty() && b.nodes().is_empty());
     drop((wa, wb));
@@ -171,15 +164,9 @@ fn a_senders_kept_connection_is_let_go_when_it_goes_down() {
     for i in 0..3 {
         assert_eq!(wb.receive_timeout(SOON), Some(Term::Int(i)));
     }
-    assert_eq!(
-        wa.receive_timeout(SOON),
-        Some((Term::atom("nodeup"), bname).into())
-    );
+    assert_eq!(wa.receive_timeout(SOON), Some(term!({:nodeup, bname})));
     assert!(a.disconnect(bname));
-    assert_eq!(
-        wa.receive_timeout(SOON),
-        Some((Term::atom("nodedown"), bname).into())
-    );
+    assert_eq!(wa.receive_timeout(SOON), Some(term!({:nodedown, bname})));
     wa.send(wb.pid(), 3);
     wa.send(wc.pid(), "to c");
     wa.send(wb.pid(), 4);
@@ -211,26 +198,14 @@ fn noconnect_sends_and_monitors_never_redial_a_disconnected_node() {
     assert!(a.connect("f3nb@localhost").is_ok());
     a.monitor_nodes(wa.pid(), oxbeam::node::NodeMonitor::On);
     assert!(a.disconnect(bname));
-    assert_eq!(
-        wa.receive_timeout(SOON),
-        Some((Term::atom("nodedown"), bname).into())
-    );
+    assert_eq!(wa.receive_timeout(SOON), Some(term!({:nodedown, bname})));
     let target = wb.pid();
     wa.send_noconnect(target, "lost_by_pid").unwrap();
     wa.send_noconnect(Dest::NameAt(Atom::new("catcher"), bname), "lost_by_name")
         .unwrap();
     let r = wa.monitor_noconnect(target);
     let down = wa.receive_timeout(SOON).expect("a DOWN at once");
-    assert_eq!(
-        down,
-        Term::tuple(vec![
-            Term::atom("DOWN"),
-            Term::Ref(r),
-            Term::atom("process"),
-            Term::Pid(target),
-            Term::atom("noconnection"),
-        ])
-    );
+    assert_eq!(down, term!({:DOWN, r, :process, target, :noconnection}));
     assert!(a.nodes().is_empty(), "nothing redialled: {:?}", a.nodes());
     // An ordinary send connects again; it is the first message to arrive.
     wa.send(target, "after");
@@ -266,7 +241,7 @@ fn a_redial_refused_as_duplicate_is_retried_and_loses_nothing() {
     ab.set(Mode::Freeze);
     assert_eq!(
         wa.receive_timeout(SOON),
-        Some((Term::atom("nodedown"), bname).into()),
+        Some(term!({:nodedown, bname})),
         "A declares B down after its 1 s tick time"
     );
     assert_eq!(b.nodes(), vec![aname], "B holds its end (30 s tick time)");
@@ -330,7 +305,7 @@ fn a_restarted_node_is_a_new_incarnation() {
     let down = me
         .receive_match(|m| m.tagged("DOWN").is_some(), Some(SOON))
         .unwrap();
-    assert_eq!(down.as_tuple().unwrap()[4], Term::atom("noproc"));
+    assert_eq!(down.as_tuple().unwrap()[4], term!(:noproc));
     me.send(new, (me.pid(), 1));
     assert_eq!(me.receive_timeout(SOON), Some(Term::Int(1)));
     drop(me);
@@ -389,11 +364,11 @@ fn exit_signals_cross_nodes() {
     let mut me = ctl.node().attach();
     let echo = echo_on(&ctl, &mut me, &n1.name);
     me.monitor(echo);
-    me.exit_pid(echo, Term::atom("go_away"));
+    me.exit_pid(echo, term!(:go_away));
     let down = me
         .receive_match(|m| m.tagged("DOWN").is_some(), Some(SOON))
         .unwrap();
-    assert_eq!(down.as_tuple().unwrap()[4], Term::atom("go_away"));
+    assert_eq!(down.as_tuple().unwrap()[4], term!(:go_away));
     drop(me);
     ctl.shutdown();
 }
@@ -430,7 +405,7 @@ fn a_busy_connection_holds_senders_back_and_loses_nothing() {
         let me = node.attach();
         let pad = Term::binary(&vec![1u8; 64 << 10]);
         for i in 1..=TOTAL {
-            me.send(sink, (Term::atom("seq"), i, pad.clone()));
+            me.send(sink, term!({:seq, i, (pad.clone())}));
             counter.store(i, Ordering::SeqCst);
         }
     });
@@ -451,9 +426,9 @@ fn a_busy_connection_holds_senders_back_and_loses_nothing() {
     n1.thaw();
     sender.join().unwrap();
     // Nothing was dropped: the sink saw every message, in order. (It checks {:seq, n}.)
-    me.send(sink, (Term::atom("count"), me.pid()));
+    me.send(sink, term!({:count, (me.pid())}));
     let reply = me.receive_timeout(Duration::from_secs(60)).unwrap();
-    assert_eq!(reply, (Term::atom("count"), TOTAL, true).into());
+    assert_eq!(reply, term!({:count, TOTAL, true}));
     drop(me);
     ctl.shutdown();
 }
@@ -512,8 +487,8 @@ fn a_message_over_the_size_limit_is_refused_by_the_sender_and_the_link_stays() {
     // Too large: not sent (the sender's node logs why); the connection stays up.
     let big = Term::binary(&vec![7u8; 2 << 20]);
     me.send(there.pid(), big.clone());
-    me.send(there.pid(), Term::atom("small"));
-    assert_eq!(there.receive_timeout(SOON), Some(Term::atom("small")));
+    me.send(there.pid(), term!(:small));
+    assert_eq!(there.receive_timeout(SOON), Some(term!(:small)));
     assert_eq!(a.nodes(), vec![b.name()]);
     // An rpc with a too large argument: a clear error at the caller.
     let r = oxbeam::dist::rpc::call(

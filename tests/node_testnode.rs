@@ -4,7 +4,7 @@
 mod support;
 
 use oxbeam::dist::rpc::{self, RpcError};
-use oxbeam::term::{Atom, Term};
+use oxbeam::term::{Atom, Term, term};
 use support::{NodeProc, SOON, net, private_mapper, test_cookie};
 
 fn a(s: &str) -> Atom {
@@ -27,7 +27,7 @@ fn the_test_node_has_the_fixtures() {
     );
     // ...and the fixtures: each of these answers in its own way, none with undef.
     let sleep = rpc::call(&mut me, n, a("oxbeam_test"), a("sleep"), vec![0.into()], t);
-    assert_eq!(sleep, Ok(Term::atom("slept")));
+    assert_eq!(sleep, Ok(term!(:slept)));
     let exit = rpc::call(
         &mut me,
         n,
@@ -48,7 +48,7 @@ fn the_test_node_has_the_fixtures() {
             .as_deref(),
         Some("hi")
     );
-    me.send(echo, Term::atom("stop"));
+    me.send(echo, term!(:stop));
     // What makes it a fixture: oxbeam_bench:halt(3) ends the OS process with status 3.
     ctl.monitor_node(me.pid(), n, true);
     rpc::cast(&mut me, n, a("oxbeam_bench"), a("halt"), vec![3.into()]);

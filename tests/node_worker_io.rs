@@ -8,7 +8,7 @@ mod support;
 use std::time::Duration;
 
 use oxbeam::rt::{Ctx, Flow, Task};
-use oxbeam::term::{Pid, Term};
+use oxbeam::term::{Pid, Term, term};
 use support::{SOON, net, net_with_workers, private_mapper, test_cookie};
 
 /// Senders on one node, each sending to every sink on the other.
@@ -46,7 +46,7 @@ impl Seen {
             self.done += 1;
             if self.done == SENDERS {
                 let total: i64 = self.last.iter().sum();
-                return Some((*report, (Term::atom("seen"), total, self.in_order).into()));
+                return Some((*report, term!({:seen, total, (self.in_order)})));
             }
         }
         None
@@ -102,7 +102,7 @@ fn messages_read_by_waiting_workers_and_the_io_thread_all_arrive_in_order() {
         a.node().spawn(Task::new(move |ctx: &mut Ctx| {
             for n in 1..=PER_PAIR {
                 for &sink in &sinks {
-                    ctx.send(sink, (Term::atom("seq"), s as i64, n, payload_for(n)));
+                    ctx.send(sink, term!({:seq, (s as i64), n, (payload_for(n))}));
                 }
                 // Bursts and gaps: the sinks' workers go from busy to waiting and back,
                 // so reading moves between them and the I/O thread.
@@ -111,7 +111,7 @@ fn messages_read_by_waiting_workers_and_the_io_thread_all_arrive_in_order() {
                 }
             }
             for &sink in &sinks {
-                ctx.send(sink, (Term::atom("done"), report));
+                ctx.send(sink, term!({:done, report}));
             }
         }));
     }
@@ -122,7 +122,7 @@ fn messages_read_by_waiting_workers_and_the_io_thread_all_arrive_in_order() {
             .unwrap_or_else(|| panic!("a sink's report; mailbox {:?}", me.flush()));
         assert_eq!(
             m,
-            (Term::atom("seen"), per_sender_sum, true).into(),
+            term!({:seen, per_sender_sum, true}),
             "every message, in order"
         );
     }
@@ -153,40 +153,40 @@ fn a_worker_that_computes_after_reading_does_not_hold_up_the_node_s_other_messag
         loop {
             let m = ctx.receive();
             if let Some([Term::Pid(from)]) = m.tagged("ping") {
-                ctx.send(*from, Term::atom("pong"));
+                ctx.send(*from, term!(:pong));
             } else if let Some([Term::Pid(report)]) = m.tagged("compute") {
                 let report = *report;
-                ctx.send(report, (Term::atom("computing"), since_epoch()));
+                ctx.send(report, term!({:computing, (since_epoch())}));
                 let start = std::time::Instant::now();
                 while start.elapsed() < COMPUTE {
                     std::hint::spin_loop();
                 }
-                ctx.send(report, (Term::atom("computed"), since_epoch()));
+                ctx.send(report, term!({:computed, (since_epoch())}));
                 return;
             }
         }
     }));
     let mut me = a.node().attach();
     // The waiter is blocked in its receive (its spin long over) before the ping-pong.
-    me.send(waiter_pid, Term::atom("warm"));
-    assert_eq!(waiter.receive_timeout(SOON), Some(Term::atom("warm")));
+    me.send(waiter_pid, term!(:warm));
+    assert_eq!(waiter.receive_timeout(SOON), Some(term!(:warm)));
     let waiting = std::thread::spawn(move || {
         let m = waiter.receive_timeout(SOON);
         (m, since_epoch())
     });
-    let ping = (Term::atom("ping"), me.pid());
+    let ping = term!({:ping, (me.pid())});
     for _ in 0..2_000 {
         me.send(computer, ping.clone());
-        assert_eq!(me.receive_timeout(SOON), Some(Term::atom("pong")));
+        assert_eq!(me.receive_timeout(SOON), Some(term!(:pong)));
     }
-    me.send(computer, (Term::atom("compute"), me.pid()));
+    me.send(computer, term!({:compute, (me.pid())}));
     let started = me
         .receive_match(|m| m.tagged("computing").is_some(), Some(SOON))
         .expect("the computer starts");
     let started = started.tagged("computing").unwrap()[0].as_int().unwrap();
-    me.send(waiter_pid, Term::atom("while_computing"));
+    me.send(waiter_pid, term!(:while_computing));
     let (m, arrived) = waiting.join().expect("the waiter");
-    assert_eq!(m, Some(Term::atom("while_computing")));
+    assert_eq!(m, Some(term!(:while_computing)));
     let done = me
         .receive_match(|m| m.tagged("computed").is_some(), Some(SOON))
         .expect("the computer ends");

@@ -4,7 +4,7 @@ mod support;
 use std::time::Duration;
 
 use oxbeam::rt::{Ctx, Flow, LinkError, Node, Task};
-use oxbeam::term::{Atom, Pid, Term};
+use oxbeam::term::{Atom, Pid, Term, term};
 use support::SOON;
 
 /// A process that waits for `{:exit, reason}` and exits with it, or `:crash` to panic.
@@ -36,7 +36,7 @@ fn monitor_reports_normal_reason_and_noproc() {
     let mut me = node.attach();
     let p = waiter(&node);
     let r = me.monitor(p);
-    me.send(p, (Term::atom("exit"), Term::atom("normal")));
+    me.send(p, term!({:exit, :normal}));
     let msg = me.receive_timeout(SOON).unwrap();
     assert_eq!(
         msg.to_string(),
@@ -44,11 +44,11 @@ fn monitor_reports_normal_reason_and_noproc() {
     );
     // Monitoring a process that is already gone gives DOWN noproc at once.
     me.monitor(p);
-    assert_eq!(down_reason(&mut me, p), Term::atom("noproc"));
+    assert_eq!(down_reason(&mut me, p), term!(:noproc));
     let q = waiter(&node);
     me.monitor(q);
-    me.send(q, (Term::atom("exit"), Term::atom("boom")));
-    assert_eq!(down_reason(&mut me, q), Term::atom("boom"));
+    me.send(q, term!({:exit, :boom}));
+    assert_eq!(down_reason(&mut me, q), term!(:boom));
     drop(me);
     node.shutdown();
 }
@@ -60,14 +60,14 @@ fn panic_ends_only_its_process_with_the_message_in_the_reason() {
     let victim = waiter(&node);
     let bystander = waiter(&node);
     me.monitor(victim);
-    me.send(victim, Term::atom("crash"));
+    me.send(victim, term!(:crash));
     let reason = down_reason(&mut me, victim);
     assert_eq!(reason.to_string(), "{:panic, \"deliberate crash\"}");
     assert!(node.is_alive(bystander));
     // The single worker survived the panic: it still runs processes.
     me.monitor(bystander);
-    me.send(bystander, (Term::atom("exit"), Term::atom("done")));
-    assert_eq!(down_reason(&mut me, bystander), Term::atom("done"));
+    me.send(bystander, term!({:exit, :done}));
+    assert_eq!(down_reason(&mut me, bystander), term!(:done));
     drop(me);
     node.shutdown();
 }
@@ -85,30 +85,30 @@ fn abnormal_exit_propagates_over_links_normal_does_not() {
     let (linker, _) = me.spawn_monitor(Task::new(move |ctx: &mut Ctx| {
         ctx.link(a).unwrap();
         ctx.link(b).unwrap();
-        ctx.send(me_pid, Term::atom("linked"));
+        ctx.send(me_pid, term!(:linked));
         let _ = ctx.receive();
     }));
-    assert_eq!(me.receive_timeout(SOON), Some(Term::atom("linked")));
-    me.send(b, (Term::atom("exit"), Term::atom("boom")));
-    assert_eq!(down_reason(&mut me, b), Term::atom("boom"));
-    assert_eq!(down_reason(&mut me, linker), Term::atom("boom"));
-    assert_eq!(down_reason(&mut me, a), Term::atom("boom"));
+    assert_eq!(me.receive_timeout(SOON), Some(term!(:linked)));
+    me.send(b, term!({:exit, :boom}));
+    assert_eq!(down_reason(&mut me, b), term!(:boom));
+    assert_eq!(down_reason(&mut me, linker), term!(:boom));
+    assert_eq!(down_reason(&mut me, a), term!(:boom));
 
     // A normal exit over a link leaves the other side running.
     let c = waiter(&node);
     me.monitor(c);
     let (survivor, _) = me.spawn_monitor(Task::new(move |ctx: &mut Ctx| {
         ctx.link(c).unwrap();
-        ctx.send(me_pid, Term::atom("linked"));
+        ctx.send(me_pid, term!(:linked));
         let m = ctx.receive();
         assert!(m.is_atom("stop"));
     }));
-    assert_eq!(me.receive_timeout(SOON), Some(Term::atom("linked")));
-    me.send(c, (Term::atom("exit"), Term::atom("normal")));
-    assert_eq!(down_reason(&mut me, c), Term::atom("normal"));
+    assert_eq!(me.receive_timeout(SOON), Some(term!(:linked)));
+    me.send(c, term!({:exit, :normal}));
+    assert_eq!(down_reason(&mut me, c), term!(:normal));
     assert!(node.is_alive(survivor));
-    me.send(survivor, Term::atom("stop"));
-    assert_eq!(down_reason(&mut me, survivor), Term::atom("normal"));
+    me.send(survivor, term!(:stop));
+    assert_eq!(down_reason(&mut me, survivor), term!(:normal));
     drop(me);
     node.shutdown();
 }
@@ -120,28 +120,22 @@ fn trap_exit_turns_signals_into_messages() {
     me.trap_exit(true);
     let p = waiter(&node);
     me.link(p).unwrap();
-    me.send(p, (Term::atom("exit"), Term::atom("boom")));
+    me.send(p, term!({:exit, :boom}));
     let msg = me.receive_timeout(SOON).unwrap();
-    assert_eq!(
-        msg,
-        Term::tuple(vec![Term::atom("EXIT"), Term::Pid(p), Term::atom("boom")])
-    );
+    assert_eq!(msg, term!({:EXIT, p, :boom}));
     // A normal exit of a linked process also arrives as a message when trapping.
     let q = waiter(&node);
     me.link(q).unwrap();
-    me.send(q, (Term::atom("exit"), Term::atom("normal")));
+    me.send(q, term!({:exit, :normal}));
     let msg = me.receive_timeout(SOON).unwrap();
-    assert_eq!(
-        msg,
-        Term::tuple(vec![Term::atom("EXIT"), Term::Pid(q), Term::atom("normal")])
-    );
+    assert_eq!(msg, term!({:EXIT, q, :normal}));
     // exit(pid, reason) from another process arrives as a message too.
     let me_pid = me.pid();
-    node.spawn_task(move |ctx: &mut Ctx| ctx.exit_pid(me_pid, Term::atom("hello")));
+    node.spawn_task(move |ctx: &mut Ctx| ctx.exit_pid(me_pid, term!(:hello)));
     let msg = me
         .receive_match(|m| m.tagged("EXIT").is_some(), Some(SOON))
         .unwrap();
-    assert_eq!(msg.as_tuple().unwrap()[2], Term::atom("hello"));
+    assert_eq!(msg.as_tuple().unwrap()[2], term!(:hello));
     drop(me);
     node.shutdown();
 }
@@ -160,12 +154,12 @@ fn kill_is_untrappable_and_becomes_killed() {
     // A process linked to the trapper sees `killed` (trappable) when it dies of kill.
     me.link(trapper).unwrap();
     me.monitor(trapper);
-    me.exit_pid(trapper, Term::atom("kill"));
-    assert_eq!(down_reason(&mut me, trapper), Term::atom("killed"));
+    me.exit_pid(trapper, term!(:kill));
+    assert_eq!(down_reason(&mut me, trapper), term!(:killed));
     let exit = me
         .receive_match(|m| m.tagged("EXIT").is_some(), Some(SOON))
         .unwrap();
-    assert_eq!(exit.as_tuple().unwrap()[2], Term::atom("killed"));
+    assert_eq!(exit.as_tuple().unwrap()[2], term!(:killed));
     drop(me);
     node.shutdown();
 }
@@ -176,17 +170,17 @@ fn exit_signal_normal_is_ignored_by_others_but_ends_self() {
     let mut me = node.attach();
     let p = waiter(&node);
     me.monitor(p);
-    me.exit_pid(p, Term::atom("normal"));
+    me.exit_pid(p, term!(:normal));
     // Ordering: the probe after the exit signal is handled after it, so if p ignored
     // the signal it is still alive and handles the probe.
-    me.send(p, (Term::atom("exit"), Term::atom("after_probe")));
-    assert_eq!(down_reason(&mut me, p), Term::atom("after_probe"));
+    me.send(p, term!({:exit, :after_probe}));
+    assert_eq!(down_reason(&mut me, p), term!(:after_probe));
     let (q, _) = me.spawn_monitor(Task::new(|ctx: &mut Ctx| {
         let me = ctx.pid();
-        ctx.exit_pid(me, Term::atom("normal"));
+        ctx.exit_pid(me, term!(:normal));
         unreachable!("exit(self(), normal) ends the caller");
     }));
-    assert_eq!(down_reason(&mut me, q), Term::atom("normal"));
+    assert_eq!(down_reason(&mut me, q), term!(:normal));
     drop(me);
     node.shutdown();
 }
@@ -197,16 +191,13 @@ fn link_to_dead_process_gives_noproc() {
     let mut me = node.attach();
     let p = waiter(&node);
     me.monitor(p);
-    me.send(p, (Term::atom("exit"), Term::atom("normal")));
+    me.send(p, term!({:exit, :normal}));
     down_reason(&mut me, p);
     assert_eq!(me.link(p), Err(LinkError::NoProc(p)));
     me.trap_exit(true);
     me.link(p).unwrap();
     let msg = me.receive_timeout(SOON).unwrap();
-    assert_eq!(
-        msg,
-        Term::tuple(vec![Term::atom("EXIT"), Term::Pid(p), Term::atom("noproc")])
-    );
+    assert_eq!(msg, term!({:EXIT, p, :noproc}));
     drop(me);
     node.shutdown();
 }
@@ -223,7 +214,7 @@ fn unlink_and_demonitor_stop_notifications() {
     assert!(me.demonitor(r));
     assert!(!me.demonitor(r));
     let watch = me.monitor(p);
-    me.send(p, (Term::atom("exit"), Term::atom("boom")));
+    me.send(p, term!({:exit, :boom}));
     // The only thing that arrives is the DOWN of the monitor still in place.
     let msg = me.receive_timeout(SOON).unwrap();
     assert_eq!(msg.as_tuple().unwrap()[1], Term::Ref(watch));
@@ -239,7 +230,7 @@ fn demonitor_flush_removes_a_delivered_down() {
     let p = waiter(&node);
     let r = me.monitor(p);
     let r2 = me.monitor(p);
-    me.send(p, (Term::atom("exit"), Term::atom("bye")));
+    me.send(p, term!({:exit, :bye}));
     // Wait until both DOWNs are in; then flush one of them.
     let first = me
         .receive_match(|m| m.tagged("DOWN").is_some(), Some(SOON))
@@ -270,20 +261,13 @@ fn messages_and_exit_signals_keep_their_order() {
         for i in 1..=1000 {
             ctx.send(me_pid, i);
         }
-        ctx.exit(Term::atom("done_sending"));
+        ctx.exit(term!(:done_sending));
     });
     for i in 1..=1000 {
         assert_eq!(me.receive_timeout(SOON), Some(Term::Int(i)));
     }
     let exit = me.receive_timeout(SOON).unwrap();
-    assert_eq!(
-        exit,
-        Term::tuple(vec![
-            Term::atom("EXIT"),
-            Term::Pid(sender),
-            Term::atom("done_sending")
-        ])
-    );
+    assert_eq!(exit, term!({:EXIT, sender, :done_sending}));
     drop(me);
     node.shutdown();
 }
@@ -297,7 +281,7 @@ fn attached_process_dies_of_a_linked_crash_when_not_trapping() {
         std::thread::spawn(move || {
             let mut me = node.attach();
             me.link(p).unwrap();
-            me.send(p, (Term::atom("exit"), Term::atom("boom")));
+            me.send(p, term!({:exit, :boom}));
             me.receive()
         })
     };
@@ -331,21 +315,21 @@ fn sends_to_a_process_that_exited_after_earlier_sends_are_dropped() {
     let first = node.spawn(echo);
     let me_pid = me.pid();
     for i in 0..3 {
-        me.send(first, (Term::atom("echo"), me_pid, i));
+        me.send(first, term!({:echo, me_pid, i}));
         assert_eq!(me.receive_timeout(SOON), Some(Term::Int(i)));
     }
     let r = me.monitor(first);
-    me.send(first, Term::atom("stop"));
+    me.send(first, term!(:stop));
     assert_eq!(
         me.receive_timeout(SOON)
             .and_then(|m| m.as_tuple().map(|t| t[1].clone())),
         Some(Term::Ref(r))
     );
     for i in 0..3 {
-        me.send(first, (Term::atom("echo"), me_pid, i));
+        me.send(first, term!({:echo, me_pid, i}));
     }
     let second = node.spawn(echo);
-    me.send(second, (Term::atom("echo"), me_pid, 7));
+    me.send(second, term!({:echo, me_pid, 7}));
     assert_eq!(
         me.receive_timeout(SOON),
         Some(Term::Int(7)),
@@ -353,7 +337,7 @@ fn sends_to_a_process_that_exited_after_earlier_sends_are_dropped() {
     );
     assert_eq!(me.receive_timeout(Duration::from_millis(50)), None);
     assert!(!node.is_alive(first));
-    me.send(second, Term::atom("stop"));
+    me.send(second, term!(:stop));
     drop(me);
     node.shutdown();
 }

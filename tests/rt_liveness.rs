@@ -15,7 +15,7 @@ use std::time::{Duration, Instant};
 use oxbeam::rt::gen_server::{self, CallError, CallReply, GenServer, ReplyTo};
 use oxbeam::rt::supervisor::{self, ChildSpec, Strategy, SupervisorSpec};
 use oxbeam::rt::{Ctx, Flow, Node, Reactive, Task};
-use oxbeam::term::{Pid, Term};
+use oxbeam::term::{Pid, Term, term};
 use support::SOON;
 
 const ROUNDS: usize = 300;
@@ -91,7 +91,7 @@ fn spawn_then_wait_handshake_handlers() {
             Flow::Continue
         });
         for round in 0..ROUNDS {
-            me.send(parent, Term::atom("begin"));
+            me.send(parent, term!(:begin));
             assert!(expect(&mut me, "go", round).as_str() == Some("go"));
         }
     });
@@ -108,7 +108,7 @@ impl GenServer for Kicker {
     fn handle_cast(&mut self, ctx: &mut Ctx, msg: Term) -> Flow {
         if let Some([Term::Pid(b), Term::Pid(main)]) = msg.tagged("kick") {
             let me = ctx.pid();
-            ctx.send(*b, (Term::atom("call_me"), me, *main));
+            ctx.send(*b, term!({:call_me, me, (*main)}));
         }
         Flow::Continue
     }
@@ -123,7 +123,7 @@ impl GenServer for CallsBack {
     }
     fn handle_info(&mut self, ctx: &mut Ctx, msg: Term) -> Flow {
         if let Some([Term::Pid(a), Term::Pid(main)]) = msg.tagged("call_me") {
-            let answer = gen_server::call(ctx, *a, Term::atom("ping"), Some(SOON));
+            let answer = gen_server::call(ctx, *a, term!(:ping), Some(SOON));
             let report = answer.unwrap_or_else(|e| e.reason());
             ctx.send(*main, report);
         }
@@ -142,7 +142,7 @@ fn cast_then_callback() {
         let b = gen_server::start(node, CallsBack, None).unwrap();
         for round in 0..ROUNDS {
             let start = Instant::now();
-            gen_server::cast(node, a, (Term::atom("kick"), b, me.pid()));
+            gen_server::cast(node, a, term!({:kick, b, (me.pid())}));
             let answer = expect(&mut me, "B's answer", round);
             assert!(answer.is_atom("ping"), "round {round}: {answer}");
             assert!(
@@ -164,7 +164,7 @@ struct Link {
 impl GenServer for Link {
     fn handle_call(&mut self, ctx: &mut Ctx, request: Term, _: ReplyTo) -> CallReply {
         if request.is_atom("ping") {
-            return CallReply::Reply(Term::atom("pong"));
+            return CallReply::Reply(term!(:pong));
         }
         if let Some([Term::Pid(next)]) = request.tagged("set_next") {
             self.next = Some(*next);
@@ -174,18 +174,18 @@ impl GenServer for Link {
         let start = Instant::now();
         // `{chain, 0}` ends the chain with a ping; `{chain, n}` passes `{chain, n - 1}` on.
         let target = match request.tagged("chain") {
-            Some([Term::Int(0)]) => Term::atom("ping"),
-            Some([Term::Int(n)]) => Term::tuple(vec![Term::atom("chain"), Term::from(n - 1)]),
-            _ => return CallReply::Reply(Term::atom("bad_request")),
+            Some([Term::Int(0)]) => term!(:ping),
+            Some([Term::Int(n)]) => term!({:chain, (n - 1)}),
+            _ => return CallReply::Reply(term!(:bad_request)),
         };
         let outcome = gen_server::call(ctx, next, target, Some(self.timeout));
         let us = start.elapsed().as_micros() as i64;
         let outcome = match outcome {
             Ok(v) => v,
-            Err(CallError::Timeout) => Term::atom("timeout"),
+            Err(CallError::Timeout) => term!(:timeout),
             Err(e) => e.reason(),
         };
-        CallReply::Reply(Term::tuple(vec![outcome, Term::from(us)]))
+        CallReply::Reply(term!({outcome, us}))
     }
 }
 
@@ -227,14 +227,14 @@ fn call_chain_with_timeouts_fires_on_time() {
         )
         .unwrap();
         for (from, to) in [(a, b), (b, c), (c, a)] {
-            let set = gen_server::call(&mut me, from, (Term::atom("set_next"), to), Some(SOON));
+            let set = gen_server::call(&mut me, from, term!({:set_next, to}), Some(SOON));
             assert_eq!(set, Ok(Term::ok()));
         }
         let mut worst = Duration::ZERO;
         for round in 0..ROUNDS / 3 {
             // A -> B (20 ms) -> C (2 s) -> A: `{chain, 1}` at B, `{chain, 0}` at C, a
             // ping from C.
-            let chain = Term::tuple(vec![Term::atom("chain"), Term::from(2)]);
+            let chain = term!({:chain, 2});
             let reply = gen_server::call(&mut me, a, chain, Some(SOON));
             let reply = reply.unwrap_or_else(|e| panic!("round {round}: {e}"));
             let Some([outcome, Term::Int(us)]) = reply.as_tuple() else {
@@ -248,8 +248,8 @@ fn call_chain_with_timeouts_fires_on_time() {
                 "round {round}: A's timeout fired after {took:?}"
             );
             // B answers once C has (C's call to A is served now that A is free).
-            let b_free = gen_server::call(&mut me, b, Term::atom("ping"), Some(SOON));
-            assert_eq!(b_free, Ok(Term::atom("pong")), "round {round}");
+            let b_free = gen_server::call(&mut me, b, term!(:ping), Some(SOON));
+            assert_eq!(b_free, Ok(term!(:pong)), "round {round}");
         }
         eprintln!("call chain: A's 20 ms timeout fired after at most {worst:?}");
     });
@@ -271,10 +271,7 @@ fn a_task_that_blocks_at_once_leaves_its_spawner_running() {
                 }));
                 let start = Instant::now();
                 let nothing = ctx.receive_timeout(Duration::from_millis(2));
-                ctx.send(
-                    main,
-                    (Term::atom("waited"), start.elapsed().as_micros() as i64),
-                );
+                ctx.send(main, term!({:waited, (start.elapsed().as_micros() as i64)}));
                 assert!(nothing.is_none());
                 ctx.send(child, "released");
             });
@@ -301,10 +298,10 @@ impl GenServer for Spawner {
             let main = *main;
             let caller = ctx.spawn(Task::new(move |c: &mut Ctx| {
                 let _go = c.receive();
-                let answer = gen_server::call(c, server, Term::atom("ping"), Some(SOON));
+                let answer = gen_server::call(c, server, term!(:ping), Some(SOON));
                 c.send(main, answer.unwrap_or_else(|e| e.reason()));
             }));
-            ctx.send(caller, Term::atom("go"));
+            ctx.send(caller, term!(:go));
             return CallReply::Reply(Term::ok());
         }
         CallReply::Reply(request)
@@ -322,12 +319,7 @@ fn a_process_spawned_by_a_handler_calls_its_spawner() {
         let main = me.pid();
         for round in 0..ROUNDS {
             let start = Instant::now();
-            let r = gen_server::call(
-                &mut me,
-                server,
-                (Term::atom("spawn_caller"), main),
-                Some(SOON),
-            );
+            let r = gen_server::call(&mut me, server, term!({:spawn_caller, main}), Some(SOON));
             assert_eq!(r, Ok(Term::ok()), "round {round}");
             let answer = expect(&mut me, "the new process's answer", round);
             assert!(answer.is_atom("ping"), "round {round}: {answer}");
@@ -352,13 +344,13 @@ fn timers_fire_while_the_spawner_waits() {
         for round in 0..ROUNDS {
             node.spawn_task(move |ctx: &mut Ctx| {
                 let start = Instant::now();
-                ctx.node().send_after(ctx.pid(), Term::atom("tick"), delay);
+                ctx.node().send_after(ctx.pid(), term!(:tick), delay);
                 let child = ctx.spawn(Task::new(|c: &mut Ctx| {
                     let _ = c.receive();
                 }));
                 let tick = ctx.receive_timeout(SOON);
                 let us = start.elapsed().as_micros() as i64;
-                ctx.send(main, (Term::atom("tick"), tick.is_some(), us));
+                ctx.send(main, term!({:tick, (tick.is_some()), us}));
                 ctx.send(child, "done");
             });
             let report = expect(&mut me, "the spawner's report", round);
@@ -399,7 +391,7 @@ impl GenServer for Worker {
             let r = gen_server::call(
                 ctx,
                 self.owner,
-                (Term::atom("restarted"), self.start as i64),
+                term!({:restarted, (self.start as i64)}),
                 Some(SOON),
             );
             r.map_err(|e| e.reason())?;
@@ -434,7 +426,7 @@ fn a_restarted_child_calls_the_supervisors_owner() {
             let child = supervisor::which_children(&mut me, sup).unwrap()[0]
                 .1
                 .expect("a running child");
-            me.exit_pid(child, Term::atom("crash"));
+            me.exit_pid(child, term!(:crash));
             let m = expect(&mut me, "the restarted child's call", round);
             assert_eq!(
                 m.tagged("restarted"),
@@ -494,7 +486,7 @@ fn a_reactor_consumer_keeps_up_with_its_producer() {
                 let mut inline = 0i64;
                 let consumer = ctx.spawn_reactor(move |r: &mut Reactive<'_>, msg: Term| {
                     if let Some([Term::Pid(to)]) = msg.tagged("done") {
-                        r.send(*to, (Term::atom("count"), next, inline));
+                        r.send(*to, term!({:count, next, inline}));
                         return Flow::stop_normal();
                     }
                     assert_eq!(msg.as_int(), Some(next), "in order");
@@ -509,7 +501,7 @@ fn a_reactor_consumer_keeps_up_with_its_producer() {
                         longest = longest.max(ctx.node().message_queue_len(consumer).unwrap_or(0));
                     }
                 }
-                ctx.send(consumer, (Term::atom("done"), ctx.pid()));
+                ctx.send(consumer, term!({:done, (ctx.pid())}));
                 let count = ctx.receive();
                 ctx.send(main, (count, longest as i64));
             });
@@ -568,7 +560,7 @@ fn a_reactor_that_blocks_is_ended_not_left_to_freeze_its_sender() {
                     },
                     Some(SOON),
                 );
-                ctx.send(main, reason.unwrap_or(Term::atom("no_down")));
+                ctx.send(main, reason.unwrap_or(term!(:no_down)));
             });
             let reason = expect(&mut me, "the sender's report", round);
             let text = reason.to_string();
@@ -611,7 +603,7 @@ fn a_never_blocking_server_that_waits_is_ended_not_left_to_freeze_its_caller() {
             };
             let server = gen_server::start_opts(&mut me, CallsOnward { next: echo }, opts).unwrap();
             let start = Instant::now();
-            let r = gen_server::call(&mut me, server, Term::atom("ping"), Some(SOON));
+            let r = gen_server::call(&mut me, server, term!(:ping), Some(SOON));
             assert!(
                 start.elapsed() < LATE,
                 "round {round}: {:?}",
@@ -626,8 +618,8 @@ fn a_never_blocking_server_that_waits_is_ended_not_left_to_freeze_its_caller() {
                     "{reason}"
                 );
             } else {
-                assert_eq!(r, Ok(Term::atom("ping")), "round {round}");
-                let _ = gen_server::stop(&mut me, server, Term::atom("normal"), Some(SOON));
+                assert_eq!(r, Ok(term!(:ping)), "round {round}");
+                let _ = gen_server::stop(&mut me, server, term!(:normal), Some(SOON));
             }
         }
     });

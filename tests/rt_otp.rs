@@ -80,12 +80,12 @@ impl GenServer for Store {
             _ if request.is_atom("waiters") => CallReply::Reply(Term::from(self.waiting.len())),
             _ if request.is_atom("crash") => panic!("asked to crash"),
             _ if request.is_atom("stop") => CallReply::Stop {
-                reason: Term::atom("normal"),
-                reply: Some(Term::atom("stopping")),
+                reason: term!(:normal),
+                reply: Some(term!(:stopping)),
             },
             _ => {
                 let _ = ctx;
-                CallReply::Reply(Term::atom("unknown"))
+                CallReply::Reply(term!(:unknown))
             }
         }
     }
@@ -109,7 +109,7 @@ impl GenServer for Store {
 }
 
 fn put(node: &Node, server: Pid, k: &str, v: i64) {
-    gen_server::cast(node, server, (Term::atom("put"), Term::atom(k), v));
+    gen_server::cast(node, server, term!({:put, (Term::atom(k)), v}));
 }
 
 #[test]
@@ -122,7 +122,7 @@ fn genserver_call_cast_info_and_deferred_reply() {
         gen_server::call(
             me,
             Atom::new("store"),
-            (Term::atom("get"), Term::atom(k)),
+            term!({:get, (Term::atom(k))}),
             Some(SOON),
         )
     };
@@ -130,34 +130,30 @@ fn genserver_call_cast_info_and_deferred_reply() {
     me.send(s, "an info");
     me.send(s, "another");
     assert_eq!(
-        gen_server::call(&mut me, s, Term::atom("infos"), Some(SOON)),
+        gen_server::call(&mut me, s, term!(:infos), Some(SOON)),
         Ok(Term::Int(2))
     );
     // A deferred reply: another process waits for :b, then we put it.
     let me_pid = me.pid();
     me.spawn(Task::new(move |ctx: &mut Ctx| {
-        let v =
-            gen_server::call(ctx, s, (Term::atom("wait"), Term::atom("b")), Some(SOON)).unwrap();
-        ctx.send(me_pid, (Term::atom("waited"), v));
+        let v = gen_server::call(ctx, s, term!({:wait, :b}), Some(SOON)).unwrap();
+        ctx.send(me_pid, term!({:waited, v}));
     }));
     // Poll the server (each poll a round trip) until it holds the waiting caller.
     support::wait_for("the waiter to be parked", SOON, || {
-        let n = gen_server::call(&mut me, s, Term::atom("waiters"), Some(SOON)).unwrap();
+        let n = gen_server::call(&mut me, s, term!(:waiters), Some(SOON)).unwrap();
         (n == Term::Int(1), n)
     });
     put(&node, s, "b", 2);
-    assert_eq!(
-        me.receive_timeout(SOON),
-        Some((Term::atom("waited"), 2).into())
-    );
+    assert_eq!(me.receive_timeout(SOON), Some(term!({:waited, 2})));
     // Starting a second server under the same name is refused with the holder's pid.
     let err = gen_server::start(&node, Store::default(), Some(Atom::new("store"))).unwrap_err();
     assert_eq!(err, StartError::AlreadyStarted(s));
     assert_eq!(Term::from(err), term!({:already_started, s}));
     // Stopping from a call: the reply arrives, then the server is gone.
     assert_eq!(
-        gen_server::call(&mut me, s, Term::atom("stop"), Some(SOON)),
-        Ok(Term::atom("stopping"))
+        gen_server::call(&mut me, s, term!(:stop), Some(SOON)),
+        Ok(term!(:stopping))
     );
     support::wait_for("server gone", SOON, || (!node.is_alive(s), ()));
     assert_eq!(get(&mut me, "a"), Err(CallError::NoProc));
@@ -170,12 +166,7 @@ fn call_fails_at_once_when_the_server_is_gone_or_dies() {
     let node = support::node(2);
     let mut me = node.attach();
     let s = gen_server::start(&node, Store::default(), None).unwrap();
-    let r = gen_server::call(
-        &mut me,
-        s,
-        Term::atom("crash"),
-        Some(Duration::from_secs(60)),
-    );
+    let r = gen_server::call(&mut me, s, term!(:crash), Some(Duration::from_secs(60)));
     match r {
         Err(CallError::Exit(reason)) => {
             assert_eq!(reason.to_string(), "{:panic, \"asked to crash\"}")
@@ -184,12 +175,7 @@ fn call_fails_at_once_when_the_server_is_gone_or_dies() {
     }
     let start = std::time::Instant::now();
     assert_eq!(
-        gen_server::call(
-            &mut me,
-            s,
-            Term::atom("infos"),
-            Some(Duration::from_secs(60))
-        ),
+        gen_server::call(&mut me, s, term!(:infos), Some(Duration::from_secs(60))),
         Err(CallError::NoProc)
     );
     assert!(
@@ -197,12 +183,12 @@ fn call_fails_at_once_when_the_server_is_gone_or_dies() {
         "noproc must not wait for the timeout"
     );
     assert_eq!(
-        gen_server::call(&mut me, Atom::new("nobody"), Term::atom("x"), None),
+        gen_server::call(&mut me, Atom::new("nobody"), term!(:x), None),
         Err(CallError::NoProc)
     );
     let my_pid = me.pid();
     assert_eq!(
-        gen_server::call(&mut me, my_pid, Term::atom("x"), None),
+        gen_server::call(&mut me, my_pid, term!(:x), None),
         Err(CallError::CallingSelf)
     );
     drop(me);
@@ -217,14 +203,14 @@ fn a_timed_out_call_leaves_no_stray_reply() {
     let r = gen_server::call(
         &mut me,
         s,
-        (Term::atom("sleep"), 100),
+        term!({:sleep, 100}),
         Some(Duration::from_millis(10)),
     );
     assert_eq!(r, Err(CallError::Timeout));
     // The late reply arrives after the server wakes; the next call's reply comes first
     // in our mailbox only if the stray one was dropped.
     assert_eq!(
-        gen_server::call(&mut me, s, Term::atom("infos"), Some(SOON)),
+        gen_server::call(&mut me, s, term!(:infos), Some(SOON)),
         Ok(Term::Int(0))
     );
     assert!(me.flush().is_empty(), "no stray reply or DOWN left behind");
@@ -256,10 +242,10 @@ fn late_replies_that_come_during_the_flush_are_dropped() {
                 std::hint::spin_loop();
             }
             let to = from[0].as_pid().expect("pid");
-            ctx.send(to, Term::tuple(vec![from[1].clone(), Term::atom("late")]));
+            ctx.send(to, term!({(from[1].clone()), :late}));
             answered += 1;
             if answered == CALLS {
-                ctx.send(me_pid, Term::atom("all_answered"));
+                ctx.send(me_pid, term!(:all_answered));
                 return;
             }
         }
@@ -274,7 +260,7 @@ fn late_replies_that_come_during_the_flush_are_dropped() {
                     if stop.load(Ordering::Relaxed) {
                         break;
                     }
-                    me.send(me_pid, Term::atom("noise"));
+                    me.send(me_pid, term!(:noise));
                 }
             })
         })
@@ -286,7 +272,7 @@ fn late_replies_that_come_during_the_flush_are_dropped() {
     );
     let mut answered_in_time = 0;
     for _ in 0..CALLS {
-        match gen_server::call(&mut me, server, Term::atom("req"), Some(Duration::ZERO)) {
+        match gen_server::call(&mut me, server, term!(:req), Some(Duration::ZERO)) {
             Ok(_) => answered_in_time += 1,
             Err(e) => assert_eq!(e, CallError::Timeout),
         }
@@ -315,7 +301,7 @@ fn late_replies_that_come_during_the_flush_are_dropped() {
 struct FailingInit;
 impl GenServer for FailingInit {
     fn init(&mut self, _ctx: &mut Ctx) -> Result<(), Term> {
-        Err(Term::atom("no_config"))
+        Err(term!(:no_config))
     }
     fn handle_call(&mut self, _: &mut Ctx, _: Term, _: ReplyTo) -> CallReply {
         CallReply::NoReply
@@ -327,7 +313,7 @@ fn init_failure_is_returned_to_the_starter() {
     let node = support::node(2);
     assert_eq!(
         gen_server::start(&node, FailingInit, None),
-        Err(StartError::InitFailed(Term::atom("no_config")))
+        Err(StartError::InitFailed(term!(:no_config)))
     );
     // Linked start: the starter traps exits, so it gets the error and an EXIT message.
     let mut me = node.attach();
@@ -340,9 +326,9 @@ fn init_failure_is_returned_to_the_starter() {
             ..StartOpts::default()
         },
     );
-    assert_eq!(r, Err(StartError::InitFailed(Term::atom("no_config"))));
+    assert_eq!(r, Err(StartError::InitFailed(term!(:no_config))));
     let exit = me.receive_timeout(SOON).unwrap();
-    assert_eq!(exit.as_tuple().unwrap()[2], Term::atom("no_config"));
+    assert_eq!(exit.as_tuple().unwrap()[2], term!(:no_config));
     drop(me);
     node.shutdown();
 }
@@ -370,7 +356,7 @@ fn children(me: &mut Attached, sup: Pid) -> Vec<Option<Pid>> {
 
 fn kill_child(me: &mut Attached, pid: Pid, reason: &str) {
     me.monitor(pid);
-    me.send(pid, (Term::atom("die"), Term::atom(reason)));
+    me.send(pid, term!({:die, (Term::atom(reason))}));
     me.receive_match(
         |m| matches!(m.tagged("DOWN"), Some([_, _, Term::Pid(p), _]) if *p == pid),
         Some(SOON),
@@ -422,7 +408,7 @@ fn supervisor_strategies_restart_the_right_children() {
         kill_child(&mut me, before[1].unwrap(), "crashed");
         let after = restarted(&mut me, sup, &before, &expect);
         assert_eq!(after.len(), 3);
-        gen_server::stop(&mut me, sup, Term::atom("shutdown"), Some(SOON)).unwrap();
+        gen_server::stop(&mut me, sup, term!(:shutdown), Some(SOON)).unwrap();
         for p in after.into_iter().flatten() {
             assert!(
                 !node.is_alive(p),
@@ -476,7 +462,7 @@ fn restart_types_and_intensity() {
             Some(SOON),
         )
         .unwrap();
-    assert_eq!(down.as_tuple().unwrap()[4], Term::atom("shutdown"));
+    assert_eq!(down.as_tuple().unwrap()[4], term!(:shutdown));
     assert_eq!(starts.load(Ordering::SeqCst), 5);
     drop(me);
     node.shutdown();
@@ -500,7 +486,7 @@ fn dynamic_children_and_shutdown_order() {
         });
         supervisor::start_child(&mut me, Atom::new("dyn_sup"), spec).unwrap();
     }
-    let dup = ChildSpec::new(Term::atom("first"), |ctx: &mut Ctx| {
+    let dup = ChildSpec::new(term!(:first), |ctx: &mut Ctx| {
         Ok(ctx.spawn_link(|_: &mut Ctx, _: Term| Flow::Continue))
     });
     assert_eq!(
@@ -509,29 +495,22 @@ fn dynamic_children_and_shutdown_order() {
     );
     assert_eq!(children(&mut me, sup).len(), 3);
     // terminate + restart + delete one child by id.
-    supervisor::terminate_child(&mut me, sup, Term::atom("second")).unwrap();
-    assert_eq!(me.receive_timeout(SOON), Some(Term::atom("second")));
+    supervisor::terminate_child(&mut me, sup, term!(:second)).unwrap();
+    assert_eq!(me.receive_timeout(SOON), Some(term!(:second)));
     assert_eq!(children(&mut me, sup)[1], None);
-    supervisor::restart_child(&mut me, sup, Term::atom("second")).unwrap();
+    supervisor::restart_child(&mut me, sup, term!(:second)).unwrap();
     assert_eq!(
-        supervisor::delete_child(&mut me, sup, Term::atom("second")),
+        supervisor::delete_child(&mut me, sup, term!(:second)),
         Err(ChildError::Running)
     );
     assert_eq!(
-        supervisor::terminate_child(&mut me, sup, Term::atom("nope")),
+        supervisor::terminate_child(&mut me, sup, term!(:nope)),
         Err(ChildError::NotFound)
     );
     // Stopping the supervisor stops children in reverse start order.
-    gen_server::stop(&mut me, sup, Term::atom("shutdown"), Some(SOON)).unwrap();
+    gen_server::stop(&mut me, sup, term!(:shutdown), Some(SOON)).unwrap();
     let order: Vec<Term> = (0..3).map(|_| me.receive_timeout(SOON).unwrap()).collect();
-    assert_eq!(
-        order,
-        vec![
-            Term::atom("third"),
-            Term::atom("second"),
-            Term::atom("first")
-        ]
-    );
+    assert_eq!(order, vec![term!(:third), term!(:second), term!(:first)]);
     drop(me);
     node.shutdown();
 }

@@ -4,7 +4,7 @@ mod support;
 use std::time::Duration;
 
 use oxbeam::rt::{Ctx, Flow, Task, gen_server};
-use oxbeam::term::Term;
+use oxbeam::term::{Term, term};
 use support::SOON;
 
 #[test]
@@ -59,7 +59,7 @@ fn a_process_receives_selectively_inside_a_task() {
     for i in 0..5 {
         me.send(worker, i);
     }
-    me.send(worker, Term::atom("go"));
+    me.send(worker, term!(:go));
     me.send(worker, 5);
     let report = me.receive_timeout(SOON).unwrap();
     // 5 may or may not have arrived before the flush; 0..5 are there in order.
@@ -91,9 +91,9 @@ fn a_handler_takes_messages_and_signals_in_order() {
             assert!(ctx.receive_match(|m| m.is_atom("go"), Some(SOON)).is_some());
         } else if msg.is_atom("late") {
             // A call that times out: its reply, when it comes, is never seen.
-            let r = gen_server::call(ctx, me_pid, Term::atom("req"), Some(Duration::ZERO));
+            let r = gen_server::call(ctx, me_pid, term!(:req), Some(Duration::ZERO));
             assert_eq!(r, Err(gen_server::CallError::Timeout));
-            ctx.send(me_pid, Term::atom("gave_up"));
+            ctx.send(me_pid, term!(:gave_up));
         } else if msg.is_atom("stop") {
             return Flow::stop_normal();
         } else if msg.is_atom("report") {
@@ -103,22 +103,16 @@ fn a_handler_takes_messages_and_signals_in_order() {
         }
         Flow::Continue
     });
-    let exit_msg = |reason: &str| {
-        Term::tuple(vec![
-            Term::atom("EXIT"),
-            Term::Pid(me_pid),
-            Term::atom(reason),
-        ])
-    };
-    me.send(p, Term::atom("hold"));
+    let exit_msg = |reason: &str| term!({:EXIT, me_pid, (Term::atom(reason))});
+    me.send(p, term!(:hold));
     me.send(p, 1);
     me.send(p, 2);
-    me.exit_pid(p, Term::atom("why"));
+    me.exit_pid(p, term!(:why));
     me.monitor(p);
     me.send(p, 3);
-    me.send(p, Term::atom("go"));
+    me.send(p, term!(:go));
     me.send(p, 4);
-    me.send(p, Term::atom("report"));
+    me.send(p, term!(:report));
     let report = me.receive_timeout(SOON).unwrap();
     let want = vec![
         Term::Int(1),
@@ -128,32 +122,32 @@ fn a_handler_takes_messages_and_signals_in_order() {
         Term::Int(4),
     ];
     assert_eq!(report, Term::list(want));
-    me.send(p, Term::atom("late"));
+    me.send(p, term!(:late));
     // {'$gen_call', {From, Tag}, req}, then gave_up: the reply comes after the timeout.
     let call = me.receive_timeout(SOON).unwrap();
     let from = call.as_tuple().unwrap()[1].clone();
     let tag = from.as_tuple().unwrap()[1].clone();
-    assert_eq!(me.receive_timeout(SOON), Some(Term::atom("gave_up")));
+    assert_eq!(me.receive_timeout(SOON), Some(term!(:gave_up)));
     // The late reply among other messages and signals, one at a time and in a burst.
     for round in 0..2 {
         me.send(p, 5);
-        me.send(p, (tag.clone(), Term::atom("late_reply")));
-        me.exit_pid(p, Term::atom("again"));
+        me.send(p, term!({(tag.clone()), :late_reply}));
+        me.exit_pid(p, term!(:again));
         for i in 0..20 {
             me.send(p, 6 + i);
         }
-        me.send(p, Term::atom("report"));
+        me.send(p, term!(:report));
         let report = me.receive_timeout(SOON).unwrap();
         let mut want = vec![Term::Int(5)];
         if round == 1 {
             // The reply was dropped once; a second copy is an ordinary message.
-            want.push(Term::tuple(vec![tag.clone(), Term::atom("late_reply")]));
+            want.push(term!({(tag.clone()), :late_reply}));
         }
         want.push(exit_msg("again"));
         want.extend((0..20).map(|i| Term::Int(6 + i)));
         assert_eq!(report, Term::list(want), "round {round}");
     }
-    me.send(p, Term::atom("stop"));
+    me.send(p, term!(:stop));
     drop(me);
     node.shutdown();
 }

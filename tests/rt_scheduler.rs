@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use oxbeam::rt::gen_server::{self, CallReply, GenServer, ReplyTo};
 use oxbeam::rt::{Behaviour, Ctx, Flow, Task};
-use oxbeam::term::{Atom, Pid, Term};
+use oxbeam::term::{Atom, Pid, Term, term};
 use support::SOON;
 
 #[test]
@@ -23,10 +23,7 @@ fn one_million_processes_spawn_and_exit() {
         }
         for _ in 0..BATCH {
             let m = me.receive_timeout(SOON).expect("a DOWN for every process");
-            assert_eq!(
-                m.as_tuple().map(|t| t[4].clone()),
-                Some(Term::atom("normal"))
-            );
+            assert_eq!(m.as_tuple().map(|t| t[4].clone()), Some(term!(:normal)));
             downs += 1;
         }
     }
@@ -72,9 +69,9 @@ fn behaviour_and_closure_keep_state_between_messages() {
         Flow::Continue
     });
     for _ in 0..500 {
-        me.send(counter, Term::atom("incr"));
+        me.send(counter, term!(:incr));
     }
-    me.send(counter, (Term::atom("get"), me.pid()));
+    me.send(counter, term!({:get, (me.pid())}));
     assert_eq!(me.receive_timeout(SOON), Some(Term::Int(500)));
     for i in 1..=10 {
         me.send(summer, (i, me.pid()));
@@ -103,7 +100,7 @@ fn a_flooded_process_does_not_starve_another() {
     });
     let echo = node.spawn(|ctx: &mut Ctx, msg: Term| {
         if let Some(p) = msg.as_pid() {
-            ctx.send(p, Term::atom("pong"));
+            ctx.send(p, term!(:pong));
         }
         Flow::Continue
     });
@@ -112,7 +109,7 @@ fn a_flooded_process_does_not_starve_another() {
         me.send(flooded, i);
     }
     me.send(echo, me.pid());
-    assert_eq!(me.receive_timeout(SOON), Some(Term::atom("pong")));
+    assert_eq!(me.receive_timeout(SOON), Some(term!(:pong)));
     let when_answered = handled.load(Ordering::Relaxed);
     assert!(
         when_answered < FLOOD,
@@ -179,12 +176,12 @@ fn blocking_tasks_do_not_stop_other_processes() {
     // ...and an ordinary process still runs.
     let echo = node.spawn(|ctx: &mut Ctx, msg: Term| {
         if let Some(p) = msg.as_pid() {
-            ctx.send(p, Term::atom("pong"));
+            ctx.send(p, term!(:pong));
         }
         Flow::Continue
     });
     me.send(echo, me.pid());
-    assert_eq!(me.receive_timeout(SOON), Some(Term::atom("pong")));
+    assert_eq!(me.receive_timeout(SOON), Some(term!(:pong)));
     for (i, p) in blocked.iter().enumerate() {
         me.send(*p, i);
     }
@@ -282,7 +279,7 @@ fn nodes_in_one_process_share_nothing() {
     let mut me = b.attach();
     me.monitor(pa);
     let down = me.receive_timeout(SOON).unwrap();
-    assert_eq!(down.as_tuple().unwrap()[4], Term::atom("noconnection"));
+    assert_eq!(down.as_tuple().unwrap()[4], term!(:noconnection));
     drop(me);
     a.shutdown();
     b.shutdown();
@@ -389,12 +386,12 @@ fn a_polling_process_that_yields_lets_others_run_on_one_worker() {
             ctx.yield_now();
         }
         // Whether the flag was seen while polling (not after the slice ended).
-        ctx.send(me_pid, (Term::atom("first"), a.load(Ordering::SeqCst)));
+        ctx.send(me_pid, term!({:first, (a.load(Ordering::SeqCst))}));
         let deadline = std::time::Instant::now() + SOON;
         while !b.load(Ordering::SeqCst) && std::time::Instant::now() < deadline {
             ctx.yield_now();
         }
-        ctx.send(me_pid, (Term::atom("second"), b.load(Ordering::SeqCst)));
+        ctx.send(me_pid, term!({:second, (b.load(Ordering::SeqCst))}));
     }));
     let seen = |m: Option<Term>, tag: &str| m.and_then(|m| m.tagged(tag).map(|r| r[0].clone()));
     assert_eq!(
@@ -402,7 +399,7 @@ fn a_polling_process_that_yields_lets_others_run_on_one_worker() {
         Some(Term::from(true)),
         "the spawned process ran while the caller polled"
     );
-    me.send(setter, Term::atom("go"));
+    me.send(setter, term!(:go));
     assert_eq!(
         seen(me.receive_timeout(2 * SOON), "second"),
         Some(Term::from(true)),
@@ -429,7 +426,7 @@ fn a_sending_loop_lets_its_consumer_keep_up_in_order() {
         let mut next = 0i64;
         let consumer = ctx.spawn(move |ctx: &mut Ctx, msg: Term| {
             if let Some([Term::Pid(to)]) = msg.tagged("done") {
-                ctx.send(*to, (Term::atom("count"), next));
+                ctx.send(*to, term!({:count, next}));
                 return Flow::stop_normal();
             }
             // Messages arrive in the order sent.
@@ -439,13 +436,13 @@ fn a_sending_loop_lets_its_consumer_keep_up_in_order() {
         });
         let mut longest = 0;
         for i in 0..N {
-            ctx.send(consumer, (Term::atom("n"), i));
+            ctx.send(consumer, term!({:n, i}));
             if i % 1000 == 999 {
                 longest = longest.max(ctx.node().message_queue_len(consumer).unwrap_or(0));
             }
         }
-        ctx.send(consumer, (Term::atom("done"), me_pid));
-        ctx.send(me_pid, (Term::atom("longest"), longest as i64));
+        ctx.send(consumer, term!({:done, me_pid}));
+        ctx.send(me_pid, term!({:longest, (longest as i64)}));
     }));
     let mut got = Vec::new();
     for _ in 0..2 {

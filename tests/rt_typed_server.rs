@@ -7,7 +7,7 @@ use std::time::Duration;
 use oxbeam::rt::gen_server;
 use oxbeam::rt::server::{self, Reply, ReplyTo, Server, ServerRef, StartError};
 use oxbeam::rt::{CallError, ChildSpec, Ctx, Flow, StartOpts, Strategy, Supervisor, Timeout};
-use oxbeam::term::{Atom, Term, from_term, to_term};
+use oxbeam::term::{Atom, Term, from_term, term, to_term};
 use serde::{Deserialize, Serialize};
 use support::SOON;
 
@@ -132,14 +132,14 @@ fn typed_counter_called_and_cast_by_name() {
 #[test]
 fn the_wire_shapes_are_erlangs() {
     // What a console user types for each request (the trait's documented mapping).
-    assert_eq!(to_term(&CounterCall::Get).unwrap(), Term::atom("get"));
+    assert_eq!(to_term(&CounterCall::Get).unwrap(), term!(:get));
     assert_eq!(
         to_term(&CounterCall::IncrementBy(5)).unwrap(),
-        (Term::atom("increment_by"), 5).into()
+        term!({:increment_by, 5})
     );
-    assert_eq!(to_term(&CounterCast::Reset).unwrap(), Term::atom("reset"));
+    assert_eq!(to_term(&CounterCast::Reset).unwrap(), term!(:reset));
     assert_eq!(
-        from_term::<CounterCall>(&(Term::atom("wait_for"), 7).into()).unwrap(),
+        from_term::<CounterCall>(&term!({:wait_for, 7})).unwrap(),
         CounterCall::WaitFor(7)
     );
 
@@ -147,36 +147,24 @@ fn the_wire_shapes_are_erlangs() {
     let mut me = node.attach();
     server::start(&node, Counter::default(), StartOpts::named("wired")).unwrap();
     // An untyped client, with the equivalent terms.
-    gen_server::cast(&node, "wired", Term::atom("increment"));
-    let by_term = gen_server::call(
-        &mut me,
-        "wired",
-        (Term::atom("increment_by"), 10),
-        Some(SOON),
-    );
+    gen_server::cast(&node, "wired", term!(:increment));
+    let by_term = gen_server::call(&mut me, "wired", term!({:increment_by, 10}), Some(SOON));
     assert_eq!(by_term, Ok(Term::Int(11)));
     assert_eq!(
-        gen_server::call(&mut me, "wired", Term::atom("get"), Some(SOON)),
+        gen_server::call(&mut me, "wired", term!(:get), Some(SOON)),
         Ok(Term::Int(11))
     );
     // And the raw messages: `{:"$gen_call", {pid, tag}, request}` answered `{tag, reply}`.
     let tag = me.make_ref();
     let pid = node.whereis(Atom::new("wired")).unwrap();
-    me.send(
-        pid,
-        Term::tuple(vec![
-            Term::atom("$gen_call"),
-            (me.pid(), tag).into(),
-            Term::atom("get"),
-        ]),
-    );
+    me.send(pid, term!({:"$gen_call", {(me.pid()), tag}, :get}));
     let reply = me
         .receive_match(
             |m| matches!(m.as_tuple(), Some([Term::Ref(t), _]) if *t == tag),
             Some(SOON),
         )
         .unwrap();
-    assert_eq!(reply, (tag, 11).into());
+    assert_eq!(reply, term!({tag, 11}));
     drop(me);
     node.shutdown();
 }
@@ -214,7 +202,7 @@ fn bad_requests_are_answered_and_bad_replies_are_typed_errors() {
     let counter = server::start(&node, Counter::default(), StartOpts::named("strict")).unwrap();
     let pid = counter.pid().unwrap();
     // An untyped request that is no `CounterCall`: an error reply, not a crash.
-    let r = gen_server::call(&mut me, pid, Term::atom("bogus"), Some(SOON)).unwrap();
+    let r = gen_server::call(&mut me, pid, term!(:bogus), Some(SOON)).unwrap();
     let Some([inner]) = r.tagged("error") else {
         panic!("expected {{:error, _}}, got {r}")
     };
@@ -232,7 +220,7 @@ fn bad_requests_are_answered_and_bad_replies_are_typed_errors() {
     }
     // A cast that does not decode is dropped.
     wrong.cast(&node, "nonsense".into());
-    gen_server::cast(&node, pid, (Term::atom("increment"), 1, 2));
+    gen_server::cast(&node, pid, term!({:increment, 1, 2}));
     // The server is still there, with its state.
     assert_eq!(
         counter.call(&mut me, CounterCall::IncrementBy(2), SOON),
@@ -346,7 +334,7 @@ fn start_errors_are_typed() {
     me.trap_exit(false);
     assert_eq!(first.call(&mut me, (), SOON), Ok(()));
     assert_eq!(
-        StartError::from_reason(Term::atom("timeout")),
+        StartError::from_reason(term!(:timeout)),
         StartError::Timeout
     );
     drop(me);
@@ -373,7 +361,7 @@ fn a_built_supervisor_restarts_a_crashed_typed_child() {
     let before = counter.whereis(&node).unwrap();
     assert_eq!(
         sup.which_children(&mut me).unwrap(),
-        vec![(Term::atom("sup_counter"), Some(before))]
+        vec![(term!(:sup_counter), Some(before))]
     );
     assert!(matches!(
         counter.call(&mut me, CounterCall::Crash, SOON),
@@ -391,7 +379,7 @@ fn a_built_supervisor_restarts_a_crashed_typed_child() {
         Supervisor::named("counter_sup")
             .which_children(&mut me)
             .unwrap(),
-        vec![(Term::atom("sup_counter"), after)]
+        vec![(term!(:sup_counter), after)]
     );
     // Stopping the supervisor stops the child.
     sup.stop(&mut me, SOON).unwrap();
@@ -412,7 +400,7 @@ fn a_supervisor_whose_child_fails_to_start_says_which() {
         .start(&node);
     match r {
         Err(StartError::ChildFailed { id, reason }) => {
-            assert_eq!(id, Term::atom("picky_child"));
+            assert_eq!(id, term!(:picky_child));
             assert_eq!(reason, Term::str("not today"));
         }
         other => panic!("expected a child failure, got {other:?}"),

@@ -15,7 +15,7 @@ use oxbeam::node::wire::{
     self, FRAGMENT, KIND_FIRST, KIND_MORE, KIND_WHOLE, Reassembly, Wire, WireError,
 };
 use oxbeam::rt::Signal;
-use oxbeam::{Atom, Pid, Ref, Term};
+use oxbeam::{Atom, Pid, Ref, Term, term};
 use proptest::collection::vec;
 use proptest::prelude::*;
 
@@ -71,7 +71,7 @@ fn message(s: u64, k: usize, size: usize) -> Wire {
     let body: Vec<u8> = (0..size).map(|i| (i + k) as u8).collect();
     Wire::Signal {
         to: wire::ToPid::of(pid(s)),
-        signal: Signal::Message(Term::tuple(vec![Term::Int(k as i64), Term::binary(&body)])),
+        signal: Signal::Message(term!({(k as i64), (Term::binary(&body))})),
     }
 }
 

@@ -5,8 +5,8 @@ pub use crate::node::{NodeMonitor, SpawnRequest};
 pub use crate::rt::gen_server::{self, CallReply, GenServer};
 pub use crate::rt::supervisor::{self, ChildSpec, Restart, Strategy, Supervisor};
 pub use crate::rt::{
-    Behaviour, CallError, Ctx, Dest, Flow, Reply, ReplyTo, Server, ServerRef, StartError,
-    StartOpts, Timeout,
+    Behaviour, CallError, Ctx, Dest, Flow, Notice, Reply, ReplyTo, Server, ServerRef, StartError,
+    StartOpts, Timeout, Watched,
 };
 pub use crate::term::{Atom, Pid, Ref, Term};
 pub use crate::{Node, NodeBuilder, NodeError, NodeExt, NodeList, term};

@@ -4,7 +4,7 @@ mod support;
 use std::time::Duration;
 
 use oxbeam::rt::{Ctx, Flow, Task, gen_server};
-use oxbeam::term::{Term, term};
+use oxbeam::term::{Atom, Term, term};
 use support::SOON;
 
 #[test]
@@ -204,5 +204,82 @@ fn dropping_an_attached_process_ends_it_normally() {
     );
     assert!(!node.is_alive(pid));
     drop(watcher);
+    node.shutdown();
+}
+
+#[test]
+fn notices_and_typed_messages_are_received_typed() {
+    use oxbeam::rt::{Notice, Watched};
+    #[derive(serde::Deserialize, Debug, PartialEq)]
+    enum Job {
+        Run(i64),
+        Stop,
+    }
+    let node = support::node(2);
+    let mut me = node.attach();
+    // A typed receive skips what doesn't decode (and leaves it queued).
+    me.send(me.pid(), term!(:noise));
+    me.send(me.pid(), term!({:Run, 7}));
+    me.send(me.pid(), term!(:Stop));
+    assert_eq!(me.receive_as::<Job>(Some(SOON)), Some(Job::Run(7)));
+    assert_eq!(
+        me.receive_as_where::<Job>(Some(SOON), |j| *j == Job::Stop),
+        Some(Job::Stop)
+    );
+    assert_eq!(me.receive_as::<Job>(Some(std::time::Duration::ZERO)), None);
+    assert_eq!(me.receive_timeout(SOON), Some(term!(:noise)));
+    // A DOWN, typed.
+    let p = node.spawn_task(|_| {});
+    let r = me.monitor(p);
+    let down = me.receive_notice(Some(SOON), |n| matches!(n, Notice::Down { .. }));
+    let Some(Notice::Down {
+        reference,
+        object,
+        reason,
+    }) = down
+    else {
+        panic!("{down:?}")
+    };
+    assert_eq!(
+        (reference, object, reason),
+        (r, Watched::Pid(p), term!(:normal))
+    );
+    // A monitor by name on a name nobody has: noproc at once, about {name, node}.
+    let r = me.monitor_name(Atom::new("nobody_here"), node.name());
+    let down = me.receive_notice(Some(SOON), |_| true).unwrap();
+    assert_eq!(
+        down,
+        Notice::Down {
+            reference: r,
+            object: Watched::Name(Atom::new("nobody_here"), node.name()),
+            reason: term!(:noproc),
+        }
+    );
+    // An EXIT to a process trapping exits; and the round trip to a term.
+    me.trap_exit(true);
+    let q = me.spawn_link(|_: &mut oxbeam::rt::Ctx, _: Term| oxbeam::rt::Flow::Stop(term!(:bye)));
+    me.send(q, term!(:go));
+    let exit = me
+        .receive_notice(Some(SOON), |n| matches!(n, Notice::Exit { .. }))
+        .unwrap();
+    assert_eq!(
+        exit,
+        Notice::Exit {
+            from: q,
+            reason: term!(:bye)
+        }
+    );
+    assert_eq!(Term::from(exit.clone()), term!({:EXIT, q, :bye}));
+    assert_eq!(Notice::from_term(&Term::from(exit.clone())), Some(exit));
+    let nodedown = term!({:nodedown, :"x@localhost", [{:nodedown_reason, :connection_closed}]});
+    assert_eq!(
+        Notice::from_term(&nodedown),
+        Some(Notice::NodeDown {
+            node: Atom::new("x@localhost"),
+            reason: Some(term!(:connection_closed))
+        })
+    );
+    assert_eq!(Notice::from_term(&term!({:DOWN, 1, 2})), None);
+    drop(me);
     node.shutdown();
 }

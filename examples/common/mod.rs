@@ -180,16 +180,16 @@ pub fn reason(e: impl Into<Term>) -> Term {
 /// Typed selective receive: the first message (oldest first) that decodes as a `T`
 /// ([`oxbeam::term::from_term`]), waiting at most `timeout`; the others stay queued.
 pub fn receive<T: DeserializeOwned>(ctx: &mut Ctx, timeout: Duration) -> Option<T> {
-    ctx.receive_with(|m| from_term(m).ok(), Some(timeout))
+    ctx.receive_as(Some(timeout))
 }
 
 /// [`receive`] of the first `T` for which `pred` holds.
 pub fn receive_where<T: DeserializeOwned>(
     ctx: &mut Ctx,
     timeout: Duration,
-    mut pred: impl FnMut(&T) -> bool,
+    pred: impl FnMut(&T) -> bool,
 ) -> Option<T> {
-    ctx.receive_with(|m| from_term(m).ok().filter(|t| pred(t)), Some(timeout))
+    ctx.receive_as_where(Some(timeout), pred)
 }
 
 /// What the runtime itself sends a process, typed.

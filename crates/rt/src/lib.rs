@@ -36,6 +36,7 @@ mod group_leader;
 pub mod io;
 mod job;
 mod node;
+mod notice;
 mod process;
 pub mod reactor;
 pub mod scheduler;
@@ -52,6 +53,7 @@ pub use errors::{GroupLeaderError, LinkError, RegisterError, SendError, Undefine
 #[doc(hidden)] // plumbing for the node layer, not for programs
 pub use job::unwind_reason;
 pub use node::{Config, Node, Prepared, ProcessSummary};
+pub use notice::{Notice, Watched};
 #[doc(hidden)] // plumbing for the node layer, not for programs
 pub use process::IdBuild;
 pub use reactor::{Reactive, Reactor, Reacts};

@@ -26,7 +26,6 @@ use std::process::{Command, ExitCode};
 use std::time::{Duration, Instant};
 
 use oxbeam::node::Net;
-use oxbeam::term::from_term;
 use oxbeam::{Atom, Ctx, Node, NodeBuilder, Pid, Ref, Term};
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};

@@ -83,7 +83,7 @@ pub struct Ctx {
     pub(crate) monitors: HashMap<Ref, Pid, IdBuild>,
     /// Of `monitors`, those set up by name (`monitor_name`): `{name, node}`, which
     /// their `DOWN` names instead of the pid.
-    pub(crate) named: Few<Ref, (Atom, Atom)>,
+    pub(crate) named: by_name::NameMonitors,
     /// Monitors on this process, by reference: the watcher.
     pub(crate) watchers: Few<Ref, Pid>,
     pub(crate) saved: VecDeque<Term>,
@@ -125,7 +125,7 @@ impl Ctx {
             cell,
             links: FewSet::default(),
             monitors: HashMap::default(),
-            named: Few::default(),
+            named: by_name::NameMonitors::default(),
             watchers: Few::default(),
             saved: VecDeque::new(),
             inbox: VecDeque::new(),

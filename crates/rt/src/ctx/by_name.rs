@@ -13,10 +13,40 @@
 //! itself; the watcher keeps `{name, node}` beside the monitor to name its `DOWN`, and a
 //! demonitor goes the same way ([`Signal::DemonitorName`]).
 
+use std::collections::HashMap;
+
 use super::Ctx;
 use crate::node::Node;
 use crate::signal::{Signal, node_pid};
 use crate::term::{Atom, Pid, Ref, Term};
+
+/// A process's monitors by name, `{name, node}` per reference: rare, so one word in
+/// every process until it has one (a process's size is the spawn benchmark's).
+#[derive(Debug, Default)]
+pub(crate) struct NameMonitors(Option<Box<HashMap<Ref, (Atom, Atom)>>>);
+
+impl NameMonitors {
+    pub(crate) fn insert(&mut self, reference: Ref, at: (Atom, Atom)) {
+        self.0.get_or_insert_default().insert(reference, at);
+    }
+
+    pub(crate) fn remove(&mut self, reference: &Ref) -> Option<(Atom, Atom)> {
+        let map = self.0.as_mut()?;
+        let at = map.remove(reference);
+        if map.is_empty() {
+            self.0 = None;
+        }
+        at
+    }
+
+    pub(crate) fn contains_key(&self, reference: &Ref) -> bool {
+        self.0.as_ref().is_some_and(|m| m.contains_key(reference))
+    }
+
+    pub(crate) fn values(&self) -> impl Iterator<Item = &(Atom, Atom)> {
+        self.0.iter().flat_map(|m| m.values())
+    }
+}
 
 impl Ctx {
     /// Monitors the process registered as `name` on `node` (this node or another):

@@ -23,6 +23,7 @@ use crate::term::{Atom, Pid, Ref, Term};
 /// A process's monitors by name, `{name, node}` per reference: rare, so one word in
 /// every process until it has one (a process's size is the spawn benchmark's).
 #[derive(Debug, Default)]
+#[allow(clippy::box_collection)] // the Box is the point: one word, not a HashMap's four
 pub(crate) struct NameMonitors(Option<Box<HashMap<Ref, (Atom, Atom)>>>);
 
 impl NameMonitors {

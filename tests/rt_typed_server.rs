@@ -454,3 +454,34 @@ fn calls_to_missing_servers_and_timeouts() {
     drop(me);
     node.shutdown();
 }
+
+#[test]
+fn calls_in_flight_to_several_servers_are_answered_in_any_order() {
+    let node = support::node(2);
+    let mut me = node.attach();
+    let a = server::start(&node, Counter::default(), StartOpts::default()).unwrap();
+    let b = server::start(&node, Counter::default(), StartOpts::default()).unwrap();
+    // Two requests out before either reply is taken: `WaitFor(1)` to a is answered only
+    // once a's count reaches 1, which the call to b doesn't do.
+    let waiting = a.send_request(&mut me, CounterCall::WaitFor(1)).unwrap();
+    let other = b
+        .send_request(&mut me, CounterCall::IncrementBy(5))
+        .unwrap();
+    assert_eq!(other.wait(&mut me, SOON), Ok(5));
+    a.cast(&node, CounterCast::Increment);
+    assert_eq!(waiting.wait(&mut me, SOON), Ok(1));
+    // A request whose server dies is its exit reason; a timed-out one leaves nothing.
+    let crash = a.send_request(&mut me, CounterCall::Crash).unwrap();
+    assert!(matches!(
+        crash.wait(&mut me, SOON),
+        Err(oxbeam::rt::CallError::Exit(_))
+    ));
+    let slow = b.send_request(&mut me, CounterCall::WaitFor(100)).unwrap();
+    assert_eq!(
+        slow.wait(&mut me, std::time::Duration::from_millis(20)),
+        Err(oxbeam::rt::CallError::Timeout)
+    );
+    assert_eq!(me.message_queue_len(), 0);
+    drop(me);
+    node.shutdown();
+}

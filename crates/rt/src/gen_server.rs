@@ -361,6 +361,26 @@ pub fn call(
     request: impl Into<Term>,
     timeout: Option<Duration>,
 ) -> Result<Term, CallError> {
+    let id = send_request(ctx, server, request)?;
+    receive_response(ctx, id, timeout)
+}
+
+/// A call sent and not yet answered (`gen_server:send_request/2`'s request id): the
+/// caller goes on, and takes the reply later with [`receive_response`]; the server is
+/// monitored meanwhile, so its exit ends the wait.
+#[derive(Debug, PartialEq, Eq)]
+#[must_use = "a request's reply waits in the mailbox until receive_response takes it"]
+pub struct RequestId(Ref);
+
+/// Sends `request` to the server as a call, without waiting (OTP's `send_request`):
+/// several calls to several servers can be in flight at once. A local name not
+/// registered is [`CallError::NoProc`] at once; everything else is answered by
+/// [`receive_response`].
+pub fn send_request(
+    ctx: &mut Ctx,
+    server: impl Into<Dest>,
+    request: impl Into<Term>,
+) -> Result<RequestId, CallError> {
     let pid = match server.into() {
         Dest::Pid(p) => p,
         Dest::Name(n) => ctx.node().whereis(n).ok_or(CallError::NoProc)?,
@@ -369,7 +389,15 @@ pub fn call(
             ctx.node().whereis(n).ok_or(CallError::NoProc)?
         }
         Dest::NameAt(name, node) => {
-            return call_remote_name(ctx, name, node, request.into(), timeout);
+            // By name on another node: a monitor of the name, so a name not registered
+            // there answers `noproc` at once.
+            let tag = ctx.monitor_name(name, node);
+            let from = Term::tuple(vec![Term::Pid(ctx.pid()), Term::Ref(tag)]);
+            let msg = Term::tuple(vec![Term::Atom(Atom::GEN_CALL), from, request.into()]);
+            // The send itself cannot fail (the monitor answers for a name or node that
+            // is not there).
+            let _ = ctx.send_to(Dest::NameAt(name, node), msg);
+            return Ok(RequestId(tag));
         }
     };
     if pid == ctx.pid() {
@@ -381,7 +409,18 @@ pub fn call(
         pid,
         Term::tuple(vec![Term::Atom(Atom::GEN_CALL), from, request.into()]),
     );
-    await_reply(ctx, tag, timeout)
+    Ok(RequestId(tag))
+}
+
+/// Waits up to `timeout` (`None`: forever) for the reply to `id` (OTP's
+/// `receive_response`): the reply, or how the call failed, as [`call`] gives it. On a
+/// timeout the request is abandoned: a late reply is dropped, never left queued.
+pub fn receive_response(
+    ctx: &mut Ctx,
+    id: RequestId,
+    timeout: Option<Duration>,
+) -> Result<Term, CallError> {
+    await_reply(ctx, id.0, timeout)
 }
 
 /// Waits for the reply to the call tagged `tag`, which is also the reference of the
@@ -522,27 +561,6 @@ fn multi_call_with(
         .into_iter()
         .map(|r| r.unwrap_or(Err(CallError::Timeout)))
         .collect()
-}
-
-/// A call to `{name, node}` on another node, as OTP makes it: the monitor is of the
-/// name ([`Ctx::monitor_name`]), so a name not registered there gives
-/// [`CallError::NoProc`] at once (the node answers the monitor), a node that can't be
-/// reached [`CallError::NoConnection`], and a server that dies during the call its
-/// exit reason.
-fn call_remote_name(
-    ctx: &mut Ctx,
-    name: Atom,
-    node: Atom,
-    request: Term,
-    timeout: Option<Duration>,
-) -> Result<Term, CallError> {
-    let tag = ctx.monitor_name(name, node);
-    let from = Term::tuple(vec![Term::Pid(ctx.pid()), Term::Ref(tag)]);
-    let msg = Term::tuple(vec![Term::Atom(Atom::GEN_CALL), from, request]);
-    // A name on another node: the send itself cannot fail (the monitor answers for a
-    // name or node that is not there).
-    let _ = ctx.send_to(Dest::NameAt(name, node), msg);
-    await_reply(ctx, tag, timeout)
 }
 
 /// Casts `msg` to a server (never fails; an unknown name is ignored, as in OTP).

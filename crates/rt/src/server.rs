@@ -462,6 +462,23 @@ impl<S: Server> ServerRef<S> {
         decode_reply(&reply)
     }
 
+    /// Sends the call without waiting (OTP's `send_request`): the reply is taken later
+    /// with [`PendingReply::wait`], so a process can have calls to several servers in
+    /// flight at once.
+    pub fn send_request(
+        &self,
+        ctx: &mut Ctx,
+        request: S::Call,
+    ) -> Result<PendingReply<S>, CallError> {
+        let request = to_term(&request).map_err(|e| {
+            CallError::BadRequest(format!("the request does not convert to a term: {e}"))
+        })?;
+        Ok(PendingReply {
+            id: gen_server::send_request(ctx, &self.dest, request)?,
+            server: PhantomData,
+        })
+    }
+
     /// Casts `msg` to the server (never fails, as in OTP: an unknown name is ignored; a
     /// message that does not convert to a term is dropped, logged as an error).
     pub fn cast(&self, node: &Node, msg: S::Cast) {
@@ -484,6 +501,22 @@ impl<S: Server> ServerRef<S> {
             Term::Atom(Atom::NORMAL),
             timeout.into().as_duration(),
         )
+    }
+}
+
+/// A typed call in flight ([`ServerRef::send_request`]).
+#[must_use = "the reply waits in the mailbox until wait takes it"]
+pub struct PendingReply<S: Server> {
+    id: gen_server::RequestId,
+    server: PhantomData<fn() -> S>,
+}
+
+impl<S: Server> PendingReply<S> {
+    /// Waits up to `timeout` for the reply (OTP's `receive_response`), as
+    /// [`ServerRef::call`] would give it.
+    pub fn wait(self, ctx: &mut Ctx, timeout: impl Into<Timeout>) -> Result<S::Reply, CallError> {
+        let reply = gen_server::receive_response(ctx, self.id, timeout.into().as_duration())?;
+        decode_reply(&reply)
     }
 }
 

@@ -17,17 +17,20 @@ use std::time::{Duration, Instant};
 
 use parking_lot::{Mutex, RwLock};
 
+mod deliver;
+mod names;
+
 use super::attached::Attached;
 use super::ctx::Ctx;
-use super::errors::{RegisterError, SendError, UndefinedFunction};
+use super::errors::{SendError, UndefinedFunction};
 use super::functions::Functions;
 use super::job::Job;
-use super::process::{ProcessCell, ProcessTable, Pushed};
+use super::process::{ProcessCell, ProcessTable};
 use super::scheduler::{Scheduler, SliceRunner};
 use super::signal::Signal;
 use super::table::Tables;
 use super::timer::{TimerRef, Timers};
-use super::{Behaviour, Dest, PeerLink, Router, SpawnOpts};
+use super::{Behaviour, Dest, Router, SpawnOpts};
 use crate::term::pid::{DisplayContext, set_display_context};
 use crate::term::{Atom, Pid, Ref, Term};
 
@@ -478,65 +481,6 @@ impl Node {
         );
     }
 
-    /// Registers `pid` (a live local process with no name) under `name`.
-    pub fn register(&self, name: Atom, pid: Pid) -> Result<(), RegisterError> {
-        if name == Atom::UNDEFINED {
-            return Err(RegisterError::Undefined);
-        }
-        if !self.is_local(pid) {
-            return Err(RegisterError::NotLocal(pid));
-        }
-        let mut reg = self.0.registry.lock();
-        if let Some(&holder) = reg.get(&name) {
-            return Err(RegisterError::NameTaken { name, holder });
-        }
-        let Some(cell) = self.0.processes.get(pid.id()) else {
-            return Err(RegisterError::NotAlive(pid));
-        };
-        let mut st = cell.mailbox.lock();
-        if st.closed {
-            return Err(RegisterError::NotAlive(pid));
-        }
-        if let Some(name) = st.name {
-            return Err(RegisterError::AlreadyNamed { pid, name });
-        }
-        st.name = Some(name);
-        reg.insert(name, pid);
-        Ok(())
-    }
-
-    /// Removes a registered name; returns whether it was registered.
-    pub fn unregister(&self, name: Atom) -> bool {
-        let Some(pid) = self.0.registry.lock().remove(&name) else {
-            return false;
-        };
-        if let Some(cell) = self.0.processes.get(pid.id()) {
-            let mut st = cell.mailbox.lock();
-            if st.name == Some(name) {
-                st.name = None;
-            }
-        }
-        true
-    }
-
-    /// The pid registered under `name`.
-    pub fn whereis(&self, name: Atom) -> Option<Pid> {
-        self.0.registry.lock().get(&name).copied()
-    }
-
-    /// Every registered name.
-    pub fn registered(&self) -> Vec<Atom> {
-        self.0.registry.lock().keys().copied().collect()
-    }
-
-    /// The name `pid` is registered under, if any.
-    pub fn registered_name(&self, pid: Pid) -> Option<Atom> {
-        self.is_local(pid)
-            .then(|| self.0.processes.get(pid.id()))
-            .flatten()
-            .and_then(|c| c.mailbox.lock().name)
-    }
-
     /// Sends `msg` to `dest` after `delay` (`erlang:send_after`).
     pub fn send_after(
         &self,
@@ -647,47 +591,6 @@ impl Node {
         f()
     }
 
-    /// Installs the cluster-wide name registry [`Dest::Global`] resolves through
-    /// (`dist::global` does, as it starts).
-    pub fn set_global_names(&self, names: Arc<dyn super::GlobalNames>) {
-        self.set_extension(Arc::new(GlobalNamesSeam(names)));
-    }
-
-    /// The pid registered cluster-wide as `name` (`None` without a registry).
-    pub fn whereis_global(&self, name: &Term) -> Option<Pid> {
-        self.extension::<GlobalNamesSeam>()?.0.whereis(name)
-    }
-
-    /// Where `dest` points now: the pid for a pid, a local name or a global one;
-    /// `None` when the name is not registered, or for a name on another node.
-    pub fn resolve(&self, dest: &Dest) -> Option<Pid> {
-        match *dest {
-            Dest::Pid(p) => Some(p),
-            Dest::Name(n) => self.whereis(n),
-            Dest::NameAt(n, at) if at == self.name() => self.whereis(n),
-            Dest::NameAt(..) => None,
-            Dest::Global(ref n) => self.whereis_global(n),
-        }
-    }
-
-    /// Attaches a service to this node (one per type), so code holding the node (a
-    /// process's `ctx.node()`) can reach it: how the layers above `rt` (distribution,
-    /// cluster services) hang their state off the node without statics.
-    pub fn set_extension<T: Any + Send + Sync>(&self, value: Arc<T>) {
-        self.0.extensions.write().insert(TypeId::of::<T>(), value);
-    }
-
-    /// The service of type `T` attached to this node.
-    pub fn extension<T: Any + Send + Sync>(&self) -> Option<Arc<T>> {
-        let any = self.0.extensions.read().get(&TypeId::of::<T>()).cloned()?;
-        any.downcast::<T>().ok()
-    }
-
-    /// Detaches the service of type `T`.
-    pub fn remove_extension<T: Any + Send + Sync>(&self) {
-        self.0.extensions.write().remove(&TypeId::of::<T>());
-    }
-
     /// Installs the router for signals to other nodes (the distribution layer).
     pub fn set_router(&self, router: Option<Arc<dyn Router>>) {
         *self.0.router.write() = router;
@@ -720,121 +623,6 @@ impl Node {
         if let Some(router) = self.router() {
             router.stop_polling_io();
         }
-    }
-
-    /// Delivers a signal to `to`, local or remote. A signal that cannot be delivered is
-    /// answered as Erlang does: a link gets an exit `noproc`, a monitor a `DOWN` `noproc`
-    /// (`noconnection` if the pid's node is unreachable), the rest is dropped.
-    pub fn deliver(&self, to: Pid, signal: Signal) {
-        self.deliver_with(to, signal, true);
-    }
-
-    /// [`Node::deliver`]; with `connect` false, a pid on a node not connected now is
-    /// unreachable (`noconnection`) rather than a reason to connect.
-    pub fn deliver_with(&self, to: Pid, signal: Signal, connect: bool) {
-        if self.is_local(to) {
-            self.deliver_local(to, signal);
-        } else if to.node() == self.0.name {
-            // A pid of an earlier incarnation of this node: that process is long gone.
-            self.answer_dead(to, signal, Atom::NOPROC);
-        } else {
-            match self.router() {
-                Some(router) => router.route(to, signal, connect),
-                None => self.answer_dead(to, signal, Atom::NOCONNECTION),
-            }
-        }
-    }
-
-    /// [`Node::deliver`], handing back the connection a signal for another node went
-    /// on, for the sender to keep (`Ctx::send`; see [`Router::route_keep`]).
-    pub(crate) fn deliver_keep(&self, to: Pid, signal: Signal) -> Option<Arc<dyn PeerLink>> {
-        if self.is_local(to) || to.node() == self.0.name {
-            self.deliver_with(to, signal, true);
-            return None;
-        }
-        match self.router() {
-            Some(router) => router.route_keep(to, signal),
-            None => {
-                self.answer_dead(to, signal, Atom::NOCONNECTION);
-                None
-            }
-        }
-    }
-
-    /// Delivers a signal to a local process (also the entry point for signals that
-    /// arrive from other nodes).
-    pub fn deliver_local(&self, to: Pid, signal: Signal) {
-        // Push under the table's read lock: no reference count traffic unless the
-        // process must be scheduled.
-        let pushed = self.0.processes.with(to.id(), |cell| match cell {
-            None => Err(signal),
-            Some(cell) => match cell.push(signal) {
-                Ok(Pushed::Schedule) => Ok(Some(cell.clone())),
-                Ok(Pushed::Nothing) => Ok(None),
-                Err(signal) => Err(signal),
-            },
-        });
-        match pushed {
-            Ok(Some(cell)) => self.scheduler().schedule(cell),
-            Ok(None) => {}
-            Err(signal) => self.answer_dead(to, signal, Atom::NOPROC),
-        }
-    }
-
-    /// Delivers `signals` (drained, in order) to `to` as [`Node::deliver`] would one
-    /// by one, but to a local process under one lock with at most one wake-up (the
-    /// I/O loop hands over a burst from a connection this way).
-    pub fn deliver_batch(&self, to: Pid, signals: &mut Vec<Signal>) {
-        if !self.is_local(to) {
-            for signal in signals.drain(..) {
-                self.deliver(to, signal);
-            }
-            return;
-        }
-        let pushed = self.0.processes.with(to.id(), |cell| match cell {
-            None => Err(()),
-            Some(cell) => match cell.push_batch(signals) {
-                Ok(Pushed::Schedule) => Ok(Some(cell.clone())),
-                Ok(Pushed::Nothing) => Ok(None),
-                Err(()) => Err(()),
-            },
-        });
-        match pushed {
-            Ok(Some(cell)) => self.scheduler().schedule(cell),
-            Ok(None) => {}
-            Err(()) => {
-                for signal in signals.drain(..) {
-                    self.answer_dead(to, signal, Atom::NOPROC);
-                }
-            }
-        }
-    }
-
-    /// The live local process `to`, for a sender that will send to it again (see
-    /// [`Node::push_to`]).
-    pub(crate) fn local_cell(&self, to: Pid) -> Option<Arc<ProcessCell>> {
-        if self.is_local(to) {
-            self.0.processes.get(to.id())
-        } else {
-            None
-        }
-    }
-
-    /// Delivers `signal` to the local process `cell` (found before with
-    /// [`Node::local_cell`]), without the process table: pids are never reused, so the
-    /// cell is that process's for good, and once it has exited its mailbox refuses the
-    /// push, which is answered as for a pid not in the table (`noproc`).
-    /// False when the process has exited (the caller should not keep the cell).
-    pub(crate) fn push_to(&self, cell: &Arc<ProcessCell>, signal: Signal) -> bool {
-        match cell.push(signal) {
-            Ok(Pushed::Schedule) => self.scheduler().schedule(cell.clone()),
-            Ok(Pushed::Nothing) => {}
-            Err(signal) => {
-                self.answer_dead(cell.pid, signal, Atom::NOPROC);
-                return false;
-            }
-        }
-        true
     }
 
     /// A snapshot of every live process (the console's `processes`), by pid.

@@ -62,30 +62,13 @@ fn remote_spawn_and_rpc_print_through_the_callers_group_leader() {
         Ok(Term::Pid(server))
     );
     // So `IO.puts` there prints here: the call returns after the line was written.
-    assert_eq!(
-        rpc::call(
-            &mut me,
-            callee.name(),
-            "IO",
-            "puts",
-            vec![Term::str("via rpc")],
-            t
-        ),
-        Ok(Term::ok())
-    );
+    let puts = |me: &mut Ctx, node: Atom, text: &str| {
+        rpc::call(me, node, "IO", "puts", vec![Term::str(text)], t)
+    };
+    assert_eq!(puts(&mut me, callee.name(), "via rpc"), Ok(Term::ok()));
     assert_eq!(rx.try_recv().as_deref(), Ok("via rpc\n"));
     // A local rpc too.
-    assert_eq!(
-        rpc::call(
-            &mut me,
-            caller.name(),
-            "IO",
-            "puts",
-            vec![Term::str("local rpc")],
-            t
-        ),
-        Ok(Term::ok())
-    );
+    assert_eq!(puts(&mut me, caller.name(), "local rpc"), Ok(Term::ok()));
     assert_eq!(rx.try_recv().as_deref(), Ok("local rpc\n"));
     // A remote spawn (Drill 7's `Node.spawn(node2, IO, :puts, ["Always works"])`).
     let mfa = (

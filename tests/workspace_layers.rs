@@ -9,13 +9,18 @@ use std::process::Command;
 
 /// Every package in the normal (non-dev, non-build) dependency tree of `package`.
 fn normal_deps(package: &str) -> Vec<String> {
+    deps_by(package, "normal")
+}
+
+/// Every package in `package`'s tree along the `edges` kinds (`cargo tree -e`).
+fn deps_by(package: &str, edges: &str) -> Vec<String> {
     let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".to_owned());
     let out = Command::new(cargo)
         .args([
             "tree",
             "--offline",
             "-e",
-            "normal",
+            edges,
             "--prefix",
             "none",
             "-p",
@@ -54,6 +59,8 @@ fn each_layer_sees_only_the_layers_below() {
         ("oxbeam-rt", &["oxbeam-term"]),
         ("oxbeam-node", &["oxbeam-rt", "oxbeam-term"]),
         ("oxbeam-dist", &["oxbeam-node", "oxbeam-rt", "oxbeam-term"]),
+        // The consensus core is pure so far; the services will sit on dist.
+        ("oxbeam-services", &[]),
         (
             "oxbeam",
             &["oxbeam-dist", "oxbeam-node", "oxbeam-rt", "oxbeam-term"],
@@ -110,5 +117,14 @@ fn no_async_runtime_anywhere() {
         for r in runtimes {
             assert!(!deps.iter().any(|d| d == r), "{package} pulls in {r}");
         }
+    }
+    // The model checker the services' tests use, too.
+    let deps = deps_by("oxbeam-services", "normal,dev");
+    assert!(deps.iter().any(|d| d == "stateright"), "{deps:?}");
+    for r in runtimes {
+        assert!(
+            !deps.iter().any(|d| d == r),
+            "oxbeam-services' tests pull in {r}"
+        );
     }
 }

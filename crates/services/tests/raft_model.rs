@@ -1,0 +1,173 @@
+//! The Raft core model-checked with stateright: every reachable state of a three-replica
+//! cluster, bounded (terms up to `MAX_TERM`, logs up to `MAX_LOG` entries, at most
+//! `MAX_IN_FLIGHT` messages in flight), where any replica may time out, a leader may
+//! tick or take a proposal at any moment, and any message in flight may be delivered
+//! next (so messages are reordered, and one never delivered is lost). A delivered
+//! message may also stay in flight (`Redeliver`): messages repeat.
+//!
+//! Checked in every state: at most one leader per term (election safety), and no two
+//! replicas' committed prefixes disagree (state machine safety); and that some state
+//! commits an entry (the model is not vacuous). The control: the same model with
+//! leaders that commit without a majority must break state machine safety, or the
+//! checker would be proving nothing.
+
+use std::collections::BTreeSet;
+
+use oxbeam_services::raft::{Faults, Msg, Outbox, Replica};
+use stateright::{Checker, Model, Property};
+
+const N: usize = 3;
+const MAX_TERM: u64 = 2;
+const MAX_LOG: usize = 1;
+const MAX_IN_FLIGHT: usize = 4;
+
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+struct Cluster {
+    replicas: Vec<Replica<u8>>,
+    /// In flight: (from, to, message).
+    network: BTreeSet<(usize, usize, Msg<u8>)>,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+enum Action {
+    Timeout(usize),
+    Heartbeat(usize),
+    Propose(usize, u8),
+    Deliver(usize, usize, Msg<u8>),
+    Redeliver(usize, usize, Msg<u8>),
+}
+
+struct RaftModel {
+    faults: Faults,
+}
+
+impl Model for RaftModel {
+    type State = Cluster;
+    type Action = Action;
+
+    fn init_states(&self) -> Vec<Cluster> {
+        let replicas = (0..N)
+            .map(|i| {
+                let mut r = Replica::new(i, N);
+                r.faults = self.faults;
+                r
+            })
+            .collect();
+        vec![Cluster {
+            replicas,
+            network: BTreeSet::new(),
+        }]
+    }
+
+    fn actions(&self, s: &Cluster, actions: &mut Vec<Action>) {
+        for (i, r) in s.replicas.iter().enumerate() {
+            if !r.is_leader() && r.term < MAX_TERM {
+                actions.push(Action::Timeout(i));
+            }
+            if r.is_leader() {
+                actions.push(Action::Heartbeat(i));
+                if r.log.len() < MAX_LOG {
+                    // The proposal's value names the replica that took it.
+                    actions.push(Action::Propose(i, i as u8));
+                }
+            }
+        }
+        for (from, to, msg) in &s.network {
+            actions.push(Action::Deliver(*from, *to, msg.clone()));
+            actions.push(Action::Redeliver(*from, *to, msg.clone()));
+        }
+    }
+
+    fn next_state(&self, s: &Cluster, action: Action) -> Option<Cluster> {
+        let mut next = s.clone();
+        let mut out: Outbox<u8> = Vec::new();
+        let from = match action {
+            Action::Timeout(i) => {
+                next.replicas[i].election_timeout(&mut out);
+                i
+            }
+            Action::Heartbeat(i) => {
+                next.replicas[i].heartbeat(&mut out);
+                i
+            }
+            Action::Propose(i, v) => {
+                next.replicas[i].propose(v).ok()?;
+                i
+            }
+            Action::Deliver(from, to, msg) => {
+                next.network.remove(&(from, to, msg.clone()));
+                next.replicas[to].receive(from, msg, &mut out);
+                to
+            }
+            Action::Redeliver(from, to, msg) => {
+                next.replicas[to].receive(from, msg, &mut out);
+                to
+            }
+        };
+        for (to, msg) in out {
+            next.network.insert((from, to, msg));
+        }
+        Some(next)
+    }
+
+    fn within_boundary(&self, s: &Cluster) -> bool {
+        s.network.len() <= MAX_IN_FLIGHT
+            && s.replicas
+                .iter()
+                .all(|r| r.term <= MAX_TERM && r.log.len() <= MAX_LOG)
+    }
+
+    fn properties(&self) -> Vec<Property<Self>> {
+        vec![
+            Property::always("election safety", |_, s: &Cluster| {
+                let mut leading = BTreeSet::new();
+                s.replicas
+                    .iter()
+                    .filter(|r| r.is_leader())
+                    .all(|r| leading.insert(r.term))
+            }),
+            Property::always("state machine safety", |_, s: &Cluster| {
+                s.replicas.iter().all(|a| {
+                    s.replicas.iter().all(|b| {
+                        let (x, y) = (a.committed(), b.committed());
+                        let common = x.len().min(y.len());
+                        x[..common] == y[..common]
+                    })
+                })
+            }),
+            Property::sometimes("an entry is committed", |_, s: &Cluster| {
+                s.replicas.iter().any(|r| r.commit > 0)
+            }),
+        ]
+    }
+}
+
+#[test]
+fn a_bounded_cluster_keeps_one_leader_per_term_and_agreeing_commits() {
+    let checker = RaftModel {
+        faults: Faults::default(),
+    }
+    .checker()
+    .spawn_bfs()
+    .join();
+    checker.assert_properties();
+    assert!(
+        checker.unique_state_count() > 1000,
+        "{}",
+        checker.unique_state_count()
+    );
+}
+
+#[test]
+fn the_checker_catches_a_leader_that_commits_without_a_majority() {
+    let checker = RaftModel {
+        faults: Faults {
+            commit_without_majority: true,
+        },
+    }
+    .checker()
+    .spawn_bfs()
+    .join();
+    let path = checker.assert_any_discovery("state machine safety");
+    assert!(path.into_actions().len() >= 4);
+}

@@ -25,7 +25,8 @@
 //! **Guarantees** (checked by `tests/raft_model.rs` in every reachable state of a bounded
 //! three-replica cluster with message loss, reordering and repetition): at most one
 //! leader per term; committed prefixes never disagree between replicas. The same model
-//! with a deliberately broken rule (a leader that commits without a majority) is caught.
+//! with a deliberately broken rule (a leader that commits without a majority, a vote for
+//! a candidate whose log is behind) is caught.
 
 use std::collections::BTreeSet;
 
@@ -131,6 +132,8 @@ pub enum NotLeader {
 pub struct Faults {
     /// A leader commits each entry as it appends it, without a majority.
     pub commit_without_majority: bool,
+    /// A replica votes for a candidate whose log is behind its own.
+    pub vote_ignores_log: bool,
 }
 
 /// One replica's state.
@@ -289,7 +292,7 @@ impl<C: Clone> Replica<C> {
                 last_term,
             } => {
                 let mine = (self.term_at(self.last_index()), self.last_index());
-                let up_to_date = (last_term, last_index) >= mine;
+                let up_to_date = (last_term, last_index) >= mine || self.faults.vote_ignores_log;
                 let granted =
                     term == self.term && up_to_date && self.voted_for.is_none_or(|v| v == from);
                 if granted {

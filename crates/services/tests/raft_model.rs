@@ -163,6 +163,7 @@ fn the_checker_catches_a_leader_that_commits_without_a_majority() {
     let checker = RaftModel {
         faults: Faults {
             commit_without_majority: true,
+            ..Faults::default()
         },
     }
     .checker()
@@ -170,4 +171,18 @@ fn the_checker_catches_a_leader_that_commits_without_a_majority() {
     .join();
     let path = checker.assert_any_discovery("state machine safety");
     assert!(path.into_actions().len() >= 4);
+}
+
+#[test]
+fn the_checker_catches_a_vote_for_a_candidate_whose_log_is_behind() {
+    let checker = RaftModel {
+        faults: Faults {
+            vote_ignores_log: true,
+            ..Faults::default()
+        },
+    }
+    .checker()
+    .spawn_bfs()
+    .join();
+    checker.assert_any_discovery("state machine safety");
 }

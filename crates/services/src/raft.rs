@@ -408,3 +408,6 @@ impl<C: Clone> Replica<C> {
         }
     }
 }
+
+#[cfg(test)]
+mod tests;

@@ -7,4 +7,5 @@
 #![forbid(unsafe_code)]
 #![deny(missing_docs)]
 
+pub mod kv_store;
 pub mod raft;

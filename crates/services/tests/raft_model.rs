@@ -1,6 +1,5 @@
 //! The Raft core model-checked with stateright: every reachable state of a three-replica
-//! cluster, bounded (terms up to `MAX_TERM`, logs up to `MAX_LOG` entries, at most
-//! `MAX_IN_FLIGHT` messages in flight), where any replica may time out, a leader may
+//! cluster, bounded (terms, log entries and messages in flight: see `bounds`), where any replica may time out, a leader may
 //! tick or take a proposal at any moment, and any message in flight may be delivered
 //! next (so messages are reordered, and one never delivered is lost). A delivered
 //! message may also stay in flight (`Redeliver`): messages repeat.
@@ -17,9 +16,21 @@ use oxbeam_services::raft::{Faults, Msg, Outbox, Replica};
 use stateright::{Checker, Model, Property};
 
 const N: usize = 3;
-const MAX_TERM: u64 = 2;
-const MAX_LOG: usize = 1;
-const MAX_IN_FLIGHT: usize = 4;
+
+/// The bounds: CI's by default; `RAFT_MODEL_BOUNDS=terms,log,in_flight` checks a larger
+/// cluster history by hand (`3,2,4` took minutes, not seconds).
+fn bounds() -> (u64, usize, usize) {
+    std::env::var("RAFT_MODEL_BOUNDS")
+        .ok()
+        .and_then(|b| {
+            let v: Vec<usize> = b.split(',').filter_map(|x| x.trim().parse().ok()).collect();
+            match v.as_slice() {
+                [t, l, f] => Some((*t as u64, *l, *f)),
+                _ => None,
+            }
+        })
+        .unwrap_or((2, 1, 4))
+}
 
 #[derive(Clone, Debug, PartialEq, Eq, Hash)]
 struct Cluster {
@@ -39,6 +50,21 @@ enum Action {
 
 struct RaftModel {
     faults: Faults,
+    max_term: u64,
+    max_log: usize,
+    max_in_flight: usize,
+}
+
+impl RaftModel {
+    fn new(faults: Faults) -> RaftModel {
+        let (max_term, max_log, max_in_flight) = bounds();
+        RaftModel {
+            faults,
+            max_term,
+            max_log,
+            max_in_flight,
+        }
+    }
 }
 
 impl Model for RaftModel {
@@ -61,12 +87,12 @@ impl Model for RaftModel {
 
     fn actions(&self, s: &Cluster, actions: &mut Vec<Action>) {
         for (i, r) in s.replicas.iter().enumerate() {
-            if !r.is_leader() && r.term < MAX_TERM {
+            if !r.is_leader() && r.term < self.max_term {
                 actions.push(Action::Timeout(i));
             }
             if r.is_leader() {
                 actions.push(Action::Heartbeat(i));
-                if r.log.len() < MAX_LOG {
+                if r.log.len() < self.max_log {
                     // The proposal's value names the replica that took it.
                     actions.push(Action::Propose(i, i as u8));
                 }
@@ -111,10 +137,10 @@ impl Model for RaftModel {
     }
 
     fn within_boundary(&self, s: &Cluster) -> bool {
-        s.network.len() <= MAX_IN_FLIGHT
+        s.network.len() <= self.max_in_flight
             && s.replicas
                 .iter()
-                .all(|r| r.term <= MAX_TERM && r.log.len() <= MAX_LOG)
+                .all(|r| r.term <= self.max_term && r.log.len() <= self.max_log)
     }
 
     fn properties(&self) -> Vec<Property<Self>> {
@@ -144,12 +170,10 @@ impl Model for RaftModel {
 
 #[test]
 fn a_bounded_cluster_keeps_one_leader_per_term_and_agreeing_commits() {
-    let checker = RaftModel {
-        faults: Faults::default(),
-    }
-    .checker()
-    .spawn_bfs()
-    .join();
+    let checker = RaftModel::new(Faults::default())
+        .checker()
+        .spawn_bfs()
+        .join();
     checker.assert_properties();
     let states = checker.unique_state_count();
     eprintln!("raft model: {states} states, every property holds");
@@ -158,12 +182,10 @@ fn a_bounded_cluster_keeps_one_leader_per_term_and_agreeing_commits() {
 
 #[test]
 fn the_checker_catches_a_leader_that_commits_without_a_majority() {
-    let checker = RaftModel {
-        faults: Faults {
-            commit_without_majority: true,
-            ..Faults::default()
-        },
-    }
+    let checker = RaftModel::new(Faults {
+        commit_without_majority: true,
+        ..Faults::default()
+    })
     .checker()
     .spawn_bfs()
     .join();
@@ -173,12 +195,10 @@ fn the_checker_catches_a_leader_that_commits_without_a_majority() {
 
 #[test]
 fn the_checker_catches_a_vote_for_a_candidate_whose_log_is_behind() {
-    let checker = RaftModel {
-        faults: Faults {
-            vote_ignores_log: true,
-            ..Faults::default()
-        },
-    }
+    let checker = RaftModel::new(Faults {
+        vote_ignores_log: true,
+        ..Faults::default()
+    })
     .checker()
     .spawn_bfs()
     .join();

@@ -116,7 +116,7 @@ fn nodes_arg(t: &Term) -> Result<Vec<Atom>, EvalError> {
         .collect()
 }
 
-fn dest_arg(t: &Term) -> Result<Dest, EvalError> {
+pub(crate) fn dest_arg(t: &Term) -> Result<Dest, EvalError> {
     match t {
         Term::Pid(p) => Ok(Dest::Pid(*p)),
         Term::Atom(a) => Ok(Dest::Name(*a)),

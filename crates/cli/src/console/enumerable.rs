@@ -3,7 +3,7 @@
 //! function not here falls through to the node's registered functions (`Enum.sum/1`
 //! is a built-in every node has, so rpc can call it too).
 
-use super::eval::{EvalError, Interp, range_bounds};
+use super::eval::{EvalError, Interp, range_bounds, truthy};
 use crate::term::Term;
 
 /// The most elements taken from one range (a runaway `1..1_000_000_000` is an error,
@@ -35,10 +35,6 @@ pub(crate) fn elements(t: &Term) -> Result<Vec<Term>, EvalError> {
         "Protocol.UndefinedError",
         format!("protocol Enumerable not implemented for {t}"),
     ))
-}
-
-fn truthy(t: &Term) -> bool {
-    !(t.is_atom("false") || t.is_atom("nil"))
 }
 
 /// `Enum.f(args)`; `None` for a function not here.

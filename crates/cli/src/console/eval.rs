@@ -22,7 +22,7 @@ use crate::rt::{Attached, Ctx};
 use crate::term::{Atom, Term};
 
 pub(crate) use blocks::to_chars;
-pub(crate) use patterns::{guard_call, is_guard_fn, match_pattern};
+pub(crate) use patterns::{guard_call, is_guard_fn, match_pattern, truthy};
 
 /// An error shown as `** (Kind) message`, as iex shows exceptions.
 #[derive(Clone, Debug, PartialEq)]

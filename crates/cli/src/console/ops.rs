@@ -331,19 +331,12 @@ pub fn process_call(s: &mut Interp<'_>, f: &str, a: &[Term]) -> Result<Option<Te
     }))
 }
 
-/// A GenServer's address: a pid, a local name, `{name, node}`, or `{:global, name}`.
+/// A GenServer's address: what `send` takes ([`dest_arg`](super::api::dest_arg)), or
+/// `{:global, name}`.
 fn server_arg(t: &Term) -> Result<crate::rt::Dest, EvalError> {
-    use crate::rt::Dest;
-    match t {
-        Term::Pid(p) => Ok(Dest::Pid(*p)),
-        Term::Atom(a) => Ok(Dest::Name(*a)),
-        _ => match t.as_tuple() {
-            Some([g, name]) if g.is_atom("global") => Ok(Dest::global(name)),
-            Some([Term::Atom(name), Term::Atom(node)]) => Ok(Dest::NameAt(*name, *node)),
-            _ => Err(EvalError::arg(format!(
-                "expected a server (a pid, a name, {{name, node}} or {{:global, name}}), got {t}"
-            ))),
-        },
+    match t.tagged("global") {
+        Some([name]) => Ok(crate::rt::Dest::global(name)),
+        _ => super::api::dest_arg(t),
     }
 }
 

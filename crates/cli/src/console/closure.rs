@@ -12,8 +12,9 @@
 //! every node the `oxbeam` command starts (`console` and `node`); `spawn(fn)` and
 //! `Node.spawn(node, fn)` spawn that function with the closure, on this node or there.
 //! A node without it answers as for any unknown function: `{:undef, {:oxbeam_eval,
-//! :apply, 2}}`. A closure that raises prints the error where it ran (as a crash
-//! report) and its process exits with the error as reason.
+//! :apply, 2}}`. A closure that raises prints the error (as a crash report) through its
+//! group leader, so on the console that spawned it, and its process exits with the
+//! error as reason.
 
 use std::collections::{HashMap, HashSet};
 

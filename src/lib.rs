@@ -52,9 +52,9 @@
 //!   registered name.
 //! - [`dist`] (`oxbeam-dist`): cluster services: [`rpc`](dist::rpc),
 //!   [`global`](dist::global) names and locks, [`pg`](dist::pg) process groups.
-//! - Services (next: `kv`, `queue`, `locks`): crates of their own under `crates/`
-//!   that see the facade's layers, re-exported here as `oxbeam::kv`, `oxbeam::queue`,
-//!   `oxbeam::locks`.
+//! - Services (`oxbeam-services`): [`kv`] (replicated tables), next `queue` and
+//!   `locks`, built on [`group`] (a replicated state machine over the [`raft`] core),
+//!   above `dist` and re-exported here.
 //! - Applications (`crates/cli`, package `oxbeam-cli`, the `oxbeam` command): the
 //!   console, the demo, the headless node and, next, the chat. Only they depend on
 //!   terminal crates; a program that links `oxbeam` compiles none of them.
@@ -67,6 +67,8 @@ pub use oxbeam_dist as dist;
 pub use oxbeam_node as node;
 #[doc(inline)]
 pub use oxbeam_rt as rt;
+#[doc(inline)]
+pub use oxbeam_services::{group, kv, raft};
 #[doc(inline)]
 pub use oxbeam_term as term;
 

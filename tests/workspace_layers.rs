@@ -59,11 +59,19 @@ fn each_layer_sees_only_the_layers_below() {
         ("oxbeam-rt", &["oxbeam-term"]),
         ("oxbeam-node", &["oxbeam-rt", "oxbeam-term"]),
         ("oxbeam-dist", &["oxbeam-node", "oxbeam-rt", "oxbeam-term"]),
-        // The consensus core is pure so far; the services will sit on dist.
-        ("oxbeam-services", &[]),
+        (
+            "oxbeam-services",
+            &["oxbeam-dist", "oxbeam-node", "oxbeam-rt", "oxbeam-term"],
+        ),
         (
             "oxbeam",
-            &["oxbeam-dist", "oxbeam-node", "oxbeam-rt", "oxbeam-term"],
+            &[
+                "oxbeam-dist",
+                "oxbeam-node",
+                "oxbeam-rt",
+                "oxbeam-services",
+                "oxbeam-term",
+            ],
         ),
         (
             "oxbeam-cli",
@@ -72,6 +80,7 @@ fn each_layer_sees_only_the_layers_below() {
                 "oxbeam-dist",
                 "oxbeam-node",
                 "oxbeam-rt",
+                "oxbeam-services",
                 "oxbeam-term",
             ],
         ),

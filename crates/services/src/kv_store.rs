@@ -12,8 +12,10 @@
 use std::collections::BTreeMap;
 use std::ops::Bound;
 
+use serde::{Deserialize, Serialize};
+
 /// A row: its value and revisions.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Row<V> {
     /// The value.
     pub value: V,
@@ -24,7 +26,7 @@ pub struct Row<V> {
 }
 
 /// What a compare-and-set expects of its key.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub enum Expect {
     /// The key is absent.
     Absent,
@@ -33,7 +35,7 @@ pub enum Expect {
 }
 
 /// A command of the replicated log.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub enum Command<K, V> {
     /// Sets `key` to the value.
     Put(K, V),
@@ -51,7 +53,7 @@ pub enum Command<K, V> {
 }
 
 /// A change, as a watcher sees it.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub enum Event<K, V> {
     /// `key` now holds `value`.
     Put {
@@ -72,7 +74,7 @@ pub enum Event<K, V> {
 }
 
 /// What applying a command gave.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub enum Applied<V> {
     /// Written at `revision`; `previous` is what the key held.
     Written {
@@ -92,7 +94,8 @@ pub enum Applied<V> {
 }
 
 /// A table: rows by key, the revision applied, and the changes kept for watchers.
-#[derive(Clone, Debug)]
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[serde(bound(deserialize = "K: Ord + Deserialize<'de>, V: Deserialize<'de>"))]
 pub struct Store<K, V> {
     rows: BTreeMap<K, Row<V>>,
     revision: u64,
@@ -213,6 +216,11 @@ impl<K: Ord + Clone, V: Clone> Store<K, V> {
         }
         let start = self.events.partition_point(|e| revision_of(e) <= after);
         Ok(self.events[start..].to_vec())
+    }
+
+    /// The number of changes kept for watchers.
+    pub fn changes_kept(&self) -> usize {
+        self.events.len()
     }
 
     /// Forgets the changes up to revision `upto` (after a snapshot): watches from before

@@ -7,5 +7,10 @@
 #![forbid(unsafe_code)]
 #![deny(missing_docs)]
 
+use oxbeam_rt as rt;
+use oxbeam_term as term;
+
+pub mod group;
+pub mod kv;
 pub mod kv_store;
 pub mod raft;

@@ -4,10 +4,17 @@
 //! next (so messages are reordered, and one never delivered is lost). A delivered
 //! message may also stay in flight (`Redeliver`): messages repeat.
 //!
-//! Checked in every state: at most one leader per term (election safety), and no two
-//! replicas' committed prefixes disagree (state machine safety); and that some state
-//! commits an entry (the model is not vacuous). The control: the same model with
-//! leaders that commit without a majority must break state machine safety, or the
+//! A leader may also run its quorum check (stepping down when no majority answered
+//! since the last), and any replica may compact its committed log into a snapshot (the
+//! commands applied, in order), which a follower behind it then installs. Batches are
+//! one entry long, so a follower two entries behind takes two messages.
+//!
+//! Checked in every state: at most one leader per term (election safety), no two
+//! replicas' committed histories (snapshot and committed log) disagree (state machine
+//! safety), a leader holds every entry committed anywhere (leader completeness); and
+//! that some state commits an entry and some sends a follower a snapshot it lacks (the
+//! model is not vacuous). The control: the same model with leaders that commit without
+//! a majority, or votes that ignore the log, must break state machine safety, or the
 //! checker would be proving nothing.
 
 use std::collections::BTreeSet;
@@ -29,14 +36,14 @@ fn bounds() -> (u64, usize, usize) {
                 _ => None,
             }
         })
-        .unwrap_or((2, 1, 4))
+        .unwrap_or((2, 1, 3))
 }
 
 #[derive(Clone, Debug, PartialEq, Eq, Hash)]
 struct Cluster {
-    replicas: Vec<Replica<u8>>,
+    replicas: Vec<Replica<u8, Vec<u8>>>,
     /// In flight: (from, to, message).
-    network: BTreeSet<(usize, usize, Msg<u8>)>,
+    network: BTreeSet<(usize, usize, Msg<u8, Vec<u8>>)>,
 }
 
 #[derive(Clone, Debug, PartialEq, Eq, Hash)]
@@ -44,8 +51,10 @@ enum Action {
     Timeout(usize),
     Heartbeat(usize),
     Propose(usize, u8),
-    Deliver(usize, usize, Msg<u8>),
-    Redeliver(usize, usize, Msg<u8>),
+    CheckQuorum(usize),
+    Compact(usize),
+    Deliver(usize, usize, Msg<u8, Vec<u8>>),
+    Redeliver(usize, usize, Msg<u8, Vec<u8>>),
 }
 
 struct RaftModel {
@@ -76,6 +85,7 @@ impl Model for RaftModel {
             .map(|i| {
                 let mut r = Replica::new(i, N);
                 r.faults = self.faults;
+                r.max_batch = 1;
                 r
             })
             .collect();
@@ -90,9 +100,13 @@ impl Model for RaftModel {
             if !r.is_leader() && r.term < self.max_term {
                 actions.push(Action::Timeout(i));
             }
+            if r.commit > r.snapshot.index {
+                actions.push(Action::Compact(i));
+            }
             if r.is_leader() {
                 actions.push(Action::Heartbeat(i));
-                if r.log.len() < self.max_log {
+                actions.push(Action::CheckQuorum(i));
+                if (r.last_index() as usize) < self.max_log {
                     // The proposal's value names the replica that took it.
                     actions.push(Action::Propose(i, i as u8));
                 }
@@ -106,7 +120,7 @@ impl Model for RaftModel {
 
     fn next_state(&self, s: &Cluster, action: Action) -> Option<Cluster> {
         let mut next = s.clone();
-        let mut out: Outbox<u8> = Vec::new();
+        let mut out: Outbox<u8, Vec<u8>> = Vec::new();
         let from = match action {
             Action::Timeout(i) => {
                 next.replicas[i].election_timeout(&mut out);
@@ -119,6 +133,16 @@ impl Model for RaftModel {
             Action::Propose(i, v) => {
                 next.replicas[i].propose(v).ok()?;
                 i
+            }
+            Action::CheckQuorum(i) => {
+                next.replicas[i].check_quorum();
+                i
+            }
+            Action::Compact(i) => {
+                let r = &mut next.replicas[i];
+                let history = applied(r);
+                let upto = r.commit;
+                r.compact(upto, history).then_some(i)?
             }
             Action::Deliver(from, to, msg) => {
                 next.network.remove(&(from, to, msg.clone()));
@@ -140,7 +164,7 @@ impl Model for RaftModel {
         s.network.len() <= self.max_in_flight
             && s.replicas
                 .iter()
-                .all(|r| r.term <= self.max_term && r.log.len() <= self.max_log)
+                .all(|r| r.term <= self.max_term && r.last_index() as usize <= self.max_log)
     }
 
     fn properties(&self) -> Vec<Property<Self>> {
@@ -155,17 +179,48 @@ impl Model for RaftModel {
             Property::always("state machine safety", |_, s: &Cluster| {
                 s.replicas.iter().all(|a| {
                     s.replicas.iter().all(|b| {
-                        let (x, y) = (a.committed(), b.committed());
+                        let (x, y) = (applied(a), applied(b));
                         let common = x.len().min(y.len());
                         x[..common] == y[..common]
                     })
                 })
             }),
+            Property::always("leader completeness", |_, s: &Cluster| {
+                s.replicas.iter().filter(|l| l.is_leader()).all(|l| {
+                    let held = held(l);
+                    s.replicas
+                        .iter()
+                        .filter(|r| r.term <= l.term)
+                        .all(|r| held.starts_with(&applied(r)))
+                })
+            }),
             Property::sometimes("an entry is committed", |_, s: &Cluster| {
                 s.replicas.iter().any(|r| r.commit > 0)
             }),
+            Property::sometimes(
+                "a follower is sent a snapshot it lacks",
+                |_, s: &Cluster| {
+                    s.network.iter().any(|(_, to, m)| {
+                    matches!(m, Msg::InstallSnapshot { index, .. } if s.replicas[*to].commit < *index)
+                })
+                },
+            ),
         ]
     }
+}
+
+/// The commands a replica applied: its snapshot's, then its committed log's.
+fn applied(r: &Replica<u8, Vec<u8>>) -> Vec<u8> {
+    let mut all = r.snapshot.data.clone().unwrap_or_default();
+    all.extend(r.committed().iter().map(|e| e.cmd));
+    all
+}
+
+/// Every command a replica holds, committed or not: its snapshot's, then its log's.
+fn held(r: &Replica<u8, Vec<u8>>) -> Vec<u8> {
+    let mut all = r.snapshot.data.clone().unwrap_or_default();
+    all.extend(r.log.iter().map(|e| e.cmd));
+    all
 }
 
 #[test]

@@ -105,6 +105,25 @@ impl Node {
         any.downcast::<T>().ok()
     }
 
+    /// The service of type `T` attached to this node, attaching `make()`'s first if there
+    /// is none (atomically: two first callers get the same one).
+    pub fn extension_or_insert_with<T: Any + Send + Sync>(
+        &self,
+        make: impl FnOnce() -> Arc<T>,
+    ) -> Arc<T> {
+        if let Some(found) = self.extension::<T>() {
+            return found;
+        }
+        let mut all = self.0.extensions.write();
+        let any = all
+            .entry(TypeId::of::<T>())
+            .or_insert_with(|| make())
+            .clone();
+        drop(all);
+        any.downcast::<T>()
+            .expect("the extension stored under T's TypeId is a T")
+    }
+
     /// Detaches the service of type `T`.
     pub fn remove_extension<T: Any + Send + Sync>(&self) {
         self.0.extensions.write().remove(&TypeId::of::<T>());

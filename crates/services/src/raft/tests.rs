@@ -137,3 +137,95 @@ fn a_candidate_behind_gets_no_vote_and_a_single_replica_leads_alone() {
     assert_eq!(alone[0].propose("solo"), Ok(1));
     assert_eq!(alone[0].commit, 1);
 }
+
+#[test]
+fn a_follower_far_behind_catches_up_in_batches_and_from_a_snapshot() {
+    // The snapshot is the commands applied, joined: enough to check what arrives.
+    let mut rs: Vec<Replica<u32, Vec<u32>>> = (0..3).map(|i| Replica::new(i, 3)).collect();
+    for r in &mut rs {
+        r.max_batch = 100;
+    }
+    let mut net: Vec<(ReplicaId, ReplicaId, Msg<u32, Vec<u32>>)> = Vec::new();
+    let run = |rs: &mut [Replica<u32, Vec<u32>>], net: &mut Vec<_>, cut: Option<ReplicaId>| {
+        let mut sent = 0;
+        while !net.is_empty() {
+            let (from, to, msg): (ReplicaId, ReplicaId, Msg<u32, Vec<u32>>) = net.remove(0);
+            if Some(from) == cut || Some(to) == cut {
+                continue;
+            }
+            sent += 1;
+            let mut out = Vec::new();
+            rs[to].receive(from, msg, &mut out);
+            net.extend(out.into_iter().map(|(t, m)| (to, t, m)));
+        }
+        sent
+    };
+    let mut out = Vec::new();
+    rs[0].election_timeout(&mut out);
+    net.extend(out.drain(..).map(|(t, m)| (0, t, m)));
+    run(&mut rs, &mut net, None);
+    // 1,000 entries while replica 2 is away; one replicate per 50 proposals.
+    for i in 0..1000u32 {
+        rs[0].propose(i).unwrap();
+        if i % 50 == 49 {
+            rs[0].replicate(&mut out);
+            net.extend(out.drain(..).map(|(t, m)| (0, t, m)));
+            run(&mut rs, &mut net, Some(2));
+        }
+    }
+    assert_eq!(rs[0].commit, 1000);
+    // Replica 2 returns: batches of at most 100, each prompted by the last's answer.
+    rs[0].heartbeat(&mut out);
+    net.extend(out.drain(..).map(|(t, m)| (0, t, m)));
+    let sent = run(&mut rs, &mut net, None);
+    assert_eq!(rs[2].last_index(), 1000);
+    assert!(sent < 40, "{sent} messages for 10 batches");
+    // Compaction: the leader keeps the last 100 entries, 2 is cut off for 500 more and
+    // comes back to a snapshot plus the rest.
+    let upto = rs[0].commit - 100;
+    let state: Vec<u32> = rs[0].committed()[..upto as usize]
+        .iter()
+        .map(|e| e.cmd)
+        .collect();
+    assert!(rs[0].compact(upto, state));
+    assert!(!rs[0].compact(upto, Vec::new()), "already compacted");
+    assert_eq!(rs[0].log.len(), 100);
+    for i in 1000..1500u32 {
+        rs[0].propose(i).unwrap();
+    }
+    rs[0].replicate(&mut out);
+    net.extend(out.drain(..).map(|(t, m)| (0, t, m)));
+    run(&mut rs, &mut net, Some(2));
+    let upto = rs[0].commit;
+    let snap = rs[0].snapshot.data.clone().unwrap();
+    let mut state = snap;
+    state.extend(rs[0].committed().iter().map(|e| e.cmd));
+    assert!(rs[0].compact(upto, state.clone()));
+    rs[2].log.truncate(10); // and 2 lost its tail (as if it had not synced it)
+    rs[2].commit = 0;
+    rs[0].heartbeat(&mut out);
+    net.extend(out.drain(..).map(|(t, m)| (0, t, m)));
+    run(&mut rs, &mut net, None);
+    assert_eq!(rs[2].snapshot.index, 1500);
+    assert_eq!(rs[2].snapshot.data.as_ref(), Some(&state));
+    assert_eq!(rs[2].commit, 1500);
+    assert_eq!((0..1500).collect::<Vec<u32>>(), state);
+}
+
+#[test]
+fn a_leader_that_hears_from_no_majority_steps_down_at_its_quorum_check() {
+    let mut rs = cluster(3);
+    let mut net = Vec::new();
+    elect(&mut rs, 0, &mut net);
+    tick(&mut rs, 0, &mut net, Some(2));
+    assert!(rs[0].check_quorum(), "1 answered: with itself, a majority");
+    tick(&mut rs, 0, &mut net, Some(1));
+    assert!(rs[0].check_quorum(), "2 answered");
+    // Now nobody answers.
+    let mut out = Vec::new();
+    rs[0].heartbeat(&mut out);
+    assert!(!rs[0].check_quorum());
+    assert!(!rs[0].is_leader());
+    assert_eq!(rs[0].propose("x"), Err(NotLeader::Unknown));
+    assert!(!rs[1].check_quorum(), "a follower has no quorum to check");
+}

@@ -1,0 +1,163 @@
+//! The client side of a group: proposals and linearizable reads that find the leader,
+//! and local reads that need no message.
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use super::replica::{Refusal, ReplicaServer, Request};
+use super::{Freshness, GroupConfig, GroupError, Machine, Registry, Shared};
+use crate::rt::{CallError, Ctx, Node, ServerRef};
+use crate::term::Atom;
+
+/// A handle on a group from one node: cheap to clone; any process of the node uses it.
+pub struct Group<M: Machine> {
+    node: Node,
+    config: GroupConfig,
+    shared: Arc<Shared<M>>,
+}
+
+impl<M: Machine> Clone for Group<M> {
+    fn clone(&self) -> Group<M> {
+        Group {
+            node: self.node.clone(),
+            config: self.config.clone(),
+            shared: self.shared.clone(),
+        }
+    }
+}
+
+impl<M: Machine> Group<M> {
+    pub(super) fn new(node: Node, config: GroupConfig, shared: Arc<Shared<M>>) -> Group<M> {
+        Group {
+            node,
+            config,
+            shared,
+        }
+    }
+
+    /// The handle on the group `name` whose replica runs on `node` (started there with
+    /// [`start`](super::start)).
+    pub fn find(node: &Node, config: GroupConfig) -> Result<Group<M>, GroupError> {
+        let shared = Registry::of(node)
+            .get::<M>(config.name)
+            .ok_or_else(|| GroupError::NotRunning(node.name().to_string()))?;
+        Ok(Group::new(node.clone(), config, shared))
+    }
+
+    /// The group's settings.
+    pub fn config(&self) -> &GroupConfig {
+        &self.config
+    }
+
+    /// This node's replica state: the machine as of its last applied entry.
+    pub fn shared(&self) -> &Shared<M> {
+        &self.shared
+    }
+
+    /// Reads this node's copy with `read`, with no message: what it gives, how fresh the
+    /// copy is, and the log index it reflects.
+    pub fn local<T>(&self, read: impl FnOnce(&M) -> T) -> (T, Freshness, u64) {
+        let machine = self.shared.machine.read();
+        let applied = self.shared.applied();
+        (read(&machine), self.shared.freshness(), applied)
+    }
+
+    /// Commits `cmd` (a majority holds it) and returns what applying it gave.
+    /// [`GroupError::NoQuorum`] when no leader was found within `no_leader_wait`,
+    /// [`GroupError::Unknown`] when `timeout` passed with the command taken but not
+    /// answered.
+    pub fn propose(
+        &self,
+        ctx: &mut Ctx,
+        cmd: M::Command,
+        timeout: Duration,
+    ) -> Result<M::Output, GroupError> {
+        self.request(ctx, timeout, || Request::Propose(cmd.clone()))
+    }
+
+    /// Answers `query` linearizably: against a state that holds every command
+    /// acknowledged before the call.
+    pub fn read(
+        &self,
+        ctx: &mut Ctx,
+        query: M::Query,
+        timeout: Duration,
+    ) -> Result<M::Output, GroupError>
+    where
+        M::Query: Clone,
+    {
+        self.request(ctx, timeout, || Request::Read(query.clone()))
+    }
+
+    fn request(
+        &self,
+        ctx: &mut Ctx,
+        timeout: Duration,
+        mut request: impl FnMut() -> Request<M::Command, M::Query>,
+    ) -> Result<M::Output, GroupError> {
+        let deadline = Instant::now() + timeout;
+        let mut target = self.node.name();
+        let mut leaderless_since: Option<Instant> = None;
+        let mut tried = 0usize;
+        loop {
+            let now = Instant::now();
+            if now >= deadline {
+                return Err(GroupError::Unknown);
+            }
+            let replica = ServerRef::<ReplicaServer<M>>::at(self.config.name, target);
+            let answer = replica.call(ctx, request(), deadline - now);
+            let next = match answer {
+                Ok(Ok(output)) => return Ok(output),
+                Ok(Err(Refusal::Failed(e))) => return Err(e),
+                Ok(Err(Refusal::NotLeader(Some(leader)))) if leader != target => {
+                    leaderless_since = None;
+                    target = leader;
+                    continue;
+                }
+                Ok(Err(Refusal::NotLeader(_))) => None,
+                Err(CallError::Timeout) => return Err(GroupError::Unknown),
+                Err(CallError::NoProc | CallError::NoConnection | CallError::Exit(_)) => {
+                    tried += 1;
+                    Some(self.config.nodes[tried % self.config.nodes.len()])
+                }
+                Err(e @ (CallError::BadRequest(_) | CallError::BadReply(_))) => {
+                    return Err(GroupError::BadRequest(e.to_string()));
+                }
+                Err(e) => return Err(GroupError::BadRequest(e.to_string())),
+            };
+            // No leader known here: wait a little for an election, up to `no_leader_wait`.
+            let since = *leaderless_since.get_or_insert(now);
+            if now.duration_since(since) >= self.config.no_leader_wait {
+                return Err(GroupError::NoQuorum);
+            }
+            target = next.unwrap_or(target);
+            pause(ctx, Duration::from_millis(5).min(deadline - now));
+        }
+    }
+
+    /// Waits until this node's replica knows a leader (within `timeout`): its node.
+    /// [`GroupError::NoQuorum`] past it.
+    pub fn wait_for_leader(&self, ctx: &mut Ctx, timeout: Duration) -> Result<Atom, GroupError> {
+        let deadline = Instant::now() + timeout;
+        loop {
+            if let Some(i) = self.shared.known_leader() {
+                return Ok(self.config.nodes[i]);
+            }
+            let now = Instant::now();
+            if now >= deadline {
+                return Err(GroupError::NoQuorum);
+            }
+            pause(ctx, Duration::from_millis(2).min(deadline - now));
+        }
+    }
+
+    /// The node this handle is on.
+    pub fn node_name(&self) -> Atom {
+        self.node.name()
+    }
+}
+
+/// Waits `d` without taking any message.
+fn pause(ctx: &mut Ctx, d: Duration) {
+    ctx.receive_match(|_| false, Some(d));
+}

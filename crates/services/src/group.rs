@@ -99,6 +99,9 @@ pub struct GroupConfig {
     pub stale_after: Duration,
     /// Entries per replication message.
     pub max_batch: usize,
+    /// Broken rules, for a checker's control run only (`commit_without_majority` is
+    /// "acknowledge before replicating"). Never set outside tests.
+    pub faults: crate::raft::Faults,
 }
 
 impl GroupConfig {
@@ -116,6 +119,7 @@ impl GroupConfig {
             no_leader_wait: Duration::from_secs(1),
             stale_after: Duration::from_secs(1),
             max_batch: 256,
+            faults: crate::raft::Faults::default(),
         }
     }
 }

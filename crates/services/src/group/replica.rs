@@ -95,6 +95,7 @@ pub(super) fn start<M: Machine>(
     let mut raft = Replica::new(me, config.nodes.len());
     raft.max_batch = config.max_batch.max(1);
     raft.voter = config.start == Start::Bootstrap;
+    raft.faults = config.faults;
     let now = Instant::now();
     let name = config.name;
     let replica = ReplicaServer {

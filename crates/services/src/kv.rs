@@ -34,6 +34,7 @@ use serde::{Deserialize, Serialize};
 use crate::group::{self, Freshness, Group, GroupConfig, GroupError, Machine, Start};
 use crate::kv_store::{Applied, Command, Store};
 pub use crate::kv_store::{Event, Expect};
+use crate::locks::Fence;
 use crate::rt::{Ctx, Node};
 use crate::term::{Atom, Pid, Ref, Term, from_term, to_term};
 
@@ -188,6 +189,14 @@ pub enum KvError {
     },
     /// The replica did not start (the reason).
     Start(String),
+    /// A fenced write carried a token older than the lock's newest seen here: the
+    /// writer's lease ended and someone newer wrote (nothing written).
+    StaleToken {
+        /// The write's token.
+        token: u64,
+        /// The newest token seen for the lock.
+        newest: u64,
+    },
 }
 
 impl std::fmt::Display for KvError {
@@ -200,6 +209,9 @@ impl std::fmt::Display for KvError {
             KvError::Convert(why) => write!(f, "conversion: {why}"),
             KvError::Compacted { oldest } => write!(f, "compacted: resume from {oldest} at least"),
             KvError::Start(why) => write!(f, "the replica did not start: {why}"),
+            KvError::StaleToken { token, newest } => {
+                write!(f, "fenced: token {token} is older than {newest}")
+            }
         }
     }
 }
@@ -294,6 +306,16 @@ impl<K, V> Clone for Table<K, V> {
     }
 }
 
+fn stale(e: KvError, fence: &Fence) -> KvError {
+    match e {
+        KvError::StaleToken { newest, .. } => KvError::StaleToken {
+            token: fence.token,
+            newest,
+        },
+        e => e,
+    }
+}
+
 fn term_of<T: Serialize + ?Sized>(v: &T) -> Result<Term, KvError> {
     to_term(v).map_err(|e| KvError::Convert(e.to_string()))
 }
@@ -352,6 +374,53 @@ impl<K: Serialize + DeserializeOwned, V: Serialize + DeserializeOwned> Table<K, 
                 previous: previous.as_ref().map(decode).transpose()?,
             }),
             Applied::Refused { .. } => Err(KvError::Convert("a plain write was refused".into())),
+            Applied::Fenced { newest, .. } => Err(KvError::StaleToken { token: 0, newest }),
+        }
+    }
+
+    fn fenced(fence: &Fence, inner: Command<Term, Term>) -> Command<Term, Term> {
+        Command::Fenced {
+            fence: fence.resource.clone(),
+            token: fence.token,
+            inner: Box::new(inner),
+        }
+    }
+
+    /// [`Table::put`] guarded by a lock's fencing token: refused with
+    /// [`KvError::StaleToken`] if a write with a newer token of the same lock came first
+    /// (Kleppmann's fencing: a holder whose lease ended cannot overwrite its successor).
+    pub fn put_fenced(
+        &self,
+        ctx: &mut Ctx,
+        key: &K,
+        value: &V,
+        fence: &Fence,
+    ) -> Result<Written<V>, KvError> {
+        let cmd = Self::fenced(fence, Command::Put(term_of(key)?, term_of(value)?));
+        Self::written(self.write(ctx, cmd)?).map_err(|e| stale(e, fence))
+    }
+
+    /// [`Table::compare_and_set`] guarded by a fencing token (see [`Table::put_fenced`]).
+    pub fn compare_and_set_fenced(
+        &self,
+        ctx: &mut Ctx,
+        key: &K,
+        expect: Expect,
+        value: &V,
+        fence: &Fence,
+    ) -> Result<Result<Written<V>, Conflict<V>>, KvError> {
+        let inner = Command::CompareAndSet {
+            key: term_of(key)?,
+            expect,
+            value: term_of(value)?,
+        };
+        match self.write(ctx, Self::fenced(fence, inner))? {
+            Applied::Refused { current, .. } => Ok(Err(Conflict {
+                current: current
+                    .map(|(v, r)| decode(&v).map(|v| (v, r)))
+                    .transpose()?,
+            })),
+            written => Self::written(written).map(Ok).map_err(|e| stale(e, fence)),
         }
     }
 

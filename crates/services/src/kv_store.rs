@@ -50,6 +50,16 @@ pub enum Command<K, V> {
         /// The new value.
         value: V,
     },
+    /// `inner`, if `token` is at least the newest token seen for the lock `fence`
+    /// (a fencing token from the lock manager); refused otherwise.
+    Fenced {
+        /// The lock's resource.
+        fence: K,
+        /// The writer's token.
+        token: u64,
+        /// The write.
+        inner: Box<Command<K, V>>,
+    },
 }
 
 /// A change, as a watcher sees it.
@@ -91,6 +101,13 @@ pub enum Applied<V> {
         /// The value and its last-write revision now, if the key is present.
         current: Option<(V, u64)>,
     },
+    /// A fenced write whose token is older than one already seen: nothing written.
+    Fenced {
+        /// The command's revision.
+        revision: u64,
+        /// The newest token seen for the lock.
+        newest: u64,
+    },
 }
 
 /// A table: rows by key, the revision applied, and the changes kept for watchers.
@@ -102,6 +119,9 @@ pub struct Store<K, V> {
     events: Vec<Event<K, V>>,
     /// The revision of `events[0]` minus one: changes before it were compacted away.
     compacted: u64,
+    /// Per lock: the newest fencing token a write carried.
+    #[serde(default = "BTreeMap::new")]
+    fences: BTreeMap<K, u64>,
 }
 
 impl<K, V> Default for Store<K, V> {
@@ -111,6 +131,7 @@ impl<K, V> Default for Store<K, V> {
             revision: 0,
             events: Vec::new(),
             compacted: 0,
+            fences: BTreeMap::new(),
         }
     }
 }
@@ -137,8 +158,24 @@ impl<K: Ord + Clone, V: Clone> Store<K, V> {
     /// Applies the next committed command.
     pub fn apply(&mut self, cmd: Command<K, V>) -> Applied<V> {
         self.revision += 1;
+        self.apply_at(cmd)
+    }
+
+    fn apply_at(&mut self, cmd: Command<K, V>) -> Applied<V> {
         let revision = self.revision;
         match cmd {
+            Command::Fenced {
+                fence,
+                token,
+                inner,
+            } => {
+                let newest = self.fences.get(&fence).copied().unwrap_or(0);
+                if token < newest {
+                    return Applied::Fenced { revision, newest };
+                }
+                self.fences.insert(fence, token);
+                self.apply_at(*inner)
+            }
             Command::Put(key, value) => self.put(key, value),
             Command::Delete(key) => {
                 let previous = self.rows.remove(&key).map(|r| r.value);

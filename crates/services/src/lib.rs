@@ -13,4 +13,5 @@ use oxbeam_term as term;
 pub mod group;
 pub mod kv;
 pub mod kv_store;
+pub mod locks;
 pub mod raft;

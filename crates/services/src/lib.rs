@@ -7,6 +7,7 @@
 #![forbid(unsafe_code)]
 #![deny(missing_docs)]
 
+use oxbeam_node as node;
 use oxbeam_rt as rt;
 use oxbeam_term as term;
 
@@ -14,4 +15,5 @@ pub mod group;
 pub mod kv;
 pub mod kv_store;
 pub mod locks;
+pub mod queue;
 pub mod raft;

@@ -9,7 +9,7 @@ mod support;
 use std::time::{Duration, Instant};
 
 use oxbeam::group::Freshness;
-use oxbeam::kv::{Event, Expect, KvError, Table, TableConfig};
+use oxbeam::kv::{Event, Expect, KvError, Table};
 use oxbeam::node::Net;
 use oxbeam::term::{Atom, Term};
 use support::{SOON, net, private_mapper, test_cookie, wait_for};
@@ -105,8 +105,7 @@ fn writes_are_read_back_linearizably_and_locally_everywhere() {
         t[2].keys(&mut me[2]).unwrap(),
         ["other", "user_1", "user_2"]
     );
-    let users: Table<Term, Term> =
-        Table::open(c.nets[1].node(), TableConfig::new("users", &c.names)).unwrap();
+    let users: Table<Term, Term> = Table::open(c.nets[1].node(), "users").unwrap();
     let rows = users.select(&mut me[1], &Term::atom("_")).unwrap();
     assert_eq!(rows.len(), 3);
     let exact = users.select(&mut me[1], &Term::str("user_2")).unwrap();

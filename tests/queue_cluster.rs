@@ -37,27 +37,44 @@ fn cluster(prefix: &str, gauges: &[Arc<Gauge>], first_hangs: Arc<AtomicBool>) ->
         .collect();
     for (net, gauge) in nets.iter().zip(gauges) {
         let f = net.node().functions();
-        f.register(Atom::new("t"), Atom::new("double"), 1, |_: &mut Ctx, args| match &args[0] {
-            Term::Int(n) => Term::Int(n * 2),
-            other => panic!("not a number: {other}"),
-        });
+        f.register(
+            Atom::new("t"),
+            Atom::new("double"),
+            1,
+            |_: &mut Ctx, args| match &args[0] {
+                Term::Int(n) => Term::Int(n * 2),
+                other => panic!("not a number: {other}"),
+            },
+        );
         let g = gauge.clone();
-        f.register(Atom::new("t"), Atom::new("slow"), 1, move |ctx: &mut Ctx, args| {
-            let now = g.now.fetch_add(1, Ordering::SeqCst) + 1;
-            g.max.fetch_max(now, Ordering::SeqCst);
-            g.ran.fetch_add(1, Ordering::SeqCst);
-            ctx.receive_match(|_| false, Some(Duration::from_millis(10)));
-            g.now.fetch_sub(1, Ordering::SeqCst);
-            args[0].clone()
+        f.register(
+            Atom::new("t"),
+            Atom::new("slow"),
+            1,
+            move |ctx: &mut Ctx, args| {
+                let now = g.now.fetch_add(1, Ordering::SeqCst) + 1;
+                g.max.fetch_max(now, Ordering::SeqCst);
+                g.ran.fetch_add(1, Ordering::SeqCst);
+                ctx.receive_match(|_| false, Some(Duration::from_millis(10)));
+                g.now.fetch_sub(1, Ordering::SeqCst);
+                args[0].clone()
+            },
+        );
+        f.register(Atom::new("t"), Atom::new("crash"), 0, |_: &mut Ctx, _| {
+            panic!("boom")
         });
-        f.register(Atom::new("t"), Atom::new("crash"), 0, |_: &mut Ctx, _| panic!("boom"));
         let hang = first_hangs.clone();
-        f.register(Atom::new("t"), Atom::new("hang_once"), 0, move |ctx: &mut Ctx, _| {
-            if hang.swap(false, Ordering::SeqCst) {
-                ctx.receive_match(|_| false, Some(Duration::from_secs(60)));
-            }
-            Term::atom("done")
-        });
+        f.register(
+            Atom::new("t"),
+            Atom::new("hang_once"),
+            0,
+            move |ctx: &mut Ctx, _| {
+                if hang.swap(false, Ordering::SeqCst) {
+                    ctx.receive_match(|_| false, Some(Duration::from_secs(60)));
+                }
+                Term::atom("done")
+            },
+        );
     }
     let names = nets.iter().map(|n| n.node().name()).collect();
     Cluster {
@@ -75,7 +92,9 @@ impl Cluster {
             .map(|n| Queue::start(n.node(), name, &self.names).expect("the queue starts"))
             .collect();
         for (q, n) in qs.iter().zip(&self.nets) {
-            q.group().wait_for_leader(&mut n.node().attach(), SOON).expect("a leader");
+            q.group()
+                .wait_for_leader(&mut n.node().attach(), SOON)
+                .expect("a leader");
         }
         qs
     }
@@ -91,24 +110,39 @@ fn tasks_enqueued_anywhere_run_everywhere_within_the_bound_and_are_awaited_anywh
     let c = cluster("qa", &g, Arc::new(AtomicBool::new(false)));
     let q = c.queues("work");
     let mut me: Vec<_> = c.nets.iter().map(|n| n.node().attach()).collect();
-    let id = q[0].enqueue(&mut me[0], "t", "double", vec![Term::Int(21)]).unwrap();
+    let id = q[0]
+        .enqueue(&mut me[0], "t", "double", vec![Term::Int(21)])
+        .unwrap();
     assert_eq!(q[2].await_result(&mut me[2], id, SOON), Ok(Term::Int(42)));
     // 90 slow tasks: every node takes some, none runs more than 5 at once.
     let ids: Vec<u64> = (0..90)
-        .map(|i| q[i % 3].enqueue(&mut me[i % 3], "t", "slow", vec![Term::Int(i as i64)]).unwrap())
+        .map(|i| {
+            q[i % 3]
+                .enqueue(&mut me[i % 3], "t", "slow", vec![Term::Int(i as i64)])
+                .unwrap()
+        })
         .collect();
     for (i, id) in ids.iter().enumerate() {
-        assert_eq!(q[1].await_result(&mut me[1], *id, SOON), Ok(Term::Int(i as i64)));
+        assert_eq!(
+            q[1].await_result(&mut me[1], *id, SOON),
+            Ok(Term::Int(i as i64))
+        );
     }
     let ran: Vec<usize> = g.iter().map(|g| g.ran.load(Ordering::SeqCst)).collect();
     let max: Vec<usize> = g.iter().map(|g| g.max.load(Ordering::SeqCst)).collect();
     eprintln!("ran per node {ran:?}, most at once {max:?}");
     assert_eq!(ran.iter().sum::<usize>(), 90, "each once: no node was lost");
-    assert!(ran.iter().filter(|r| **r > 0).count() >= 2, "more than one node worked");
+    assert!(
+        ran.iter().filter(|r| **r > 0).count() >= 2,
+        "more than one node worked"
+    );
     assert!(max.iter().all(|m| *m <= 5), "the per-node bound: {max:?}");
     // An unknown function is refused at once, and nothing is enqueued.
     let unknown = q[0].enqueue(&mut me[0], "t", "nope", vec![]);
-    assert!(matches!(unknown, Err(QueueError::UnknownFunction(_))), "{unknown:?}");
+    assert!(
+        matches!(unknown, Err(QueueError::UnknownFunction(_))),
+        "{unknown:?}"
+    );
 }
 
 #[test]
@@ -124,9 +158,17 @@ fn a_task_that_crashes_three_times_is_a_dead_letter_and_can_be_requeued() {
     // Backoff: 100 ms then 200 ms (±50 %) between the three attempts.
     assert!(took >= Duration::from_millis(150), "{took:?}");
     let dead = q[1].dead_letters(&mut me).unwrap_or_else(|e| panic!("{e}"));
-    assert_eq!(dead.iter().map(|t| (t.id, t.dispatches, t.failures)).collect::<Vec<_>>(), [(id, 3, 3)]);
+    assert_eq!(
+        dead.iter()
+            .map(|t| (t.id, t.dispatches, t.failures))
+            .collect::<Vec<_>>(),
+        [(id, 3, 3)]
+    );
     assert!(q[2].requeue(&mut me, id).unwrap());
-    assert!(!q[2].requeue(&mut me, id).unwrap(), "not a dead letter any more");
+    assert!(
+        !q[2].requeue(&mut me, id).unwrap(),
+        "not a dead letter any more"
+    );
     let again = q[0].await_result(&mut me, id, SOON);
     assert!(matches!(again, Err(TaskError::DeadLetter(_))), "{again:?}");
     let t = q[0].task(&mut me, id).unwrap().unwrap();
@@ -157,7 +199,10 @@ fn a_task_whose_node_goes_runs_again_elsewhere() {
     eprintln!("redispatched and done {took:?} after its node went");
     assert_eq!(r, Ok(Term::atom("done")));
     let t = q[other].task(&mut me[0], id).unwrap().unwrap();
-    assert_eq!(t.dispatches, 2, "run twice: the price of at-least-once, counted");
+    assert_eq!(
+        t.dispatches, 2,
+        "run twice: the price of at-least-once, counted"
+    );
 }
 
 #[test]
@@ -166,10 +211,16 @@ fn a_unique_key_names_one_unfinished_task() {
     let q = c.queues("unique");
     let mut me = c.nets[0].node().attach();
     let key = Term::str("report-2026-12-08");
-    let a = q[0].enqueue_unique(&mut me, key.clone(), "t", "slow", vec![Term::Int(1)]).unwrap();
-    let b = q[1].enqueue_unique(&mut me, key.clone(), "t", "slow", vec![Term::Int(2)]).unwrap();
+    let a = q[0]
+        .enqueue_unique(&mut me, key.clone(), "t", "slow", vec![Term::Int(1)])
+        .unwrap();
+    let b = q[1]
+        .enqueue_unique(&mut me, key.clone(), "t", "slow", vec![Term::Int(2)])
+        .unwrap();
     assert_eq!(a, b);
     assert_eq!(q[0].await_result(&mut me, a, SOON), Ok(Term::Int(1)));
-    let c2 = q[1].enqueue_unique(&mut me, key, "t", "slow", vec![Term::Int(3)]).unwrap();
+    let c2 = q[1]
+        .enqueue_unique(&mut me, key, "t", "slow", vec![Term::Int(3)])
+        .unwrap();
     assert_ne!(c2, a, "the key is free once the task is done");
 }

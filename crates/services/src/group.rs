@@ -171,6 +171,8 @@ pub enum Freshness {
 pub struct Shared<M> {
     /// The machine, as of `applied`.
     pub machine: RwLock<M>,
+    /// The group's settings.
+    pub config: GroupConfig,
     status: Status,
 }
 
@@ -187,9 +189,11 @@ struct Status {
 }
 
 impl<M> Shared<M> {
-    fn new(machine: M, stale_after: Duration) -> Shared<M> {
+    fn new(machine: M, config: GroupConfig) -> Shared<M> {
+        let stale_after = config.stale_after;
         Shared {
             machine: RwLock::new(machine),
+            config,
             status: Status {
                 started: Instant::now(),
                 contact_ns: AtomicU64::new(0),

@@ -350,12 +350,13 @@ impl<K: Serialize + DeserializeOwned, V: Serialize + DeserializeOwned> Table<K, 
         })
     }
 
-    /// The table `name` whose replica runs on `node`.
-    pub fn open(node: &Node, config: TableConfig) -> Result<Table<K, V>, KvError> {
-        let group = Group::find(node, config.group)?;
+    /// The table `name` whose replica runs on `node` (started there by
+    /// [`Table::start`]), with a 5 s timeout per operation.
+    pub fn open(node: &Node, name: &str) -> Result<Table<K, V>, KvError> {
+        let group = Group::find(node, group_name(name))?;
         Ok(Table {
             group,
-            timeout: config.timeout,
+            timeout: Duration::from_secs(5),
             types: PhantomData,
         })
     }
@@ -571,6 +572,17 @@ impl<K: Serialize + DeserializeOwned, V: Serialize + DeserializeOwned> Table<K, 
     /// election): its node. [`KvError::NoQuorum`] past `timeout`.
     pub fn wait_for_writer(&self, ctx: &mut Ctx, timeout: Duration) -> Result<Atom, KvError> {
         Ok(self.group.wait_for_leader(ctx, timeout)?)
+    }
+
+    /// Moves the table's writer to the replica on `to` (see
+    /// [`Group::transfer_leadership`]).
+    pub fn transfer_writer(
+        &self,
+        ctx: &mut Ctx,
+        to: Atom,
+        timeout: Duration,
+    ) -> Result<(), KvError> {
+        Ok(self.group.transfer_leadership(ctx, to, timeout)?)
     }
 
     /// The group underneath (its status, its settings).

@@ -29,6 +29,9 @@
 //!   `InstallSnapshot { index, last_term, data }`, which replaces its log up to `index`
 //!   (keeping what follows when its entry at `index` matches). Entries a follower is sent
 //!   that lie inside its own snapshot are committed, so it skips them.
+//! - Transfer: a leader whose chosen follower holds its whole log sends it
+//!   `TimeoutNow`, and the follower stands for election at once (as if its timer had
+//!   run out, which the model already allows at any moment).
 //! - Check quorum: on its quorum check (the caller's timer, about an election timeout),
 //!   a leader that did not hear from a majority since the previous check steps down, so
 //!   the side of a partition without a majority stops taking proposals.
@@ -98,6 +101,12 @@ pub enum Msg<C, S = ()> {
         /// without: the last index it might hold (where the leader tries next).
         match_index: u64,
     },
+    /// The leader hands over: the receiver stands for election now (§3.10 of Ongaro's
+    /// thesis; sent once it holds the leader's whole log).
+    TimeoutNow {
+        /// The leader's term.
+        term: u64,
+    },
     /// The leader's snapshot, for a follower whose next entry it compacted away.
     InstallSnapshot {
         /// The leader's term.
@@ -118,6 +127,7 @@ impl<C, S> Msg<C, S> {
             | Msg::Vote { term, .. }
             | Msg::Append { term, .. }
             | Msg::AppendReply { term, .. }
+            | Msg::TimeoutNow { term }
             | Msg::InstallSnapshot { term, .. } => *term,
         }
     }
@@ -459,6 +469,25 @@ impl<C: Clone, S: Clone> Replica<C, S> {
                 let reply = self.install(from, term, index, last_term, data);
                 out.push((from, reply));
             }
+            Msg::TimeoutNow { term } => {
+                if term == self.term && !self.is_leader() {
+                    self.election_timeout(out);
+                }
+            }
+        }
+    }
+
+    /// A leader hands its role to `to` if `to` holds its whole log (it stands for
+    /// election at once, and wins unless another replica is as far ahead); answers
+    /// whether it asked. Safe as any early election timeout is.
+    pub fn transfer(&mut self, to: ReplicaId, out: &mut Outbox<C, S>) -> bool {
+        let last = self.last_index();
+        match &self.role {
+            Role::Leader { matched, .. } if to != self.id && matched.get(to) == Some(&last) => {
+                out.push((to, Msg::TimeoutNow { term: self.term }));
+                true
+            }
+            _ => false,
         }
     }
 
@@ -575,6 +604,9 @@ impl<C: Clone, S: Clone> Replica<C, S> {
                 self.send_append(from, out);
             }
         } else {
+            // A follower that lost its log (restarted without durable state) holds less
+            // than it once answered: believe it (a lower match only delays commits).
+            matched[from] = matched[from].min(match_index);
             let back = (next[from] - 1).min(match_index + 1);
             let floor = matched[from] + 1;
             let moved = back.max(floor) != next[from];

@@ -7,12 +7,11 @@ use std::time::{Duration, Instant};
 use super::replica::{Refusal, ReplicaServer, Request};
 use super::{Freshness, GroupConfig, GroupError, Machine, Registry, Shared};
 use crate::rt::{CallError, Ctx, Node, ServerRef};
-use crate::term::Atom;
+use crate::term::{Atom, Term};
 
 /// A handle on a group from one node: cheap to clone; any process of the node uses it.
 pub struct Group<M: Machine> {
     node: Node,
-    config: GroupConfig,
     shared: Arc<Shared<M>>,
 }
 
@@ -20,33 +19,28 @@ impl<M: Machine> Clone for Group<M> {
     fn clone(&self) -> Group<M> {
         Group {
             node: self.node.clone(),
-            config: self.config.clone(),
             shared: self.shared.clone(),
         }
     }
 }
 
 impl<M: Machine> Group<M> {
-    pub(super) fn new(node: Node, config: GroupConfig, shared: Arc<Shared<M>>) -> Group<M> {
-        Group {
-            node,
-            config,
-            shared,
-        }
+    pub(super) fn new(node: Node, shared: Arc<Shared<M>>) -> Group<M> {
+        Group { node, shared }
     }
 
     /// The handle on the group `name` whose replica runs on `node` (started there with
     /// [`start`](super::start)).
-    pub fn find(node: &Node, config: GroupConfig) -> Result<Group<M>, GroupError> {
+    pub fn find(node: &Node, name: Atom) -> Result<Group<M>, GroupError> {
         let shared = Registry::of(node)
-            .get::<M>(config.name)
+            .get::<M>(name)
             .ok_or_else(|| GroupError::NotRunning(node.name().to_string()))?;
-        Ok(Group::new(node.clone(), config, shared))
+        Ok(Group::new(node.clone(), shared))
     }
 
     /// The group's settings.
     pub fn config(&self) -> &GroupConfig {
-        &self.config
+        &self.shared.config
     }
 
     /// This node's replica state: the machine as of its last applied entry.
@@ -104,7 +98,7 @@ impl<M: Machine> Group<M> {
             if now >= deadline {
                 return Err(GroupError::Unknown);
             }
-            let replica = ServerRef::<ReplicaServer<M>>::at(self.config.name, target);
+            let replica = ServerRef::<ReplicaServer<M>>::at(self.shared.config.name, target);
             let answer = replica.call(ctx, request(), deadline - now);
             let next = match answer {
                 Ok(Ok(output)) => return Ok(output),
@@ -118,7 +112,7 @@ impl<M: Machine> Group<M> {
                 Err(CallError::Timeout) => return Err(GroupError::Unknown),
                 Err(CallError::NoProc | CallError::NoConnection | CallError::Exit(_)) => {
                     tried += 1;
-                    Some(self.config.nodes[tried % self.config.nodes.len()])
+                    Some(self.shared.config.nodes[tried % self.shared.config.nodes.len()])
                 }
                 Err(e @ (CallError::BadRequest(_) | CallError::BadReply(_))) => {
                     return Err(GroupError::BadRequest(e.to_string()));
@@ -127,7 +121,7 @@ impl<M: Machine> Group<M> {
             };
             // No leader known here: wait a little for an election, up to `no_leader_wait`.
             let since = *leaderless_since.get_or_insert(now);
-            if now.duration_since(since) >= self.config.no_leader_wait {
+            if now.duration_since(since) >= self.shared.config.no_leader_wait {
                 return Err(GroupError::NoQuorum);
             }
             target = next.unwrap_or(target);
@@ -141,11 +135,47 @@ impl<M: Machine> Group<M> {
         let deadline = Instant::now() + timeout;
         loop {
             if let Some(i) = self.shared.known_leader() {
-                return Ok(self.config.nodes[i]);
+                return Ok(self.shared.config.nodes[i]);
             }
             let now = Instant::now();
             if now >= deadline {
                 return Err(GroupError::NoQuorum);
+            }
+            pause(ctx, Duration::from_millis(2).min(deadline - now));
+        }
+    }
+
+    /// Moves leadership to the replica on `to` (Raft's leadership transfer: the leader
+    /// brings it up to date, then has it stand for election at once); returns once this
+    /// node's replica follows it. [`GroupError::NoQuorum`] if that did not happen within
+    /// `timeout` (an election elsewhere, `to` down or not a member).
+    pub fn transfer_leadership(
+        &self,
+        ctx: &mut Ctx,
+        to: Atom,
+        timeout: Duration,
+    ) -> Result<(), GroupError> {
+        let target = self
+            .shared
+            .config
+            .nodes
+            .iter()
+            .position(|n| *n == to)
+            .ok_or_else(|| GroupError::NotRunning(to.to_string()))?;
+        let deadline = Instant::now() + timeout;
+        let ask = Term::tuple(vec![Term::atom(super::replica::TRANSFER), Term::Atom(to)]);
+        let mut next_ask = Instant::now();
+        loop {
+            if self.shared.known_leader() == Some(target) {
+                return Ok(());
+            }
+            let now = Instant::now();
+            if now >= deadline {
+                return Err(GroupError::NoQuorum);
+            }
+            if now >= next_ask {
+                let _ = ctx.send_to(crate::rt::Dest::Name(self.shared.config.name), ask.clone());
+                next_ask = now + Duration::from_millis(100);
             }
             pause(ctx, Duration::from_millis(2).min(deadline - now));
         }

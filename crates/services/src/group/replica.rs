@@ -50,6 +50,7 @@ struct Envelope<C> {
 const PEER_TAG: &str = "$oxbeam_raft";
 const TICK: &str = "$oxbeam_raft_tick";
 const FLUSH: &str = "$oxbeam_raft_flush";
+pub(super) const TRANSFER: &str = "$oxbeam_raft_transfer";
 
 enum Waiter<Q> {
     Write(ReplyTo),
@@ -71,6 +72,8 @@ pub(crate) struct ReplicaServer<M: Machine> {
     reads: Vec<(ReplyTo, M::Query)>,
     flush_scheduled: bool,
     was_leader: bool,
+    /// The commit index last sent to the followers.
+    commit_told: u64,
     election_deadline: Instant,
     next_heartbeat: Instant,
     next_quorum_check: Instant,
@@ -91,7 +94,7 @@ pub(super) fn start<M: Machine>(
                 Term::Atom(node.name()),
             ]))
         })?;
-    let shared = Arc::new(Shared::new(machine, config.stale_after));
+    let shared = Arc::new(Shared::new(machine, config.clone()));
     let mut raft = Replica::new(me, config.nodes.len());
     raft.max_batch = config.max_batch.max(1);
     raft.voter = config.start == Start::Bootstrap;
@@ -111,6 +114,7 @@ pub(super) fn start<M: Machine>(
         reads: Vec::new(),
         flush_scheduled: false,
         was_leader: false,
+        commit_told: 0,
     };
     let opts = StartOpts {
         name: Some(name),
@@ -118,7 +122,7 @@ pub(super) fn start<M: Machine>(
     };
     server::start(node, replica, opts)?;
     Registry::of(node).insert(name, shared.clone());
-    Ok(Group::new(node.clone(), config, shared))
+    Ok(Group::new(node.clone(), shared))
 }
 
 fn random_election(config: &GroupConfig) -> Duration {
@@ -190,6 +194,10 @@ impl<M: Machine> Server for ReplicaServer<M> {
                 }
             }
             self.raft.replicate(&mut out);
+        } else if let Some([tag, Term::Atom(to)]) = msg.as_tuple()
+            && tag.is_atom(TRANSFER)
+        {
+            self.transfer(ctx, *to, &mut out);
         } else if let Some(env) = peer_message::<M::Command>(&msg) {
             self.peer(env, &mut out);
         } else {
@@ -249,6 +257,26 @@ impl<M: Machine> ReplicaServer<M> {
         for (from, _) in std::mem::take(&mut self.reads) {
             let refusal: Result<M::Output, Refusal> = Err(self.refusal(e.clone()));
             server::reply(ctx.node(), from, &refusal);
+        }
+    }
+
+    /// Hands leadership to the replica on `to` once it is caught up (the leader), or
+    /// passes the wish on to the leader (a follower).
+    fn transfer(&mut self, ctx: &mut Ctx, to: Atom, out: &mut Outbox<Op<M::Command>, Term>) {
+        let Some(id) = self.config.nodes.iter().position(|n| *n == to) else {
+            return;
+        };
+        if self.raft.is_leader() {
+            if !self.raft.transfer(id, out) {
+                // Not caught up yet: send it what it lacks; the client asks again.
+                self.raft.replicate(out);
+            }
+        } else if let Some(leader) = self.raft.leader() {
+            let msg = Term::tuple(vec![Term::atom(TRANSFER), Term::Atom(to)]);
+            let _ = ctx.send_to(
+                Dest::NameAt(self.config.name, self.config.nodes[leader]),
+                msg,
+            );
         }
     }
 
@@ -331,6 +359,15 @@ impl<M: Machine> ReplicaServer<M> {
             self.refuse_reads(ctx, NotLeader::Unknown);
         }
         self.was_leader = leader;
+        if leader && self.raft.commit > self.commit_told {
+            // Followers learn a new commit index now, not at the next heartbeat: their
+            // local reads lag a round trip behind the leader, not a heartbeat period.
+            self.commit_told = self.raft.commit;
+            let mut out = Vec::new();
+            self.raft.heartbeat(&mut out);
+            self.next_heartbeat = Instant::now() + self.config.heartbeat;
+            self.send(ctx, out);
+        }
         self.apply(ctx);
         let status = &self.shared.status;
         status

@@ -6,7 +6,8 @@
 mod support;
 
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::Mutex;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
 use oxbeam::node::Net;
@@ -29,7 +30,10 @@ struct Gauge {
     ran: AtomicUsize,
 }
 
-fn cluster(prefix: &str, gauges: &[Arc<Gauge>], first_hangs: Arc<AtomicBool>) -> Cluster {
+/// The node where `hang_once` first ran (and hangs there, each time it runs there).
+type FirstNode = Arc<Mutex<Option<Atom>>>;
+
+fn cluster(prefix: &str, gauges: &[Arc<Gauge>], first: FirstNode) -> Cluster {
     let (mapper, epmd) = private_mapper();
     let cookie = test_cookie();
     let nets: Vec<Net> = (1..=3)
@@ -63,13 +67,15 @@ fn cluster(prefix: &str, gauges: &[Arc<Gauge>], first_hangs: Arc<AtomicBool>) ->
         f.register(Atom::new("t"), Atom::new("crash"), 0, |_: &mut Ctx, _| {
             panic!("boom")
         });
-        let hang = first_hangs.clone();
+        let first = first.clone();
         f.register(
             Atom::new("t"),
             Atom::new("hang_once"),
             0,
             move |ctx: &mut Ctx, _| {
-                if hang.swap(false, Ordering::SeqCst) {
+                let here = ctx.node().name();
+                let hangs = *first.lock().unwrap().get_or_insert(here) == here;
+                if hangs {
                     ctx.receive_match(|_| false, Some(Duration::from_secs(60)));
                 }
                 Term::atom("done")
@@ -107,7 +113,7 @@ fn gauges() -> Vec<Arc<Gauge>> {
 #[test]
 fn tasks_enqueued_anywhere_run_everywhere_within_the_bound_and_are_awaited_anywhere() {
     let g = gauges();
-    let c = cluster("qa", &g, Arc::new(AtomicBool::new(false)));
+    let c = cluster("qa", &g, FirstNode::default());
     let q = c.queues("work");
     let mut me: Vec<_> = c.nets.iter().map(|n| n.node().attach()).collect();
     let id = q[0]
@@ -147,7 +153,7 @@ fn tasks_enqueued_anywhere_run_everywhere_within_the_bound_and_are_awaited_anywh
 
 #[test]
 fn a_task_that_crashes_three_times_is_a_dead_letter_and_can_be_requeued() {
-    let c = cluster("qb", &gauges(), Arc::new(AtomicBool::new(false)));
+    let c = cluster("qb", &gauges(), FirstNode::default());
     let q = c.queues("crashy");
     let mut me = c.nets[0].node().attach();
     let start = Instant::now();
@@ -177,18 +183,18 @@ fn a_task_that_crashes_three_times_is_a_dead_letter_and_can_be_requeued() {
 
 #[test]
 fn a_task_whose_node_goes_runs_again_elsewhere() {
-    let c = cluster("qc", &gauges(), Arc::new(AtomicBool::new(true)));
+    let first = FirstNode::default();
+    let c = cluster("qc", &gauges(), first.clone());
     let q = c.queues("moving");
     let mut me: Vec<_> = c.nets.iter().map(|n| n.node().attach()).collect();
     let id = q[0].enqueue(&mut me[0], "t", "hang_once", vec![]).unwrap();
     let running_on = wait_for("the task running", SOON, || {
-        let t = q[0].task(&mut me[0], id).unwrap().unwrap();
-        match t.state {
-            TaskState::Running { node, .. } => (true, Some(node)),
-            _ => (false, None),
-        }
+        let ran = *first.lock().unwrap();
+        (ran.is_some(), ran)
     })
     .unwrap();
+    let t = q[0].task(&mut me[0], id).unwrap().unwrap();
+    assert!(matches!(t.state, TaskState::Running { node, .. } if node == running_on));
     let gone = c.names.iter().position(|n| *n == running_on).unwrap();
     let start = Instant::now();
     drop(me.remove(gone));
@@ -207,7 +213,7 @@ fn a_task_whose_node_goes_runs_again_elsewhere() {
 
 #[test]
 fn a_unique_key_names_one_unfinished_task() {
-    let c = cluster("qd", &gauges(), Arc::new(AtomicBool::new(false)));
+    let c = cluster("qd", &gauges(), FirstNode::default());
     let q = c.queues("unique");
     let mut me = c.nets[0].node().attach();
     let key = Term::str("report-2026-12-08");

@@ -44,7 +44,22 @@ pub(crate) enum Refusal {
 #[derive(Serialize, Deserialize)]
 struct Envelope<C> {
     from: usize,
+    /// The sender's member list, hashed: replicas started with different lists (the
+    /// ids would name different nodes) ignore each other rather than mix their votes.
+    members: u64,
     msg: Msg<Op<C>, Term>,
+}
+
+/// FNV-1a over the member names, in order (stable across builds, unlike std's hasher),
+/// cut to 63 bits (a term integer).
+fn members_hash(nodes: &[Atom]) -> u64 {
+    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
+    for n in nodes {
+        for b in n.as_str().bytes().chain([0]) {
+            h = (h ^ b as u64).wrapping_mul(0x0100_0000_01b3);
+        }
+    }
+    h & (i64::MAX as u64)
 }
 
 const PEER_TAG: &str = "$oxbeam_raft";
@@ -74,6 +89,8 @@ pub(crate) struct ReplicaServer<M: Machine> {
     was_leader: bool,
     /// The commit index last sent to the followers.
     commit_told: u64,
+    members: u64,
+    warned_members: bool,
     election_deadline: Instant,
     next_heartbeat: Instant,
     next_quorum_check: Instant,
@@ -115,6 +132,8 @@ pub(super) fn start<M: Machine>(
         flush_scheduled: false,
         was_leader: false,
         commit_told: 0,
+        members: members_hash(&config.nodes),
+        warned_members: false,
     };
     let opts = StartOpts {
         name: Some(name),
@@ -307,6 +326,17 @@ impl<M: Machine> ReplicaServer<M> {
 
     fn peer(&mut self, env: Envelope<M::Command>, out: &mut Outbox<Op<M::Command>, Term>) {
         let from = env.from;
+        if env.members != self.members {
+            if !self.warned_members {
+                self.warned_members = true;
+                log::warn!(
+                    "{}: a replica with another member list (not {:?}) is ignored",
+                    self.config.name,
+                    self.config.nodes
+                );
+            }
+            return;
+        }
         if from >= self.config.nodes.len() || from == self.me {
             log::warn!(
                 "{}: a raft message from replica {from} was dropped",
@@ -388,7 +418,11 @@ impl<M: Machine> ReplicaServer<M> {
 
     fn send(&self, ctx: &mut Ctx, out: Outbox<Op<M::Command>, Term>) {
         for (to, msg) in out {
-            let env = Envelope { from: self.me, msg };
+            let env = Envelope {
+                from: self.me,
+                members: self.members,
+                msg,
+            };
             let body = match to_term(&env) {
                 Ok(t) => Term::tuple(vec![Term::atom(PEER_TAG), t]),
                 Err(e) => {

@@ -68,7 +68,7 @@ pub use oxbeam_node as node;
 #[doc(inline)]
 pub use oxbeam_rt as rt;
 #[doc(inline)]
-pub use oxbeam_services::{group, kv, locks, queue, raft};
+pub use oxbeam_services::{everywhere, group, kv, locks, queue, raft};
 #[doc(inline)]
 pub use oxbeam_term as term;
 

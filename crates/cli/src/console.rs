@@ -29,6 +29,7 @@ mod chapter;
 pub mod closure;
 mod enumerable;
 pub mod eval;
+pub mod exercises;
 pub mod lex;
 pub mod ops;
 pub mod parse;

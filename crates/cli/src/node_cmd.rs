@@ -30,6 +30,8 @@ pub fn start(args: &NodeArgs, register: fn(&Net)) -> Result<oxbeam::Node, oxbeam
     if let Some(net) = node.net() {
         // Closures typed at a console anywhere in the cluster run here too.
         crate::console::closure::register(net.node().functions());
+        // The exercises' services can be started here from any console.
+        crate::console::exercises::register(net.node().functions());
         register(net);
     }
     Ok(node)

@@ -249,9 +249,13 @@ impl<M> Shared<M> {
 
 /// The groups running on a node, by name (a node extension): how a client finds its
 /// local replica's shared state.
+/// (Public to the crate's services; not part of the API.)
 #[derive(Default)]
 pub(crate) struct Registry {
     groups: RwLock<std::collections::HashMap<Atom, Arc<dyn std::any::Any + Send + Sync>>>,
+    /// The services' handles, by group name (a service's settings beyond the group's
+    /// must be the same for every user on the node: a lock's lease, say).
+    handles: RwLock<std::collections::HashMap<Atom, Arc<dyn std::any::Any + Send + Sync>>>,
 }
 
 impl Registry {
@@ -265,6 +269,16 @@ impl Registry {
 
     pub(crate) fn remove(&self, name: Atom) {
         self.groups.write().remove(&name);
+        self.handles.write().remove(&name);
+    }
+
+    pub(crate) fn insert_handle<T: Send + Sync + 'static>(&self, name: Atom, handle: T) {
+        self.handles.write().insert(name, Arc::new(handle));
+    }
+
+    pub(crate) fn handle<T: Clone + Send + Sync + 'static>(&self, name: Atom) -> Option<T> {
+        let any = self.handles.read().get(&name)?.clone();
+        any.downcast::<T>().ok().map(|t| (*t).clone())
     }
 
     pub(crate) fn get<M: Machine>(&self, name: Atom) -> Option<Arc<Shared<M>>> {

@@ -7,10 +7,12 @@
 #![forbid(unsafe_code)]
 #![deny(missing_docs)]
 
+use oxbeam_dist as dist;
 use oxbeam_node as node;
 use oxbeam_rt as rt;
 use oxbeam_term as term;
 
+pub mod everywhere;
 pub mod group;
 pub mod kv;
 pub mod kv_store;

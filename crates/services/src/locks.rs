@@ -223,7 +223,16 @@ impl Locks {
             .map_err(|e| LockError::Start(e.to_string()))?;
         let locks = Locks { group, config };
         keeper::start_warden(node, locks.clone());
+        group::Registry::of(node).insert_handle(locks.config.group.name, locks.clone());
         Ok(locks)
+    }
+
+    /// The lock service `name` whose replica runs on `node` (started there by
+    /// [`Locks::start`]), with the settings it was started with.
+    pub fn open(node: &Node, name: &str) -> Result<Locks, LockError> {
+        group::Registry::of(node)
+            .handle::<Locks>(Atom::new(&format!("oxbeam_locks:{name}")))
+            .ok_or_else(|| LockError::Start(format!("no lock service {name} on {}", node.name())))
     }
 
     /// Takes `resource` exclusively, waiting at most `timeout`.

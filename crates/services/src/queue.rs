@@ -243,7 +243,16 @@ impl Queue {
             .map_err(|e| QueueError::Start(e.to_string()))?;
         let queue = Queue { group, config };
         pool::start(node, queue.clone());
+        group::Registry::of(node).insert_handle(queue.config.group.name, queue.clone());
         Ok(queue)
+    }
+
+    /// The queue `name` whose replica runs on `node` (started there by
+    /// [`Queue::start`]), with the settings it was started with.
+    pub fn open(node: &Node, name: &str) -> Result<Queue, QueueError> {
+        group::Registry::of(node)
+            .handle::<Queue>(Atom::new(&format!("oxbeam_queue:{name}")))
+            .ok_or_else(|| QueueError::Start(format!("no queue {name} on {}", node.name())))
     }
 
     /// Enqueues `module:function(args)`, registered on this node; its number once a

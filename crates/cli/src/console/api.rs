@@ -312,6 +312,9 @@ pub fn call(
         ":net_kernel" | ":net_adm" => net_kernel_call(s, f, &args),
         "DistributedCounter" => super::chapter::distributed_counter(s, f, &args),
         "PubSub" => super::chapter::pubsub(s, f, &args),
+        "DistributedKV" => super::exercises::distributed_kv(s, f, &args),
+        "DistributedQueue" => super::exercises::distributed_queue(s, f, &args),
+        "LockManager" => super::exercises::lock_manager(s, f, &args),
         "Enum" => super::enumerable::call(s, f, &args),
         "GenServer" => super::ops::genserver_call(s, f, &args),
         "IO" => Ok(match (f, args.as_slice()) {

@@ -183,8 +183,9 @@ fn percentile(sorted: &[Duration], p: f64) -> Duration {
     sorted[((sorted.len() - 1) as f64 * p).round() as usize]
 }
 
-/// Put latency (one client, sequential puts from a follower's node, three replicas in
-/// this process), durable and in memory: printed, not asserted.
+/// Put latency (one client, sequential puts from node 1's replica, three replicas in
+/// this process) and throughput (eight clients), durable and in memory: printed, not
+/// asserted.
 #[test]
 fn put_latency_with_and_without_durability() {
     let (_mapper, epmd) = private_mapper();
@@ -210,6 +211,31 @@ fn put_latency_with_and_without_durability() {
             percentile(&took, 0.99),
             took.last().unwrap(),
             took.len()
+        );
+        // Group commit: eight clients at once share each step's transaction.
+        let started = Instant::now();
+        let clients: Vec<_> = (0..8)
+            .map(|c| {
+                let (node, table) = (nets[c % 3].node().clone(), t[c % 3].clone());
+                std::thread::spawn(move || {
+                    let mut me = node.attach();
+                    for i in 0..100u64 {
+                        table.put(&mut me, &format!("c{c}-{i}"), &i).unwrap();
+                    }
+                })
+            })
+            .collect();
+        for c in clients {
+            c.join().unwrap();
+        }
+        let rate = 800.0 / started.elapsed().as_secs_f64();
+        eprintln!(
+            "put throughput, {}, 8 clients: {rate:.0} puts/s",
+            if durable {
+                "durable (redb)"
+            } else {
+                "in memory"
+            },
         );
         drop(me);
         for n in &nets {

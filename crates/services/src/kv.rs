@@ -13,6 +13,10 @@
 //! - Every applied command is one revision; [`Table::subscribe`] from a revision sends
 //!   the caller every change after it, then each new one, with no gap and no duplicate,
 //!   as `{:oxbeam_kv_event, watch_ref, event}` ([`Table::next_event`] takes them typed).
+//! - Replicas are in memory unless [`TableConfig::durable`] gives each node a directory:
+//!   then a write is acknowledged once it is on the disks of a majority, and a node (or
+//!   the whole cluster) killed and restarted on its directories loses no acknowledged
+//!   write.
 //!
 //! ```no_run
 //! # use oxbeam_services::kv::{Table, KvError};

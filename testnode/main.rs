@@ -22,6 +22,7 @@ static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 mod bench_fns;
 mod fixtures;
+mod kv_disk_fns;
 mod log;
 
 use oxbeam::node::cmdline;
@@ -39,6 +40,7 @@ fn run(args: &[String]) -> Result<(), Box<dyn std::error::Error>> {
     let net = node.net().expect("a named node").clone();
     let (stop, stop_requested) = std::sync::mpsc::channel();
     fixtures::register(net.node());
+    kv_disk_fns::register(net.node());
     bench_fns::register(net.node(), stop.clone());
     cmdline::announce_and_connect(&net, &args);
     if args.stop_on_eof {

@@ -26,10 +26,20 @@
 //! commit index: with in-memory state, a restarted replica must not vote again in a term
 //! it voted in before, nor count for a majority with a log it forgot.
 //!
+//! **Durability.** With [`Storage::Disk`] each replica keeps its term, vote, snapshot and
+//! log in a redb file of its own (`group/storage.rs`), written once per step (one
+//! transaction, fsync'd) before the step's messages go out or any client is answered:
+//! a write acknowledged to a client is on the disks of a majority. A replica that
+//! restarts on its file recovers all of it, restores its machine from the snapshot,
+//! re-applies the log as it learns the commit index again, and votes at once: a kill -9
+//! of every node loses no acknowledged write. With [`Storage::Memory`] (the default) a
+//! restarted replica has lost its state and must rejoin with [`Start::Join`].
+//!
 //! **Membership** is fixed when the group starts: every node gets the same list.
 
 mod client;
 mod replica;
+mod storage;
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
@@ -43,6 +53,7 @@ use crate::rt::Ctx;
 use crate::term::{Atom, Term};
 
 pub use client::Group;
+pub use storage::{Storage, StorageError};
 
 /// What a group replicates: a deterministic state machine.
 pub trait Machine: Send + Sync + 'static {
@@ -81,8 +92,12 @@ pub struct GroupConfig {
     pub name: Atom,
     /// The replicas' nodes, in the same order everywhere.
     pub nodes: Vec<Atom>,
-    /// How this replica starts.
+    /// How this replica starts (with [`Storage::Disk`] and a store that holds state,
+    /// it recovers that state instead and votes at once, whatever `start` says).
     pub start: Start,
+    /// Where the replica keeps its term, vote, snapshot and log:
+    /// [`Storage::Memory`] (the default) or a redb file.
+    pub storage: Storage,
     /// The base election timeout (each is drawn from `[election, 2 * election)`); also
     /// the quorum check's period.
     pub election: Duration,
@@ -112,6 +127,7 @@ impl GroupConfig {
             name: name.into(),
             nodes,
             start: Start::Bootstrap,
+            storage: Storage::Memory,
             election: Duration::from_millis(300),
             heartbeat: Duration::from_millis(50),
             tick: Duration::from_millis(10),

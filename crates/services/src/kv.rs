@@ -13,6 +13,10 @@
 //! - Every applied command is one revision; [`Table::subscribe`] from a revision sends
 //!   the caller every change after it, then each new one, with no gap and no duplicate,
 //!   as `{:oxbeam_kv_event, watch_ref, event}` ([`Table::next_event`] takes them typed).
+//! - Replicas are in memory unless [`TableConfig::durable`] gives each node a directory:
+//!   then a write is acknowledged once it is on the disks of a majority, and a node (or
+//!   the whole cluster) killed and restarted on its directories loses no acknowledged
+//!   write.
 //!
 //! ```no_run
 //! # use oxbeam_services::kv::{Table, KvError};
@@ -26,12 +30,13 @@
 //! ```
 
 use std::marker::PhantomData;
+use std::path::PathBuf;
 use std::time::Duration;
 
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 
-use crate::group::{self, Freshness, Group, GroupConfig, GroupError, Machine, Start};
+use crate::group::{self, Freshness, Group, GroupConfig, GroupError, Machine, Start, Storage};
 use crate::kv_store::{Applied, Command, Store};
 pub use crate::kv_store::{Event, Expect};
 use crate::locks::Fence;
@@ -282,10 +287,39 @@ impl TableConfig {
         self.group.start = Start::Join;
         self
     }
+
+    /// This node keeps its replica of the table on disk, in the file
+    /// `<dir>/kv_<table>.redb` (`dir`, this node's data directory, is created if missing;
+    /// characters of the table's name other than letters, digits, `-` and `_` are
+    /// written `%XX`). A write is acknowledged once it is on the disks of a majority; a
+    /// node restarted on the same directory recovers its replica (see
+    /// [`Storage::Disk`]). Without it, the replica is in memory only.
+    pub fn durable(mut self, dir: impl Into<PathBuf>) -> TableConfig {
+        let table = self.group.name.as_str();
+        let table = table.strip_prefix(GROUP_PREFIX).unwrap_or(table);
+        let file = format!("kv_{}.redb", file_safe(table));
+        self.group.storage = Storage::Disk(dir.into().join(file));
+        self
+    }
 }
 
+const GROUP_PREFIX: &str = "oxbeam_kv:";
+
 fn group_name(table: &str) -> Atom {
-    Atom::new(&format!("oxbeam_kv:{table}"))
+    Atom::new(&format!("{GROUP_PREFIX}{table}"))
+}
+
+/// `name` with every byte but `[A-Za-z0-9_-]` written `%XX` (one name, one file).
+fn file_safe(name: &str) -> String {
+    let mut out = String::with_capacity(name.len());
+    for b in name.bytes() {
+        if b.is_ascii_alphanumeric() || b == b'-' || b == b'_' {
+            out.push(b as char);
+        } else {
+            out.push_str(&format!("%{b:02X}"));
+        }
+    }
+    out
 }
 
 /// A table, typed by its keys and values (`Term` for dynamic data): a handle on this

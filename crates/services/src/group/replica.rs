@@ -7,6 +7,7 @@ use std::time::{Duration, Instant};
 
 use serde::{Deserialize, Serialize};
 
+use super::storage::Durable;
 use super::{Group, GroupConfig, GroupError, Machine, Registry, Shared, Start};
 use crate::raft::{Msg, NotLeader, Outbox, Replica};
 use crate::rt::gen_server::{ReplyTo, StartOpts};
@@ -94,6 +95,8 @@ pub(crate) struct ReplicaServer<M: Machine> {
     election_deadline: Instant,
     next_heartbeat: Instant,
     next_quorum_check: Instant,
+    /// Where `raft`'s durable part is kept: saved after each step, before its outputs.
+    storage: Durable,
 }
 
 pub(super) fn start<M: Machine>(
@@ -116,6 +119,20 @@ pub(super) fn start<M: Machine>(
     raft.max_batch = config.max_batch.max(1);
     raft.voter = config.start == Start::Bootstrap;
     raft.faults = config.faults;
+    let storage_failed = |e: super::StorageError| {
+        StartError::from_reason(Term::tuple(vec![
+            Term::atom("storage"),
+            Term::str(&e.to_string()),
+        ]))
+    };
+    let mut storage = Durable::open(&config.storage).map_err(storage_failed)?;
+    if let Some(saved) = storage.load().map_err(storage_failed)? {
+        // It kept its state: it votes at once, and learns the commit index again.
+        raft.voter = true;
+        (raft.term, raft.voted_for) = (saved.term, saved.voted_for);
+        raft.commit = saved.snapshot.index;
+        (raft.snapshot, raft.log) = (saved.snapshot, saved.log);
+    }
     let now = Instant::now();
     let name = config.name;
     let replica = ReplicaServer {
@@ -134,6 +151,7 @@ pub(super) fn start<M: Machine>(
         commit_told: 0,
         members: members_hash(&config.nodes),
         warned_members: false,
+        storage,
     };
     let opts = StartOpts {
         name: Some(name),
@@ -155,6 +173,7 @@ impl<M: Machine> Server for ReplicaServer<M> {
     type Cast = ();
 
     fn init(&mut self, ctx: &mut Ctx) -> Result<(), Term> {
+        self.recover(ctx)?;
         let me = ctx.pid();
         ctx.node()
             .send_after(me, Term::atom(TICK), self.config.tick);
@@ -223,8 +242,7 @@ impl<M: Machine> Server for ReplicaServer<M> {
             log::debug!("{}: a replica ignored {msg}", self.config.name);
             return Flow::Continue;
         }
-        self.after(ctx, out);
-        Flow::Continue
+        self.after(ctx, out)
     }
 
     fn terminate(&mut self, ctx: &mut Ctx, _reason: &Term) {
@@ -370,21 +388,50 @@ impl<M: Machine> ReplicaServer<M> {
         }
     }
 
-    /// After each input: send what the core produced, note leadership changes, apply
-    /// what committed, compact.
-    fn after(&mut self, ctx: &mut Ctx, out: Outbox<Op<M::Command>, Term>) {
-        self.send(ctx, out);
+    /// A recovered replica's machine, restored from its snapshot (its log re-applies
+    /// as the commit index is learned again).
+    fn recover(&mut self, ctx: &mut Ctx) -> Result<(), Term> {
+        let snapshot = &self.raft.snapshot;
+        if let Some(data) = &snapshot.data {
+            let restored = self.shared.machine.write().restore(ctx, data);
+            restored.map_err(|e| {
+                let why = format!("the stored snapshot did not restore: {e}");
+                Term::tuple(vec![Term::atom("storage"), Term::str(&why)])
+            })?;
+            self.applied = snapshot.index;
+            let status = &self.shared.status;
+            status
+                .applied
+                .store(self.applied, std::sync::atomic::Ordering::Release);
+        }
+        self.shared
+            .status
+            .term
+            .store(self.raft.term, std::sync::atomic::Ordering::Relaxed);
+        Ok(())
+    }
+
+    /// After each input: note leadership changes, make the step durable, send what the
+    /// core produced, apply what committed, compact. A step that cannot be made durable
+    /// stops the replica before anything of it is sent or answered.
+    fn after(&mut self, ctx: &mut Ctx, mut out: Outbox<Op<M::Command>, Term>) -> Flow {
         let leader = self.raft.is_leader();
         if leader && !self.was_leader {
             log::info!("{}: leads term {}", self.config.name, self.raft.term);
             self.shared.touch();
             self.next_quorum_check = Instant::now() + self.config.election;
             if self.raft.propose(Op::Elected).is_ok() {
-                let mut out = Vec::new();
                 self.raft.replicate(&mut out);
-                self.send(ctx, out);
             }
         }
+        if let Err(e) = self.storage.save(&self.raft) {
+            log::error!("{}: stops: {e}", self.config.name);
+            return Flow::Stop(Term::tuple(vec![
+                Term::atom("storage"),
+                Term::str(&e.to_string()),
+            ]));
+        }
+        self.send(ctx, out);
         if !leader && !self.reads.is_empty() {
             self.refuse_reads(ctx, NotLeader::Unknown);
         }
@@ -414,6 +461,7 @@ impl<M: Machine> ReplicaServer<M> {
             let snapshot = self.shared.machine.read().snapshot();
             self.raft.compact(self.applied, snapshot);
         }
+        Flow::Continue
     }
 
     fn send(&self, ctx: &mut Ctx, out: Outbox<Op<M::Command>, Term>) {

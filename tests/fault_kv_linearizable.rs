@@ -478,6 +478,11 @@ fn scenario(prefix: &str, broken: bool) -> Report {
             let t = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH);
             t.map_or(1, |d| d.as_nanos() as u64)
         });
+    // More rounds of the three faults for a longer soak (`KV_LIN_ROUNDS`; CI runs one).
+    let rounds: i64 = std::env::var("KV_LIN_ROUNDS")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(1);
     let cl = Cluster::start(prefix, broken);
     let h = Mutex::new(History::default());
     let run = Run {
@@ -498,75 +503,84 @@ fn scenario(prefix: &str, broken: bool) -> Report {
         }
         wait_ops(run, OPS_BETWEEN);
 
-        // 1. kill -9 the writer; a new one is elected; restart it, joining.
-        let (l, term) = cl.wait_leader(&mut me, &all, 0);
-        run.avoid.store(1 << l, Ordering::SeqCst);
-        panics.extend(cl.kill(l));
-        let others: Vec<usize> = all.iter().copied().filter(|i| *i != l).collect();
-        let (next, _) = cl.wait_leader(&mut me, &others, term);
-        faults.push(format!(
-            "kill -9 of writer {}; {} took over",
-            cl.names[l], cl.names[next]
-        ));
-        cl.start_node(&mut me, l, true);
-        run.avoid.store(0, Ordering::SeqCst);
-        cl.wait_settled(&mut me, "the restarted replica caught up");
-        faults.push(format!("{} restarted, joining", cl.names[l]));
-        wait_ops(run, OPS_BETWEEN);
+        for round in 0..rounds {
+            // 1. kill -9 the writer; a new one is elected; restart it, joining.
+            let (l, term) = cl.wait_leader(&mut me, &all, 0);
+            run.avoid.store(1 << l, Ordering::SeqCst);
+            panics.extend(cl.kill(l));
+            let others: Vec<usize> = all.iter().copied().filter(|i| *i != l).collect();
+            let (next, _) = cl.wait_leader(&mut me, &others, term);
+            faults.push(format!(
+                "kill -9 of writer {}; {} took over",
+                cl.names[l], cl.names[next]
+            ));
+            cl.start_node(&mut me, l, true);
+            run.avoid.store(0, Ordering::SeqCst);
+            cl.wait_settled(&mut me, "the restarted replica caught up");
+            faults.push(format!("{} restarted, joining", cl.names[l]));
+            wait_ops(run, OPS_BETWEEN);
 
-        // 2. SIGSTOP the writer past the tick time, then SIGCONT.
-        let (l, _) = cl.wait_leader(&mut me, &all, 0);
-        let pid = cl.os_pid(l);
-        send_signal(pid, "-STOP");
-        std::thread::sleep(FREEZE); // the fault's own duration
-        send_signal(pid, "-CONT");
-        let w = cl.wait_settled(&mut me, "the cluster settled after the freeze");
-        faults.push(format!(
-            "SIGSTOP of writer {} for {FREEZE:?}; then {} writes",
-            cl.names[l], cl.names[w]
-        ));
-        wait_ops(run, OPS_BETWEEN);
+            // 2. SIGSTOP the writer past the tick time, then SIGCONT.
+            let (l, _) = cl.wait_leader(&mut me, &all, 0);
+            let pid = cl.os_pid(l);
+            send_signal(pid, "-STOP");
+            std::thread::sleep(FREEZE); // the fault's own duration
+            send_signal(pid, "-CONT");
+            let w = cl.wait_settled(&mut me, "the cluster settled after the freeze");
+            faults.push(format!(
+                "SIGSTOP of writer {} for {FREEZE:?}; then {} writes",
+                cl.names[l], cl.names[w]
+            ));
+            wait_ops(run, OPS_BETWEEN);
 
-        // 3. Cut the writer off; the probe writes through it, then reads on the other
-        // side once that side has a writer; heal.
-        let (l, term) = cl.wait_leader(&mut me, &all, 0);
-        let probe = CLIENTS;
-        let (at_l, other) = (cl.names[l], cl.names[(l + 1) % 3]);
-        let first = call(
-            &mut me,
-            h,
-            (probe, at_l, cl.table),
-            PROBE,
-            Op::Put(-1),
-            None,
-        );
-        let cut_at = Instant::now();
-        cl.cut(l, Mode::Drop);
-        let (written, _) = call(
-            &mut me,
-            h,
-            (probe, at_l, cl.table),
-            PROBE,
-            Op::Put(-2),
-            None,
-        );
-        probe_write = Some(written.clone());
-        let others: Vec<usize> = all.iter().copied().filter(|i| *i != l).collect();
-        let (w, _) = cl.wait_leader(&mut me, &others, term);
-        let (read, _) = call(&mut me, h, (probe, other, cl.table), PROBE, Op::Get, None);
-        if let Some(rest) = CUT.checked_sub(cut_at.elapsed()) {
-            std::thread::sleep(rest); // the fault's own duration
+            // 3. Cut the writer off; the probe writes through it, then reads on the other
+            // side once that side has a writer; heal.
+            let (l, term) = cl.wait_leader(&mut me, &all, 0);
+            let probe = CLIENTS;
+            let (at_l, other) = (cl.names[l], cl.names[(l + 1) % 3]);
+            let first = call(
+                &mut me,
+                h,
+                (probe, at_l, cl.table),
+                PROBE,
+                Op::Put(-2 * round - 1),
+                None,
+            );
+            let cut_at = Instant::now();
+            // Silent (traffic swallowed, noticed by tick) in even rounds, clean
+            // (connections closed, new ones refused) in odd ones.
+            let how = if round % 2 == 0 {
+                Mode::Blackhole
+            } else {
+                Mode::Drop
+            };
+            cl.cut(l, how);
+            let (written, _) = call(
+                &mut me,
+                h,
+                (probe, at_l, cl.table),
+                PROBE,
+                Op::Put(-2 * round - 2),
+                None,
+            );
+            probe_write = Some(written.clone());
+            let others: Vec<usize> = all.iter().copied().filter(|i| *i != l).collect();
+            let (w, _) = cl.wait_leader(&mut me, &others, term);
+            let (read, _) = call(&mut me, h, (probe, other, cl.table), PROBE, Op::Get, None);
+            if let Some(rest) = CUT.checked_sub(cut_at.elapsed()) {
+                std::thread::sleep(rest); // the fault's own duration
+            }
+            cl.cut(l, Mode::Pass);
+            faults.push(format!(
+                "cut ({how:?}) of writer {} for {:?} ({} elected on the other side); probe: put {first:?}, \
+                 put through the cut-off writer {written:?}, get on the other side {read:?}",
+                cl.names[l],
+                cut_at.elapsed(),
+                cl.names[w]
+            ));
+            cl.wait_settled(&mut me, "the cluster settled after the heal");
+            wait_ops(run, OPS_BETWEEN);
         }
-        cl.cut(l, Mode::Pass);
-        faults.push(format!(
-            "cut of writer {} for {:?} ({} elected on the other side); probe: put -1 {first:?}, \
-             put -2 through the cut-off writer {written:?}, get on the other side {read:?}",
-            cl.names[l],
-            cut_at.elapsed(),
-            cl.names[w]
-        ));
-        cl.wait_settled(&mut me, "the cluster settled after the heal");
-        wait_ops(run, OPS_BETWEEN);
     });
     panics.extend(cl.panics());
     let ran = started.elapsed();

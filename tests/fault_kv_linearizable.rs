@@ -27,7 +27,9 @@
 //! linearizable; if it did not, the first run would prove nothing.
 //!
 //! Waits are bounded and poll a condition; the only sleeps are the faults' own
-//! durations. The two runs take a lock so that they do not share the two cores.
+//! durations and the clients' think time (a pace, not a wait). The history and its
+//! check are in `fault_kv_linearizable/history.rs`. The two runs take a lock so that
+//! they do not share the two cores.
 #[path = "fault_kv_linearizable/history.rs"]
 mod history;
 mod support;

@@ -1,8 +1,9 @@
 //! `oxbeam-testnode node ...`: the test node. `oxbeam node`'s options (the same parser,
 //! [`oxbeam::node::cmdline`]) and output, plus the functions the tests and benchmarks
-//! spawn and call there: `oxbeam_test:*` ([`fixtures`]) and `oxbeam_bench:*`
-//! ([`bench_fns`]). Unlike `oxbeam node` it has no signal handler (the tests stop it by
-//! closing its stdin with `--stop-on-eof`, or kill it) and a logger of its own ([`log`]).
+//! spawn and call there: `oxbeam_test:*` ([`fixtures`], and the KV table's in
+//! [`kv_fns`]) and `oxbeam_bench:*` ([`bench_fns`]). Unlike `oxbeam node` it has no
+//! signal handler (the tests stop it by closing its stdin with `--stop-on-eof`, or kill
+//! it) and a logger of its own ([`log`]).
 //!
 //! Those functions are test fixtures (`halt/1` ends the node, `sleep/1` blocks a worker
 //! thread), so the product binary `oxbeam` never has them (`tests/node_product.rs`
@@ -23,6 +24,7 @@ static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 mod bench_fns;
 mod fixtures;
 mod kv_disk_fns;
+mod kv_fns;
 mod log;
 
 use oxbeam::node::cmdline;
@@ -41,6 +43,8 @@ fn run(args: &[String]) -> Result<(), Box<dyn std::error::Error>> {
     let (stop, stop_requested) = std::sync::mpsc::channel();
     fixtures::register(net.node());
     kv_disk_fns::register(net.node());
+    kv_fns::register(net.node());
+    kv_fns::peer_ports_from_env(&net);
     bench_fns::register(net.node(), stop.clone());
     cmdline::announce_and_connect(&net, &args);
     if args.stop_on_eof {

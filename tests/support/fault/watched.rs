@@ -36,10 +36,23 @@ impl LoggedNode {
     /// options) with `RUST_LOG=level`; waits for its "listening" line. With `epmd` 0 the
     /// node hosts a private port mapper, on the port it then prints ([`LoggedNode::epmd`]).
     pub fn start(short: &str, cookie: &str, epmd: u16, extra: &[&str], level: &str) -> LoggedNode {
+        LoggedNode::start_with_env(short, cookie, epmd, extra, level, &[])
+    }
+
+    /// [`LoggedNode::start`] with these environment variables set too.
+    pub fn start_with_env(
+        short: &str,
+        cookie: &str,
+        epmd: u16,
+        extra: &[&str],
+        level: &str,
+        env: &[(&str, &str)],
+    ) -> LoggedNode {
         let mut cmd = Command::new(TESTNODE);
         cmd.args(node_args(short, cookie, epmd))
             .args(extra)
             .env("RUST_LOG", level)
+            .envs(env.iter().copied())
             .stderr(Stdio::piped());
         let mut proc = ChildProc::spawn(&mut cmd, None).expect("start oxbeam-testnode node");
         let log = Arc::new(Mutex::new(Vec::new()));

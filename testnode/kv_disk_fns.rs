@@ -34,7 +34,10 @@ fn config(args: &[Term]) -> Result<TableConfig, Term> {
 }
 
 fn open(ctx: &Ctx, args: &[Term]) -> Result<Table<Term, Term>, Term> {
-    Table::open(ctx.node(), config(args)?).map_err(error)
+    let name = args[0]
+        .as_atom()
+        .ok_or_else(|| error("the table is an atom"))?;
+    Table::open(ctx.node(), name.as_str()).map_err(error)
 }
 
 fn answer(result: Result<Term, Term>) -> Term {

@@ -26,6 +26,8 @@ use oxbeam::rt::{Attached, Behaviour, Config, Ctx, Flow, Node, Reactive, Task};
 #[global_allocator]
 static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
+#[path = "suite_apps.rs"]
+mod apps;
 #[path = "../harness/mod.rs"]
 mod harness;
 #[path = "suite_physics.rs"]
@@ -481,7 +483,7 @@ fn main() {
         println!("{} {} {}", m.name, fmt_value(median(&m.samples)), m.unit);
         metrics.push(m);
     }
-    let remote_groups: [(&str, RemoteWorkload); 9] = [
+    let remote_groups: [(&str, RemoteWorkload); 10] = [
         ("remote_pingpong", remote::remote_pingpong),
         ("remote_small", remote::remote_throughput),
         ("rpc_call", remote::rpc_call),
@@ -491,6 +493,7 @@ fn main() {
         ("node_down", remote::node_down),
         ("mesh_connect", remote::mesh_connect),
         ("scaling", remote::scaling_mesh),
+        ("apps", apps::apps),
     ];
     if wanted("physics") {
         for m in physics::physics() {

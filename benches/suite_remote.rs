@@ -25,6 +25,13 @@ pub struct Peer {
     pub name: String,
 }
 
+impl Peer {
+    /// SIGKILL, and reap.
+    pub fn kill(&mut self) {
+        self.proc.kill();
+    }
+}
+
 /// Starts `oxbeam-testnode node` (under `taskset -c cpu` if given) and waits for its
 /// first line. `OXBEAM_BENCH_NODE_EXE` names another binary to run the nodes with (an A/B
 /// comparison of two builds in one sitting): an `oxbeam-testnode`, or an `oxbeam` from

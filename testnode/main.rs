@@ -21,6 +21,7 @@ use std::process::ExitCode;
 #[global_allocator]
 static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
+mod bench_apps;
 mod bench_fns;
 mod fixtures;
 mod kv_disk_fns;
@@ -46,6 +47,7 @@ fn run(args: &[String]) -> Result<(), Box<dyn std::error::Error>> {
     kv_fns::register(net.node());
     kv_fns::peer_ports_from_env(&net);
     bench_fns::register(net.node(), stop.clone());
+    bench_apps::register(net.node());
     cmdline::announce_and_connect(&net, &args);
     if args.stop_on_eof {
         // Whoever started us holds our stdin: when it goes away (even killed), so do we.

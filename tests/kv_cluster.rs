@@ -35,7 +35,7 @@ fn cluster(prefix: &str) -> Cluster {
 }
 
 impl Cluster {
-    fn tables<V: serde::Serialize + serde::de::DeserializeOwned>(
+    fn tables<V: serde::Serialize + serde::de::DeserializeOwned + 'static>(
         &self,
         name: &str,
     ) -> Vec<Table<String, V>> {
@@ -56,7 +56,9 @@ impl Cluster {
 }
 
 /// The index of the replica that leads, once one does (and the others know it).
-fn leader<V: serde::Serialize + serde::de::DeserializeOwned>(tables: &[Table<String, V>]) -> usize {
+fn leader<V: serde::Serialize + serde::de::DeserializeOwned + 'static>(
+    tables: &[Table<String, V>],
+) -> usize {
     wait_for("a leader", SOON, || {
         let leading: Vec<usize> = (0..tables.len())
             .filter(|i| tables[*i].group().shared().is_leader())

@@ -350,15 +350,29 @@ fn stale(e: KvError, fence: &Fence) -> KvError {
     }
 }
 
-fn term_of<T: Serialize + ?Sized>(v: &T) -> Result<Term, KvError> {
+/// `v` as a term: a `Term` as it is (a clone, no serde pass), anything else through
+/// the serde conversion.
+fn term_of<T: Serialize + 'static>(v: &T) -> Result<Term, KvError> {
+    if let Some(t) = (v as &dyn std::any::Any).downcast_ref::<Term>() {
+        return Ok(t.clone());
+    }
     to_term(v).map_err(|e| KvError::Convert(e.to_string()))
 }
 
-fn decode<T: DeserializeOwned>(t: &Term) -> Result<T, KvError> {
+/// A term as a `T`: a `Term` as it is, anything else through the serde conversion.
+fn decode<T: DeserializeOwned + 'static>(t: &Term) -> Result<T, KvError> {
+    if std::any::TypeId::of::<T>() == std::any::TypeId::of::<Term>() {
+        let mut slot = Some(t.clone());
+        if let Some(same) = (&mut slot as &mut dyn std::any::Any).downcast_mut::<Option<T>>() {
+            return same.take().ok_or_else(|| KvError::Convert("taken".into()));
+        }
+    }
     from_term(t).map_err(|e| KvError::Convert(format!("{t}: {e}")))
 }
 
-impl<K: Serialize + DeserializeOwned, V: Serialize + DeserializeOwned> Table<K, V> {
+impl<K: Serialize + DeserializeOwned + 'static, V: Serialize + DeserializeOwned + 'static>
+    Table<K, V>
+{
     /// Starts this node's replica of table `name`, replicated on `nodes` (this node among
     /// them; every node of the table starts its own with the same list).
     pub fn start<N: Into<Atom> + Copy>(

@@ -305,18 +305,25 @@ impl Queue {
     ) -> Result<Term, TaskError> {
         let deadline = Instant::now() + timeout;
         let tag = ctx.make_ref();
-        {
+        let mut known_here = {
             let mut m = self.group.shared().machine.write();
             m.waiters.entry(id).or_default().push((ctx.pid(), tag));
             m.tell(ctx, id);
-        }
+            m.state.task(id).is_some()
+        };
         loop {
             let now = Instant::now();
             if now >= deadline {
                 self.forget_waiter(id, tag);
                 return Err(TaskError::Timeout);
             }
-            let slice = (deadline - now).min(Duration::from_millis(250));
+            // A task this node's copy doesn't have (not yet here, or finished and
+            // forgotten) is asked of the leader at once.
+            let slice = match known_here {
+                true => (deadline - now).min(Duration::from_millis(250)),
+                false => Duration::ZERO,
+            };
+            known_here = true;
             let got = ctx.receive_with(
                 |m| match m.as_tuple()? {
                     [t, Term::Ref(r), _, outcome] if t.is_atom(RESULT) && *r == tag => {

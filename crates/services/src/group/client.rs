@@ -66,7 +66,7 @@ impl<M: Machine> Group<M> {
         cmd: M::Command,
         timeout: Duration,
     ) -> Result<M::Output, GroupError> {
-        self.request(ctx, timeout, || Request::Propose(cmd.clone()))
+        self.request(ctx, timeout, false, || Request::Propose(cmd.clone()))
     }
 
     /// Answers `query` linearizably: against a state that holds every command
@@ -80,13 +80,20 @@ impl<M: Machine> Group<M> {
     where
         M::Query: Clone,
     {
-        self.request(ctx, timeout, || Request::Read(query.clone()))
+        self.request(ctx, timeout, true, || Request::Read(query.clone()))
     }
 
+    /// Sends `request` to this node's replica, then to the leader it names, waiting for
+    /// an election where there is none. A read (`idempotent`) is sent again wherever a
+    /// call failed; a proposal only where it surely did not arrive (no replica there, or
+    /// a refusal): once one may have reached a leader, the outcome is
+    /// [`GroupError::Unknown`] unless an answer says otherwise (sending it again could
+    /// apply it twice).
     fn request(
         &self,
         ctx: &mut Ctx,
         timeout: Duration,
+        idempotent: bool,
         mut request: impl FnMut() -> Request<M::Command, M::Query>,
     ) -> Result<M::Output, GroupError> {
         let deadline = Instant::now() + timeout;
@@ -98,8 +105,14 @@ impl<M: Machine> Group<M> {
             if now >= deadline {
                 return Err(GroupError::Unknown);
             }
-            let replica = ServerRef::<ReplicaServer<M>>::at(self.shared.config.name, target);
-            let answer = replica.call(ctx, request(), deadline - now);
+            let answer = if self.reachable(target) {
+                let replica = ServerRef::<ReplicaServer<M>>::at(self.shared.config.name, target);
+                replica.call(ctx, request(), deadline - now)
+            } else {
+                // Not connected: the request is surely not sent there (a proposal may go
+                // elsewhere), as if no replica ran there.
+                Err(CallError::NoProc)
+            };
             let next = match answer {
                 Ok(Ok(output)) => return Ok(output),
                 Ok(Err(Refusal::Failed(e))) => return Err(e),
@@ -110,6 +123,9 @@ impl<M: Machine> Group<M> {
                 }
                 Ok(Err(Refusal::NotLeader(_))) => None,
                 Err(CallError::Timeout) => return Err(GroupError::Unknown),
+                Err(CallError::NoConnection | CallError::Exit(_)) if !idempotent => {
+                    return Err(GroupError::Unknown);
+                }
                 Err(CallError::NoProc | CallError::NoConnection | CallError::Exit(_)) => {
                     tried += 1;
                     Some(self.shared.config.nodes[tried % self.shared.config.nodes.len()])
@@ -127,6 +143,13 @@ impl<M: Machine> Group<M> {
             target = next.unwrap_or(target);
             pause(ctx, Duration::from_millis(5).min(deadline - now));
         }
+    }
+
+    /// Whether a call to `node`'s replica can be sent: this node, or one connected now
+    /// (its replica, heard from, is; a node gone is not).
+    fn reachable(&self, node: Atom) -> bool {
+        node == self.node.name()
+            || crate::node::Net::of(&self.node).is_none_or(|net| net.nodes().contains(&node))
     }
 
     /// Waits until this node's replica knows a leader (within `timeout`): its node.

@@ -1,6 +1,6 @@
 //! The replicated KV (the chapter's exercise 1, as a service): named tables on a chosen
-//! set of nodes, each a [`group`](crate::group) whose machine is a
-//! [`Store`](crate::kv_store::Store) of terms.
+//! set of nodes, each a [`group`] whose machine is a
+//! [`Store`] of terms.
 //!
 //! - Writes ([`Table::put`], [`Table::delete`], [`Table::compare_and_set`]) go to the
 //!   table's one writer (the group's leader, chosen by terms so that two writers never

@@ -1,5 +1,5 @@
 //! The lock manager (the chapter's exercise 3, as a service): locks, read-write locks
-//! and semaphores on a chosen set of nodes, a [`group`](crate::group) whose machine is a
+//! and semaphores on a chosen set of nodes, a [`group`] whose machine is a
 //! [`LockState`]: grants strictly first come, first served, each with a fencing token
 //! that strictly increases per resource.
 //!

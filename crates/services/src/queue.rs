@@ -1,5 +1,5 @@
 //! The distributed task queue (the chapter's exercise 2, as a service): tasks are
-//! registered functions with arguments, held by a [`group`](crate::group) of replicas
+//! registered functions with arguments, held by a [`group`] of replicas
 //! (so an enqueue is acknowledged once a majority, two of three nodes, hold it), run by
 //! a worker pool on every node of the queue, at most `max_per_node` at a time there.
 //!

@@ -27,6 +27,7 @@ mod fixtures;
 mod kv_disk_fns;
 mod kv_fns;
 mod log;
+mod queue_fns;
 
 use oxbeam::node::cmdline;
 
@@ -48,6 +49,7 @@ fn run(args: &[String]) -> Result<(), Box<dyn std::error::Error>> {
     kv_fns::peer_ports_from_env(&net);
     bench_fns::register(net.node(), stop.clone());
     bench_apps::register(net.node());
+    queue_fns::register(net.node());
     cmdline::announce_and_connect(&net, &args);
     if args.stop_on_eof {
         // Whoever started us holds our stdin: when it goes away (even killed), so do we.

@@ -26,6 +26,7 @@ mod bench_fns;
 mod fixtures;
 mod kv_disk_fns;
 mod kv_fns;
+mod locks_fns;
 mod log;
 mod queue_fns;
 
@@ -50,6 +51,7 @@ fn run(args: &[String]) -> Result<(), Box<dyn std::error::Error>> {
     bench_fns::register(net.node(), stop.clone());
     bench_apps::register(net.node());
     queue_fns::register(net.node());
+    locks_fns::register(net.node());
     cmdline::announce_and_connect(&net, &args);
     if args.stop_on_eof {
         // Whoever started us holds our stdin: when it goes away (even killed), so do we.

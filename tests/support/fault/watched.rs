@@ -101,6 +101,16 @@ impl LoggedNode {
         self.proc.alive()
     }
 
+    /// SIGSTOP.
+    pub fn freeze(&self) {
+        self.proc.freeze();
+    }
+
+    /// SIGCONT.
+    pub fn thaw(&self) {
+        self.proc.thaw();
+    }
+
     /// SIGKILL, and reap.
     pub fn kill(&mut self) {
         self.proc.kill();

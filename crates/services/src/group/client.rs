@@ -97,7 +97,12 @@ impl<M: Machine> Group<M> {
         mut request: impl FnMut() -> Request<M::Command, M::Query>,
     ) -> Result<M::Output, GroupError> {
         let deadline = Instant::now() + timeout;
-        let mut target = self.node.name();
+        // The leader this node's replica follows, if it knows one (one hop less than
+        // asking the local replica to be redirected); else the local replica.
+        let mut target = match self.shared.known_leader() {
+            Some(i) => self.shared.config.nodes[i],
+            None => self.node.name(),
+        };
         let mut leaderless_since: Option<Instant> = None;
         let mut tried = 0usize;
         loop {

@@ -38,6 +38,17 @@ struct Pool {
 impl Pool {
     fn new(ctx: &mut Ctx, queue: Queue) -> Pool {
         queue.group().shared().machine.write().pool = Some(ctx.pid());
+        // The chapter's `:pg.join(:queue_workers, self())`: the queue's pools, one per
+        // node, are the pg group `{:oxbeam_queue_workers, queue}` of the default scope
+        // (where the cluster services run; without them the pool runs ungrouped).
+        let group = Term::tuple(vec![
+            Term::atom("oxbeam_queue_workers"),
+            Term::Atom(queue.config().group.name),
+        ]);
+        let me = ctx.pid();
+        if let Err(e) = crate::dist::pg::join(ctx, crate::dist::pg::default_scope(), group, &[me]) {
+            log::debug!("queue pool not in a pg group: {e}");
+        }
         Pool {
             me: ctx.node().name(),
             queue,
@@ -64,7 +75,12 @@ impl Pool {
                     self.handle(m);
                 }
             }
-            if self.claims_unknown && self.workers.is_empty() {
+            // Only once nothing runs here and every result is reported: a task that
+            // finished here but is not yet reported must not be put back (it would run
+            // again).
+            let idle =
+                self.workers.is_empty() && self.completed.is_empty() && self.failed.is_empty();
+            if self.claims_unknown && idle {
                 let me = self.me;
                 if self.propose(ctx, QueueCommand::NodeLost(me)).is_ok() {
                     self.claims_unknown = false;

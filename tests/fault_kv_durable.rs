@@ -5,7 +5,6 @@
 //! (linearizably), no replica's term went backwards, and writing goes on.
 mod support;
 
-use std::path::PathBuf;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
@@ -20,13 +19,7 @@ use support::fault::watched::LoggedNode;
 use support::{SOON, net, private_mapper, test_cookie, wait_for};
 
 /// A directory under the system's temp directory, removed on drop.
-struct TempDir(PathBuf);
-
-impl Drop for TempDir {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.0);
-    }
-}
+use support::TempDir;
 
 const TABLE: &str = "durable_orders";
 
@@ -92,10 +85,7 @@ fn terms(me: &mut Attached, names: &[String]) -> Vec<i64> {
 
 #[test]
 fn a_whole_cluster_killed_mid_traffic_and_restarted_loses_no_acknowledged_write() {
-    let dir = TempDir(
-        std::env::temp_dir().join(format!("oxbeam-fault-kv-durable-{}", std::process::id())),
-    );
-    let _ = std::fs::remove_dir_all(&dir.0);
+    let dir = TempDir::new("fault-kv-durable");
     let (_mapper, epmd) = private_mapper();
     let ctl = net("kvdfctl", epmd, &test_cookie());
     oxbeam::dist::start(&ctl).unwrap();

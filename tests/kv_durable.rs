@@ -14,25 +14,7 @@ use oxbeam::term::Atom;
 use support::{SOON, net, private_mapper, test_cookie, wait_for};
 
 /// A directory under the system's temp directory, removed on drop.
-struct TempDir(PathBuf);
-
-impl TempDir {
-    fn new(what: &str) -> TempDir {
-        let dir = std::env::temp_dir().join(format!("oxbeam-{what}-{}", std::process::id()));
-        let _ = std::fs::remove_dir_all(&dir);
-        TempDir(dir)
-    }
-
-    fn node(&self, i: usize) -> PathBuf {
-        self.0.join(format!("node{i}"))
-    }
-}
-
-impl Drop for TempDir {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.0);
-    }
-}
+use support::TempDir;
 
 fn names(prefix: &str) -> Vec<Atom> {
     (1..=3)

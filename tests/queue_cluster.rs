@@ -230,3 +230,68 @@ fn a_unique_key_names_one_unfinished_task() {
         .unwrap();
     assert_ne!(c2, a, "the key is free once the task is done");
 }
+
+#[test]
+fn a_durable_queue_keeps_its_results_and_dead_letters_across_a_restart_of_every_node() {
+    use oxbeam::queue::QueueConfig;
+    let dirs = support::TempDir::new("queue-durable");
+    let (mapper, epmd) = private_mapper();
+    let cookie = test_cookie();
+    let names: Vec<Atom> = (1..=3)
+        .map(|i| Atom::new(&format!("qe{i}@localhost")))
+        .collect();
+    let boot = |i: usize| {
+        let n = net(&format!("qe{}", i + 1), epmd, &cookie);
+        let f = n.node().functions();
+        f.register(
+            Atom::new("t"),
+            Atom::new("double"),
+            1,
+            |_: &mut Ctx, args| match &args[0] {
+                Term::Int(n) => Term::Int(n * 2),
+                other => other.clone(),
+            },
+        );
+        f.register(Atom::new("t"), Atom::new("crash"), 0, |_: &mut Ctx, _| {
+            panic!("boom")
+        });
+        let config = QueueConfig::new("kept", &names).durable(dirs.node(i));
+        let q = Queue::start_with(n.node(), config).expect("the queue starts");
+        (n, q)
+    };
+    let (nets, qs): (Vec<_>, Vec<_>) = (0..3).map(boot).unzip();
+    let mut me = nets[0].node().attach();
+    qs[0].group().wait_for_leader(&mut me, SOON).unwrap();
+    let done = qs[0]
+        .enqueue(&mut me, "t", "double", vec![Term::Int(21)])
+        .unwrap();
+    assert_eq!(qs[0].await_result(&mut me, done, SOON), Ok(Term::Int(42)));
+    let dead = qs[1].enqueue(&mut me, "t", "crash", vec![]).unwrap();
+    assert!(matches!(
+        qs[1].await_result(&mut me, dead, SOON),
+        Err(TaskError::DeadLetter(_))
+    ));
+    drop(me);
+    for n in &nets {
+        n.shutdown();
+    }
+    drop(qs);
+    // Every node back on its directory: the result and the dead letter are there.
+    let (nets, qs): (Vec<_>, Vec<_>) = (0..3).map(boot).unzip();
+    let mut me = nets[2].node().attach();
+    let task = wait_for("the queue back", SOON, || {
+        let t = qs[2].task(&mut me, done);
+        (t.is_ok(), t)
+    });
+    assert_eq!(
+        task.unwrap().map(|t| t.state),
+        Some(TaskState::Done(Term::Int(42)))
+    );
+    let letters = qs[2].dead_letters(&mut me).unwrap();
+    assert_eq!(letters.iter().map(|t| t.id).collect::<Vec<_>>(), [dead]);
+    drop(me);
+    for n in &nets {
+        n.shutdown();
+    }
+    drop(mapper);
+}

@@ -185,3 +185,26 @@ pub fn net_configured(
     change(&mut config);
     oxbeam::node::Net::start(config).unwrap_or_else(|e| panic!("start {short}: {e}"))
 }
+
+/// A directory under the system's temp dir for this test run only, removed when dropped.
+pub struct TempDir(pub std::path::PathBuf);
+
+impl TempDir {
+    /// `oxbeam-<what>-<pid>`, emptied first.
+    pub fn new(what: &str) -> TempDir {
+        let dir = std::env::temp_dir().join(format!("oxbeam-{what}-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        TempDir(dir)
+    }
+
+    /// Its subdirectory for node `i`.
+    pub fn node(&self, i: usize) -> std::path::PathBuf {
+        self.0.join(format!("node{i}"))
+    }
+}
+
+impl Drop for TempDir {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}

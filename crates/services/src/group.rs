@@ -140,6 +140,30 @@ impl GroupConfig {
     }
 }
 
+impl GroupConfig {
+    /// Keeps this replica's state in `dir`, in a file named after the group (see
+    /// [`Storage::Disk`]).
+    pub fn durable_in(mut self, dir: impl Into<std::path::PathBuf>) -> GroupConfig {
+        let file = format!("{}.redb", file_safe(self.name.as_str()));
+        self.storage = Storage::Disk(dir.into().join(file));
+        self
+    }
+}
+
+/// `name` as a file name: letters, digits, `-` and `_` as they are, any other byte as
+/// `%XX`.
+pub(crate) fn file_safe(name: &str) -> String {
+    let mut out = String::with_capacity(name.len());
+    for b in name.bytes() {
+        if b.is_ascii_alphanumeric() || b == b'-' || b == b'_' {
+            out.push(b as char);
+        } else {
+            out.push_str(&format!("%{b:02X}"));
+        }
+    }
+    out
+}
+
 /// Why a group operation failed.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, serde::Deserialize)]
 pub enum GroupError {

@@ -297,7 +297,7 @@ impl TableConfig {
     pub fn durable(mut self, dir: impl Into<PathBuf>) -> TableConfig {
         let table = self.group.name.as_str();
         let table = table.strip_prefix(GROUP_PREFIX).unwrap_or(table);
-        let file = format!("kv_{}.redb", file_safe(table));
+        let file = format!("kv_{}.redb", group::file_safe(table));
         self.group.storage = Storage::Disk(dir.into().join(file));
         self
     }
@@ -307,19 +307,6 @@ const GROUP_PREFIX: &str = "oxbeam_kv:";
 
 fn group_name(table: &str) -> Atom {
     Atom::new(&format!("{GROUP_PREFIX}{table}"))
-}
-
-/// `name` with every byte but `[A-Za-z0-9_-]` written `%XX` (one name, one file).
-fn file_safe(name: &str) -> String {
-    let mut out = String::with_capacity(name.len());
-    for b in name.bytes() {
-        if b.is_ascii_alphanumeric() || b == b'-' || b == b'_' {
-            out.push(b as char);
-        } else {
-            out.push_str(&format!("%{b:02X}"));
-        }
-    }
-    out
 }
 
 /// A table, typed by its keys and values (`Term` for dynamic data): a handle on this

@@ -180,6 +180,13 @@ pub struct LocksConfig {
 }
 
 impl LocksConfig {
+    /// Keeps this node's replica on disk in `dir` (one redb file per replica): a kill -9
+    /// of every node and a restart lose nothing acknowledged.
+    pub fn durable(mut self, dir: impl Into<std::path::PathBuf>) -> LocksConfig {
+        self.group = self.group.durable_in(dir);
+        self
+    }
+
     /// The defaults for the lock service `name` on `nodes`: a 2 s lease renewed every
     /// 400 ms, `lock_lost` 300 ms before it ends.
     pub fn new<N: Into<Atom> + Copy>(name: &str, nodes: &[N]) -> LocksConfig {

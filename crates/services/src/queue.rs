@@ -196,6 +196,13 @@ pub struct QueueConfig {
 }
 
 impl QueueConfig {
+    /// Keeps this node's replica on disk in `dir` (one redb file per replica): a kill -9
+    /// of every node and a restart lose nothing acknowledged.
+    pub fn durable(mut self, dir: impl Into<std::path::PathBuf>) -> QueueConfig {
+        self.group = self.group.durable_in(dir);
+        self
+    }
+
     /// The defaults for queue `name` on `nodes`: 5 running per node (the chapter's),
     /// 3 attempts, retries from 100 ms doubling to 10 s, the last 10,000 results kept.
     pub fn new<N: Into<Atom> + Copy>(name: &str, nodes: &[N]) -> QueueConfig {

@@ -4,7 +4,7 @@
 
 use std::time::{Duration, Instant};
 
-use oxbeam::everywhere::{self, Service};
+use oxbeam::everywhere::Service;
 use oxbeam::kv::Table;
 use oxbeam::locks::Locks;
 use oxbeam::queue::{Queue, TaskError};
@@ -44,21 +44,12 @@ pub fn register(node: &Node) {
     f.register(m, Atom::new("noop"), 0, |_: &mut Ctx, _| term!(:ok));
     // start(nodes): this node's replicas of the KV table, the locks and the queue.
     f.register(m, Atom::new("start"), 1, |ctx: &mut Ctx, args| {
-        let Some(nodes) = args[0]
-            .as_list()
-            .and_then(|l| l.iter().map(Term::as_atom).collect::<Option<Vec<Atom>>>())
-        else {
-            return term!(:badarg);
-        };
-        for s in [Service::Kv, Service::Locks, Service::Queue] {
-            if let Err(why) = everywhere::start_here(ctx.node(), s, NAME, &nodes) {
-                return term!({:error, (why)});
-            }
-        }
-        match kv(ctx).map(|t| t.wait_for_writer(ctx, WAIT)) {
-            Some(Ok(_)) => term!(:ok),
-            _ => term!({:error, :no_writer}),
-        }
+        crate::services::start(
+            ctx,
+            &[Service::Kv, Service::Locks, Service::Queue],
+            NAME,
+            &args[0],
+        )
     });
     // kv_leader(): the KV writer's node, as this node knows it.
     f.register(m, Atom::new("kv_leader"), 0, |ctx: &mut Ctx, _| {

@@ -26,10 +26,8 @@ fn config(args: &[Term]) -> Result<TableConfig, Term> {
     let name = args[0]
         .as_atom()
         .ok_or_else(|| error("the table is an atom"))?;
-    let nodes: Option<Vec<Atom>> = args[1]
-        .as_list()
-        .and_then(|l| l.iter().map(Term::as_atom).collect());
-    let nodes = nodes.ok_or_else(|| error("the nodes are a list of atoms"))?;
+    let nodes =
+        crate::services::atoms(&args[1]).ok_or_else(|| error("the nodes are a list of atoms"))?;
     Ok(TableConfig::new(name.as_str(), &nodes))
 }
 

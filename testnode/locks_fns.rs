@@ -3,11 +3,12 @@
 //! times, under `with_lock(:counter)`, reads the counter linearizably, works 20 ms, and
 //! writes counter + 1 fenced with its token; it tells the collector
 //! `{:acquired, node(), token}`, then `{:incr, node(), token, value}` or
-//! `{:fenced, node(), token}` (the write was refused: a newer token wrote first).
+//! `{:fenced, node(), token}` (the write was refused: a newer token wrote first) or
+//! `{:refused, node(), token, why}` (it failed otherwise: not applied, or unknown).
 
 use std::time::Duration;
 
-use oxbeam::everywhere::{self, Service};
+use oxbeam::everywhere::Service;
 use oxbeam::kv::{KvError, Table};
 use oxbeam::locks::Locks;
 use oxbeam::rt::{Ctx, Node};
@@ -21,23 +22,7 @@ pub fn register(node: &Node) {
     let f = node.functions();
     let m = Atom::new("oxbeam_test_locks");
     f.register(m, Atom::new("start"), 1, |ctx: &mut Ctx, args| {
-        let Some(nodes) = args[0]
-            .as_list()
-            .and_then(|l| l.iter().map(Term::as_atom).collect::<Option<Vec<Atom>>>())
-        else {
-            return term!(:badarg);
-        };
-        for s in [Service::Locks, Service::Kv] {
-            if let Err(why) = everywhere::start_here(ctx.node(), s, NAME, &nodes) {
-                return term!({:error, (why)});
-            }
-        }
-        match Locks::open(ctx.node(), NAME)
-            .map(|l| l.group().wait_for_leader(ctx, Duration::from_secs(10)))
-        {
-            Ok(Ok(_)) => term!(:ok),
-            _ => term!({:error, :no_leader}),
-        }
+        crate::services::start(ctx, &[Service::Locks, Service::Kv], NAME, &args[0])
     });
     f.register(m, Atom::new("read"), 0, |ctx: &mut Ctx, _| {
         match Table::<String, i64>::open(ctx.node(), NAME).map(|kv| kv.get(ctx, &KEY.to_string())) {
@@ -61,8 +46,13 @@ pub fn register(node: &Node) {
             let _ = locks.with_lock(ctx, "counter", Duration::from_secs(30), |ctx, lease| {
                 let token = lease.token as i64;
                 ctx.send(collector, term!({:acquired, here, token}));
-                let Ok(value) = kv.get(ctx, &key).map(|v| v.map_or(0, |(v, _)| v)) else {
-                    return;
+                let value = match kv.get(ctx, &key) {
+                    Ok(v) => v.map_or(0, |(v, _)| v),
+                    Err(e) => {
+                        let why = format!("the read failed: {e}");
+                        ctx.send(collector, term!({:refused, here, token, why}));
+                        return;
+                    }
                 };
                 ctx.receive_match(|_| false, Some(Duration::from_millis(20)));
                 match kv.put_fenced(ctx, &key, &(value + 1), &lease.fence()) {
@@ -70,7 +60,8 @@ pub fn register(node: &Node) {
                     Err(KvError::StaleToken { .. }) => {
                         ctx.send(collector, term!({:fenced, here, token}))
                     }
-                    Err(e) => ::log::warn!("a fenced write failed: {e}"),
+                    // Not applied either (a stale leader's entry replaced, say).
+                    Err(e) => ctx.send(collector, term!({:refused, here, token, (e.to_string())})),
                 }
             });
         }

@@ -29,6 +29,7 @@ mod kv_fns;
 mod locks_fns;
 mod log;
 mod queue_fns;
+mod services;
 
 use oxbeam::node::cmdline;
 

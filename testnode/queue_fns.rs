@@ -6,6 +6,7 @@
 
 use std::time::Duration;
 
+use oxbeam::everywhere::Service;
 use oxbeam::queue::Queue;
 use oxbeam::rt::{Ctx, Node};
 use oxbeam::term::{Atom, Term, term};
@@ -17,19 +18,7 @@ pub fn register(node: &Node) {
     let f = node.functions();
     let m = Atom::new("oxbeam_test_queue");
     f.register(m, Atom::new("start"), 1, |ctx: &mut Ctx, args| {
-        let Some(nodes) = args[0]
-            .as_list()
-            .and_then(|l| l.iter().map(Term::as_atom).collect::<Option<Vec<Atom>>>())
-        else {
-            return term!(:badarg);
-        };
-        match Queue::start(ctx.node(), NAME, &nodes) {
-            Ok(q) => match q.group().wait_for_leader(ctx, Duration::from_secs(10)) {
-                Ok(_) => term!(:ok),
-                Err(e) => term!({:error, (e.to_string())}),
-            },
-            Err(e) => term!({:error, (e.to_string())}),
-        }
+        crate::services::start(ctx, &[Service::Queue], NAME, &args[0])
     });
     f.register(m, Atom::new("work"), 2, |ctx: &mut Ctx, args| {
         let (Some(collector), i) = (args[0].as_pid(), args[1].clone()) else {

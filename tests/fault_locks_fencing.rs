@@ -10,44 +10,15 @@ use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
 
 use oxbeam::term::{Atom, Term};
-use support::fault::cluster::{os_node, spawn_on};
-use support::{SOON, net, private_mapper, test_cookie, wait_for};
+use support::fault::cluster::{services_trio, spawn_on};
+use support::{SOON, net, private_mapper, test_cookie};
 
 #[test]
 fn frozen_and_killed_holders_lose_no_update_and_fenced_writes_never_interleave() {
     let (_mapper, epmd) = private_mapper();
     let cookie = test_cookie();
     let ctl = net("flctl", epmd, &cookie);
-    let mut nodes: Vec<_> = ["fl1", "fl2", "fl3"]
-        .iter()
-        .map(|s| os_node(s, &cookie, epmd, &ctl, "warn"))
-        .collect();
-    wait_for("three nodes connected", SOON, || {
-        (ctl.nodes().len() == 3, ctl.nodes())
-    });
-    let names: Vec<String> = nodes.iter().map(|n| n.name.clone()).collect();
-    let members = Term::list(names.iter().map(|n| Term::atom(n)).collect::<Vec<_>>());
-    let starts: Vec<_> = names
-        .iter()
-        .map(|n| {
-            let (node, n, members) = (ctl.node().clone(), n.clone(), members.clone());
-            std::thread::spawn(move || {
-                let mut me = node.attach();
-                oxbeam::dist::rpc::call(
-                    &mut me,
-                    Atom::new(&n),
-                    "oxbeam_test_locks",
-                    "start",
-                    vec![members],
-                    Some(SOON),
-                )
-            })
-        })
-        .collect();
-    for s in starts {
-        let r = s.join().unwrap();
-        assert!(matches!(&r, Ok(t) if t.is_atom("ok")), "start: {r:?}");
-    }
+    let (mut nodes, names) = services_trio("fl", &cookie, epmd, &ctl, "oxbeam_test_locks");
     let mut me = ctl.node().attach();
     let me_pid = me.pid();
     for n in &names {
@@ -65,6 +36,7 @@ fn frozen_and_killed_holders_lose_no_update_and_fenced_writes_never_interleave()
     let (frozen, killed) = (Atom::new(&names[1]), Atom::new(&names[2]));
     let mut accepted: BTreeMap<i64, (i64, Atom)> = BTreeMap::new(); // value -> (token, node)
     let mut refused = Vec::new();
+    let mut failed = Vec::new();
     let mut froze_at: Option<Instant> = None;
     let mut thawed = false;
     let mut kill_done = false;
@@ -108,6 +80,10 @@ fn frozen_and_killed_holders_lose_no_update_and_fenced_writes_never_interleave()
                     "two accepted writes of {value}: {before:?} and {token}"
                 );
             }
+            [tag, Term::Atom(node), Term::Int(token), why] if tag.is_atom("refused") => {
+                eprintln!("{node}'s write with token {token} failed: {why}");
+                failed.push((*node, *token));
+            }
             [tag, Term::Atom(node), Term::Int(token)] if tag.is_atom("fenced") => {
                 refused.push((*node, *token))
             }
@@ -147,9 +123,12 @@ fn frozen_and_killed_holders_lose_no_update_and_fenced_writes_never_interleave()
         Some(accepted.len() as i64)
     );
     assert!(froze_at.is_some() && kill_done, "both faults happened");
+    // Its late write did not land: refused by the fence, or (when the frozen node led
+    // the KV) never committed by its stale term.
+    let late = refused.iter().chain(&failed).any(|(n, _)| *n == frozen);
     assert!(
-        refused.iter().any(|(n, _)| *n == frozen),
-        "the thawed holder's late write was refused: {refused:?}"
+        late,
+        "the thawed holder's late write was refused: {refused:?} {failed:?}"
     );
     drop(me);
     ctl.shutdown();

@@ -10,8 +10,8 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::time::{Duration, Instant};
 
 use oxbeam::term::{Atom, Term};
-use support::fault::cluster::{os_node, spawn_on};
-use support::{SOON, net, private_mapper, test_cookie, wait_for};
+use support::fault::cluster::{services_trio, spawn_on};
+use support::{net, private_mapper, test_cookie};
 
 const TASKS: i64 = 10_000;
 const BOUND: i64 = 5;
@@ -21,37 +21,7 @@ fn ten_thousand_tasks_survive_a_node_killed_mid_run() {
     let (_mapper, epmd) = private_mapper();
     let cookie = test_cookie();
     let ctl = net("fqctl", epmd, &cookie);
-    let mut nodes: Vec<_> = ["fq1", "fq2", "fq3"]
-        .iter()
-        .map(|s| os_node(s, &cookie, epmd, &ctl, "warn"))
-        .collect();
-    wait_for("three nodes connected", SOON, || {
-        (ctl.nodes().len() == 3, ctl.nodes())
-    });
-    let names: Vec<String> = nodes.iter().map(|n| n.name.clone()).collect();
-    let members = Term::list(names.iter().map(|n| Term::atom(n)).collect::<Vec<_>>());
-    // Each node starts its replica and pool (each waits for a leader: all at once).
-    let starts: Vec<_> = names
-        .iter()
-        .map(|n| {
-            let (node, n, members) = (ctl.node().clone(), n.clone(), members.clone());
-            std::thread::spawn(move || {
-                let mut me = node.attach();
-                oxbeam::dist::rpc::call(
-                    &mut me,
-                    Atom::new(&n),
-                    "oxbeam_test_queue",
-                    "start",
-                    vec![members],
-                    Some(SOON),
-                )
-            })
-        })
-        .collect();
-    for s in starts {
-        let r = s.join().unwrap();
-        assert!(matches!(&r, Ok(t) if t.is_atom("ok")), "start: {r:?}");
-    }
+    let (mut nodes, names) = services_trio("fq", &cookie, epmd, &ctl, "oxbeam_test_queue");
     let mut me = ctl.node().attach();
     let me_pid = me.pid();
     let args = vec![

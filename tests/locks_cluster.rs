@@ -12,27 +12,13 @@ use oxbeam::kv::{KvError, Table};
 use oxbeam::locks::{Fence, LockError, Locks, Mode};
 use oxbeam::node::Net;
 use oxbeam::rt::Ctx;
-use oxbeam::term::{Atom, Term};
-use support::{SOON, net, private_mapper, test_cookie, wait_for};
+use oxbeam::term::Term;
+use support::{SOON, wait_for};
 
-struct Cluster {
-    nets: Vec<Net>,
-    names: Vec<Atom>,
-    _mapper: support::PortMapper,
-}
+use support::Trio as Cluster;
 
 fn cluster(prefix: &str) -> Cluster {
-    let (mapper, epmd) = private_mapper();
-    let cookie = test_cookie();
-    let nets: Vec<Net> = (1..=3)
-        .map(|i| net(&format!("{prefix}{i}"), epmd, &cookie))
-        .collect();
-    let names = nets.iter().map(|n| n.node().name()).collect();
-    Cluster {
-        nets,
-        names,
-        _mapper: mapper,
-    }
+    support::trio(prefix)
 }
 
 impl Cluster {

@@ -10,17 +10,12 @@ use std::sync::Mutex;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
-use oxbeam::node::Net;
 use oxbeam::queue::{Queue, QueueError, TaskError, TaskState};
 use oxbeam::rt::Ctx;
 use oxbeam::term::{Atom, Term};
 use support::{SOON, net, private_mapper, test_cookie, wait_for};
 
-struct Cluster {
-    nets: Vec<Net>,
-    names: Vec<Atom>,
-    _mapper: support::PortMapper,
-}
+use support::Trio as Cluster;
 
 /// Per node: how many run now, and the most seen at once.
 #[derive(Default)]
@@ -34,12 +29,8 @@ struct Gauge {
 type FirstNode = Arc<Mutex<Option<Atom>>>;
 
 fn cluster(prefix: &str, gauges: &[Arc<Gauge>], first: FirstNode) -> Cluster {
-    let (mapper, epmd) = private_mapper();
-    let cookie = test_cookie();
-    let nets: Vec<Net> = (1..=3)
-        .map(|i| net(&format!("{prefix}{i}"), epmd, &cookie))
-        .collect();
-    for (net, gauge) in nets.iter().zip(gauges) {
+    let c = support::trio(prefix);
+    for (net, gauge) in c.nets.iter().zip(gauges) {
         let f = net.node().functions();
         f.register(
             Atom::new("t"),
@@ -82,12 +73,7 @@ fn cluster(prefix: &str, gauges: &[Arc<Gauge>], first: FirstNode) -> Cluster {
             },
         );
     }
-    let names = nets.iter().map(|n| n.node().name()).collect();
-    Cluster {
-        nets,
-        names,
-        _mapper: mapper,
-    }
+    c
 }
 
 impl Cluster {

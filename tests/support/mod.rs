@@ -208,3 +208,28 @@ impl Drop for TempDir {
         let _ = std::fs::remove_dir_all(&self.0);
     }
 }
+
+/// Three named nodes in this process, `{prefix}1@localhost` to `{prefix}3@localhost`,
+/// on a private port mapper: the services' in-process tests' cluster.
+pub struct Trio {
+    /// The nodes.
+    pub nets: Vec<oxbeam::node::Net>,
+    /// Their names, in order (the services' member list).
+    pub names: Vec<oxbeam::term::Atom>,
+    _mapper: PortMapper,
+}
+
+/// Starts a [`Trio`].
+pub fn trio(prefix: &str) -> Trio {
+    let (mapper, epmd) = private_mapper();
+    let cookie = test_cookie();
+    let nets: Vec<_> = (1..=3)
+        .map(|i| net(&format!("{prefix}{i}"), epmd, &cookie))
+        .collect();
+    let names = nets.iter().map(|n| n.node().name()).collect();
+    Trio {
+        nets,
+        names,
+        _mapper: mapper,
+    }
+}

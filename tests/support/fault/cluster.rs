@@ -84,3 +84,43 @@ pub fn pg_count_on(ctl: &Net, me: &mut Attached, node: &str, group: &str) -> i64
         _ => None,
     })
 }
+
+/// Three test nodes as OS processes (`{prefix}1..3`, connected to `ctl`), each having
+/// run `module:start(members)` (all at once: each waits for a leader, which needs the
+/// others); their names, in order.
+pub fn services_trio(
+    prefix: &str,
+    cookie: &str,
+    epmd: u16,
+    ctl: &Net,
+    module: &str,
+) -> (Vec<LoggedNode>, Vec<String>) {
+    let nodes: Vec<_> = (1..=3)
+        .map(|i| os_node(&format!("{prefix}{i}"), cookie, epmd, ctl, "warn"))
+        .collect();
+    crate::support::wait_for("three nodes connected", crate::support::SOON, || {
+        (ctl.nodes().len() == 3, ctl.nodes())
+    });
+    let names: Vec<String> = nodes.iter().map(|n| n.name.clone()).collect();
+    let members = Term::list(names.iter().map(|n| Term::atom(n)).collect::<Vec<_>>());
+    let starts: Vec<_> = names
+        .iter()
+        .map(|n| {
+            let (node, n, members) = (ctl.node().clone(), n.clone(), members.clone());
+            let module = module.to_owned();
+            std::thread::spawn(move || {
+                let mut me = node.attach();
+                let soon = Some(crate::support::SOON);
+                oxbeam::dist::rpc::call(&mut me, a(&n), a(&module), a("start"), vec![members], soon)
+            })
+        })
+        .collect();
+    for s in starts {
+        let r = s.join().expect("a start thread");
+        assert!(
+            matches!(&r, Ok(t) if t.is_atom("ok")),
+            "{module}:start: {r:?}"
+        );
+    }
+    (nodes, names)
+}

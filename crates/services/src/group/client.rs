@@ -120,6 +120,8 @@ impl<M: Machine> Group<M> {
             };
             let next = match answer {
                 Ok(Ok(output)) => return Ok(output),
+                // A read whose barrier a new leader replaced is asked again.
+                Ok(Err(Refusal::Failed(GroupError::NotCommitted))) if idempotent => None,
                 Ok(Err(Refusal::Failed(e))) => return Err(e),
                 Ok(Err(Refusal::NotLeader(Some(leader)))) if leader != target => {
                     leaderless_since = None;

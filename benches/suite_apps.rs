@@ -2,8 +2,10 @@
 //! OS processes, the same counts), printing the same names so the two compare line by
 //! line: `kv_put_latency_us`, `kv_get_local_ns`, `lock_acquire_release_us`,
 //! `lock_contended_acquires_per_s`, `queue_tasks_per_s`; and beyond the BEAM harness,
-//! `kv_put_p99_us` and `kv_failover_ms` (the writer's node SIGKILLed until a put is
-//! accepted again). The work is timed on the nodes (`testnode/bench_apps.rs`).
+//! `kv_put_p99_us`, `kv_failover_ms` (the writer's node SIGKILLed until a put is
+//! accepted again), `lock_handoff_us` (+ p99: a release to the next waiter's grant)
+//! and `queue_redispatch_ms` (a task's node SIGKILLed until it starts elsewhere). The
+//! work is timed on the nodes (`testnode/bench_apps.rs`).
 //! Unlike the chapter's code, every write here waits for a majority of the replicas.
 
 use std::time::{Duration, Instant};
@@ -54,12 +56,12 @@ fn metric(name: &'static str, unit: &'static str, samples: Vec<f64>, params: &st
     }
 }
 
-pub fn apps(ctl: &Ctl) -> Vec<Metric> {
-    let mut peers: Vec<Peer> = (1..=3)
-        .map(|i| peer(&format!("app{i}"), ctl.epmd, None))
+/// Three test nodes `{prefix}1..3`, each with its replicas of the services started.
+fn trio(ctl: &Ctl, prefix: &str) -> (Vec<Peer>, Vec<String>) {
+    let peers: Vec<Peer> = (1..=3)
+        .map(|i| peer(&format!("{prefix}{i}"), ctl.epmd, None))
         .collect();
     let names: Vec<String> = peers.iter().map(|p| p.name.clone()).collect();
-    let mut me = ctl.net.node().attach();
     let nodes = Term::list(names.iter().map(|n| Term::atom(n)).collect::<Vec<_>>());
     for n in &names {
         assert!(ctl.net.connect(n).is_ok(), "connect to {n}");
@@ -80,9 +82,55 @@ pub fn apps(ctl: &Ctl) -> Vec<Metric> {
         let r = s.join().expect("start thread");
         assert!(matches!(&r, Ok(t) if t.is_atom("ok")), "start: {r:?}");
     }
+    (peers, names)
+}
+
+/// `queue_redispatch_ms`: a task running on a node that is SIGKILLed, until it starts
+/// on another (three fresh nodes: the measure kills one).
+fn redispatch(ctl: &Ctl) -> Vec<f64> {
+    let (mut peers, names) = trio(ctl, "apr");
+    let mut me = ctl.net.node().attach();
+    let me_pid = me.pid();
+    let enqueued = rpc::call(
+        &mut me,
+        Atom::new(&names[0]),
+        M,
+        "enqueue_hang",
+        vec![Term::Pid(me_pid)],
+        Some(WAIT),
+    );
+    assert!(
+        matches!(&enqueued, Ok(Term::Int(_))),
+        "enqueue: {enqueued:?}"
+    );
+    let started = |me: &mut Attached| {
+        me.receive_match(|m| m.tagged("started").is_some(), Some(WAIT))
+            .and_then(|m| m.tagged("started").and_then(|s| s[0].as_atom()))
+    };
+    let Some(first) = started(&mut me) else {
+        return vec![f64::NAN];
+    };
+    let Some(i) = names.iter().position(|n| n.as_str() == first.as_str()) else {
+        return vec![f64::NAN];
+    };
+    let t0 = Instant::now();
+    peers[i].kill();
+    let again = started(&mut me);
+    let ms = t0.elapsed().as_secs_f64() * 1e3;
+    drop(peers);
+    vec![if again.is_some_and(|n| n != first) {
+        ms
+    } else {
+        f64::NAN
+    }]
+}
+
+pub fn apps(ctl: &Ctl) -> Vec<Metric> {
+    let (mut peers, names) = trio(ctl, "app");
+    let mut me = ctl.net.node().attach();
     let (n1, n2, n3) = (&names[0], &names[1], &names[2]);
     let mut out = Vec::new();
-    // `OXBEAM_BENCH_APPS=kv,locks,queue,failover` runs a part (all by default).
+    // `OXBEAM_BENCH_APPS=kv,locks,queue,redispatch,failover` runs a part (all by default).
     let parts = std::env::var("OXBEAM_BENCH_APPS").unwrap_or_default();
     let part = |p: &str| parts.is_empty() || parts.split(',').any(|x| x.trim() == p);
 
@@ -216,6 +264,47 @@ pub fn apps(ctl: &Ctl) -> Vec<Metric> {
             &format!("{{\"tasks\":{n_tasks},\"enqueuers\":16,\"per_node\":5}}"),
         ),
     );
+
+    let (mut h50, mut h99) = (Vec::new(), Vec::new());
+    for _ in (0..3).filter(|_| part("locks")) {
+        let r = run_on(&ctl.net, &mut me, n2, "lock_handoff", vec![Term::Int(200)]);
+        let v: Vec<f64> = r
+            .as_list()
+            .map(|l| l.iter().filter_map(Term::as_float).collect())
+            .unwrap_or_default();
+        h50.push(v.first().copied().unwrap_or(f64::NAN));
+        h99.push(v.get(1).copied().unwrap_or(f64::NAN));
+    }
+    push(
+        &mut out,
+        metric(
+            "lock_handoff_us",
+            "us",
+            h50,
+            "{\"handoffs\":200,\"quantile\":0.5}",
+        ),
+    );
+    push(
+        &mut out,
+        metric(
+            "lock_handoff_p99_us",
+            "us",
+            h99,
+            "{\"handoffs\":200,\"quantile\":0.99}",
+        ),
+    );
+    if part("redispatch") {
+        let ms = redispatch(ctl);
+        push(
+            &mut out,
+            metric(
+                "queue_redispatch_ms",
+                "ms",
+                ms,
+                "{\"kill\":\"SIGKILL of the node running the task\"}",
+            ),
+        );
+    }
 
     // Failover last: the writer's node is SIGKILLed; a survivor's puts until one is taken.
     let leader = rpc::call(&mut me, Atom::new(n1), M, "kv_leader", vec![], Some(WAIT))

@@ -167,6 +167,75 @@ pub fn register(node: &Node) {
         }
         report(ctx, to, Term::Int(count))
     });
+    // lock_handoff(n, report): n times, a holder on this node releases while a waiter
+    // here is queued behind it; reports [median_us, p99_us] from the release call to the
+    // waiter's grant.
+    f.register(m, Atom::new("lock_handoff"), 2, |ctx: &mut Ctx, args| {
+        let (Some(n), to) = (args[0].as_int(), args[1].as_pid()) else {
+            return term!(:badarg);
+        };
+        let Ok(locks) = Locks::open(ctx.node(), NAME) else {
+            return term!(:not_started);
+        };
+        let mut us = Vec::new();
+        let me = ctx.pid();
+        for i in 0..n {
+            let resource = ("handoff", i);
+            let Ok(held) = locks.acquire(ctx, resource, WAIT) else {
+                continue;
+            };
+            let l = locks.clone();
+            let waiter = ctx.node().spawn_task(move |c: &mut Ctx| {
+                if let Ok(lease) = l.acquire(c, resource, WAIT) {
+                    c.send(me, term!({:granted, (Term::Pid(c.pid()))}));
+                    let _ = l.release(c, &lease);
+                }
+            });
+            // Released once the waiter is queued.
+            let deadline = Instant::now() + WAIT;
+            while locks.holders(ctx, resource).map_or(0, |(_, w)| w) == 0
+                && Instant::now() < deadline
+            {
+                ctx.receive_match(|_| false, Some(Duration::from_millis(1)));
+            }
+            let start = Instant::now();
+            let _ = locks.release(ctx, &held);
+            let got = ctx.receive_match(
+                |m| {
+                    m.tagged("granted")
+                        .is_some_and(|g| g[0] == Term::Pid(waiter))
+                },
+                Some(WAIT),
+            );
+            if got.is_some() {
+                us.push(micros(start.elapsed()));
+            }
+        }
+        let v = Term::list(vec![
+            Term::Float(quantile(us.clone(), 0.5)),
+            Term::Float(quantile(us, 0.99)),
+        ]);
+        report(ctx, to, v)
+    });
+    // hang(collector): tells the collector {:started, node()} and waits a minute (a
+    // task for the redispatch measure: it runs again when its node dies).
+    f.register(m, Atom::new("hang"), 1, |ctx: &mut Ctx, args| {
+        if let Some(c) = args[0].as_pid() {
+            ctx.send(c, term!({:started, (ctx.node().name())}));
+        }
+        ctx.receive_match(|_| false, Some(Duration::from_secs(60)));
+        term!(:ok)
+    });
+    // enqueue_hang(collector): enqueues one hang(collector) task.
+    f.register(m, Atom::new("enqueue_hang"), 1, |ctx: &mut Ctx, args| {
+        let Ok(queue) = Queue::open(ctx.node(), NAME) else {
+            return term!(:not_started);
+        };
+        match queue.enqueue(ctx, "oxbeam_bench_apps", "hang", vec![args[0].clone()]) {
+            Ok(id) => Term::Int(id as i64),
+            Err(e) => term!({:error, (e.to_string())}),
+        }
+    });
     // queue_tasks(n, enqueuers, report): n no-op tasks enqueued by `enqueuers`
     // processes of this node, until every one has run; reports tasks per second.
     f.register(m, Atom::new("queue_tasks"), 3, |ctx: &mut Ctx, args| {

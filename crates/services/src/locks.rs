@@ -270,10 +270,22 @@ impl Locks {
             mode,
             request,
         };
-        let token = match self
-            .group
-            .propose(ctx, cmd, timeout.max(Duration::from_millis(1)))?
-        {
+        // An acquire is the same request each time (its reference: the machine answers a
+        // repeat as it stands), so one whose outcome is unknown (its leader lost mid-call)
+        // is asked again until the deadline.
+        let answer = loop {
+            let left = deadline.saturating_duration_since(Instant::now());
+            match self
+                .group
+                .propose(ctx, cmd.clone(), left.max(Duration::from_millis(1)))
+            {
+                Err(GroupError::Unknown) if Instant::now() < deadline => {
+                    ctx.receive_match(|_| false, Some(Duration::from_millis(2)));
+                }
+                other => break other?,
+            }
+        };
+        let token = match answer {
             LockOutput::Granted(token) => token,
             LockOutput::Queued => self.wait_grant(ctx, &resource, request, deadline)?,
             LockOutput::Refused(why) => return Err(LockError::Refused(why)),

@@ -160,6 +160,14 @@ impl LockState {
                 request,
             } => {
                 let r = self.resources.entry(resource.clone()).or_default();
+                // The same request again (a client retrying after an unknown outcome):
+                // answered as it stands, not queued twice.
+                if let Some((token, _)) = r.holders.iter().find(|(_, h)| h.request == request) {
+                    return LockOutput::Granted(*token);
+                }
+                if r.queue.iter().any(|w| w.request == request) {
+                    return LockOutput::Queued;
+                }
                 if let Mode::Permit(n) = mode {
                     match r.permits {
                         Some(m) if m != n => {

@@ -155,3 +155,27 @@ fn a_cancel_that_comes_too_late_reports_the_grant() {
         LockOutput::Granted(granted[0].token)
     );
 }
+
+#[test]
+fn an_acquire_sent_again_is_answered_as_it_stands() {
+    let mut s = LockState::default();
+    assert_eq!(
+        acquire(&mut s, "r", 1, Mode::Exclusive, 1).0,
+        LockOutput::Granted(1)
+    );
+    assert_eq!(
+        acquire(&mut s, "r", 1, Mode::Exclusive, 1).0,
+        LockOutput::Granted(1),
+        "not a second grant"
+    );
+    assert_eq!(
+        acquire(&mut s, "r", 2, Mode::Exclusive, 2).0,
+        LockOutput::Queued
+    );
+    assert_eq!(
+        acquire(&mut s, "r", 2, Mode::Exclusive, 2).0,
+        LockOutput::Queued
+    );
+    let (_, g) = release(&mut s, "r", 1);
+    assert_eq!((g.len(), g[0].token), (1, 2), "queued once");
+}

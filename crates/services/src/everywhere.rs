@@ -31,7 +31,8 @@ impl Service {
         })
     }
 
-    fn group_name(self, name: &str) -> Atom {
+    /// The registered name of service `name`'s replica on each node.
+    pub fn group_name(self, name: &str) -> Atom {
         Atom::new(&format!("oxbeam_{}:{name}", self.atom().as_str()))
     }
 }

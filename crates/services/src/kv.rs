@@ -327,16 +327,6 @@ impl<K, V> Clone for Table<K, V> {
     }
 }
 
-fn stale(e: KvError, fence: &Fence) -> KvError {
-    match e {
-        KvError::StaleToken { newest, .. } => KvError::StaleToken {
-            token: fence.token,
-            newest,
-        },
-        e => e,
-    }
-}
-
 /// `v` as a term: a `Term` as it is (a clone, no serde pass), anything else through
 /// the serde conversion.
 fn term_of<T: Serialize + 'static>(v: &T) -> Result<Term, KvError> {
@@ -403,14 +393,18 @@ impl<K: Serialize + DeserializeOwned + 'static, V: Serialize + DeserializeOwned 
         }
     }
 
-    fn written(applied: Applied<Term>) -> Result<Written<V>, KvError> {
+    /// A write's outcome; `fence`, the fence it carried (if any), names the refused token.
+    fn written(applied: Applied<Term>, fence: Option<&Fence>) -> Result<Written<V>, KvError> {
         match applied {
             Applied::Written { revision, previous } => Ok(Written {
                 revision,
                 previous: previous.as_ref().map(decode).transpose()?,
             }),
             Applied::Refused { .. } => Err(KvError::Convert("a plain write was refused".into())),
-            Applied::Fenced { newest, .. } => Err(KvError::StaleToken { token: 0, newest }),
+            Applied::Fenced { newest, .. } => Err(KvError::StaleToken {
+                token: fence.map_or(0, |f| f.token),
+                newest,
+            }),
         }
     }
 
@@ -433,7 +427,7 @@ impl<K: Serialize + DeserializeOwned + 'static, V: Serialize + DeserializeOwned 
         fence: &Fence,
     ) -> Result<Written<V>, KvError> {
         let cmd = Self::fenced(fence, Command::Put(term_of(key)?, term_of(value)?));
-        Self::written(self.write(ctx, cmd)?).map_err(|e| stale(e, fence))
+        Self::written(self.write(ctx, cmd)?, Some(fence))
     }
 
     /// [`Table::compare_and_set`] guarded by a fencing token (see [`Table::put_fenced`]).
@@ -456,19 +450,19 @@ impl<K: Serialize + DeserializeOwned + 'static, V: Serialize + DeserializeOwned 
                     .map(|(v, r)| decode(&v).map(|v| (v, r)))
                     .transpose()?,
             })),
-            written => Self::written(written).map(Ok).map_err(|e| stale(e, fence)),
+            written => Self::written(written, Some(fence)).map(Ok),
         }
     }
 
     /// Sets `key` to `value`, acknowledged once a majority holds it.
     pub fn put(&self, ctx: &mut Ctx, key: &K, value: &V) -> Result<Written<V>, KvError> {
         let cmd = Command::Put(term_of(key)?, term_of(value)?);
-        Self::written(self.write(ctx, cmd)?)
+        Self::written(self.write(ctx, cmd)?, None)
     }
 
     /// Removes `key` (still a revision when it is absent).
     pub fn delete(&self, ctx: &mut Ctx, key: &K) -> Result<Written<V>, KvError> {
-        Self::written(self.write(ctx, Command::Delete(term_of(key)?))?)
+        Self::written(self.write(ctx, Command::Delete(term_of(key)?))?, None)
     }
 
     /// Sets `key` to `value` if it is as `expect` says (absent, or last written at a
@@ -491,7 +485,7 @@ impl<K: Serialize + DeserializeOwned + 'static, V: Serialize + DeserializeOwned 
                     .map(|(v, r)| decode(&v).map(|v| (v, r)))
                     .transpose()?,
             })),
-            written => Self::written(written).map(Ok),
+            written => Self::written(written, None).map(Ok),
         }
     }
 

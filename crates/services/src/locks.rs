@@ -19,7 +19,9 @@
 //! than the newest it has seen for that lock.
 //! **Timeouts** are real milliseconds: a waiter that is not granted by its deadline
 //! cancels its request (a committed `Cancel`, which answers with the grant if one came
-//! first, so nothing is left held).
+//! first, so nothing is left held). An acquire is identified by its request reference,
+//! which the machine answers as it stands when it comes again, so an acquire whose
+//! outcome is unknown (its leader lost mid-call) is simply asked again.
 
 mod machine;
 

@@ -109,7 +109,7 @@ fn pids_arg(t: &Term) -> Result<Vec<Pid>, EvalError> {
     }
 }
 
-fn nodes_arg(t: &Term) -> Result<Vec<Atom>, EvalError> {
+pub(crate) fn nodes_arg(t: &Term) -> Result<Vec<Atom>, EvalError> {
     list_arg(t, "a list of node names")?
         .iter()
         .map(node_arg)

@@ -65,22 +65,7 @@ fn found(row: Option<Term>) -> Term {
 /// so that every node that starts it from the same cluster gets the same list.
 fn members(s: &Interp<'_>, given: Option<&Term>) -> Result<Vec<Atom>, EvalError> {
     let mut nodes = match given {
-        Some(Term::List(l)) => l
-            .iter()
-            .map(|n| match n {
-                Term::Atom(a) => Ok(*a),
-                other => Err(EvalError::new(
-                    "ArgumentError",
-                    format!("not a node: {other}"),
-                )),
-            })
-            .collect::<Result<Vec<_>, _>>()?,
-        Some(other) => {
-            return Err(EvalError::new(
-                "ArgumentError",
-                format!("not a list of nodes: {other}"),
-            ));
-        }
+        Some(t) => super::api::nodes_arg(t)?,
         None => s.net.nodes_and_this(),
     };
     nodes.sort_by(|a, b| a.as_str().cmp(b.as_str()));
@@ -101,14 +86,7 @@ fn start(s: &mut Interp<'_>, service: Service, name: &str, nodes: &[Atom]) -> Te
             Term::list(why),
         ]));
     }
-    let group = Atom::new(&format!(
-        "oxbeam_{}:{name}",
-        match service {
-            Service::Kv => "kv",
-            Service::Queue => "queue",
-            Service::Locks => "locks",
-        }
-    ));
+    let group = service.group_name(name);
     match s.me.node().whereis(group) {
         Some(pid) => Term::tuple(vec![Term::atom("ok"), Term::Pid(pid)]),
         None => error(Term::atom("not_started")),
@@ -193,12 +171,12 @@ pub(crate) fn distributed_queue(
     if let ("start_link" | "start", [] | [_]) = (f, args) {
         let nodes = members(s, args.first())?;
         let started = start(s, Service::Queue, QUEUE, &nodes);
-        if let Some(q) = find_queue(s) {
+        if let Ok(q) = Queue::open(s.me.node(), QUEUE) {
             let _ = q.group().wait_for_leader(s.me, START_WAIT);
         }
         return Ok(Some(started));
     }
-    let Some(queue) = find_queue(s) else {
+    let Ok(queue) = Queue::open(s.me.node(), QUEUE) else {
         return Ok(Some(error(Term::atom("not_started"))));
     };
     Ok(Some(match (f, args) {
@@ -222,25 +200,9 @@ pub(crate) fn distributed_queue(
     }))
 }
 
-/// This node's queue handle, kept per node (a node extension).
-fn find_queue(s: &Interp<'_>) -> Option<Queue> {
-    let handles =
-        s.me.node()
-            .extension_or_insert_with(|| Arc::new(Handles::default()));
-    let mut q = handles.queue.lock();
-    if q.is_none() {
-        *q = Queue::open(s.me.node(), QUEUE).ok();
-    }
-    q.clone()
-}
-
-/// The console's service handles and held leases, per node.
+/// The leases taken at this node's consoles, by lock id (`release` gives one back).
 #[derive(Default)]
-struct Handles {
-    queue: Mutex<Option<Queue>>,
-    locks: Mutex<Option<Locks>>,
-    leases: Mutex<HashMap<(Term, u64), Lease>>,
-}
+struct Leases(Mutex<HashMap<(Term, u64), Lease>>);
 
 fn lock_error(e: LockError) -> Term {
     error(match e {
@@ -270,34 +232,31 @@ pub(crate) fn lock_manager(
     f: &str,
     args: &[Term],
 ) -> Result<Option<Term>, EvalError> {
-    let handles =
+    let leases =
         s.me.node()
-            .extension_or_insert_with(|| Arc::new(Handles::default()));
-    let locks = {
-        let known = handles.locks.lock().clone();
-        match known.or_else(|| Locks::open(s.me.node(), LOCKS).ok()) {
-            Some(l) => l,
-            None => {
-                let nodes = members(s, None)?;
-                let started = start(s, Service::Locks, LOCKS, &nodes);
-                match Locks::open(s.me.node(), LOCKS) {
-                    Ok(l) => {
-                        let _ = l.group().wait_for_leader(s.me, START_WAIT);
-                        l
-                    }
-                    Err(_) => return Ok(Some(started)),
+            .extension_or_insert_with(|| Arc::new(Leases::default()));
+    // Started on first use, on this node and every connected one.
+    let locks = match Locks::open(s.me.node(), LOCKS) {
+        Ok(l) => l,
+        Err(_) => {
+            let nodes = members(s, None)?;
+            let started = start(s, Service::Locks, LOCKS, &nodes);
+            match Locks::open(s.me.node(), LOCKS) {
+                Ok(l) => {
+                    let _ = l.group().wait_for_leader(s.me, START_WAIT);
+                    l
                 }
+                Err(_) => return Ok(Some(started)),
             }
         }
     };
-    *handles.locks.lock() = Some(locks.clone());
     Ok(Some(match (f, args) {
         ("acquire", [resource, rest @ ..]) if rest.len() <= 1 => {
             match locks.acquire(s.me, resource, timeout_arg(rest.first())?) {
                 Ok(lease) => {
                     let id = Term::tuple(vec![resource.clone(), Term::Int(lease.token as i64)]);
-                    handles
-                        .leases
+                    leases
+                        .0
                         .lock()
                         .insert((resource.clone(), lease.token), lease);
                     Term::tuple(vec![Term::atom("ok"), id])
@@ -315,7 +274,7 @@ pub(crate) fn lock_manager(
                     ));
                 }
             };
-            match handles.leases.lock().remove(&key) {
+            match leases.0.lock().remove(&key) {
                 Some(lease) => match locks.release(s.me, &lease) {
                     Ok(()) => Term::atom("ok"),
                     Err(e) => lock_error(e),
